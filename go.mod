@@ -1,0 +1,3 @@
+module github.com/imagegen-go/imagegen
+
+go 1.26
