@@ -15,8 +15,8 @@ type Capabilities struct {
 	Edit          bool     // accepts References as edit sources (only checked when EditKnown)
 	Mask          bool     // accepts a Mask (only checked when EditKnown)
 	EditKnown     bool     // Edit and Mask are meaningful
-	Sizes         []string // canonical sizes ("512", "1K", "2K", "4K"); empty = any
-	FreeSize      bool     // accepts "WIDTHxHEIGHT" even when Sizes is set
+	Sizes         []string // canonical sizes ("512", "1K", "2K", "4K", "1024x1024"); empty = any
+	FreeSize      bool     // accepts any "WIDTHxHEIGHT", not only those listed in Sizes
 	AspectRatios  []string // empty = any
 	OutputFormats []string // empty = any
 }
@@ -51,7 +51,7 @@ func (c Capabilities) Check(req *Request) error {
 		switch {
 		case sz.Tier != "" && !slices.Contains(c.Sizes, sz.Tier):
 			return fail("Size", "%q is not one of %s", req.Size, strings.Join(c.Sizes, ", "))
-		case sz.Width > 0 && !c.FreeSize:
+		case sz.Width > 0 && !c.FreeSize && !slices.Contains(c.Sizes, sz.String()):
 			return fail("Size", "%q: free sizes are not supported; use one of %s", req.Size, strings.Join(c.Sizes, ", "))
 		}
 	}

@@ -147,9 +147,12 @@ func (e *Error) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter)
 	}
-	if e.Err != nil && !strings.Contains(e.Message, e.Err.Error()) {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+	if e.Err != nil {
+		// A cause whose text is empty or already in Message is not repeated.
+		if t := e.Err.Error(); t != "" && !strings.Contains(e.Message, t) {
+			b.WriteString(": ")
+			b.WriteString(t)
+		}
 	}
 	return b.String()
 }

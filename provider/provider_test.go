@@ -266,7 +266,7 @@ func TestCapabilitiesCheck(t *testing.T) {
 	img := provider.Image{Data: []byte{1}}
 	caps := provider.Capabilities{
 		MaxImages: 4, MaxReferences: 2, EditKnown: true, Edit: true, Mask: false,
-		Sizes: []string{"1K", "2K"}, AspectRatios: []string{"1:1", "16:9"}, OutputFormats: []string{"png", "jpeg"},
+		Sizes: []string{"1K", "2K", "1536x1024"}, AspectRatios: []string{"1:1", "16:9"}, OutputFormats: []string{"png", "jpeg"},
 	}
 	tests := []struct {
 		req   provider.Request
@@ -279,6 +279,7 @@ func TestCapabilitiesCheck(t *testing.T) {
 		{provider.Request{Prompt: "x", References: []provider.Image{img}, Mask: &img}, "Mask"},
 		{provider.Request{Prompt: "x", Size: "4K"}, "Size"},
 		{provider.Request{Prompt: "x", Size: "1024x1024"}, "Size"},
+		{provider.Request{Prompt: "x", Size: "1536x1024"}, ""},
 		{provider.Request{Prompt: "x", AspectRatio: "4:3"}, "AspectRatio"},
 		{provider.Request{Prompt: "x", OutputFormat: "webp"}, "OutputFormat"},
 	}

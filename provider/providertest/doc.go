@@ -1,0 +1,101 @@
+// Package providertest emulates the HTTP APIs of the image-generation
+// providers on loopback, in the spirit of net/http/httptest and Pub/Sub's
+// pstest: point the real SDK clients at it and script faults.
+//
+// It speaks:
+//
+//   - Gemini generateContent: POST …/models/{model}:generateContent under any
+//     prefix (/v1beta/, /v1/, Vertex's /v1beta1/projects/{p}/locations/{l}/publishers/google/);
+//   - Gemini Batch Mode: POST …/models/{model}:batchGenerateContent, GET
+//     …/batches/{id}, GET …/batches, POST …/batches/{id}:cancel, DELETE …/batches/{id};
+//   - Imagen: POST …/models/{model}:predict;
+//   - OpenAI: POST /v1/images/generations, POST /v1/images/edits (multipart),
+//     POST /v1/chat/completions (images in the shape chosen by ChatShape);
+//   - OpenRouter: POST /api/v1/images;
+//   - GET /files/{id}.png for images handed out as URLs.
+//
+// # Use with genai
+//
+//	srv := providertest.NewServer(providertest.Options{})
+//	defer srv.Close()
+//	client, err := genai.NewClient(ctx, &genai.ClientConfig{
+//		APIKey:      "test-key",
+//		Backend:     genai.BackendGeminiAPI,
+//		HTTPClient:  srv.Client(),
+//		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL()},
+//	})
+//
+// For the Vertex backend (Imagen :predict) without any Google credentials,
+// give genai an HTTPClient (so it skips Application Default Credentials)
+// and the bearer token as a header:
+//
+//	genai.ClientConfig{
+//		Backend: genai.BackendVertexAI, Project: "p", Location: "us-central1",
+//		HTTPClient: srv.Client(),
+//		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(),
+//			Headers: http.Header{"Authorization": {"Bearer test-key"}}},
+//	}
+//
+// # Use with go-openai
+//
+//	cfg := openai.DefaultConfig("test-key")
+//	cfg.BaseURL = srv.URL() + "/v1"
+//	cfg.HTTPClient = srv.Client()
+//	client := openai.NewClientWithConfig(cfg)
+//
+// SDKs read provider environment variables (GEMINI_API_KEY, GOOGLE_API_KEY,
+// GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_GEMINI_BASE_URL, OPENAI_BASE_URL, ...):
+// clear them in tests. Using srv.Client() lets Close release idle
+// connections, which keeps leak checkers quiet.
+//
+// # Faults
+//
+// Inject scripts faults for the next calls to an endpoint; InjectRandom
+// draws them with a probability from a generator seeded by Options.Seed.
+// Each fault answers in the wire format of the endpoint it fires on:
+//
+//   - RateLimited, RateLimitedUntil: 429 with Google QuotaFailure + RetryInfo,
+//     or OpenAI rate_limit_exceeded with Retry-After and x-ratelimit-* headers;
+//   - DailyQuotaExhausted, QuotaZero: per-day / "limit: 0" 429s (OpenAI:
+//     insufficient_quota);
+//   - PaymentRequired (402), ModelRetired (404), Unavailable (503),
+//     ProxyHTML502 (HTML body), Status (anything);
+//   - SafetyBlock, PromptBlocked, NoImage, PartialFilter: the providers'
+//     block shapes, mostly HTTP 200;
+//   - Latency, Hang, Truncated, Malformed, Reset: transport trouble.
+//
+// Options.RequestsPerMinute and RequestsPerDay make the server enforce its
+// own limits on the injected clock (Options.Now), answering 429 in each
+// endpoint's envelope. Every request is recorded (Requests) with secrets
+// redacted; Stats counts them.
+//
+// Batch jobs progress on Options.Now: PENDING, RUNNING from half of
+// Options.BatchDuration, SUCCEEDED at BatchDuration. A request whose body
+// contains "FAIL_ITEM" yields a per-item error (google.rpc.Status code 13);
+// ExpireBatch forces BATCH_STATE_EXPIRED.
+//
+// # Differences from the real services
+//
+//   - Images are two blocks of colour derived from a hash of the prompt and
+//     size, at the pixel size the request implies (Gemini: 1:1 is 512², 1024²,
+//     2048², 4096²; other ratios keep the area and round to multiples of 16,
+//     so 16:9 at 1K is 1360x768, not Google's 1344x768).
+//   - output_format "webp" returns PNG bytes labelled output_format "png": the
+//     standard library cannot encode WebP.
+//   - Token counts are approximations (text ≈ len/4, input images 560 tokens on
+//     Gemini, 323 on OpenAI edits); Gemini image-output tokens follow the
+//     published per-size table; OpenAI output tokens scale gpt-image-1's table
+//     by area; chat "cost" is a rough estimate.
+//   - Model IDs are not validated (any ID works) and per-model limits
+//     (sizes, aspect ratios, reference counts) are not enforced, except the
+//     strict Gemini imageSize spelling, OpenAI n and size rules, and the
+//     Gemini 3 thought-signature rule for multi-turn requests.
+//   - Batch jobs with file input (batch.inputConfig.fileName) succeed with
+//     zero requests and a made-up responsesFile; no Files API is emulated.
+//     Vertex batchPredictionJobs are not emulated.
+//   - No streaming (streamGenerateContent, stream: true), no Interactions API,
+//     no countTokens, no models listing.
+//   - Rate limits count requests only (no token or images-per-minute limits)
+//     and are per server, not per model.
+//   - Hosted /files URLs never expire (the server keeps the last 256).
+package providertest

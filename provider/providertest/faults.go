@@ -1,0 +1,385 @@
+package providertest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FaultKind says what a Fault does.
+type FaultKind int
+
+// The fault kinds; see the constructors of the same names.
+const (
+	KindNone FaultKind = iota
+	KindRateLimited
+	KindRateLimitedUntil
+	KindDailyQuotaExhausted
+	KindQuotaZero
+	KindPaymentRequired
+	KindModelRetired
+	KindUnavailable
+	KindProxyHTML502
+	KindStatus
+	KindSafetyBlock
+	KindPromptBlocked
+	KindNoImage
+	KindPartialFilter
+	KindLatency
+	KindHang
+	KindTruncated
+	KindMalformed
+	KindReset
+)
+
+// Fault is an injected failure. Build one with a constructor; the
+// response it produces follows the wire format of the endpoint it fires
+// on. Faults are comparable with ==.
+type Fault struct {
+	Name   string        // constructor name, for printing
+	Kind   FaultKind     // what it does
+	Retry  time.Duration // RateLimited: the back-off hint
+	Until  time.Time     // RateLimitedUntil: when to retry
+	Reason string        // SafetyBlock, PromptBlocked: finish or block reason
+	N      int           // PartialFilter: how many predictions are filtered
+	Delay  time.Duration // Latency: the added delay
+	Code   int           // Status: HTTP status code
+	Body   string        // Status: response body
+	Header string        // Status: extra headers in wire format ("Key: value\r\n")
+}
+
+// String returns the fault's name.
+func (f Fault) String() string {
+	if f.Name == "" {
+		return "none"
+	}
+	return f.Name
+}
+
+// FaultNone serves the call normally; use it in scripted sequences.
+func FaultNone() Fault { return Fault{Name: "None"} }
+
+// RateLimited is a per-minute 429: Google RESOURCE_EXHAUSTED with a
+// QuotaFailure and RetryInfo "Ns"; OpenAI rate_limit_exceeded with
+// Retry-After seconds and x-ratelimit-* headers.
+func RateLimited(retry time.Duration) Fault {
+	return Fault{Name: "RateLimited", Kind: KindRateLimited, Retry: retry}
+}
+
+// RateLimitedUntil is a 429 whose hint points at t: OpenAI sends
+// Retry-After as an HTTP date; Google's RetryInfo is t minus Now.
+func RateLimitedUntil(t time.Time) Fault {
+	return Fault{Name: "RateLimitedUntil", Kind: KindRateLimitedUntil, Until: t}
+}
+
+// DailyQuotaExhausted is a per-day 429: Google quotaId
+// GenerateRequestsPerDayPerProjectPerModel (with a misleadingly short
+// RetryInfo, as the real one has); OpenAI insufficient_quota.
+func DailyQuotaExhausted() Fault {
+	return Fault{Name: "DailyQuotaExhausted", Kind: KindDailyQuotaExhausted}
+}
+
+// QuotaZero is Google's free-tier 429 whose message says "limit: 0"
+// (OpenAI: insufficient_quota).
+func QuotaZero() Fault { return Fault{Name: "QuotaZero", Kind: KindQuotaZero} }
+
+// PaymentRequired is a 402: Google with status RESOURCE_EXHAUSTED (prepaid
+// credit depleted); OpenAI a billing error.
+func PaymentRequired() Fault { return Fault{Name: "PaymentRequired", Kind: KindPaymentRequired} }
+
+// ModelRetired is a 404: Google NOT_FOUND "models/X is not found for API
+// version v1beta ..."; OpenAI model_not_found.
+func ModelRetired() Fault { return Fault{Name: "ModelRetired", Kind: KindModelRetired} }
+
+// Unavailable is a 503: Google UNAVAILABLE "The model is overloaded";
+// OpenAI server_error.
+func Unavailable() Fault { return Fault{Name: "Unavailable", Kind: KindUnavailable} }
+
+// ProxyHTML502 is a 502 with an HTML body from a proxy.
+func ProxyHTML502() Fault { return Fault{Name: "ProxyHTML502", Kind: KindProxyHTML502} }
+
+// Status answers with any status, body and headers.
+func Status(code int, body string, header http.Header) Fault {
+	var b strings.Builder
+	_ = header.Write(&b)
+	return Fault{Name: "Status(" + strconv.Itoa(code) + ")", Kind: KindStatus, Code: code, Body: body, Header: b.String()}
+}
+
+// SafetyBlock is an HTTP 200 block: generateContent gets a candidate with
+// finishReason=reason and empty content; predict gets raiFilteredReason
+// predictions ("" reason: an empty {} body); OpenAI images a 400
+// moderation_blocked; chat completions finish_reason "content_filter".
+func SafetyBlock(reason string) Fault {
+	return Fault{Name: "SafetyBlock(" + reason + ")", Kind: KindSafetyBlock, Reason: reason}
+}
+
+// PromptBlocked refuses the prompt: generateContent promptFeedback.blockReason
+// with no candidates; predict a Responsible-AI 400 INVALID_ARGUMENT; OpenAI
+// 400 content_policy_violation.
+func PromptBlocked(reason string) Fault {
+	return Fault{Name: "PromptBlocked(" + reason + ")", Kind: KindPromptBlocked, Reason: reason}
+}
+
+// NoImage answers without an image: generateContent finishReason NO_IMAGE
+// with a text part; chat a text-only answer; OpenAI images an empty data.
+func NoImage() Fault { return Fault{Name: "NoImage", Kind: KindNoImage} }
+
+// PartialFilter makes n predict results carry raiFilteredReason instead of
+// bytes.
+func PartialFilter(n int) Fault {
+	return Fault{Name: "PartialFilter(" + strconv.Itoa(n) + ")", Kind: KindPartialFilter, N: n}
+}
+
+// Latency delays (real time) and then serves normally.
+func Latency(d time.Duration) Fault {
+	return Fault{Name: "Latency(" + d.String() + ")", Kind: KindLatency, Delay: d}
+}
+
+// Hang never answers, until the client gives up or the server closes.
+func Hang() Fault { return Fault{Name: "Hang", Kind: KindHang} }
+
+// Truncated declares a longer Content-Length than it writes, then closes
+// the connection mid-body.
+func Truncated() Fault { return Fault{Name: "Truncated", Kind: KindTruncated} }
+
+// Malformed answers 200 with a body that is not valid JSON.
+func Malformed() Fault { return Fault{Name: "Malformed", Kind: KindMalformed} }
+
+// Reset closes the TCP connection with SO_LINGER 0 (connection reset by
+// peer) before any response.
+func Reset() Fault { return Fault{Name: "Reset", Kind: KindReset} }
+
+// applyFault serves f; it returns false when the request should go on to
+// be served normally (Latency, content faults, or a content fault on an
+// endpoint that has no such shape).
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt route, rec Request) bool {
+	google := isGoogle(rt.ep)
+	model := rt.model
+	if model == "" {
+		model = rec.Model
+	}
+	switch f.Kind {
+	case KindLatency:
+		return !s.wait(r.Context(), f.Delay)
+	case KindHang:
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		return true
+	case KindReset:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			return true
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			return true
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = conn.Close()
+		return true
+	case KindTruncated:
+		body := `{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/jpeg","data":"/9j/4AAQSkZJRgABAQ`
+		if !google {
+			body = `{"created":1700000000,"data":[{"b64_json":"iVBORw0KGgoAAAANSUhEUgAA`
+		}
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			return true
+		}
+		conn, buf, err := hj.Hijack()
+		if err != nil {
+			return true
+		}
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body)+4096, body)
+		_ = buf.Flush()
+		_ = conn.Close()
+		return true
+	case KindMalformed:
+		body := `{"candidates":[{"content":`
+		if !google {
+			body = `{"created":1700000000,"data":[{"b64_json":`
+		}
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(body))
+		return true
+	case KindProxyHTML502:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"))
+		return true
+	case KindStatus:
+		if f.Header != "" {
+			tp := textproto.NewReader(bufio.NewReader(strings.NewReader(f.Header + "\r\n")))
+			if h, err := tp.ReadMIMEHeader(); err == nil {
+				for k, vs := range h {
+					for _, v := range vs {
+						w.Header().Add(k, v)
+					}
+				}
+			}
+		}
+		if w.Header().Get("Content-Type") == "" && bytes.HasPrefix(bytes.TrimSpace([]byte(f.Body)), []byte("{")) {
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		}
+		w.WriteHeader(f.Code)
+		_, _ = w.Write([]byte(f.Body))
+		return true
+	case KindSafetyBlock, KindPromptBlocked, KindNoImage, KindPartialFilter:
+		// Served by the endpoint handlers; OpenAI images render errors there.
+		return false
+	}
+	// Error envelopes.
+	if google {
+		s.writeGoogleFault(w, f, model)
+	} else {
+		s.writeOpenAIFault(w, f, model)
+	}
+	return true
+}
+
+const (
+	perMinute = "GenerateRequestsPerMinutePerProjectPerModel"
+	perDay    = "GenerateRequestsPerDayPerProjectPerModel"
+	freeTier  = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+)
+
+func (s *Server) writeGoogleFault(w http.ResponseWriter, f Fault, model string) {
+	switch f.Kind {
+	case KindRateLimited:
+		writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, 10, f.Retry, "")
+	case KindRateLimitedUntil:
+		d := f.Until.Sub(s.now())
+		if d < 0 {
+			d = 0
+		}
+		writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, 10, d, "")
+	case KindDailyQuotaExhausted:
+		writeGoogleQuota(w, http.StatusTooManyRequests, model, perDay, 250, 3500*time.Millisecond, "")
+	case KindQuotaZero:
+		writeGoogleQuota(w, http.StatusTooManyRequests, model, freeTier, 0, 41*time.Second, "")
+	case KindPaymentRequired:
+		writeGoogleError(w, http.StatusPaymentRequired, "RESOURCE_EXHAUSTED",
+			"Your prepaid credits are depleted. Please purchase more credits in AI Studio to continue using the Gemini API.", nil)
+	case KindModelRetired:
+		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND",
+			"models/"+model+" is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.", nil)
+	case KindUnavailable:
+		writeGoogleError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The model is overloaded. Please try again later.", nil)
+	default:
+		writeGoogleError(w, http.StatusInternalServerError, "INTERNAL", "An internal error has occurred.", nil)
+	}
+}
+
+func (s *Server) writeOpenAIFault(w http.ResponseWriter, f Fault, model string) {
+	switch f.Kind {
+	case KindRateLimited:
+		writeOpenAIRateLimit(w, model, 5, "min (RPM)", f.Retry, "")
+	case KindRateLimitedUntil:
+		d := f.Until.Sub(s.now())
+		if d < 0 {
+			d = 0
+		}
+		writeOpenAIRateLimit(w, model, 5, "min (RPM)", d, f.Until.UTC().Format(http.TimeFormat))
+	case KindDailyQuotaExhausted, KindQuotaZero:
+		writeOpenAIError(w, http.StatusTooManyRequests,
+			"You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+			"insufficient_quota", "", "insufficient_quota", nil)
+	case KindPaymentRequired:
+		writeOpenAIError(w, http.StatusPaymentRequired,
+			"Billing hard limit has been reached. Please add credits to your account to continue.",
+			"billing_error", "", "billing_hard_limit_reached", nil)
+	case KindModelRetired:
+		writeOpenAIError(w, http.StatusNotFound,
+			"The model `"+model+"` does not exist or you do not have access to it.",
+			"invalid_request_error", "", "model_not_found", nil)
+	case KindUnavailable:
+		writeOpenAIError(w, http.StatusServiceUnavailable,
+			"The server is overloaded or not ready yet.", "server_error", "", "server_error", nil)
+	default:
+		writeOpenAIError(w, http.StatusInternalServerError, "The server had an error while processing your request.", "server_error", "", "", nil)
+	}
+}
+
+// formatSeconds renders d like Google's RetryInfo: "26s", "26.5s".
+func formatSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+func writeGoogleError(w http.ResponseWriter, code int, status, msg string, details []any) {
+	e := map[string]any{"code": code, "message": msg, "status": status}
+	if len(details) > 0 {
+		e["details"] = details
+	}
+	writeJSON(w, code, map[string]any{"error": e})
+}
+
+func writeGoogleQuota(w http.ResponseWriter, code int, model, quotaID string, limit int, retry time.Duration, _ string) {
+	metric := "generativelanguage.googleapis.com/generate_requests_per_model"
+	if quotaID == freeTier {
+		metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+	}
+	msg := fmt.Sprintf("You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n* Quota exceeded for metric: %s, limit: %d, model: %s\nPlease retry in %s.",
+		metric, limit, model, formatSeconds(retry))
+	details := []any{
+		map[string]any{
+			"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+			"violations": []any{map[string]any{
+				"quotaMetric":     metric,
+				"quotaId":         quotaID,
+				"quotaDimensions": map[string]any{"location": "global", "model": model},
+				"quotaValue":      strconv.Itoa(limit),
+			}},
+		},
+		map[string]any{
+			"@type": "type.googleapis.com/google.rpc.Help",
+			"links": []any{map[string]any{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}},
+		},
+		map[string]any{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": formatSeconds(retry)},
+	}
+	writeGoogleError(w, code, "RESOURCE_EXHAUSTED", msg, details)
+}
+
+func writeOpenAIError(w http.ResponseWriter, code int, msg, typ, param, errCode string, h http.Header) {
+	for k, vs := range h {
+		w.Header()[k] = vs
+	}
+	var p, c any
+	if param != "" {
+		p = param
+	}
+	if errCode != "" {
+		c = errCode
+	}
+	writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": p, "code": c}})
+}
+
+// writeOpenAIRateLimit writes a 429 rate_limit_exceeded; date, when set,
+// is the Retry-After value instead of seconds.
+func writeOpenAIRateLimit(w http.ResponseWriter, model string, limit int, per string, retry time.Duration, date string) {
+	secs := int(math.Ceil(retry.Seconds()))
+	h := http.Header{}
+	if date != "" {
+		h.Set("Retry-After", date)
+	} else {
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	h.Set("Retry-After-Ms", strconv.FormatInt(retry.Milliseconds(), 10))
+	h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(limit))
+	h.Set("X-Ratelimit-Remaining-Requests", "0")
+	h.Set("X-Ratelimit-Reset-Requests", retry.Round(time.Millisecond).String())
+	msg := fmt.Sprintf("Rate limit reached for %s in organization org-emulator on requests per %s: Limit %d, Used %d, Requested 1. Please try again in %s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+		model, per, limit, limit, formatSeconds(retry.Round(time.Millisecond)))
+	writeOpenAIError(w, http.StatusTooManyRequests, msg, "requests", "", "rate_limit_exceeded", h)
+}

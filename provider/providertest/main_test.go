@@ -1,0 +1,99 @@
+package providertest_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sashabaranov/go-openai"
+	"go.uber.org/goleak"
+	"google.golang.org/genai"
+
+	"github.com/imagegen-go/imagegen/provider/providertest"
+)
+
+func TestMain(m *testing.M) {
+	// genai pulls in opencensus, whose package init starts a worker.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+// clearEnv empties the environment variables the SDKs read.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI",
+		"GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL",
+		"GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS",
+		"OPENAI_API_KEY", "OPENAI_BASE_URL"} {
+		t.Setenv(k, "")
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newServer(t *testing.T, opts providertest.Options) *providertest.Server {
+	t.Helper()
+	srv := providertest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func geminiClient(t *testing.T, srv *providertest.Server, key string, headers http.Header) *genai.Client {
+	t.Helper()
+	clearEnv(t)
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey:      key,
+		Backend:     genai.BackendGeminiAPI,
+		HTTPClient:  srv.Client(),
+		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), Headers: headers},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func vertexClient(t *testing.T, srv *providertest.Server, token string) *genai.Client {
+	t.Helper()
+	clearEnv(t)
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		Backend:    genai.BackendVertexAI,
+		Project:    "p",
+		Location:   "us-central1",
+		HTTPClient: srv.Client(),
+		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(),
+			Headers: http.Header{"Authorization": {"Bearer " + token}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func openaiClient(t *testing.T, srv *providertest.Server, key string) *openai.Client {
+	t.Helper()
+	clearEnv(t)
+	cfg := openai.DefaultConfig(key)
+	cfg.BaseURL = srv.URL() + "/v1"
+	cfg.HTTPClient = srv.Client()
+	return openai.NewClientWithConfig(cfg)
+}

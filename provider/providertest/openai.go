@@ -1,0 +1,410 @@
+package providertest
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// imageParams are the fields shared by generations, edits and OpenRouter.
+type imageParams struct {
+	model, prompt, size, quality, format, background, responseFormat string
+	n                                                                int
+	inputImages                                                      int
+}
+
+func str(m map[string]any, k string) string {
+	if v, ok := m[k].(string); ok {
+		return v
+	}
+	return ""
+}
+
+func num(m map[string]any, k string) (int, bool) {
+	switch v := m[k].(type) {
+	case float64:
+		return int(v), true
+	case string:
+		i, err := strconv.Atoi(v)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func isDallE(model string) bool { return strings.HasPrefix(model, "dall-e") }
+
+// parseSize validates size for model; "" and "auto" mean 1024x1024.
+func parseSize(model, size string) (w, h int, err string) {
+	if size == "" || size == "auto" {
+		return 1024, 1024, ""
+	}
+	var allowed []string
+	switch model {
+	case "dall-e-2":
+		allowed = []string{"256x256", "512x512", "1024x1024"}
+	case "dall-e-3":
+		allowed = []string{"1024x1024", "1792x1024", "1024x1792"}
+	}
+	bad := fmt.Sprintf("Invalid value: '%s'. Supported values are: 'auto', '1024x1024', '1536x1024', '1024x1536' or WIDTHxHEIGHT with both sides multiples of 16, aspect ratio at most 3:1 and longest edge at most 3840.", size)
+	if allowed != nil {
+		for _, a := range allowed {
+			if a == size {
+				fmt.Sscanf(size, "%dx%d", &w, &h)
+				return w, h, ""
+			}
+		}
+		return 0, 0, fmt.Sprintf("Invalid value: '%s'. Supported values are: '%s'.", size, strings.Join(allowed, "', '"))
+	}
+	ws, hs, ok := strings.Cut(size, "x")
+	if !ok {
+		return 0, 0, bad
+	}
+	w, e1 := strconv.Atoi(ws)
+	h, e2 := strconv.Atoi(hs)
+	if e1 != nil || e2 != nil || w < 16 || h < 16 || w%16 != 0 || h%16 != 0 || max(w, h) > 3840 || max(w, h) > 3*min(w, h) {
+		return 0, 0, bad
+	}
+	return w, h, ""
+}
+
+// outputImageTokens approximates gpt-image output tokens.
+func outputImageTokens(quality string, w, h int) int {
+	base := map[string]int{"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}[quality]
+	if base == 0 {
+		base = 1056
+	}
+	return int(math.Round(float64(base) * float64(w*h) / (1024 * 1024)))
+}
+
+func (s *Server) invalid(w http.ResponseWriter, msg, param, code string) {
+	writeOpenAIError(w, http.StatusBadRequest, msg, "invalid_request_error", param, code, nil)
+}
+
+func (s *Server) handleImagesGenerations(w http.ResponseWriter, rt route, rec Request, f Fault) {
+	if rec.JSON == nil {
+		s.invalid(w, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)", "", "")
+		return
+	}
+	p := imageParams{
+		model: str(rec.JSON, "model"), prompt: str(rec.JSON, "prompt"), size: str(rec.JSON, "size"),
+		quality: str(rec.JSON, "quality"), format: str(rec.JSON, "output_format"),
+		background: str(rec.JSON, "background"), responseFormat: str(rec.JSON, "response_format"),
+	}
+	if n, ok := num(rec.JSON, "n"); ok {
+		p.n = n
+	} else if _, present := rec.JSON["n"]; !present {
+		p.n = 1
+	} else {
+		p.n = -1
+	}
+	if rt.ep == EndpointOpenRouterImages {
+		if p.model == "" {
+			s.invalid(w, "model is required", "model", "")
+			return
+		}
+		if p.size == "" {
+			p.size = orSize(rec.JSON)
+		}
+	} else if p.model == "" {
+		p.model = "dall-e-2"
+	}
+	s.serveImages(w, rt.ep, p, f)
+}
+
+// orSize maps OpenRouter's image_config to WxH.
+func orSize(m map[string]any) string {
+	ic, _ := m["image_config"].(map[string]any)
+	ar := str(m, "aspect_ratio")
+	sz := ""
+	if ic != nil {
+		if v := str(ic, "aspect_ratio"); v != "" {
+			ar = v
+		}
+		sz = str(ic, "image_size")
+	}
+	base := chatBase(sz)
+	w, h, ok := ratioSize(base, ar)
+	if !ok {
+		return ""
+	}
+	return strconv.Itoa(w) + "x" + strconv.Itoa(h)
+}
+
+func chatBase(sz string) int {
+	switch strings.ToUpper(sz) {
+	case "0.5K", "512":
+		return 512
+	case "2K":
+		return 2048
+	case "4K":
+		return 4096
+	}
+	return 1024
+}
+
+func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault) {
+	if rec.Form == nil {
+		s.invalid(w, "Invalid Content-Type header (expected multipart/form-data).", "", "")
+		return
+	}
+	get := func(k string) string {
+		if v := rec.Form[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	p := imageParams{
+		model: get("model"), prompt: get("prompt"), size: get("size"), quality: get("quality"),
+		format: get("output_format"), background: get("background"), responseFormat: get("response_format"),
+		n: 1,
+	}
+	if p.model == "" {
+		p.model = "dall-e-2"
+	}
+	if v := get("n"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.invalid(w, "Invalid type for 'n': expected an integer, but got a string instead.", "n", "invalid_type")
+			return
+		}
+		p.n = n
+		if n == 0 {
+			p.n = 1 // go-openai always sends n, "0" when unset
+		}
+	}
+	p.inputImages = len(rec.Files["image"]) + len(rec.Files["image[]"])
+	if p.inputImages == 0 {
+		s.invalid(w, "Missing required parameter: 'image'.", "image", "missing_required_parameter")
+		return
+	}
+	if p.inputImages > 16 {
+		s.invalid(w, fmt.Sprintf("Invalid 'image': array too long. Expected an array with maximum length 16, but got an array with length %d instead.", p.inputImages), "image", "array_above_max_length")
+		return
+	}
+	s.serveImages(w, EndpointImagesEdits, p, f)
+}
+
+func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, f Fault) {
+	if p.prompt == "" {
+		s.invalid(w, "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
+		return
+	}
+	if p.n < 1 {
+		s.invalid(w, fmt.Sprintf("Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", p.n), "n", "integer_below_min_value")
+		return
+	}
+	if p.n > 10 {
+		s.invalid(w, fmt.Sprintf("Invalid 'n': integer above maximum value. Expected a value <= 10, but got %d instead.", p.n), "n", "integer_above_max_value")
+		return
+	}
+	wd, ht, bad := parseSize(p.model, p.size)
+	if bad != "" {
+		s.invalid(w, bad, "size", "invalid_value")
+		return
+	}
+	switch f.Kind {
+	case KindSafetyBlock:
+		writeOpenAIError(w, http.StatusBadRequest,
+			"Your request was rejected by the safety system. If you believe this is an error, contact us at help.openai.com and include the request ID req_emulator.",
+			"image_generation_user_error", "", "moderation_blocked", nil)
+		return
+	case KindPromptBlocked:
+		writeOpenAIError(w, http.StatusBadRequest,
+			"Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+			"invalid_request_error", "", "content_policy_violation", nil)
+		return
+	}
+	dalle := isDallE(p.model)
+	format := p.format
+	switch format {
+	case "", "png", "webp":
+		format = "png" // webp cannot be encoded with the standard library: PNG is sent
+	case "jpeg", "jpg":
+		format = "jpeg"
+	default:
+		s.invalid(w, fmt.Sprintf("Invalid value: '%s'. Supported values are: 'png', 'jpeg', and 'webp'.", p.format), "output_format", "invalid_value")
+		return
+	}
+	if dalle {
+		format = "png"
+	}
+	data := []any{}
+	if f.Kind != KindNoImage {
+		for i := 0; i < p.n; i++ {
+			img, _ := s.makeImage(format, wd, ht, p.prompt+"|"+strconv.Itoa(i)+"|"+p.model)
+			item := map[string]any{}
+			if dalle && p.responseFormat == "url" {
+				item["url"] = s.storeFile(img)
+			} else {
+				item["b64_json"] = b64(img)
+			}
+			if p.model == "dall-e-3" {
+				item["revised_prompt"] = "A detailed rendering of " + p.prompt
+			}
+			data = append(data, item)
+		}
+	}
+	resp := map[string]any{"created": s.now().Unix(), "data": data}
+	textTok := len(p.prompt)/4 + 1
+	imgIn := 0
+	if ep == EndpointImagesEdits {
+		imgIn = 323 * p.inputImages
+	}
+	if ep == EndpointOpenRouterImages {
+		resp["usage"] = map[string]any{
+			"prompt_tokens": textTok, "completion_tokens": 1290 * len(data),
+			"total_tokens": textTok + 1290*len(data), "cost": 0.039 * float64(len(data)),
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	if !dalle {
+		q := p.quality
+		if q == "" || q == "auto" {
+			q = "medium"
+		}
+		out := outputImageTokens(q, wd, ht) * len(data)
+		resp["usage"] = map[string]any{
+			"input_tokens":          textTok + imgIn,
+			"input_tokens_details":  map[string]any{"text_tokens": textTok, "image_tokens": imgIn},
+			"output_tokens":         out,
+			"output_tokens_details": map[string]any{"image_tokens": out, "text_tokens": 0},
+			"total_tokens":          textTok + imgIn + out,
+		}
+		bg := p.background
+		if bg == "" || bg == "auto" {
+			bg = "opaque"
+		}
+		resp["output_format"] = format
+		resp["quality"] = q
+		resp["size"] = strconv.Itoa(wd) + "x" + strconv.Itoa(ht)
+		resp["background"] = bg
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// --- chat completions ---
+
+func (s *Server) handleChat(w http.ResponseWriter, rec Request, f Fault) {
+	m := rec.JSON
+	if m == nil {
+		s.invalid(w, "We could not parse the JSON body of your request.", "", "")
+		return
+	}
+	model := str(m, "model")
+	if model == "" {
+		s.invalid(w, "you must provide a model parameter", "model", "")
+		return
+	}
+	msgs, _ := m["messages"].([]any)
+	if len(msgs) == 0 {
+		s.invalid(w, "[] is too short - 'messages'", "messages", "")
+		return
+	}
+	prompt, textLen, images := "", 0, 0
+	for _, raw := range msgs {
+		msg, _ := raw.(map[string]any)
+		if msg == nil || str(msg, "role") != "user" {
+			continue
+		}
+		cur := ""
+		switch c := msg["content"].(type) {
+		case string:
+			cur = c
+		case []any:
+			for _, pr := range c {
+				part, _ := pr.(map[string]any)
+				switch str(part, "type") {
+				case "text":
+					cur += str(part, "text")
+				case "image_url":
+					images++
+				}
+			}
+		}
+		textLen += len(cur)
+		prompt = cur
+	}
+	wantImage := true
+	if mods, ok := m["modalities"].([]any); ok {
+		wantImage = false
+		for _, v := range mods {
+			if v == "image" {
+				wantImage = true
+			}
+		}
+	}
+	if f.Kind == KindPromptBlocked {
+		writeOpenAIError(w, http.StatusBadRequest,
+			"Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+			"invalid_request_error", "", "content_policy_violation", nil)
+		return
+	}
+	size := orSize(m)
+	wd, ht := 1024, 1024
+	fmt.Sscanf(size, "%dx%d", &wd, &ht)
+	s.mu.Lock()
+	shape := s.chatShape
+	s.mu.Unlock()
+
+	promptTok := textLen/4 + 1 + 560*images
+	text := "Here is your image."
+	finish, native := "stop", "STOP"
+	var message map[string]any
+	completion := len(text)/4 + 1
+	switch {
+	case f.Kind == KindSafetyBlock:
+		text = ""
+		finish, native = "content_filter", f.Reason
+		if native == "" {
+			native = "IMAGE_SAFETY"
+		}
+		message = map[string]any{"role": "assistant", "content": ""}
+	case f.Kind == KindNoImage || !wantImage:
+		text = "I can't create that image, but here is a description of it instead."
+		message = map[string]any{"role": "assistant", "content": text}
+		completion = len(text)/4 + 1
+	default:
+		img, mt := s.makeImage("png", wd, ht, prompt+"|"+size+"|"+model)
+		uri := dataURI(mt, img)
+		completion += 1290
+		switch shape {
+		case ChatImages:
+			message = map[string]any{"role": "assistant", "content": text, "images": []any{
+				map[string]any{"type": "image_url", "image_url": map[string]any{"url": uri}, "index": 0},
+			}}
+		case ChatMarkdown:
+			content := text
+			if isGemini3(model) {
+				draft, dm := s.makeImage("png", 256, 256, "draft|"+prompt)
+				content += "\n\n![image](" + dataURI(dm, draft) + ")"
+			}
+			content += "\n\n![image](" + uri + ")"
+			message = map[string]any{"role": "assistant", "content": content}
+		case ChatContentArray:
+			message = map[string]any{"role": "assistant", "content": []any{
+				map[string]any{"type": "text", "text": text},
+				map[string]any{"type": "image_url", "image_url": map[string]any{"url": uri}},
+			}}
+		case ChatHostedURL:
+			message = map[string]any{"role": "assistant", "content": text + "\n\n![image](" + s.storeFile(img) + ")"}
+		}
+	}
+	seq := s.nextSeq()
+	resp := map[string]any{
+		"id":      "chatcmpl-emu" + strconv.FormatInt(seq, 10),
+		"object":  "chat.completion",
+		"created": s.now().Unix(),
+		"model":   model,
+		"choices": []any{map[string]any{
+			"index": 0, "message": message, "finish_reason": finish, "native_finish_reason": native,
+		}},
+		"usage": map[string]any{
+			"prompt_tokens": promptTok, "completion_tokens": completion, "total_tokens": promptTok + completion,
+			"cost": math.Round((float64(promptTok)*0.3e-6+float64(completion)*30e-6)*1e6) / 1e6,
+		},
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,757 @@
+package providertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AuthMode selects how the Gemini endpoints expect the API key.
+type AuthMode int
+
+const (
+	// AuthAPIKey expects the key in the x-goog-api-key header, like the
+	// real Gemini API. A ?key= query parameter is accepted too (and
+	// recorded redacted).
+	AuthAPIKey AuthMode = iota
+	// AuthBearer emulates a Gemini-native relay: it wants
+	// "Authorization: Bearer <key>" and rejects x-goog-api-key alone.
+	AuthBearer
+)
+
+// ChatShape selects how /v1/chat/completions returns images.
+type ChatShape int
+
+const (
+	// ChatImages is OpenRouter's shape: choices[0].message.images[].image_url.url
+	// holds data: URIs.
+	ChatImages ChatShape = iota
+	// ChatMarkdown is the new-api / one-api relay shape: message.content is
+	// text with markdown images carrying data: URIs (a draft first for
+	// Gemini 3 models, the final image last).
+	ChatMarkdown
+	// ChatContentArray returns message.content as an array of
+	// {"type":"text"} and {"type":"image_url"} parts.
+	ChatContentArray
+	// ChatHostedURL returns markdown with an http URL to an image that the
+	// server itself serves at /files/{id}.png.
+	ChatHostedURL
+)
+
+// Endpoint names an emulated API operation; faults and statistics are
+// keyed by it.
+type Endpoint string
+
+// The emulated endpoints.
+const (
+	// EndpointAny, used with Inject or InjectRandom, matches every
+	// generation endpoint.
+	EndpointAny Endpoint = "*"
+	// EndpointGenerateContent is Gemini's models/{model}:generateContent.
+	EndpointGenerateContent Endpoint = "generateContent"
+	// EndpointBatchCreate is Gemini's models/{model}:batchGenerateContent.
+	EndpointBatchCreate Endpoint = "batchGenerateContent"
+	// EndpointBatchGet is GET batches/{id}.
+	EndpointBatchGet Endpoint = "batches.get"
+	// EndpointBatchList is GET batches.
+	EndpointBatchList Endpoint = "batches.list"
+	// EndpointBatchCancel is POST batches/{id}:cancel.
+	EndpointBatchCancel Endpoint = "batches.cancel"
+	// EndpointBatchDelete is DELETE batches/{id}.
+	EndpointBatchDelete Endpoint = "batches.delete"
+	// EndpointPredict is Imagen's models/{model}:predict.
+	EndpointPredict Endpoint = "predict"
+	// EndpointImagesGenerations is OpenAI's POST /v1/images/generations.
+	EndpointImagesGenerations Endpoint = "images.generations"
+	// EndpointImagesEdits is OpenAI's POST /v1/images/edits.
+	EndpointImagesEdits Endpoint = "images.edits"
+	// EndpointChatCompletions is POST /v1/chat/completions.
+	EndpointChatCompletions Endpoint = "chat.completions"
+	// EndpointOpenRouterImages is OpenRouter's POST /api/v1/images.
+	EndpointOpenRouterImages Endpoint = "openrouter.images"
+	// EndpointFiles is GET /files/{id}.png, images handed out as URLs.
+	EndpointFiles Endpoint = "files"
+	// EndpointUnknown is any path the emulator does not serve.
+	EndpointUnknown Endpoint = "unknown"
+)
+
+// isGeneration reports whether ep is a generation endpoint: those count
+// toward rate limits and receive EndpointAny faults.
+func isGeneration(ep Endpoint) bool {
+	switch ep {
+	case EndpointGenerateContent, EndpointBatchCreate, EndpointPredict,
+		EndpointImagesGenerations, EndpointImagesEdits, EndpointChatCompletions,
+		EndpointOpenRouterImages:
+		return true
+	}
+	return false
+}
+
+// isGoogle reports whether ep speaks the Google wire format.
+func isGoogle(ep Endpoint) bool {
+	switch ep {
+	case EndpointGenerateContent, EndpointBatchCreate, EndpointBatchGet, EndpointBatchList,
+		EndpointBatchCancel, EndpointBatchDelete, EndpointPredict:
+		return true
+	}
+	return false
+}
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// APIKey is the key the server expects; "" means "test-key".
+	APIKey string
+	// Now is the clock used for rate limits, batch progress and recorded
+	// times; nil means time.Now.
+	Now func() time.Time
+	// Seed seeds InjectRandom's choices, so a run is reproducible.
+	Seed int64
+	// RequestsPerMinute limits accepted generation requests in any sliding
+	// 60-second window of Now (0 = unlimited), across all endpoints.
+	RequestsPerMinute int
+	// RequestsPerDay limits accepted generation requests per calendar day
+	// in DayZone (0 = unlimited).
+	RequestsPerDay int
+	// DayZone is where the daily counter resets at midnight; nil means
+	// America/Los_Angeles (Gemini's reset), or a fixed UTC-8 zone when the
+	// time zone database is unavailable.
+	DayZone *time.Location
+	// GeminiAuth selects how Gemini endpoints authenticate (Vertex-style
+	// paths accept both).
+	GeminiAuth AuthMode
+	// RelayImageInText, with AuthBearer, makes generateContent return the
+	// image as a text part holding a markdown data: URI instead of
+	// inlineData, as some Gemini-native relays do.
+	RelayImageInText bool
+	// ChatShape is the initial shape of chat completion image answers.
+	ChatShape ChatShape
+	// Latency is added (in real time) before every response; it ends early
+	// when the client goes away or the server closes.
+	Latency time.Duration
+	// BatchDuration is how long, on Now, a batch job takes from PENDING to
+	// SUCCEEDED (RUNNING from half of it); 0 means one minute.
+	BatchDuration time.Duration
+	// LargeImageBytes, when > 0, makes every generated image a noisy PNG of
+	// about this many bytes (built once per server), for benchmarks.
+	LargeImageBytes int
+}
+
+// Request is a recorded request, with secrets redacted.
+type Request struct {
+	Method   string
+	Path     string
+	RawQuery string // key= values replaced by REDACTED
+	// Header holds the request headers; Authorization, X-Goog-Api-Key and
+	// Api-Key values are replaced by "REDACTED".
+	Header   http.Header
+	Body     []byte              // raw body as sent (base64 blobs included)
+	JSON     map[string]any      // the decoded body, when it is a JSON object
+	Form     map[string][]string // multipart text fields
+	Files    map[string][]File   // multipart files by field name
+	Endpoint Endpoint
+	Model    string // model from the path, body or form ("dall-e-2" when an image request names none)
+	Time     time.Time
+}
+
+// File describes an uploaded multipart file.
+type File struct {
+	FieldName, FileName, ContentType string
+	Size                             int
+	SHA256                           string // hex
+}
+
+// Stats counts what the server did.
+type Stats struct {
+	Total       int              // all requests
+	PerEndpoint map[Endpoint]int // requests per endpoint
+	RateLimited int              // 429s given by the emulator's own limiter
+	Faulted     int              // requests answered by an injected fault
+}
+
+type randomRule struct {
+	p      float64
+	faults []Fault
+}
+
+// Server emulates the image providers' HTTP APIs on loopback. It is safe
+// for concurrent use.
+type Server struct {
+	opts    Options
+	key     string
+	zone    *time.Location
+	batchD  time.Duration
+	ts      *httptest.Server
+	closing chan struct{}
+	once    sync.Once
+
+	mu        sync.Mutex
+	chatShape ChatShape
+	requests  []Request
+	scripted  map[Endpoint][]Fault
+	random    map[Endpoint]randomRule
+	rng       *rand.Rand
+	stats     Stats
+	accepted  []time.Time
+	dayKey    string
+	dayCount  int
+	batches   map[string]*batchJob
+	batchIDs  []string
+	files     map[string][]byte
+	fileIDs   []string
+	seq       int64
+
+	imgs imageCache
+}
+
+// NewServer starts a Server on 127.0.0.1. Call Close when done.
+func NewServer(opts Options) *Server {
+	s := &Server{
+		opts:      opts,
+		key:       opts.APIKey,
+		zone:      opts.DayZone,
+		batchD:    opts.BatchDuration,
+		closing:   make(chan struct{}),
+		chatShape: opts.ChatShape,
+		scripted:  map[Endpoint][]Fault{},
+		random:    map[Endpoint]randomRule{},
+		rng:       rand.New(rand.NewSource(opts.Seed)),
+		stats:     Stats{PerEndpoint: map[Endpoint]int{}},
+		batches:   map[string]*batchJob{},
+		files:     map[string][]byte{},
+	}
+	if s.key == "" {
+		s.key = "test-key"
+	}
+	if s.zone == nil {
+		loc, err := time.LoadLocation("America/Los_Angeles")
+		if err != nil {
+			loc = time.FixedZone("PST", -8*60*60)
+		}
+		s.zone = loc
+	}
+	if s.batchD <= 0 {
+		s.batchD = time.Minute
+	}
+	s.imgs.init(opts.Seed)
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	return s
+}
+
+// URL returns the base URL, without a trailing slash.
+func (s *Server) URL() string { return s.ts.URL }
+
+// Client returns an HTTP client for the server; its idle connections are
+// closed by Close.
+func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// Close releases hung handlers and shuts the server down.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.ts.CloseClientConnections()
+	s.ts.Close()
+}
+
+// SetChatShape changes the chat completion answer shape.
+func (s *Server) SetChatShape(c ChatShape) {
+	s.mu.Lock()
+	s.chatShape = c
+	s.mu.Unlock()
+}
+
+// Requests returns a copy of the recorded requests, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// ResetRequests forgets the recorded requests.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	s.requests = nil
+	s.mu.Unlock()
+}
+
+// Inject scripts faults: the next len(faults) calls to ep get them in
+// order. A zero Fault or FaultNone() serves that call normally, so
+// Inject(ep, f, f) means "fail twice, then succeed".
+func (s *Server) Inject(ep Endpoint, faults ...Fault) {
+	s.mu.Lock()
+	s.scripted[ep] = append(s.scripted[ep], faults...)
+	s.mu.Unlock()
+}
+
+// InjectRandom makes each call to ep, with probability p, get one of
+// faults chosen uniformly, using a generator seeded with Options.Seed.
+// Scripted faults take precedence.
+func (s *Server) InjectRandom(ep Endpoint, p float64, faults ...Fault) {
+	s.mu.Lock()
+	s.random[ep] = randomRule{p: p, faults: append([]Fault(nil), faults...)}
+	s.mu.Unlock()
+}
+
+// ClearFaults removes every scripted and random fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.scripted = map[Endpoint][]Fault{}
+	s.random = map[Endpoint]randomRule{}
+	s.mu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.PerEndpoint = make(map[Endpoint]int, len(s.stats.PerEndpoint))
+	for k, v := range s.stats.PerEndpoint {
+		st.PerEndpoint[k] = v
+	}
+	return st
+}
+
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) nextSeq() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return s.seq
+}
+
+// route is what the router learned from a request's method and path.
+type route struct {
+	ep      Endpoint
+	model   string
+	vertex  bool
+	batchID string
+	fileID  string
+}
+
+var (
+	googleModelRE = regexp.MustCompile(`^/(.*/)?models/([^/:]+):([A-Za-z]+)$`)
+	googleBatchRE = regexp.MustCompile(`^/(.*/)?batches(?:/([^/:]+)(:cancel)?)?$`)
+	fileRE        = regexp.MustCompile(`^/files/([A-Za-z0-9_-]+)\.png$`)
+)
+
+func routeOf(r *http.Request) route {
+	p := r.URL.Path
+	if m := googleModelRE.FindStringSubmatch(p); m != nil && r.Method == http.MethodPost {
+		rt := route{model: m[2], vertex: strings.Contains(m[1], "publishers/") || strings.Contains(m[1], "projects/")}
+		switch m[3] {
+		case "generateContent":
+			rt.ep = EndpointGenerateContent
+		case "batchGenerateContent":
+			rt.ep = EndpointBatchCreate
+		case "predict":
+			rt.ep = EndpointPredict
+		default:
+			rt.ep = EndpointUnknown
+		}
+		return rt
+	}
+	if m := googleBatchRE.FindStringSubmatch(p); m != nil {
+		rt := route{batchID: m[2], ep: EndpointUnknown}
+		switch {
+		case m[2] == "" && r.Method == http.MethodGet:
+			rt.ep = EndpointBatchList
+		case m[2] != "" && m[3] != "" && r.Method == http.MethodPost:
+			rt.ep = EndpointBatchCancel
+		case m[2] != "" && m[3] == "" && r.Method == http.MethodGet:
+			rt.ep = EndpointBatchGet
+		case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
+			rt.ep = EndpointBatchDelete
+		}
+		return rt
+	}
+	if m := fileRE.FindStringSubmatch(p); m != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return route{ep: EndpointFiles, fileID: m[1]}
+	}
+	if r.Method == http.MethodPost {
+		switch {
+		case p == "/api/v1/images":
+			return route{ep: EndpointOpenRouterImages}
+		case strings.HasSuffix(p, "/images/generations"):
+			return route{ep: EndpointImagesGenerations}
+		case strings.HasSuffix(p, "/images/edits"):
+			return route{ep: EndpointImagesEdits}
+		case strings.HasSuffix(p, "/chat/completions"):
+			return route{ep: EndpointChatCompletions}
+		}
+	}
+	return route{ep: EndpointUnknown}
+}
+
+// looksGoogle guesses the envelope for an unknown path.
+func looksGoogle(p string) bool {
+	return strings.HasPrefix(p, "/v1beta") || strings.HasPrefix(p, "/v1alpha") ||
+		strings.Contains(p, ":") || strings.Contains(p, "/models/") || strings.Contains(p, "publishers/")
+}
+
+const maxBody = 256 << 20
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	rt := routeOf(r)
+	rec := s.record(r, body, rt)
+
+	if rt.ep == EndpointFiles {
+		s.serveFile(w, rt.fileID)
+		return
+	}
+	if s.opts.Latency > 0 && !s.wait(r.Context(), s.opts.Latency) {
+		return
+	}
+	if rt.ep == EndpointUnknown {
+		if looksGoogle(r.URL.Path) {
+			writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", nil)
+		} else {
+			writeOpenAIError(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")", "invalid_request_error", "", "", nil)
+		}
+		return
+	}
+	if !s.checkAuth(w, r, rt) {
+		return
+	}
+	f := s.nextFault(rt.ep)
+	if f.Kind != KindNone {
+		if s.applyFault(w, r, f, rt, rec) {
+			return
+		}
+	}
+	if isGeneration(rt.ep) && !s.admit(w, rt, rec) {
+		return
+	}
+	switch rt.ep {
+	case EndpointGenerateContent:
+		s.handleGenerateContent(w, r, rt, body, f)
+	case EndpointBatchCreate:
+		s.handleBatchCreate(w, rt, body)
+	case EndpointBatchGet:
+		s.handleBatchGet(w, rt)
+	case EndpointBatchList:
+		s.handleBatchList(w, r)
+	case EndpointBatchCancel:
+		s.handleBatchCancel(w, rt)
+	case EndpointBatchDelete:
+		s.handleBatchDelete(w, rt)
+	case EndpointPredict:
+		s.handlePredict(w, rt, body, f)
+	case EndpointImagesGenerations, EndpointOpenRouterImages:
+		s.handleImagesGenerations(w, rt, rec, f)
+	case EndpointImagesEdits:
+		s.handleImagesEdits(w, rec, f)
+	case EndpointChatCompletions:
+		s.handleChat(w, rec, f)
+	}
+}
+
+// wait sleeps for d in real time; false when the client left or the
+// server closed first.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+}
+
+var secretHeaders = []string{"Authorization", "X-Goog-Api-Key", "Api-Key"}
+
+func (s *Server) record(r *http.Request, body []byte, rt route) Request {
+	h := r.Header.Clone()
+	for _, k := range secretHeaders {
+		if len(h.Values(k)) > 0 {
+			h[k] = []string{"REDACTED"}
+		}
+	}
+	q := r.URL.Query()
+	rawQuery := r.URL.RawQuery
+	if q.Has("key") {
+		q.Set("key", "REDACTED")
+		rawQuery = q.Encode()
+	}
+	rec := Request{
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		RawQuery: rawQuery,
+		Header:   h,
+		Body:     body,
+		Endpoint: rt.ep,
+		Model:    rt.model,
+		Time:     s.now(),
+	}
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "multipart/form-data":
+		rec.Form, rec.Files = parseMultipart(body, params["boundary"])
+		if m := rec.Form["model"]; len(m) > 0 {
+			rec.Model = m[0]
+		}
+	case len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] == '{':
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			rec.JSON = m
+			if rec.Model == "" {
+				if mv, ok := m["model"].(string); ok {
+					rec.Model = mv
+				}
+			}
+		}
+	}
+	if rec.Model == "" && (rt.ep == EndpointImagesGenerations || rt.ep == EndpointImagesEdits) {
+		rec.Model = "dall-e-2"
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, rec)
+	s.stats.Total++
+	s.stats.PerEndpoint[rt.ep]++
+	s.mu.Unlock()
+	return rec
+}
+
+func parseMultipart(body []byte, boundary string) (map[string][]string, map[string][]File) {
+	form := map[string][]string{}
+	files := map[string][]File{}
+	if boundary == "" {
+		return form, files
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(p)
+		if p.FileName() != "" {
+			files[p.FormName()] = append(files[p.FormName()], File{
+				FieldName:   p.FormName(),
+				FileName:    p.FileName(),
+				ContentType: p.Header.Get("Content-Type"),
+				Size:        len(data),
+				SHA256:      sha256Hex(data),
+			})
+		} else {
+			form[p.FormName()] = append(form[p.FormName()], string(data))
+		}
+	}
+	return form, files
+}
+
+// checkAuth answers with the provider's auth error and returns false when
+// the request is not authorised.
+func (s *Server) checkAuth(w http.ResponseWriter, r *http.Request, rt route) bool {
+	bearer, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if isGoogle(rt.ep) {
+		gkey := r.Header.Get("X-Goog-Api-Key")
+		qkey := r.URL.Query().Get("key")
+		switch {
+		case rt.vertex:
+			if (hasBearer && bearer == s.key) || gkey == s.key {
+				return true
+			}
+		case s.opts.GeminiAuth == AuthBearer:
+			if hasBearer && bearer == s.key {
+				return true
+			}
+			writeGoogleError(w, http.StatusUnauthorized, "UNAUTHENTICATED",
+				"Invalid token: the relay expects Authorization: Bearer <key>.", nil)
+			return false
+		default:
+			if gkey == s.key || (gkey == "" && qkey == s.key) {
+				return true
+			}
+			if gkey == "" && qkey == "" {
+				writeGoogleError(w, http.StatusForbidden, "PERMISSION_DENIED",
+					"Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.", nil)
+				return false
+			}
+		}
+		msg := "API key not valid. Please pass a valid API key."
+		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg, []any{
+			map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+				"domain": "googleapis.com", "metadata": map[string]any{"service": "generativelanguage.googleapis.com"}},
+			map[string]any{"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": msg},
+		})
+		return false
+	}
+	if hasBearer && bearer == s.key {
+		return true
+	}
+	if !hasBearer || bearer == "" {
+		writeOpenAIError(w, http.StatusUnauthorized,
+			"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+			"invalid_request_error", "", "", nil)
+		return false
+	}
+	writeOpenAIError(w, http.StatusUnauthorized,
+		"Incorrect API key provided: "+maskKey(bearer)+". You can find your API key at https://platform.openai.com/account/api-keys.",
+		"invalid_request_error", "", "invalid_api_key", nil)
+	return false
+}
+
+// maskKey shows at most a 4-character tail, and only of long keys.
+func maskKey(k string) string {
+	if len(k) < 12 {
+		return "****"
+	}
+	return "sk-****" + k[len(k)-4:]
+}
+
+// nextFault picks the fault for this call: scripted (endpoint, then
+// EndpointAny), then random (endpoint, then EndpointAny).
+func (s *Server) nextFault(ep Endpoint) Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	eps := []Endpoint{ep}
+	if isGeneration(ep) {
+		eps = append(eps, EndpointAny)
+	}
+	for _, e := range eps {
+		if q := s.scripted[e]; len(q) > 0 {
+			f := q[0]
+			s.scripted[e] = q[1:]
+			if f.Kind != KindNone {
+				s.stats.Faulted++
+			}
+			return f
+		}
+	}
+	for _, e := range eps {
+		rule, ok := s.random[e]
+		if !ok || len(rule.faults) == 0 {
+			continue
+		}
+		if s.rng.Float64() < rule.p {
+			f := rule.faults[s.rng.Intn(len(rule.faults))]
+			if f.Kind != KindNone {
+				s.stats.Faulted++
+			}
+			return f
+		}
+	}
+	return Fault{}
+}
+
+// admit applies Options.RequestsPerMinute and RequestsPerDay; it answers
+// 429 and returns false when over a limit.
+func (s *Server) admit(w http.ResponseWriter, rt route, rec Request) bool {
+	if s.opts.RequestsPerMinute <= 0 && s.opts.RequestsPerDay <= 0 {
+		return true
+	}
+	now := s.now()
+	s.mu.Lock()
+	var retry time.Duration
+	daily := false
+	if s.opts.RequestsPerDay > 0 {
+		key := now.In(s.zone).Format("2006-01-02")
+		if key != s.dayKey {
+			s.dayKey, s.dayCount = key, 0
+		}
+		if s.dayCount >= s.opts.RequestsPerDay {
+			l := now.In(s.zone)
+			midnight := time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, s.zone)
+			retry, daily = midnight.Sub(now), true
+		}
+	}
+	if !daily && s.opts.RequestsPerMinute > 0 {
+		cut := now.Add(-time.Minute)
+		i := 0
+		for i < len(s.accepted) && !s.accepted[i].After(cut) {
+			i++
+		}
+		s.accepted = s.accepted[i:]
+		if len(s.accepted) >= s.opts.RequestsPerMinute {
+			retry = s.accepted[0].Add(time.Minute).Sub(now)
+		}
+	}
+	if retry > 0 || daily {
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		model := rt.model
+		if model == "" {
+			model = rec.Model
+		}
+		if isGoogle(rt.ep) {
+			if daily {
+				writeGoogleQuota(w, http.StatusTooManyRequests, model, perDay, s.opts.RequestsPerDay, retry, "")
+			} else {
+				writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, s.opts.RequestsPerMinute, retry, "")
+			}
+		} else {
+			limit := s.opts.RequestsPerMinute
+			per := "min (RPM)"
+			if daily {
+				limit, per = s.opts.RequestsPerDay, "day (RPD)"
+			}
+			writeOpenAIRateLimit(w, model, limit, per, retry, "")
+		}
+		return false
+	}
+	if s.opts.RequestsPerMinute > 0 {
+		s.accepted = append(s.accepted, now)
+	}
+	if s.opts.RequestsPerDay > 0 {
+		s.dayCount++
+	}
+	s.mu.Unlock()
+	return true
+}
+
+func (s *Server) storeFile(b []byte) string {
+	id := "img-" + shortHash(b, s.nextSeq())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[id] = b
+	s.fileIDs = append(s.fileIDs, id)
+	for len(s.fileIDs) > 256 {
+		delete(s.files, s.fileIDs[0])
+		s.fileIDs = s.fileIDs[1:]
+	}
+	return s.URL() + "/files/" + id + ".png"
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	b, ok := s.files[id]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, nil)
+		return
+	}
+	ct := http.DetectContentType(b)
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":500,"message":"emulator: cannot encode response","status":"INTERNAL"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
