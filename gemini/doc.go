@@ -1,0 +1,57 @@
+// Package gemini generates images with Google's Gemini image models ("Nano
+// Banana") through generateContent, using google.golang.org/genai for the
+// wire, on the Gemini API, on Vertex AI, or on relays that speak the Gemini
+// format (Config.BearerAuth).
+//
+//	g, err := gemini.New(ctx, gemini.Config{APIKey: os.Getenv("GEMINI_API_KEY")})
+//	resp, err := g.Generate(ctx, &provider.Request{Prompt: "a lighthouse at dusk", Size: "2K", AspectRatio: "16:9"})
+//
+// # What the adapter takes care of
+//
+//   - Known models are checked against the pricing catalog before any call:
+//     sizes, aspect ratios, reference counts, thinking levels, the 20 MB
+//     inline limit. A retired model fails fast with provider.ErrModelRetired
+//     naming its live replacement; a deprecated one works with a Warning.
+//     Unknown model IDs pass through untouched, so a model released today
+//     works today.
+//   - Size tiers are sent in the wire's strict spelling ("512", "1K", "2K",
+//     "4K"); "1k", "512px" and "0.5K" are accepted from callers. Models with
+//     a single size (2.5 Flash) get no imageSize at all.
+//   - Every current Gemini image model returns one image per call, so N
+//     images are N concurrent calls, at most Config.MaxConcurrency at once.
+//     Images that succeeded are returned even when a sibling call failed;
+//     the failures are listed in Response.Warnings.
+//   - Only final images are returned: parts marked thought (interim drafts)
+//     are dropped, and each image's bytes are checked against its mimeType.
+//     Images that relays flatten into text as markdown data URIs are found.
+//   - HTTP 200 answers without an image are typed errors, never empty
+//     successes: promptFeedback.blockReason and the SAFETY / PROHIBITED /
+//     RECITATION finish reasons are provider.ErrContentBlocked, IMAGE_OTHER,
+//     NO_IMAGE and text-only answers provider.ErrNoImage. The usage such a
+//     call billed (thinking tokens) is kept in the error's Usage.
+//   - HTTP errors keep their status and Google's status code. A 429 is
+//     ErrRateLimited with RetryAfter from google.rpc.RetryInfo (or the
+//     Retry-After header, which genai hides and our transport captures),
+//     unless its QuotaFailure names a per-day quota or its limit is 0, which
+//     no wait fixes: ErrQuotaExhausted, as is a 402. A 404 of a model the
+//     catalog knows is ErrModelRetired.
+//   - genai is used safely: its retries stay off (retry is a decorator),
+//     AutomaticContinuation is off (a continuation is a second billed call),
+//     every call gets a fresh config (genai mutates it), and the API key is
+//     redacted from every message.
+//
+// # Request.Options
+//
+// OptThinkingLevel, OptImageOnly, OptSystemInstruction and
+// OptPersonGeneration; see their docs. Request.Quality is not a Gemini
+// parameter and is ignored.
+//
+// # Sessions
+//
+// Generator.NewSession starts a multi-turn editing conversation. Each turn
+// re-sends the earlier exchanges with their thought signatures (Gemini 3
+// models answer 400 without them), keeping only the last KeepTurns so a long
+// session does not re-send every image ever made. Session.State (or
+// json.Marshal of the session) saves it; Generator.ResumeSession restores it
+// in another process.
+package gemini

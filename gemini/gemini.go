@@ -1,0 +1,377 @@
+package gemini
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/auth"
+	"google.golang.org/genai"
+
+	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// DefaultModel is the model used when neither Config.Model nor
+// Request.Model names one: Google's default Flash-tier image model.
+const DefaultModel = "gemini-nano-banana-2.1"
+
+// MaxRequestBytes is the largest request body the Gemini API accepts inline
+// (20 MB); larger reference images must go through the Files API.
+const MaxRequestBytes = 20 << 20
+
+// Backend selects the API that serves generateContent.
+type Backend int
+
+const (
+	// BackendGeminiAPI is the Gemini Developer API (generativelanguage), or a
+	// relay that speaks its wire format.
+	BackendGeminiAPI Backend = iota
+	// BackendVertex is Vertex AI / Gemini Enterprise: Project and Location
+	// with Credentials, or an API key in express mode.
+	BackendVertex
+)
+
+// Config configures a Generator. The zero value, with an APIKey, talks to
+// the Gemini API with DefaultModel.
+type Config struct {
+	// APIKey authenticates to the Gemini API (x-goog-api-key) or, with
+	// BearerAuth, to a relay. When empty on the Gemini API backend, New reads
+	// GEMINI_API_KEY, then GOOGLE_API_KEY, as genai does.
+	APIKey string
+	// BearerAuth sends the key as "Authorization: Bearer" and no
+	// x-goog-api-key, as Gemini-native relays (laozhang.ai, apiyi) want.
+	BearerAuth bool
+	// Model is the default model; Request.Model overrides it.
+	Model string
+	// BaseURL replaces Google's endpoint (a relay, or providertest).
+	BaseURL string
+	// APIVersion overrides genai's default ("v1beta"; "v1beta1" on Vertex).
+	APIVersion string
+	// HTTPClient carries the calls; its Transport is wrapped, not replaced.
+	HTTPClient *http.Client
+	// Backend selects the Gemini API (default) or Vertex AI.
+	Backend Backend
+	// Project, Location and Credentials configure Vertex AI.
+	Project, Location string
+	Credentials       *auth.Credentials
+	// Name is the provider name reported in responses and errors; default
+	// "gemini" ("vertex" on Vertex AI).
+	Name string
+	// Catalog validates known models; nil means pricing.Default().
+	Catalog *pricing.Catalog
+	// MaxConcurrency bounds the calls made at once for one request with
+	// N > 1 (Gemini image models return one image per call); default 4.
+	MaxConcurrency int
+	// ImageOnly asks for ["IMAGE"] instead of ["TEXT", "IMAGE"], saving the
+	// text tokens the model would otherwise bill.
+	ImageOnly bool
+	// ThinkingLevel is the default thinking level ("minimal", "low",
+	// "medium", "high") for models that think; Request.Options
+	// "thinking_level" overrides it.
+	ThinkingLevel string
+	// Now is the clock used for model lifecycle checks; nil is time.Now.
+	Now func() time.Time
+}
+
+// Generator generates images with Gemini's generateContent. It is safe for
+// concurrent use.
+type Generator struct {
+	client   *genai.Client
+	cfg      Config
+	catalog  *pricing.Catalog
+	secrets  []string
+	name     string
+	model    string
+	now      func() time.Time
+	parallel int
+}
+
+// New returns a Generator for cfg. It makes no network call.
+func New(ctx context.Context, cfg Config) (*Generator, error) {
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, parallel: cfg.MaxConcurrency}
+	if g.catalog == nil {
+		g.catalog = pricing.Default()
+	}
+	if g.model == "" {
+		g.model = DefaultModel
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.parallel <= 0 {
+		g.parallel = 4
+	}
+	key := cfg.APIKey
+	if key == "" && cfg.Backend == BackendGeminiAPI {
+		key = firstEnv("GEMINI_API_KEY", "GOOGLE_API_KEY")
+	}
+	g.secrets = []string{key}
+	cc := &genai.ClientConfig{
+		APIKey:      key,
+		Project:     cfg.Project,
+		Location:    cfg.Location,
+		Credentials: cfg.Credentials,
+		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
+	}
+	var rewrite func(*http.Request)
+	switch cfg.Backend {
+	case BackendGeminiAPI:
+		cc.Backend = genai.BackendGeminiAPI
+		if g.name == "" {
+			g.name = "gemini"
+		}
+		if key == "" {
+			return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "no API key: set Config.APIKey or GEMINI_API_KEY"}
+		}
+		if cfg.BearerAuth {
+			rewrite = func(r *http.Request) {
+				r.Header.Del("X-Goog-Api-Key")
+				r.Header.Set("Authorization", "Bearer "+key)
+			}
+		}
+	case BackendVertex:
+		cc.Backend = genai.BackendVertexAI
+		if g.name == "" {
+			g.name = "vertex"
+		}
+	default:
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: fmt.Sprintf("Config.Backend: unknown backend %d", cfg.Backend)}
+	}
+	cc.HTTPClient = capture.Client(cfg.HTTPClient, rewrite)
+	client, err := genai.NewClient(ctx, cc)
+	if err != nil {
+		// genai's message can print the whole config, key included.
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
+	}
+	g.client = client
+	return g, nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Client returns the underlying genai client, for calls this package does
+// not wrap. Its requests go through the same transport.
+func (g *Generator) Client() *genai.Client { return g.client }
+
+// Describe reports the provider name, default model and its capabilities.
+func (g *Generator) Describe() provider.Description {
+	d := provider.Description{Provider: g.name, Model: g.model, Capabilities: provider.Capabilities{MaxImages: provider.MaxN, EditKnown: true, Edit: true}}
+	if m, ok := g.catalog.Lookup(g.model); ok {
+		d.Capabilities = m.Capabilities()
+		d.Capabilities.MaxImages = provider.MaxN // N images are N calls
+	}
+	return d
+}
+
+// CheckRequest validates req for the model it would use, without calling
+// the network: the common checks, the model's lifecycle and catalog limits.
+func (g *Generator) CheckRequest(req *provider.Request) error {
+	_, _, err := g.prepare(req)
+	return err
+}
+
+func (g *Generator) modelFor(req *provider.Request) string {
+	m := req.Model
+	if m == "" {
+		m = g.model
+	}
+	return strings.TrimPrefix(m, "models/")
+}
+
+// prepare validates req and returns the model ID and the warnings the
+// response will carry.
+func (g *Generator) prepare(req *provider.Request) (string, []string, error) {
+	model := g.modelFor(req)
+	if err := req.Validate(); err != nil {
+		return model, nil, g.annotate(err, model)
+	}
+	if req.Mask != nil {
+		return model, nil, g.invalid(model, "Mask: Gemini image models take no mask; describe the edit in the prompt")
+	}
+	if sz, _ := provider.ParseSize(req.Size); sz.Width > 0 {
+		return model, nil, g.invalid(model, "Size: %q: Gemini takes a size tier (512, 1K, 2K, 4K) and an AspectRatio, not WIDTHxHEIGHT", req.Size)
+	}
+	if n := requestBytes(req); n > MaxRequestBytes {
+		return model, nil, g.invalid(model, "References: the request would be about %d MB; the inline limit is 20 MB", n>>20)
+	}
+	if err := g.catalog.CheckLive(model, g.now()); err != nil {
+		return model, nil, g.annotate(err, model)
+	}
+	var warnings []string
+	if m, ok := g.catalog.Lookup(model); ok {
+		if err := m.Validate(req); err != nil {
+			return model, nil, g.annotate(err, model)
+		}
+		if lvl := g.thinkingLevel(req); lvl != "" && len(m.ThinkingLevels) > 0 && !containsFold(m.ThinkingLevels, lvl) {
+			return model, nil, g.invalid(model, "Options[thinking_level]: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
+		}
+		warnings = m.Warnings(g.now())
+	}
+	return model, warnings, nil
+}
+
+func (g *Generator) invalid(model, format string, args ...any) error {
+	return &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Model: model, Message: fmt.Sprintf(format, args...)}
+}
+
+// annotate fills the provider and model of a *provider.Error.
+func (g *Generator) annotate(err error, model string) error {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		c := *pe
+		if c.Provider == "" {
+			c.Provider = g.name
+		}
+		if c.Model == "" {
+			c.Model = model
+		}
+		return &c
+	}
+	return err
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestBytes estimates the JSON body size: base64 inflates images by 4/3.
+func requestBytes(req *provider.Request) int {
+	n := len(req.Prompt) + 1024
+	for _, r := range req.References {
+		n += (len(r.Data)+2)/3*4 + 64
+	}
+	return n
+}
+
+// Generate makes one generateContent call per image wanted, at most
+// MaxConcurrency at once. Images that succeeded are returned even when a
+// sibling call failed; the failures are listed in Warnings. When every call
+// fails, the first error is returned, carrying the usage billed by all.
+func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	model, warnings, err := g.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	n := req.Count()
+	results := make([]callResult, n)
+	if n == 1 {
+		results[0] = g.call(ctx, model, nil, req)
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, min(g.parallel, n))
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					results[i] = callResult{err: g.ctxError(ctx, model)}
+					return
+				}
+				defer func() { <-sem }()
+				results[i] = g.call(ctx, model, nil, req)
+			}()
+		}
+		wg.Wait()
+	}
+	return g.merge(model, warnings, results)
+}
+
+// merge combines the results of the calls made for one request.
+func (g *Generator) merge(model string, warnings []string, results []callResult) (*provider.Response, error) {
+	out := &provider.Response{Provider: g.name, Model: model, Warnings: warnings}
+	var firstErr error
+	var failures []string
+	var texts []string
+	for i, r := range results {
+		out.Attempts += r.calls
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			if u, ok := provider.BilledUsage(r.err); ok {
+				out.Usage = out.Usage.Add(u)
+			}
+			failures = append(failures, fmt.Sprintf("image %d of %d failed: %v", i+1, len(results), r.err))
+			continue
+		}
+		resp := r.resp
+		out.Images = append(out.Images, resp.Images...)
+		out.Usage = out.Usage.Add(resp.Usage)
+		if resp.Text != "" {
+			texts = append(texts, resp.Text)
+		}
+		if resp.Model != "" {
+			out.Model = resp.Model
+		}
+		out.Warnings = append(out.Warnings, resp.Warnings...)
+	}
+	out.Text = strings.Join(texts, "\n\n")
+	if len(out.Images) == 0 {
+		var pe *provider.Error
+		if errors.As(firstErr, &pe) && len(results) > 1 {
+			c := *pe
+			u := out.Usage
+			c.Usage = &u
+			return nil, &c
+		}
+		return nil, firstErr
+	}
+	out.Warnings = append(out.Warnings, failures...)
+	return out, nil
+}
+
+type callResult struct {
+	resp  *provider.Response
+	err   error
+	calls int
+	turn  *genai.Content // the model's turn as answered, for sessions
+}
+
+// call makes one generateContent call. history, when set, is sent before
+// the new user turn (sessions).
+func (g *Generator) call(ctx context.Context, model string, history []*genai.Content, req *provider.Request) callResult {
+	contents := append(history[:len(history):len(history)], userTurn(req))
+	ctx, rec := capture.WithRecord(ctx)
+	// genai mutates the config it is given: build a fresh one per call.
+	resp, err := g.client.Models.GenerateContent(ctx, model, contents, g.config(req))
+	calls := max(rec.Calls(), 1)
+	if err != nil {
+		return callResult{err: g.mapError(ctx, model, err, rec), calls: calls}
+	}
+	out, err := g.parse(model, resp)
+	r := callResult{resp: out, err: err, calls: calls}
+	if err == nil && len(resp.Candidates) > 0 {
+		r.turn = resp.Candidates[0].Content
+	}
+	return r
+}
+
+func (g *Generator) ctxError(ctx context.Context, model string) error {
+	kind := provider.KindUnknown
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = provider.KindTimeout
+	}
+	return &provider.Error{Kind: kind, Provider: g.name, Model: model, Message: "request abandoned", Err: ctx.Err()}
+}

@@ -1,0 +1,112 @@
+package gemini
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"google.golang.org/genai"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Request.Options keys this adapter reads.
+const (
+	// OptThinkingLevel ("minimal", "low", "medium", "high") sets
+	// thinkingConfig.thinkingLevel for models that think.
+	OptThinkingLevel = "thinking_level"
+	// OptImageOnly (bool) asks for ["IMAGE"] only, overriding Config.ImageOnly.
+	OptImageOnly = "image_only"
+	// OptSystemInstruction (string) is sent as the system instruction.
+	OptSystemInstruction = "system_instruction"
+	// OptPersonGeneration (string, e.g. "allow_adult") sets
+	// imageConfig.personGeneration where the model supports it.
+	OptPersonGeneration = "person_generation"
+)
+
+func userTurn(req *provider.Request) *genai.Content {
+	parts := make([]*genai.Part, 0, len(req.References)+1)
+	for _, ref := range req.References {
+		parts = append(parts, genai.NewPartFromBytes(ref.Data, refMIME(ref)))
+	}
+	prompt := req.Prompt
+	if req.NegativePrompt != "" {
+		// generateContent has no negative prompt field; say it in words.
+		prompt += "\n\nAvoid: " + req.NegativePrompt
+	}
+	parts = append(parts, genai.NewPartFromText(prompt))
+	return genai.NewContentFromParts(parts, genai.RoleUser)
+}
+
+// refMIME trusts the bytes over the caller's label.
+func refMIME(img provider.Image) string {
+	if mt := provider.SniffMIME(img.Data); mt != "" {
+		return mt
+	}
+	if img.MIMEType != "" {
+		return img.MIMEType
+	}
+	return "image/png"
+}
+
+// wireSize turns a parsed size tier into imageConfig.imageSize's strict
+// spelling: "512" without a K, "1K"/"2K"/"4K" with an uppercase one.
+func wireSize(tier string) string {
+	switch tier {
+	case "512", "1K", "2K", "4K":
+		return tier
+	}
+	return ""
+}
+
+func (g *Generator) thinkingLevel(req *provider.Request) string {
+	if v, ok := req.Options[OptThinkingLevel].(string); ok && v != "" {
+		return strings.ToLower(v)
+	}
+	return strings.ToLower(g.cfg.ThinkingLevel)
+}
+
+// config builds a fresh GenerateContentConfig for one call.
+func (g *Generator) config(req *provider.Request) *genai.GenerateContentConfig {
+	off := false
+	cfg := &genai.GenerateContentConfig{
+		ResponseModalities:    []string{"TEXT", "IMAGE"},
+		AutomaticContinuation: &off, // a continuation is a second, billed call
+	}
+	imageOnly := g.cfg.ImageOnly
+	if v, ok := req.Options[OptImageOnly].(bool); ok {
+		imageOnly = v
+	}
+	if imageOnly {
+		cfg.ResponseModalities = []string{"IMAGE"}
+	}
+	ic := &genai.ImageConfig{}
+	if req.AspectRatio != "" && !strings.EqualFold(req.AspectRatio, "auto") {
+		ic.AspectRatio = req.AspectRatio
+	}
+	if sz, err := provider.ParseSize(req.Size); err == nil && sz.Tier != "" {
+		if m, ok := g.catalog.Lookup(g.modelFor(req)); !ok || len(m.Sizes) > 1 {
+			// Single-size models (2.5 Flash) take no imageSize at all.
+			ic.ImageSize = wireSize(sz.Tier)
+		}
+	}
+	if v, ok := req.Options[OptPersonGeneration].(string); ok {
+		ic.PersonGeneration = v
+	}
+	if *ic != (genai.ImageConfig{}) {
+		cfg.ImageConfig = ic
+	}
+	if lvl := g.thinkingLevel(req); lvl != "" {
+		cfg.ThinkingConfig = &genai.ThinkingConfig{ThinkingLevel: genai.ThinkingLevel(strings.ToUpper(lvl))}
+	}
+	if req.Seed != nil {
+		s := int32(*req.Seed % math.MaxInt32)
+		cfg.Seed = &s
+	}
+	if v, ok := req.Options[OptSystemInstruction].(string); ok && v != "" {
+		cfg.SystemInstruction = genai.NewContentFromText(v, genai.RoleUser)
+	}
+	return cfg
+}
+
+func (g *Generator) String() string { return fmt.Sprintf("gemini.Generator(%s, %s)", g.name, g.model) }
