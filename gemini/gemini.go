@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/auth"
+	"cloud.google.com/go/auth/httptransport"
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
@@ -122,6 +123,12 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
 	}
 	var rewrite func(*http.Request)
+	if cfg.BearerAuth && key != "" {
+		rewrite = func(r *http.Request) {
+			r.Header.Del("X-Goog-Api-Key")
+			r.Header.Set("Authorization", "Bearer "+key)
+		}
+	}
 	switch cfg.Backend {
 	case BackendGeminiAPI:
 		cc.Backend = genai.BackendGeminiAPI
@@ -131,21 +138,30 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		if key == "" {
 			return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "no API key: set Config.APIKey or GEMINI_API_KEY"}
 		}
-		if cfg.BearerAuth {
-			rewrite = func(r *http.Request) {
-				r.Header.Del("X-Goog-Api-Key")
-				r.Header.Set("Authorization", "Bearer "+key)
-			}
-		}
 	case BackendVertex:
 		cc.Backend = genai.BackendVertexAI
 		if g.name == "" {
 			g.name = "vertex"
 		}
+		if key == "" && cfg.Credentials == nil {
+			// genai looks up Application Default Credentials only when it
+			// builds its own HTTP client, and ours wraps the caller's.
+			return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name,
+				Message: "Vertex AI needs Config.Credentials (e.g. from cloud.google.com/go/auth/credentials.DetectDefault) or Config.APIKey"}
+		}
+		if cfg.BearerAuth {
+			cc.APIKey = "" // the rewrite sends the key as a bearer token
+		}
 	default:
 		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: fmt.Sprintf("Config.Backend: unknown backend %d", cfg.Backend)}
 	}
 	cc.HTTPClient = capture.Client(cfg.HTTPClient, rewrite)
+	if cfg.Credentials != nil {
+		cc.Credentials = nil // we authorise through our own transport instead
+		if err := httptransport.AddAuthorizationMiddleware(cc.HTTPClient, cfg.Credentials); err != nil {
+			return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "Config.Credentials: " + secret.Redact(err.Error(), key)}
+		}
+	}
 	client, err := genai.NewClient(ctx, cc)
 	if err != nil {
 		// genai's message can print the whole config, key included.

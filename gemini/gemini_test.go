@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/auth"
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/gemini"
@@ -550,5 +551,65 @@ func TestDescribe(t *testing.T) {
 	}))
 	if d.Provider != "gemini" || d.Model != "gemini-3-pro-image" || d.Capabilities.MaxReferences != 14 {
 		t.Errorf("Describe = %+v", d)
+	}
+}
+
+func TestGenaiRefusalIsInvalidRequest(t *testing.T) {
+	// On the Gemini API backend genai itself refuses personGeneration
+	// before sending anything: that is the caller's request, not an outage.
+	srv, g := setup(t, providertest.Options{}, gemini.Config{})
+	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Options: map[string]any{gemini.OptPersonGeneration: "allow_adult"}})
+	if !errors.Is(err, provider.ErrInvalidRequest) || len(srv.Requests()) != 0 {
+		t.Errorf("err = %v with %d requests sent", err, len(srv.Requests()))
+	}
+}
+
+type staticToken string
+
+func (s staticToken) Token(context.Context) (*auth.Token, error) {
+	return &auth.Token{Value: string(s), Type: "Bearer"}, nil
+}
+
+func TestVertexCredentials(t *testing.T) {
+	clearEnv(t)
+	srv := providertest.NewServer(providertest.Options{APIKey: "oauth-token-123"})
+	defer srv.Close()
+	creds := auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: staticToken("oauth-token-123")})
+	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1",
+		Credentials: creds, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := srv.Requests()[0].Path; !strings.Contains(p, "/projects/p/locations/us-central1/publishers/google/models/") {
+		t.Errorf("path = %s", p)
+	}
+}
+
+func TestVertexNeedsCredentialsOrKey(t *testing.T) {
+	clearEnv(t)
+	_, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1"})
+	if !errors.Is(err, provider.ErrAuth) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestVertexBearer(t *testing.T) {
+	clearEnv(t)
+	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
+	defer srv.Close()
+	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1",
+		APIKey: testKey, BearerAuth: true, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Requests()[0].Header
+	if h.Get("Authorization") == "" || h.Get("X-Goog-Api-Key") != "" {
+		t.Errorf("headers = %v", h)
 	}
 }

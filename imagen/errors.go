@@ -1,0 +1,140 @@
+package imagen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"google.golang.org/genai"
+
+	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/googleerr"
+	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+func (g *Generator) redact(s string) string { return secret.Redact(s, g.secrets...) }
+
+// httpError maps a non-2xx :predict answer.
+func (g *Generator) httpError(model string, status int, header http.Header, body []byte) error {
+	code, st, msg, details, ok := googleerr.ParseBody(body)
+	if !ok {
+		// An HTML page from a proxy, or an empty body.
+		msg = string(body)
+		if strings.TrimSpace(msg) == "" {
+			msg = http.StatusText(status)
+		}
+		st = ""
+	}
+	if code == 0 || code != status {
+		code = status
+	}
+	return g.envelopeError(model, code, st, msg, googleerr.ParseDetails(details), header)
+}
+
+// envelopeError builds the *provider.Error of Google's error envelope.
+func (g *Generator) envelopeError(model string, status int, code, msg string, d googleerr.Details, header http.Header) error {
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Message: googleerr.CleanMessage(msg)}
+	e.Kind = googleerr.Classify(status, code, e.Message, d)
+	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
+		g.explainMissingModel(e, model)
+	}
+	if d.RetryDelay > 0 {
+		e.RetryAfter = d.RetryDelay
+	} else if h, ok := hint.FromHeader(header, g.now()); ok {
+		e.RetryAfter = h
+	} else if h, ok := hint.FromMessage(e.Message); ok {
+		e.RetryAfter = h
+	}
+	e.Message = g.redact(e.Message)
+	return e
+}
+
+// explainMissingModel uses the catalog to tell a retired model (naming its
+// live replacement) from one that never existed.
+func (g *Generator) explainMissingModel(e *provider.Error, model string) {
+	m, known := g.catalog.Lookup(model)
+	if !known {
+		e.Kind = provider.KindModelNotFound
+		return
+	}
+	e.Kind = provider.KindModelRetired
+	live, _, err := g.catalog.Resolve(model, g.now())
+	if (err != nil || live.ID == m.ID) && m.Lifecycle.Replacement != "" {
+		// The catalog thinks the model is live; the provider disagrees.
+		// Name where its lifecycle leads.
+		live, _, err = g.catalog.Resolve(m.Lifecycle.Replacement, g.now())
+	}
+	if err == nil && live != nil && live.ID != m.ID {
+		e.Message = fmt.Sprintf("%s; use %s", e.Message, live.ID)
+	}
+}
+
+// mapGenaiError turns whatever genai's GenerateImages returned into a
+// *provider.Error.
+func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	var ae genai.APIError // genai returns APIError by value
+	var aep *genai.APIError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &aep):
+		ae = *aep
+	default:
+		return g.transportError(ctx, model, err)
+	}
+	status, header := rec.Last()
+	if ae.Code != 0 {
+		status = ae.Code
+	}
+	code := ae.Status
+	if strings.Contains(code, " ") { // non-JSON body: Status holds "502 Bad Gateway"
+		code = ""
+	}
+	e := g.envelopeError(model, status, code, ae.Message, googleerr.ParseDetails(ae.Details), header)
+	var pe *provider.Error
+	if errors.As(e, &pe) {
+		// Keep genai's error for errors.As, without repeating its text.
+		pe.Err = quietError{err}
+	}
+	return e
+}
+
+// transportError handles failures without a readable HTTP answer.
+func (g *Generator) transportError(ctx context.Context, model string, err error) error {
+	e := &provider.Error{Provider: g.name, Model: model}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		e.Kind, e.Message = provider.KindUnknown, "cancelled"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED):
+		e.Kind, e.Message = provider.KindUnavailable, "connection failed: "+g.redact(err.Error())
+	default:
+		e.Kind, e.Message = provider.KindUnavailable, "unreadable answer: "+g.redact(err.Error())
+	}
+	e.Err = redactedError{err, g.secrets}
+	return e
+}
+
+// quietError keeps a cause in the chain without repeating its text.
+type quietError struct{ err error }
+
+func (q quietError) Error() string { return "" }
+func (q quietError) Unwrap() error { return q.err }
+
+// redactedError keeps the cause in the chain for errors.As while keeping
+// the key out of its text.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (r redactedError) Error() string { return secret.Redact(r.err.Error(), r.secrets...) }
+func (r redactedError) Unwrap() error { return r.err }

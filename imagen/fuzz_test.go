@@ -1,0 +1,50 @@
+package imagen_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"testing"
+
+	"github.com/imagegen-go/imagegen/imagen"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// FuzzDecodePredict feeds random HTTP 200 bodies to the :predict parser:
+// it never panics, and the result is either images that really are images
+// or a typed *provider.Error.
+func FuzzDecodePredict(f *testing.F) {
+	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
+	f.Add([]byte(`{"predictions":[{"bytesBase64Encoded":"` + png + `","mimeType":"image/png"}]}`))
+	f.Add([]byte(`{"predictions":[{"bytesBase64Encoded":"` + png + `","mimeType":"image/jpeg","prompt":"enhanced"},{"raiFilteredReason":"Filtered"}]}`))
+	f.Add([]byte(`{"predictions":[{"raiFilteredReason":"Filtered"}]}`))
+	f.Add([]byte(`{"predictions":[{"safetyAttributes":{"contentType":"Positive Prompt"}}]}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"predictions":[{"bytesBase64Encoded":"@@@"}, 3, null]}`))
+	f.Add([]byte(`{"error":{"code":429,"message":"limit: 0","status":"RESOURCE_EXHAUSTED"}}`))
+	f.Add([]byte(`{"candidates":[{"content":`))
+	f.Add([]byte(`<html>502</html>`))
+	clearEnv(f)
+	g, err := imagen.New(context.Background(), imagen.Config{APIKey: "fuzz-key-0123"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp, err := g.DecodePredict(body)
+		if err != nil {
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Kind == provider.KindUnknown || resp != nil {
+				t.Fatalf("untyped failure %T %v (resp %v)", err, err, resp)
+			}
+			return
+		}
+		if resp == nil || len(resp.Images) == 0 || resp.Usage.Images != len(resp.Images) {
+			t.Fatalf("success without images: %+v", resp)
+		}
+		for _, img := range resp.Images {
+			if mt := provider.SniffMIME(img.Data); mt == "" || mt != img.MIMEType {
+				t.Fatalf("image labelled %q sniffs as %q", img.MIMEType, mt)
+			}
+		}
+	})
+}

@@ -1,0 +1,339 @@
+package imagen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/auth"
+	"cloud.google.com/go/auth/credentials"
+	"cloud.google.com/go/auth/httptransport"
+	"google.golang.org/genai"
+
+	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// DefaultModel is the model used when neither Config.Model nor
+// Request.Model names one.
+const DefaultModel = "imagen-4.0-generate-001"
+
+// DefaultBaseURL is the Gemini API endpoint used by BackendGeminiAPI when
+// Config.BaseURL is empty.
+const DefaultBaseURL = "https://generativelanguage.googleapis.com"
+
+// MaxSampleCount is the most images one :predict call returns
+// (parameters.sampleCount 1-4), used for models the catalog does not know.
+const MaxSampleCount = 4
+
+// MaxResponseBytes caps the body read from one :predict answer.
+const MaxResponseBytes = 256 << 20
+
+// Backend selects how :predict is reached.
+type Backend int
+
+const (
+	// BackendGeminiAPI posts {BaseURL}/{APIVersion}/models/{model}:predict
+	// directly, with the key in x-goog-api-key (or Authorization: Bearer with
+	// BearerAuth): the Gemini API's shape, which relays still route. genai
+	// no longer sends GenerateImages on this backend, so this package writes
+	// the request itself.
+	BackendGeminiAPI Backend = iota
+	// BackendVertex calls genai's Models.GenerateImages on the Vertex AI /
+	// Gemini Enterprise backend: .../publishers/google/models/{model}:predict.
+	BackendVertex
+)
+
+// Config configures a Generator. The zero value, with an APIKey, posts to
+// the Gemini API with DefaultModel.
+type Config struct {
+	// APIKey authenticates: x-goog-api-key on BackendGeminiAPI (when empty,
+	// New reads GEMINI_API_KEY, then GOOGLE_API_KEY); on BackendVertex an
+	// express-mode key. With BearerAuth it is sent as
+	// "Authorization: Bearer" instead (a relay's key, or an OAuth access
+	// token on Vertex).
+	APIKey string
+	// BearerAuth sends APIKey as "Authorization: Bearer" and no
+	// x-goog-api-key.
+	BearerAuth bool
+	// Model is the default model; Request.Model overrides it.
+	Model string
+	// BaseURL replaces Google's endpoint (a relay, or providertest).
+	BaseURL string
+	// APIVersion replaces "v1beta" ("v1beta1" on Vertex).
+	APIVersion string
+	// HTTPClient carries the calls; its Transport is wrapped, not replaced.
+	HTTPClient *http.Client
+	// Backend selects the direct Gemini API :predict call (default) or
+	// genai's GenerateImages on Vertex AI.
+	Backend Backend
+	// Project, Location and Credentials configure Vertex AI. Without
+	// Credentials or APIKey, Application Default Credentials are looked up
+	// on the first call.
+	Project, Location string
+	Credentials       *auth.Credentials
+	// Name is the provider name reported in responses and errors; default
+	// "imagen".
+	Name string
+	// Catalog validates known models and knows their lifecycle; nil means
+	// pricing.Default().
+	Catalog *pricing.Catalog
+	// Now is the clock used for lifecycle checks; nil is time.Now.
+	Now func() time.Time
+	// AllowRetired sends model IDs the catalog says are shut down anyway,
+	// with a warning, for relays that still route retired Imagen IDs.
+	AllowRetired bool
+	// Migrate serves a retired model with the catalog's live replacement
+	// through the gemini adapter, with warnings saying so. AllowRetired
+	// takes precedence.
+	Migrate bool
+	// Gemini is the generator used for migration; nil means one built from
+	// APIKey, BearerAuth, BaseURL, APIVersion, HTTPClient, Backend, Project,
+	// Location, Credentials, Catalog and Now (only when Migrate is set).
+	Gemini *gemini.Generator
+	// PersonGeneration is the default parameters.personGeneration:
+	// "allow_adult", "dont_allow" or "allow_all". Request.Options
+	// "person_generation" overrides it.
+	PersonGeneration string
+	// SafetyLevel is the default parameters.safetySetting:
+	// "block_low_and_above", "block_medium_and_above", "block_only_high" or
+	// "block_none". Request.Options "safety_setting" overrides it.
+	SafetyLevel string
+}
+
+// Generator generates images with Imagen's :predict. It is safe for
+// concurrent use.
+type Generator struct {
+	cfg      Config
+	catalog  *pricing.Catalog
+	name     string
+	model    string
+	now      func() time.Time
+	secrets  []string
+	key      string
+	http     *http.Client // wrapped in capture.Transport
+	predict  string       // "{base}/{version}/models/" for BackendGeminiAPI
+	migrator *gemini.Generator
+
+	// vertex is the genai client, built by New or, when Application Default
+	// Credentials are needed, on the first call.
+	vertex func() (*genai.Client, error)
+}
+
+// New returns a Generator for cfg. It makes no network call.
+func New(ctx context.Context, cfg Config) (*Generator, error) {
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Gemini}
+	if g.catalog == nil {
+		g.catalog = pricing.Default()
+	}
+	if g.name == "" {
+		g.name = "imagen"
+	}
+	if g.model == "" {
+		g.model = DefaultModel
+	}
+	g.model = strings.TrimPrefix(g.model, "models/")
+	if g.now == nil {
+		g.now = time.Now
+	}
+	fail := func(kind provider.Kind, format string, args ...any) (*Generator, error) {
+		return nil, &provider.Error{Kind: kind, Provider: g.name, Message: secret.Redact(fmt.Sprintf(format, args...), g.secrets...)}
+	}
+	if v := cfg.PersonGeneration; v != "" && normalize(v, personGenerations) == "" {
+		return fail(provider.KindInvalidRequest, "Config.PersonGeneration: %q is not one of %s", v, strings.Join(personGenerations, ", "))
+	}
+	if v := cfg.SafetyLevel; v != "" && normalize(v, safetySettings) == "" {
+		return fail(provider.KindInvalidRequest, "Config.SafetyLevel: %q is not one of %s", v, strings.Join(safetySettings, ", "))
+	}
+	g.key = cfg.APIKey
+	if g.key == "" && cfg.Backend == BackendGeminiAPI {
+		g.key = firstEnv("GEMINI_API_KEY", "GOOGLE_API_KEY")
+	}
+	g.secrets = []string{g.key}
+	var rewrite func(*http.Request)
+	if cfg.BearerAuth && g.key != "" {
+		key := g.key
+		rewrite = func(r *http.Request) {
+			r.Header.Del("X-Goog-Api-Key")
+			r.Header.Set("Authorization", "Bearer "+key)
+		}
+	}
+	g.http = capture.Client(cfg.HTTPClient, rewrite)
+
+	switch cfg.Backend {
+	case BackendGeminiAPI:
+		if g.key == "" {
+			return fail(provider.KindAuth, "no API key: set Config.APIKey or GEMINI_API_KEY")
+		}
+		base := cfg.BaseURL
+		if base == "" {
+			base = firstEnv("GOOGLE_GEMINI_BASE_URL")
+		}
+		if base == "" {
+			base = DefaultBaseURL
+		}
+		version := cfg.APIVersion
+		if version == "" {
+			version = "v1beta"
+		}
+		g.predict = strings.TrimRight(base, "/") + "/" + strings.Trim(version, "/") + "/models/"
+	case BackendVertex:
+		cc := &genai.ClientConfig{
+			Backend:     genai.BackendVertexAI,
+			Project:     cfg.Project,
+			Location:    cfg.Location,
+			HTTPClient:  g.http,
+			HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
+		}
+		switch {
+		case cfg.Credentials != nil:
+			if err := httptransport.AddAuthorizationMiddleware(g.http, cfg.Credentials); err != nil {
+				return fail(provider.KindAuth, "Config.Credentials: %v", err)
+			}
+		case g.key != "" && !cfg.BearerAuth:
+			cc.APIKey = g.key // express mode: genai sends x-goog-api-key
+		case g.key != "":
+			// The rewrite adds the bearer token.
+		default:
+			// genai skips Application Default Credentials when given an
+			// HTTPClient, so look them up ourselves, on the first call:
+			// detecting them may probe the metadata server.
+			g.vertex = sync.OnceValues(func() (*genai.Client, error) {
+				creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}})
+				if err == nil {
+					err = httptransport.AddAuthorizationMiddleware(g.http, creds)
+				}
+				if err != nil {
+					return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name,
+						Message: "no credentials for Vertex AI: set Config.Credentials, Config.APIKey or Application Default Credentials", Err: err}
+				}
+				return g.newVertexClient(context.Background(), cc)
+			})
+		}
+		if g.vertex == nil {
+			client, err := g.newVertexClient(ctx, cc)
+			if err != nil {
+				return nil, err
+			}
+			g.vertex = func() (*genai.Client, error) { return client, nil }
+		}
+	default:
+		return fail(provider.KindInvalidRequest, "Config.Backend: unknown backend %d", cfg.Backend)
+	}
+
+	if cfg.Migrate && g.migrator == nil {
+		gb := gemini.BackendGeminiAPI
+		if cfg.Backend == BackendVertex {
+			gb = gemini.BackendVertex
+		}
+		m, err := gemini.New(ctx, gemini.Config{
+			APIKey: g.key, BearerAuth: cfg.BearerAuth, BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion,
+			HTTPClient: cfg.HTTPClient, Backend: gb, Project: cfg.Project, Location: cfg.Location,
+			Credentials: cfg.Credentials, Catalog: g.catalog, Now: g.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("imagen: building the gemini generator for migration: %w", err)
+		}
+		g.migrator = m
+	}
+	return g, nil
+}
+
+func (g *Generator) newVertexClient(ctx context.Context, cc *genai.ClientConfig) (*genai.Client, error) {
+	c := *cc
+	client, err := genai.NewClient(ctx, &c)
+	if err != nil {
+		// genai's message can print the whole config, key included.
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
+	}
+	return client, nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Describe reports the provider name, default model and its capabilities.
+func (g *Generator) Describe() provider.Description {
+	d := provider.Description{Provider: g.name, Model: g.model, Capabilities: provider.Capabilities{
+		MaxImages: MaxSampleCount, NoReferences: true, EditKnown: true}}
+	if m, ok := g.catalog.Lookup(g.model); ok {
+		d.Capabilities = m.Capabilities()
+		// This adapter only generates.
+		d.Capabilities.NoReferences, d.Capabilities.MaxReferences = true, 0
+		d.Capabilities.EditKnown, d.Capabilities.Edit, d.Capabilities.Mask = true, false, false
+	}
+	return d
+}
+
+// CheckRequest validates req for the model it would use, without calling
+// the network. For a retired model served by migration, the gemini
+// generator checks the migrated request.
+func (g *Generator) CheckRequest(req *provider.Request) error {
+	p, err := g.prepare(req)
+	if err != nil {
+		return err
+	}
+	if p.migrate != nil {
+		return g.migrator.CheckRequest(p.migrate)
+	}
+	return nil
+}
+
+func (g *Generator) modelFor(req *provider.Request) string {
+	m := req.Model
+	if m == "" {
+		m = g.model
+	}
+	return strings.TrimPrefix(m, "models/")
+}
+
+func (g *Generator) invalid(model, format string, args ...any) error {
+	return &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Model: model, Message: fmt.Sprintf(format, args...)}
+}
+
+// annotate fills the provider and model of a *provider.Error.
+func (g *Generator) annotate(err error, model string) error {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		c := *pe
+		if c.Provider == "" {
+			c.Provider = g.name
+		}
+		if c.Model == "" {
+			c.Model = model
+		}
+		return &c
+	}
+	return err
+}
+
+// Generate makes one :predict call for up to four images (sampleCount),
+// or, for a retired model with Config.Migrate, has the gemini generator
+// serve the request with the live replacement.
+func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	p, err := g.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if p.migrate != nil {
+		return g.generateMigrated(ctx, p)
+	}
+	if g.cfg.Backend == BackendVertex {
+		return g.generateVertex(ctx, p)
+	}
+	return g.generateDirect(ctx, p)
+}

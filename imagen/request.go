@@ -1,0 +1,277 @@
+package imagen
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Request.Options keys this adapter reads. Other keys are ignored, so one
+// Request can carry the options of several adapters.
+const (
+	// OptPersonGeneration (string: "allow_adult", "dont_allow",
+	// "allow_all") sets parameters.personGeneration, overriding
+	// Config.PersonGeneration. It is the gemini adapter's key too, so it
+	// survives migration.
+	OptPersonGeneration = "person_generation"
+	// OptSafetySetting (string: "block_low_and_above",
+	// "block_medium_and_above", "block_only_high", "block_none") sets
+	// parameters.safetySetting, overriding Config.SafetyLevel.
+	OptSafetySetting = "safety_setting"
+	// OptEnhancePrompt (bool) sets parameters.enhancePrompt, the LLM prompt
+	// rewriting; the rewritten prompt comes back as Image.RevisedPrompt.
+	OptEnhancePrompt = "enhance_prompt"
+	// OptAddWatermark (bool) sets parameters.addWatermark (the invisible
+	// SynthID watermark, on by default). Imagen ignores a seed while it is
+	// on, so a Request with a Seed turns it off, with a warning; asking for
+	// both is an ErrInvalidRequest.
+	OptAddWatermark = "add_watermark"
+	// OptCompressionQuality (integer 0-100) sets
+	// parameters.outputOptions.compressionQuality for JPEG output.
+	OptCompressionQuality = "compression_quality"
+)
+
+var (
+	personGenerations = []string{"allow_adult", "dont_allow", "allow_all"}
+	safetySettings    = []string{"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"}
+	// imagenOnly are the options that mean nothing to a Gemini model.
+	imagenOnly = []string{OptSafetySetting, OptEnhancePrompt, OptAddWatermark, OptCompressionQuality}
+)
+
+// normalize returns the canonical (lower-case) spelling of v when it is in
+// list, or "".
+func normalize(v string, list []string) string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	for _, s := range list {
+		if s == v {
+			return s
+		}
+	}
+	return ""
+}
+
+// params is a validated request in Imagen's terms.
+type params struct {
+	model            string
+	prompt           string
+	negativePrompt   string
+	sampleCount      int
+	aspectRatio      string
+	imageSize        string // "1K", "2K"
+	mimeType         string // "image/png", "image/jpeg"
+	compression      *int
+	personGeneration string
+	safetySetting    string
+	enhancePrompt    *bool
+	addWatermark     *bool
+	seed             *int32
+	warnings         []string
+
+	migrate *provider.Request // set when a migrated request goes to gemini
+	lead    string            // the migration warning to put first
+}
+
+// prepare validates req before any network call and turns it into params.
+func (g *Generator) prepare(req *provider.Request) (*params, error) {
+	model := g.modelFor(req)
+	if err := req.Validate(); err != nil {
+		return nil, g.annotate(err, model)
+	}
+	if len(req.References) > 0 {
+		return nil, g.invalid(model, "References: Imagen :predict here only generates from text; use the gemini adapter to edit or to pass reference images")
+	}
+	if req.Mask != nil {
+		return nil, g.invalid(model, "Mask: Imagen :predict here only generates from text; mask editing is not supported")
+	}
+	sz, _ := provider.ParseSize(req.Size)
+	if sz.Width > 0 {
+		return nil, g.invalid(model, "Size: %q: Imagen takes a size tier (1K, 2K) and an AspectRatio, not WIDTHxHEIGHT", req.Size)
+	}
+	p := &params{model: model, prompt: req.Prompt, negativePrompt: req.NegativePrompt, sampleCount: req.Count()}
+	if err := g.readOptions(req, p); err != nil {
+		return nil, err
+	}
+
+	m, known := g.catalog.Lookup(model)
+	if err := g.catalog.CheckLive(model, g.now()); err != nil {
+		switch {
+		case g.cfg.AllowRetired:
+			// A relay still routes the ID: call it, and say so.
+		case g.cfg.Migrate && g.migrator != nil:
+			return g.prepareMigration(req, p, err)
+		default:
+			return nil, g.annotate(err, model)
+		}
+	}
+	if known {
+		if m.Protocol != pricing.ProtocolImagen {
+			return nil, g.invalid(model, "Model: %s speaks %s, not Imagen :predict; use the %s adapter", model, m.Protocol, m.Protocol)
+		}
+		if err := m.Validate(req); err != nil {
+			return nil, g.annotate(err, model)
+		}
+		p.warnings = append(p.warnings, m.Warnings(g.now())...)
+	} else if p.sampleCount > MaxSampleCount {
+		return nil, g.invalid(model, "N: %d images requested, at most %d per :predict call", p.sampleCount, MaxSampleCount)
+	}
+	if sz.Tier != "" {
+		if !known && sz.Tier != "1K" && sz.Tier != "2K" {
+			return nil, g.invalid(model, "Size: %q: Imagen's sampleImageSize is 1K or 2K", req.Size)
+		}
+		p.imageSize = sz.Tier
+	}
+	if req.AspectRatio != "" && !strings.EqualFold(req.AspectRatio, "auto") {
+		p.aspectRatio = req.AspectRatio
+	}
+	if f := provider.NormalizeFormat(req.OutputFormat); f != "" {
+		if !known && f != "png" && f != "jpeg" {
+			return nil, g.invalid(model, "OutputFormat: %q: Imagen returns png or jpeg", req.OutputFormat)
+		}
+		p.mimeType = "image/" + f
+	}
+	if p.compression != nil && p.mimeType != "image/jpeg" {
+		p.warnings = append(p.warnings, "Options[compression_quality] only applies to jpeg output; ignored")
+		p.compression = nil
+	}
+	if req.Quality != "" {
+		p.warnings = append(p.warnings, fmt.Sprintf("Quality %q ignored: Imagen has no quality parameter", req.Quality))
+	}
+	if req.Seed != nil {
+		if p.addWatermark != nil && *p.addWatermark {
+			return nil, g.invalid(model, "Seed: Imagen ignores the seed while add_watermark is true; drop one of them")
+		}
+		s := *req.Seed % math.MaxInt32
+		if s < 0 {
+			s = -s
+		}
+		if s != *req.Seed {
+			p.warnings = append(p.warnings, fmt.Sprintf("seed %d reduced to %d (Imagen seeds are 0..%d)", *req.Seed, s, math.MaxInt32-1))
+		}
+		s32 := int32(s)
+		p.seed = &s32
+		if p.addWatermark == nil {
+			off := false
+			p.addWatermark = &off
+			p.warnings = append(p.warnings, "a seed needs addWatermark false: these images carry no SynthID watermark")
+		}
+	}
+	return p, nil
+}
+
+// readOptions reads and checks the Options keys and the Config defaults.
+func (g *Generator) readOptions(req *provider.Request, p *params) error {
+	p.personGeneration = normalize(g.cfg.PersonGeneration, personGenerations)
+	p.safetySetting = normalize(g.cfg.SafetyLevel, safetySettings)
+	for _, o := range []struct {
+		key  string
+		list []string
+		dst  *string
+	}{{OptPersonGeneration, personGenerations, &p.personGeneration}, {OptSafetySetting, safetySettings, &p.safetySetting}} {
+		v, ok := req.Options[o.key]
+		if !ok || v == nil {
+			continue
+		}
+		s, isString := v.(string)
+		n := normalize(s, o.list)
+		if !isString || n == "" {
+			return g.invalid(p.model, "Options[%s]: %v is not one of %s", o.key, v, strings.Join(o.list, ", "))
+		}
+		*o.dst = n
+	}
+	for _, o := range []struct {
+		key string
+		dst **bool
+	}{{OptEnhancePrompt, &p.enhancePrompt}, {OptAddWatermark, &p.addWatermark}} {
+		v, ok := req.Options[o.key]
+		if !ok || v == nil {
+			continue
+		}
+		b, isBool := v.(bool)
+		if !isBool {
+			return g.invalid(p.model, "Options[%s]: %v is not a bool", o.key, v)
+		}
+		*o.dst = &b
+	}
+	if v, ok := req.Options[OptCompressionQuality]; ok && v != nil {
+		q, isInt := toInt(v)
+		if !isInt || q < 0 || q > 100 {
+			return g.invalid(p.model, "Options[%s]: %v is not an integer from 0 to 100", OptCompressionQuality, v)
+		}
+		p.compression = &q
+	}
+	return nil
+}
+
+// toInt accepts the integer types and whole float64s (decoded JSON).
+func toInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int32:
+		return int(n), true
+	case int64:
+		if n >= math.MinInt32 && n <= math.MaxInt32 {
+			return int(n), true
+		}
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) <= math.MaxInt32 {
+			return int(n), true
+		}
+	}
+	return 0, false
+}
+
+// predictBody is the :predict request body.
+type predictBody struct {
+	Instances  []predictInstance `json:"instances"`
+	Parameters predictParameters `json:"parameters"`
+}
+
+type predictInstance struct {
+	Prompt string `json:"prompt"`
+}
+
+type predictParameters struct {
+	SampleCount      int            `json:"sampleCount"`
+	AspectRatio      string         `json:"aspectRatio,omitempty"`
+	SampleImageSize  string         `json:"sampleImageSize,omitempty"`
+	PersonGeneration string         `json:"personGeneration,omitempty"`
+	SafetySetting    string         `json:"safetySetting,omitempty"`
+	NegativePrompt   string         `json:"negativePrompt,omitempty"`
+	Seed             *int32         `json:"seed,omitempty"`
+	AddWatermark     *bool          `json:"addWatermark,omitempty"`
+	EnhancePrompt    *bool          `json:"enhancePrompt,omitempty"`
+	IncludeRAIReason bool           `json:"includeRaiReason"`
+	OutputOptions    *outputOptions `json:"outputOptions,omitempty"`
+}
+
+type outputOptions struct {
+	MIMEType           string `json:"mimeType,omitempty"`
+	CompressionQuality *int   `json:"compressionQuality,omitempty"`
+}
+
+// body builds the :predict request body of p.
+func (p *params) body() predictBody {
+	b := predictBody{
+		Instances: []predictInstance{{Prompt: p.prompt}},
+		Parameters: predictParameters{
+			SampleCount:      p.sampleCount,
+			AspectRatio:      p.aspectRatio,
+			SampleImageSize:  p.imageSize,
+			PersonGeneration: p.personGeneration,
+			SafetySetting:    p.safetySetting,
+			NegativePrompt:   p.negativePrompt,
+			Seed:             p.seed,
+			AddWatermark:     p.addWatermark,
+			EnhancePrompt:    p.enhancePrompt,
+			IncludeRAIReason: true,
+		},
+	}
+	if p.mimeType != "" || p.compression != nil {
+		b.Parameters.OutputOptions = &outputOptions{MIMEType: p.mimeType, CompressionQuality: p.compression}
+	}
+	return b
+}

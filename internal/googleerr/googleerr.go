@@ -1,0 +1,164 @@
+// Package googleerr reads Google's JSON error envelope,
+// {"error":{"code","message","status","details"}}, and classifies it into a
+// provider.Kind. The gemini and imagen adapters share it: the first gets
+// the envelope from genai.APIError, the second reads it from the body of
+// its own :predict calls.
+package googleerr
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Details is what the adapters read from google.rpc error details.
+type Details struct {
+	RetryDelay time.Duration // google.rpc.RetryInfo retryDelay
+	PerDay     bool          // a QuotaFailure violation is a per-day quota
+	QuotaIDs   []string      // QuotaFailure violations' quotaId, in order
+	Reason     string        // google.rpc.ErrorInfo reason, e.g. API_KEY_INVALID
+}
+
+// ParseDetails reads the details of an error envelope. Unknown detail
+// types and malformed entries are ignored.
+func ParseDetails(ds []map[string]any) Details {
+	var d Details
+	for _, m := range ds {
+		typ, _ := m["@type"].(string)
+		switch {
+		case strings.HasSuffix(typ, "google.rpc.RetryInfo"):
+			if s, ok := m["retryDelay"].(string); ok {
+				d.RetryDelay, _ = hint.Duration(s)
+			}
+		case strings.HasSuffix(typ, "google.rpc.QuotaFailure"):
+			vs, _ := m["violations"].([]any)
+			for _, v := range vs {
+				vm, _ := v.(map[string]any)
+				id, _ := vm["quotaId"].(string)
+				metric, _ := vm["quotaMetric"].(string)
+				d.QuotaIDs = append(d.QuotaIDs, id)
+				if strings.Contains(id, "PerDay") || strings.Contains(metric, "per_day") {
+					d.PerDay = true
+				}
+			}
+		case strings.HasSuffix(typ, "google.rpc.ErrorInfo"):
+			d.Reason, _ = m["reason"].(string)
+		}
+	}
+	return d
+}
+
+var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0\b`)
+
+// Classify decides the Kind of an HTTP error from Google's envelope: the
+// HTTP status, the envelope's status code ("RESOURCE_EXHAUSTED"), its
+// message and details.
+//
+// A 404 whose message speaks of a model is KindModelRetired: the caller
+// refines it with its catalog (a model that never existed is
+// KindModelNotFound). Every Gemini 429 says "check your plan and billing
+// details", so only a per-day quota ID, a zero limit or depleted prepaid
+// credit makes a 429 KindQuotaExhausted; the rest are KindRateLimited.
+func Classify(status int, code, msg string, d Details) provider.Kind {
+	lower := strings.ToLower(msg)
+	switch {
+	case d.Reason == "API_KEY_INVALID" || strings.Contains(lower, "api key not valid") || code == "UNAUTHENTICATED" || code == "PERMISSION_DENIED" || status == 401 || status == 403:
+		return provider.KindAuth
+	case status == 402:
+		return provider.KindQuotaExhausted
+	case status == 429 || code == "RESOURCE_EXHAUSTED":
+		if d.PerDay || limitZero.MatchString(msg) || strings.Contains(lower, "prepayment") || strings.Contains(lower, "credits are depleted") {
+			return provider.KindQuotaExhausted
+		}
+		return provider.KindRateLimited
+	case status == 404 || code == "NOT_FOUND":
+		if strings.Contains(lower, "model") {
+			return provider.KindModelRetired
+		}
+		return provider.KindModelNotFound
+	case status == 400 && (strings.Contains(lower, "responsible ai") || strings.Contains(lower, "safety") && strings.Contains(lower, "prompt")):
+		return provider.KindContentBlocked
+	case status == 400 || code == "INVALID_ARGUMENT" || code == "FAILED_PRECONDITION":
+		return provider.KindInvalidRequest
+	case status == 408 || status == 504 || code == "DEADLINE_EXCEEDED":
+		return provider.KindTimeout
+	case status >= 500:
+		return provider.KindUnavailable
+	}
+	return provider.KindUnknown
+}
+
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
+
+// MaxMessage is the longest message CleanMessage returns, in bytes.
+const MaxMessage = 500
+
+// CleanMessage trims a message and shortens an HTML error page from a
+// proxy to its text, at most MaxMessage bytes.
+func CleanMessage(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if strings.HasPrefix(msg, "<") {
+		msg = strings.Join(strings.Fields(htmlTag.ReplaceAllString(msg, " ")), " ")
+		if msg == "" {
+			msg = "non-JSON error page"
+		}
+	}
+	return Truncate(msg, MaxMessage)
+}
+
+// Truncate cuts s to at most n bytes, on a rune boundary, marking the cut
+// with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// ParseBody reads Google's error envelope {"error":{...}} from an HTTP
+// response body (also the one-element list [{"error":{...}}] that
+// streaming endpoints send). ok is false when the body is not such an
+// envelope: an HTML page, an empty body, another JSON shape.
+func ParseBody(body []byte) (code int, status, message string, details []map[string]any, ok bool) {
+	body = bytes.TrimSpace(body)
+	var env envelope
+	switch {
+	case len(body) == 0:
+		return 0, "", "", nil, false
+	case body[0] == '[':
+		var list []envelope
+		if json.Unmarshal(body, &list) != nil || len(list) == 0 {
+			return 0, "", "", nil, false
+		}
+		env = list[0]
+	case body[0] == '{':
+		if json.Unmarshal(body, &env) != nil {
+			return 0, "", "", nil, false
+		}
+	default:
+		return 0, "", "", nil, false
+	}
+	if env.Error == nil {
+		return 0, "", "", nil, false
+	}
+	e := env.Error
+	return e.Code, e.Status, e.Message, e.Details, true
+}
+
+type envelope struct {
+	Error *struct {
+		Code    int              `json:"code"`
+		Message string           `json:"message"`
+		Status  string           `json:"status"`
+		Details []map[string]any `json:"details"`
+	} `json:"error"`
+}
