@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
@@ -17,7 +18,7 @@ func pickGenerator(ctx context.Context) (provider.Generator, string, func(), err
 		return g, "the Gemini API (GEMINI_API_KEY is set)", func() {}, err
 	}
 	if key := os.Getenv("OPENAI_API_KEY"); key != "" {
-		g, err := newOpenAI(key, "", nil)
+		g, err := openaicompat.New(openaicompat.OpenAI(key))
 		return g, "the OpenAI Images API (OPENAI_API_KEY is set)", func() {}, err
 	}
 	const key = "emulator-key"

@@ -1,0 +1,257 @@
+package openaicompat
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sashabaranov/go-openai"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// chatRequest is a chat completions body. go-openai's
+// ChatCompletionRequest has no modalities or image_config, and its
+// response type has no message.images or usage.cost, so the body is
+// written here; the content parts reuse go-openai's ChatMessagePart.
+type chatRequest struct {
+	Model            string       `json:"model"`
+	Messages         []chatOut    `json:"messages"`
+	Modalities       []string     `json:"modalities,omitempty"`
+	ImageConfig      *imageConfig `json:"image_config,omitempty"`
+	Seed             *int64       `json:"seed,omitempty"`
+	User             string       `json:"user,omitempty"`
+	SafetyIdentifier string       `json:"safety_identifier,omitempty"`
+	Stream           bool         `json:"stream"`
+}
+
+type chatOut struct {
+	Role    string `json:"role"`
+	Content any    `json:"content"` // a string, or []openai.ChatMessagePart with references
+}
+
+type chatResponse struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Message            chatMessageJSON `json:"message"`
+		FinishReason       string          `json:"finish_reason"`
+		NativeFinishReason string          `json:"native_finish_reason"`
+	} `json:"choices"`
+	Usage *usageJSON       `json:"usage"`
+	Error *openai.APIError `json:"error"` // OpenRouter reports some upstream failures in a 200
+}
+
+func (g *Generator) chatBody(p *plan) chatRequest {
+	r := chatRequest{Model: p.wire, ImageConfig: p.imageConfig(), Seed: p.req.Seed, User: p.user, SafetyIdentifier: p.safetyID}
+	if g.cfg.Mode == ModeChatImages {
+		r.Modalities = []string{"image", "text"}
+		if g.cfg.ImageOnly {
+			r.Modalities = []string{"image"}
+		}
+	}
+	if len(p.req.References) == 0 {
+		r.Messages = []chatOut{{Role: "user", Content: p.prompt}}
+		return r
+	}
+	parts := []openai.ChatMessagePart{{Type: openai.ChatMessagePartTypeText, Text: p.prompt}}
+	for _, ref := range p.req.References {
+		mt := provider.SniffMIME(ref.Data)
+		if mt == "" {
+			mt = orDefault(ref.MIMEType, "image/png")
+		}
+		parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL,
+			ImageURL: &openai.ChatMessageImageURL{URL: "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(ref.Data)}})
+	}
+	r.Messages = []chatOut{{Role: "user", Content: parts}}
+	return r
+}
+
+type chatResult struct {
+	resp  *provider.Response
+	err   error
+	calls int
+}
+
+// generateChat makes one chat call per image wanted, at most
+// MaxConcurrency at once, and merges the answers.
+func (g *Generator) generateChat(ctx context.Context, p *plan) (*provider.Response, error) {
+	body, err := json.Marshal(g.chatBody(p))
+	if err != nil {
+		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
+	}
+	results := make([]chatResult, p.n)
+	if p.n == 1 {
+		results[0] = g.chatCall(ctx, p, body)
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, min(g.parallel, p.n))
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					results[i] = chatResult{err: g.transportError(ctx, p.id, ctx.Err(), 0)}
+					return
+				}
+				defer func() { <-sem }()
+				results[i] = g.chatCall(ctx, p, body)
+			}()
+		}
+		wg.Wait()
+	}
+	return g.merge(p, results)
+}
+
+// merge combines the answers of the calls made for one request; usage and
+// relay-reported cost are summed, failed calls' billed usage included.
+func (g *Generator) merge(p *plan, results []chatResult) (*provider.Response, error) {
+	out := &provider.Response{Provider: g.name, Model: p.id, Warnings: append([]string(nil), p.warnings...)}
+	var firstErr error
+	var failures, texts []string
+	for i, r := range results {
+		out.Attempts += r.calls
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			if u, ok := provider.BilledUsage(r.err); ok {
+				out.Usage = out.Usage.Add(u)
+			}
+			failures = append(failures, fmt.Sprintf("image %d of %d failed: %v", i+1, len(results), r.err))
+			continue
+		}
+		out.Images = append(out.Images, r.resp.Images...)
+		out.Usage = out.Usage.Add(r.resp.Usage)
+		out.Cost += r.resp.Cost
+		if r.resp.Text != "" {
+			texts = append(texts, r.resp.Text)
+		}
+		if r.resp.Model != "" {
+			out.Model = r.resp.Model
+		}
+		for _, w := range r.resp.Warnings {
+			if !slices.Contains(out.Warnings, w) {
+				out.Warnings = append(out.Warnings, w)
+			}
+		}
+	}
+	out.Text = strings.Join(texts, "\n\n")
+	if len(out.Images) == 0 {
+		var pe *provider.Error
+		if errors.As(firstErr, &pe) && len(results) > 1 {
+			c := *pe
+			u := out.Usage
+			c.Usage = &u
+			return nil, &c
+		}
+		return nil, firstErr
+	}
+	out.Warnings = slices.Compact(append(out.Warnings, failures...))
+	return out, nil
+}
+
+// blockedFinish are native finish reasons (Gemini's, passed through by
+// OpenRouter) that mean a safety system withheld the image.
+var blockedFinish = map[string]bool{
+	"SAFETY": true, "PROHIBITED_CONTENT": true, "IMAGE_SAFETY": true, "IMAGE_PROHIBITED_CONTENT": true,
+	"IMAGE_RECITATION": true, "RECITATION": true, "BLOCKLIST": true, "SPII": true,
+}
+
+// chatCall makes one chat completions call and turns its answer into a
+// Response, or into the typed error an HTTP 200 without an image is.
+func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResult {
+	var ans chatResponse
+	calls, err := g.post(ctx, p, "/chat/completions", "application/json", body, &ans)
+	if err != nil {
+		return chatResult{err: err, calls: calls}
+	}
+	served := p.id
+	if ans.Model != "" {
+		served = catalogID(ans.Model)
+	}
+	usage := ans.Usage.usage(0, false)
+	var cost provider.USD
+	var warnings []string
+	if ans.Usage != nil {
+		if c, ok, w := parseCost(ans.Usage.Cost); ok {
+			cost = c
+		} else if w != "" {
+			warnings = append(warnings, w)
+		}
+	}
+	fail := func(kind provider.Kind, code, format string, args ...any) chatResult {
+		u := usage
+		return chatResult{calls: calls, err: &provider.Error{Kind: kind, Provider: g.name, Model: served, StatusCode: 200, Code: code,
+			Message: fmt.Sprintf(format, args...), Usage: &u}}
+	}
+	if len(ans.Choices) == 0 {
+		if ans.Error != nil {
+			return chatResult{calls: calls, err: g.apiError(ctx, p.id, statusOf(ans.Error), nil, ans.Error, calls)}
+		}
+		return fail(provider.KindNoImage, "no_choices", "the answer holds no choice")
+	}
+	ch := ans.Choices[0]
+	refs, text, dropped := extractChat(ch.Message, p.keepDrafts)
+	if dropped > 0 {
+		warnings = append(warnings, fmt.Sprintf("kept the last of %d images in the relay's text (earlier ones are drafts); set KeepDrafts to keep all", dropped+1))
+	}
+	srcs := make([]imageSource, len(refs))
+	for i, r := range refs {
+		srcs[i] = imageSource{url: r.URL}
+	}
+	images, iw, firstErr := g.resolve(ctx, srcs)
+	warnings = append(warnings, iw...)
+	usage.Images = len(images)
+	if len(images) == 0 {
+		usage.Images = 0
+		detail := ch.Message.Refusal
+		if detail == "" && text != "" {
+			detail = "the model answered in text: " + truncate(text, 300)
+		}
+		native := strings.ToUpper(ch.NativeFinishReason)
+		switch {
+		case ch.FinishReason == "content_filter" || blockedFinish[native] || ch.Message.Refusal != "":
+			code := orDefault(ch.NativeFinishReason, orDefault(ch.FinishReason, "refusal"))
+			return fail(provider.KindContentBlocked, code, "output blocked (%s)%s", code, prefixed(detail))
+		case firstErr != nil:
+			r := chatResult{calls: calls, err: g.withUsage(firstErr, served, usage, calls)}
+			return r
+		default:
+			return fail(provider.KindNoImage, orDefault(ch.NativeFinishReason, "no_image"), "no image in the answer%s", prefixed(detail))
+		}
+	}
+	if ch.FinishReason != "" && ch.FinishReason != "stop" {
+		warnings = append(warnings, "finish reason "+ch.FinishReason)
+	}
+	return chatResult{calls: calls, resp: &provider.Response{Images: images, Text: text, Provider: g.name, Model: served,
+		Usage: usage, Cost: cost, Attempts: calls, Warnings: warnings}}
+}
+
+func statusOf(ae *openai.APIError) int {
+	if c, ok := ae.Code.(int); ok && c >= 400 && c < 600 {
+		return c
+	}
+	return 200
+}
+
+func prefixed(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

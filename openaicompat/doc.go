@@ -1,0 +1,127 @@
+// Package openaicompat generates images through OpenAI's Images API and the
+// OpenAI-compatible aggregators and relays that reach the same models (and
+// Gemini's) in other shapes.
+//
+//	g, err := openaicompat.New(openaicompat.OpenAI(os.Getenv("OPENAI_API_KEY")))
+//	resp, err := g.Generate(ctx, &provider.Request{Prompt: "a lighthouse at dusk", Size: "1536x1024", Quality: "high"})
+//
+// # Modes
+//
+// Config.Mode chooses the wire shape:
+//
+//   - ModeImages (default): POST {base}/images/generations, and
+//     {base}/images/edits as multipart when the request has References (up
+//     to 16 image[] parts and an optional mask). The model is always sent.
+//     All N images come from one call.
+//   - ModeChatImages: OpenRouter's chat completions with modalities
+//     ["image","text"] and image_config {aspect_ratio, image_size} (half-K is
+//     spelled "0.5K"); images come back in message.images as data URIs.
+//   - ModeChatMarkdown: new-api / one-api relays (laozhang.ai and many
+//     others) that flatten images into message.content as markdown,
+//     ![image](data:...) or hosted https links, drafts first and the final
+//     image last.
+//   - ModeChatContentArray: relays whose message.content is an array of
+//     text and image_url parts.
+//   - ModeOpenRouterImages: OpenRouter's POST {base}/images, which answers
+//     b64_json with usage.cost.
+//
+// Every chat mode reads every chat shape (message.images, markdown,
+// content arrays), so a relay that changes its answers keeps working; the
+// mode decides what is sent. In the chat modes one call returns one image:
+// N images are N calls, at most Config.MaxConcurrency at once, and images
+// that succeeded are returned even when a sibling call failed (listed in
+// Response.Warnings). Of several images in a relay's text only the last is
+// kept, since new-api relays put Gemini's interim drafts first; set
+// Config.KeepDrafts (or Options["keep_drafts"]) to keep all.
+//
+// # Presets
+//
+//	| preset        | base URL                      | mode                 | model naming                  |
+//	| OpenAI(key)   | https://api.openai.com/v1     | ModeImages           | gpt-image-2                   |
+//	| OpenRouter(k) | https://openrouter.ai/api/v1  | ModeChatImages       | google/gemini-3-pro-image     |
+//	| LaoZhang(k)   | https://api.laozhang.ai/v1    | ModeChatMarkdown     | gemini-3-pro-image (upstream) |
+//	| AIMLAPI(k)    | https://api.aimlapi.com/v1    | ModeImages           | openai/gpt-image-2            |
+//
+// A preset is a Config: change any field before calling New. Model names
+// are catalog IDs; Config.ModelName (VendorPrefix for aggregators) turns
+// them into the service's names, and vendor-prefixed names in
+// Request.Model find their catalog entry by the part after the "/". Only
+// when the base URL is OpenAI's own does an empty APIKey fall back to
+// OPENAI_API_KEY: a key from the environment is never sent to a relay.
+//
+// # Requests
+//
+// Known models are checked against the pricing catalog before any call: a
+// retired model fails with provider.ErrModelRetired naming its live
+// replacement; sizes, qualities (xhigh and max on 2.5+), N (1 on dall-e-3),
+// output formats (gif and svg on 2.6 only) and reference counts are
+// checked, and free WIDTHxHEIGHT sizes against the 2.x rule (multiples of
+// 16, ratio within 3:1, longest edge 3840, pixel bounds). On the Images API
+// a size tier with an AspectRatio becomes a size: a listed size of that
+// ratio ("1K" 3:2 is 1536x1024) or a free size with the tier's pixel budget
+// ("2K" 16:9 is 2736x1536). Unknown model IDs pass through unchecked.
+// Request.NegativePrompt is appended to the prompt as "Avoid: ..."; Seed is
+// sent only in the chat modes.
+//
+// Request.Options keys: "output_compression" (0-100; jpeg and webp only;
+// 0 is sent, unlike go-openai), "background", "moderation",
+// "response_format" (dall-e only), "style", "input_fidelity", "user",
+// "safety_identifier" and "keep_drafts"; see the Opt constants.
+//
+// # Responses
+//
+// b64_json images are decoded and their bytes checked (the bytes win over
+// the label). Usage maps input_tokens, input_tokens_details.image_tokens,
+// output_tokens and output_tokens_details.image_tokens (go-openai drops the
+// latter, which is one reason the wire is written here); when a GPT image
+// model reports no split, all output tokens are image tokens. Chat usage
+// maps prompt/completion tokens and their details. The revised prompt is
+// kept. An HTTP 200 without an image is provider.ErrNoImage (or
+// ErrContentBlocked for finish_reason content_filter and Gemini's safety
+// finish reasons), with the billed usage in the error.
+//
+// OpenRouter's usage.cost is what it billed, in dollars: it is read exactly
+// from its decimal text and set as Response.Cost (summed over the calls of
+// one request). The pricing meter keeps a Response.Cost that the relay has
+// already set instead of computing one from usage.
+//
+// # Image links and the fetch policy
+//
+// Images returned as links (dall-e URLs, which expire after an hour; hosted
+// links in relay text) are downloaded at once under Config.Fetch: https and
+// data: only unless AllowHTTP; no loopback, private, link-local, CGNAT or
+// other non-public address unless AllowPrivate, checked on the address
+// actually dialled so that DNS answers and every redirect hop are covered;
+// a size cap (50 MiB), a timeout (30 s), and the bytes must be an image (a
+// Content-Type naming something else is refused). NoDownload leaves links
+// in Image.URL instead. A refused link is provider.ErrInvalidRequest (code
+// "url_blocked": retrying cannot help, the policy decides); a failed
+// download is ErrUnavailable (ErrTimeout when slow). Other images of the
+// same answer are kept, with a warning. Downloads do not use
+// Config.HTTPClient and ignore proxy environment variables, so that the
+// address check sees the real host.
+//
+// # Errors
+//
+// Error answers are decoded as go-openai does (the {"error":{...}} envelope
+// into *openai.APIError, whose code may be a string or a number; other
+// bodies into *openai.RequestError, both reachable with errors.As) and
+// classified:
+//
+//   - 400 moderation_blocked, content_policy_violation → ErrContentBlocked
+//   - other 400 and 422 → ErrInvalidRequest
+//   - 401, 403, invalid_api_key → ErrAuth
+//   - 402, insufficient_quota (a 429 no wait fixes) → ErrQuotaExhausted
+//   - 404 model_not_found → ErrModelRetired (naming the replacement) when
+//     the catalog knows the model, ErrModelNotFound otherwise
+//   - other 429 → ErrRateLimited with RetryAfter from Retry-After (seconds
+//     or an HTTP date), retry-after-ms or x-ratelimit-reset-*, else from
+//     "try again in 12s" in the message
+//   - 5xx and HTML bodies (stripped to their title) → ErrUnavailable
+//   - deadline → ErrTimeout; reset, truncated or malformed answers →
+//     ErrUnavailable
+//
+// Headers are read through the capturing transport. The API key is
+// redacted from every message, and so is the masked key OpenAI echoes in
+// "Incorrect API key provided: sk-...".
+package openaicompat

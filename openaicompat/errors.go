@@ -1,0 +1,322 @@
+package openaicompat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sashabaranov/go-openai"
+
+	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/fetch"
+	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// maxErrorBody caps how much of an error answer is read.
+const maxErrorBody = 1 << 20
+
+// post sends one request and decodes a 2xx JSON answer into out. Errors
+// come back as *provider.Error. It returns the upstream calls made.
+func (g *Generator) post(ctx context.Context, p *plan, path, contentType string, body []byte, out any) (int, error) {
+	ctx, rec := capture.WithRecord(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, g.invalid(p.id, "", "building the request: %v", secret.Redact(err.Error(), g.secrets...))
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	resp, err := g.http.Do(req)
+	calls := max(rec.Calls(), 1)
+	if err != nil {
+		return calls, g.transportError(ctx, p.id, err, calls)
+	}
+	defer resp.Body.Close()
+	// Headers as the transport saw them (Retry-After, x-ratelimit-*).
+	status, header := rec.Last()
+	if status == 0 {
+		status, header = resp.StatusCode, resp.Header
+	}
+	if status < 200 || status > 299 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return calls, g.httpError(ctx, p.id, status, header, raw, calls)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return calls, g.transportError(ctx, p.id, err, calls)
+	}
+	return calls, nil
+}
+
+// httpError decodes an error answer the way go-openai does (an
+// ErrorResponse envelope becomes *openai.APIError, anything else
+// *openai.RequestError) and classifies it.
+func (g *Generator) httpError(ctx context.Context, model string, status int, header http.Header, raw []byte, calls int) error {
+	var env openai.ErrorResponse
+	if err := json.Unmarshal(raw, &env); err == nil && env.Error != nil {
+		env.Error.HTTPStatusCode = status
+		env.Error.HTTPStatus = http.StatusText(status)
+		return g.apiError(ctx, model, status, header, env.Error, calls)
+	}
+	re := &openai.RequestError{HTTPStatusCode: status, HTTPStatus: http.StatusText(status), Body: raw, Err: errors.New("non-JSON error body")}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Kind: kindForStatus(status, "", ""), Err: quietError{re}}
+	e.Message = secret.Redact(bodyText(raw, status), g.secrets...)
+	if e.Kind == provider.KindRateLimited || e.Kind == provider.KindUnavailable {
+		e.RetryAfter = g.retryHint(header, e.Message)
+	}
+	return e
+}
+
+// apiError classifies an OpenAI error envelope.
+func (g *Generator) apiError(_ context.Context, model string, status int, header http.Header, ae *openai.APIError, _ int) error {
+	code := ""
+	switch c := ae.Code.(type) {
+	case string:
+		code = c
+	case nil:
+	default:
+		code = fmt.Sprint(c)
+	}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Err: quietError{ae}}
+	if status == 0 {
+		e.StatusCode = ae.HTTPStatusCode
+	}
+	e.Message = redactKeyMention(secret.Redact(strings.TrimSpace(ae.Message), g.secrets...))
+	if e.Code == "" && ae.Type != "" && ae.Type != "invalid_request_error" {
+		e.Code = ae.Type
+	}
+	e.Kind = kindForStatus(e.StatusCode, strings.ToLower(code)+" "+strings.ToLower(ae.Type), strings.ToLower(ae.Message))
+	switch e.Kind {
+	case provider.KindModelNotFound, provider.KindModelRetired:
+		g.explainMissingModel(e, model)
+	case provider.KindRateLimited, provider.KindUnavailable:
+		e.RetryAfter = g.retryHint(header, ae.Message)
+	}
+	return e
+}
+
+// kindForStatus maps a status, the error's code and type (space-joined,
+// lower case) and its message to a Kind.
+func kindForStatus(status int, codeType, msg string) provider.Kind {
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(codeType, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("moderation_blocked", "content_policy_violation", "content_filter"),
+		strings.Contains(msg, "safety system"):
+		return provider.KindContentBlocked
+	case has("insufficient_quota", "billing"), strings.Contains(msg, "exceeded your current quota"):
+		return provider.KindQuotaExhausted
+	case has("model_not_found"):
+		return provider.KindModelNotFound
+	case has("invalid_api_key"):
+		return provider.KindAuth
+	}
+	switch {
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return provider.KindAuth
+	case status == http.StatusPaymentRequired:
+		return provider.KindQuotaExhausted
+	case status == http.StatusNotFound:
+		if strings.Contains(msg, "model") {
+			return provider.KindModelNotFound
+		}
+		return provider.KindInvalidRequest // a wrong BaseURL or Mode
+	case status == http.StatusRequestTimeout, status == http.StatusGatewayTimeout:
+		return provider.KindTimeout
+	case status == http.StatusTooManyRequests:
+		return provider.KindRateLimited
+	case status >= 500, status == http.StatusConflict:
+		return provider.KindUnavailable
+	case status >= 400:
+		return provider.KindInvalidRequest
+	}
+	return provider.KindUnavailable
+}
+
+// retryHint reads the back-off hint: Retry-After (seconds or an HTTP date),
+// retry-after-ms, x-ratelimit-reset-*, else "try again in 12s" in the text.
+func (g *Generator) retryHint(h http.Header, msg string) time.Duration {
+	if v, ok := hint.FromHeader(h, g.now()); ok {
+		return v
+	}
+	if v, ok := hint.FromMessage(msg); ok {
+		return v
+	}
+	return 0
+}
+
+// explainMissingModel uses the catalog to tell a retired model (naming its
+// live replacement) from one that never existed.
+func (g *Generator) explainMissingModel(e *provider.Error, model string) {
+	id := catalogID(model)
+	m, known := g.catalog.Lookup(id)
+	if !known {
+		e.Kind = provider.KindModelNotFound
+		return
+	}
+	e.Kind = provider.KindModelRetired
+	if live, _, err := g.catalog.Resolve(id, g.now()); err == nil && live != nil && live.ID != m.ID {
+		e.Message = fmt.Sprintf("%s; use %s", e.Message, live.ID)
+	}
+}
+
+// transportError handles failures without a usable HTTP answer.
+func (g *Generator) transportError(ctx context.Context, model string, err error, _ int) error {
+	e := &provider.Error{Provider: g.name, Model: model, Err: redactedError{err, g.secrets}}
+	var netErr net.Error
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		e.Kind, e.Message = provider.KindUnknown, "cancelled"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		e.Kind, e.Message = provider.KindUnavailable, "truncated answer"
+	case errors.As(err, &syntaxErr) || errors.As(err, &typeErr):
+		e.Kind, e.Message = provider.KindUnavailable, "malformed answer: "+err.Error()
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &netErr):
+		e.Kind, e.Message = provider.KindUnavailable, "connection failed"
+	default:
+		e.Kind, e.Message = provider.KindUnavailable, "connection failed"
+	}
+	return e
+}
+
+// fetchError turns a failed download into a *provider.Error: a policy
+// refusal is ErrInvalidRequest (retrying cannot help; the caller's policy
+// decides), a download that failed is ErrUnavailable (ErrTimeout when slow).
+func (g *Generator) fetchError(model string, err error) *provider.Error {
+	e := &provider.Error{Provider: g.name, Model: model, Kind: provider.KindUnavailable, Code: "image_download", Message: err.Error(), Err: err}
+	var fe *fetch.Error
+	if errors.As(err, &fe) {
+		switch fe.Reason {
+		case fetch.ReasonBlocked:
+			e.Kind, e.Code = provider.KindInvalidRequest, "url_blocked"
+		case fetch.ReasonTimeout:
+			e.Kind = provider.KindTimeout
+		}
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		e.Kind = provider.KindTimeout
+	}
+	return e
+}
+
+// withUsage turns err (from resolving the images of a billed answer) into
+// a *provider.Error carrying that usage.
+func (g *Generator) withUsage(err error, model string, u provider.Usage, calls int) error {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		pe = g.fetchError(model, err)
+	} else {
+		c := *pe
+		pe = &c
+	}
+	pe.Usage = &u
+	if pe.StatusCode == 0 {
+		pe.StatusCode = 200
+	}
+	return pe
+}
+
+// quietError keeps a cause in the chain (for errors.As) without repeating
+// its text, which go-openai fills with raw bodies.
+type quietError struct{ err error }
+
+func (q quietError) Error() string { return "" }
+func (q quietError) Unwrap() error { return q.err }
+
+// redactedError keeps the cause in the chain while keeping the key out of
+// its text.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (r redactedError) Error() string { return secret.Redact(r.err.Error(), r.secrets...) }
+func (r redactedError) Unwrap() error { return r.err }
+
+// keyMention matches OpenAI's "Incorrect API key provided: sk-abc***xyz",
+// whose masked key still shows a prefix and a tail.
+var keyMention = regexp.MustCompile(`(?i)(api key provided:\s*)[^\s.,;]+`)
+
+func redactKeyMention(s string) string { return keyMention.ReplaceAllString(s, "${1}[REDACTED]") }
+
+var (
+	htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	htmlTag   = regexp.MustCompile(`(?s)<[^>]*>`)
+	spaces    = regexp.MustCompile(`\s+`)
+)
+
+// bodyText makes a short message of a non-JSON error body: an HTML page
+// becomes its title (or its text), anything else is trimmed.
+func bodyText(raw []byte, status int) string {
+	s := strings.TrimSpace(string(raw))
+	if s == "" {
+		return http.StatusText(status)
+	}
+	if strings.HasPrefix(s, "<") {
+		if m := htmlTitle.FindStringSubmatch(s); m != nil && strings.TrimSpace(m[1]) != "" {
+			s = m[1]
+		} else {
+			s = htmlTag.ReplaceAllString(s, " ")
+		}
+		s = html.UnescapeString(s)
+	}
+	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// parseCost reads OpenRouter's usage.cost, a JSON number of dollars,
+// exactly from its decimal text (big.Rat, no float64), rounded half away
+// from zero to a micro-dollar. ok is false when absent; warn says why a
+// present value was unusable.
+func parseCost(raw json.RawMessage) (c provider.USD, ok bool, warn string) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return 0, false, ""
+	}
+	s = strings.Trim(s, `"`)
+	if v, err := provider.ParseUSD(s); err == nil {
+		return v, true, ""
+	}
+	r, okR := new(big.Rat).SetString(s)
+	if !okR {
+		return 0, false, fmt.Sprintf("unreadable usage.cost %.40q", s)
+	}
+	r.Mul(r, big.NewRat(1_000_000, 1))
+	num, den := r.Num(), r.Denom()
+	q, m := new(big.Int).QuoRem(num, den, new(big.Int))
+	// Round half away from zero.
+	if new(big.Int).Mul(new(big.Int).Abs(m), big.NewInt(2)).Cmp(den) >= 0 {
+		if num.Sign() < 0 {
+			q.Sub(q, big.NewInt(1))
+		} else {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	if !q.IsInt64() {
+		return 0, false, fmt.Sprintf("usage.cost %.40q out of range", s)
+	}
+	return provider.USD(q.Int64()), true, ""
+}

@@ -1,0 +1,393 @@
+package openaicompat
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sashabaranov/go-openai"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// imagesRequest is the JSON body of /images/generations and OpenRouter's
+// /images. It is written here rather than with go-openai's ImageRequest,
+// which cannot send output_compression 0 (omitempty), safety_identifier or
+// OpenRouter's image_config, and whose response drops
+// output_tokens_details (PROVIDERS.md §5).
+type imagesRequest struct {
+	Model             string       `json:"model"` // always sent: omitting it selects an old default
+	Prompt            string       `json:"prompt"`
+	N                 int          `json:"n,omitempty"`
+	Size              string       `json:"size,omitempty"`
+	Quality           string       `json:"quality,omitempty"`
+	OutputFormat      string       `json:"output_format,omitempty"`
+	OutputCompression *int         `json:"output_compression,omitempty"`
+	Background        string       `json:"background,omitempty"`
+	Moderation        string       `json:"moderation,omitempty"`
+	ResponseFormat    string       `json:"response_format,omitempty"`
+	Style             string       `json:"style,omitempty"`
+	User              string       `json:"user,omitempty"`
+	SafetyIdentifier  string       `json:"safety_identifier,omitempty"`
+	ImageConfig       *imageConfig `json:"image_config,omitempty"`
+}
+
+// imageConfig is OpenRouter's image_config.
+type imageConfig struct {
+	AspectRatio string `json:"aspect_ratio,omitempty"`
+	ImageSize   string `json:"image_size,omitempty"`
+}
+
+func (p *plan) imageConfig() *imageConfig {
+	if p.aspect == "" && p.imageSize == "" {
+		return nil
+	}
+	return &imageConfig{AspectRatio: p.aspect, ImageSize: p.imageSize}
+}
+
+// imagesResponse is the answer of the Images API and OpenRouter's /images.
+type imagesResponse struct {
+	Created      int64            `json:"created"`
+	Model        string           `json:"model"`
+	Data         []imageDatum     `json:"data"`
+	Usage        *usageJSON       `json:"usage"`
+	OutputFormat string           `json:"output_format"`
+	Error        *openai.APIError `json:"error"` // some relays answer 200 with an error envelope
+}
+
+type imageDatum struct {
+	URL           string `json:"url"`
+	B64JSON       string `json:"b64_json"`
+	RevisedPrompt string `json:"revised_prompt"`
+}
+
+type tokenDetails struct {
+	TextTokens      int `json:"text_tokens"`
+	ImageTokens     int `json:"image_tokens"`
+	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+// usageJSON covers both usage vocabularies: the Images API's
+// input/output_tokens with details, and chat's prompt/completion_tokens
+// (OpenRouter adds cost, in dollars).
+type usageJSON struct {
+	InputTokens             int             `json:"input_tokens"`
+	OutputTokens            int             `json:"output_tokens"`
+	InputTokensDetails      *tokenDetails   `json:"input_tokens_details"`
+	OutputTokensDetails     *tokenDetails   `json:"output_tokens_details"`
+	PromptTokens            int             `json:"prompt_tokens"`
+	CompletionTokens        int             `json:"completion_tokens"`
+	PromptTokensDetails     *tokenDetails   `json:"prompt_tokens_details"`
+	CompletionTokensDetails *tokenDetails   `json:"completion_tokens_details"`
+	Cost                    json.RawMessage `json:"cost"`
+}
+
+// usage maps reported usage. imageOnly says every output token is an image
+// token when no split is reported (GPT image models, OpenRouter /images).
+func (u *usageJSON) usage(images int, imageOnly bool) provider.Usage {
+	out := provider.Usage{Images: images}
+	if u == nil {
+		return out
+	}
+	out.InputTokens = u.InputTokens + u.PromptTokens
+	out.OutputTokens = u.OutputTokens + u.CompletionTokens
+	for _, d := range []*tokenDetails{u.InputTokensDetails, u.PromptTokensDetails} {
+		if d != nil {
+			out.InputImageTokens += d.ImageTokens
+		}
+	}
+	split := false
+	for _, d := range []*tokenDetails{u.OutputTokensDetails, u.CompletionTokensDetails} {
+		if d != nil {
+			out.OutputImageTokens += d.ImageTokens
+			out.ThoughtTokens += d.ReasoningTokens
+			split = split || d.ImageTokens > 0 || d.TextTokens > 0
+		}
+	}
+	if !split && imageOnly && images > 0 {
+		out.OutputImageTokens = out.OutputTokens
+	}
+	return out
+}
+
+func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Response, error) {
+	var (
+		path        string
+		contentType string
+		body        []byte
+		err         error
+	)
+	if len(p.req.References) > 0 {
+		path = "/images/edits"
+		body, contentType, err = editsBody(p)
+	} else {
+		path = "/images/generations"
+		if g.cfg.Mode == ModeOpenRouterImages {
+			path = "/images"
+		}
+		contentType = "application/json"
+		body, err = json.Marshal(g.generationsBody(p))
+	}
+	if err != nil {
+		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
+	}
+	var ans imagesResponse
+	calls, err := g.post(ctx, p, path, contentType, body, &ans)
+	if err != nil {
+		return nil, err
+	}
+	if ans.Error != nil && len(ans.Data) == 0 {
+		return nil, g.apiError(ctx, p.id, 200, nil, ans.Error, calls)
+	}
+	served := p.id
+	if ans.Model != "" {
+		served = catalogID(ans.Model)
+	}
+	out := &provider.Response{Provider: g.name, Model: served, Attempts: calls, Warnings: append([]string(nil), p.warnings...)}
+	imageOnly := !p.dallE()
+	out.Usage = ans.Usage.usage(0, imageOnly)
+	if ans.Usage != nil {
+		if c, ok, w := parseCost(ans.Usage.Cost); ok {
+			out.Cost = c
+		} else if w != "" {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	srcs := make([]imageSource, len(ans.Data))
+	for i, d := range ans.Data {
+		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: d.RevisedPrompt, label: ans.OutputFormat}
+	}
+	images, warnings, firstErr := g.resolve(ctx, srcs)
+	out.Warnings = append(out.Warnings, warnings...)
+	out.Usage = ans.Usage.usage(len(images), imageOnly)
+	if len(images) == 0 {
+		u := out.Usage
+		u.Images = 0
+		if firstErr != nil {
+			return nil, g.withUsage(firstErr, p.id, u, calls)
+		}
+		msg := "the answer holds no image"
+		if len(warnings) > 0 {
+			msg += ": " + strings.Join(warnings, "; ")
+		}
+		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
+	}
+	out.Images = images
+	if want := p.format; want != "" && provider.NormalizeFormat(images[0].MIMEType) != want {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %s output, got %s", want, images[0].MIMEType))
+	}
+	if len(images) < p.n && len(ans.Data) >= p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(images), p.n))
+	} else if len(images) < p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %d images, got %d", p.n, len(images)))
+	}
+	return out, nil
+}
+
+func (g *Generator) generationsBody(p *plan) imagesRequest {
+	r := imagesRequest{
+		Model: p.wire, Prompt: p.prompt, N: p.n, Size: p.size, Quality: p.quality,
+		OutputFormat: p.format, OutputCompression: p.compression, Background: p.background,
+		Moderation: p.moderation, ResponseFormat: p.responseFormat, Style: p.style,
+		User: p.user, SafetyIdentifier: p.safetyID,
+	}
+	if g.cfg.Mode == ModeOpenRouterImages {
+		r.Size = ""
+		r.ImageConfig = p.imageConfig()
+	}
+	return r
+}
+
+// editsBody writes /images/edits by hand: go-openai sends one image only,
+// and always sends n, size and response_format, empty or not
+// (PROVIDERS.md §5). One reference goes as "image", several as "image[]".
+func editsBody(p *plan) ([]byte, string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	field := func(k, v string) {
+		if v != "" {
+			_ = w.WriteField(k, v)
+		}
+	}
+	field("model", p.wire)
+	field("prompt", p.prompt)
+	field("n", strconv.Itoa(p.n))
+	field("size", p.size)
+	field("quality", p.quality)
+	field("output_format", p.format)
+	if p.compression != nil {
+		field("output_compression", strconv.Itoa(*p.compression))
+	}
+	field("background", p.background)
+	field("moderation", p.moderation)
+	field("input_fidelity", p.inputFidelity)
+	field("response_format", p.responseFormat)
+	field("user", p.user)
+	field("safety_identifier", p.safetyID)
+	name := "image"
+	if len(p.req.References) > 1 {
+		name = "image[]"
+	}
+	for i, ref := range p.req.References {
+		if err := filePart(w, name, fmt.Sprintf("image-%d", i+1), ref); err != nil {
+			return nil, "", err
+		}
+	}
+	if p.req.Mask != nil {
+		if err := filePart(w, "mask", "mask", *p.req.Mask); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+// filePart writes an image with its real content type: OpenAI refuses
+// application/octet-stream uploads.
+func filePart(w *multipart.Writer, field, base string, img provider.Image) error {
+	mt := provider.SniffMIME(img.Data)
+	if mt == "" {
+		mt = img.MIMEType
+	}
+	if mt == "" {
+		mt = "image/png"
+	}
+	h := make(textproto.MIMEHeader)
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s%s"`, field, base, img.Extension()))
+	h.Set("Content-Type", mt)
+	pw, err := w.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	_, err = pw.Write(img.Data)
+	return err
+}
+
+// imageSource is one image of an answer before it is checked: base64
+// bytes, a data: URI or a link.
+type imageSource struct {
+	b64     string
+	url     string
+	revised string
+	label   string // the format the provider says it sent ("png", "image/png")
+}
+
+// resolve decodes, downloads (under the fetch policy) and checks the
+// images of one answer, at most MaxConcurrency downloads at once. Images
+// that fail are dropped with a warning; firstErr is the first failure, for
+// answers where nothing survives.
+func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []provider.Image, warnings []string, firstErr error) {
+	type result struct {
+		img  *provider.Image
+		warn string
+		err  error
+	}
+	results := make([]result, len(srcs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, g.parallel)
+	for i, s := range srcs {
+		if s.b64 != "" || s.url == "" || isDataURI(s.url) || g.cfg.Fetch.NoDownload {
+			img, warn, err := g.decodeSource(ctx, s)
+			results[i] = result{img, warn, err}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = result{err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			img, warn, err := g.decodeSource(ctx, s)
+			results[i] = result{img, warn, err}
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.warn != "" {
+			warnings = append(warnings, r.warn)
+		}
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err))
+			continue
+		}
+		if r.img != nil {
+			images = append(images, *r.img)
+		}
+	}
+	return images, warnings, firstErr
+}
+
+func isDataURI(s string) bool { return len(s) >= 5 && strings.EqualFold(s[:5], "data:") }
+
+func (g *Generator) decodeSource(ctx context.Context, s imageSource) (*provider.Image, string, error) {
+	switch {
+	case s.b64 != "":
+		data, err := decodeBase64(s.b64)
+		if err != nil {
+			return nil, "", fmt.Errorf("undecodable b64_json: %w", err)
+		}
+		return checked(data, s.label, s.revised)
+	case s.url == "":
+		return nil, "", fmt.Errorf("an entry with neither b64_json nor url")
+	case g.cfg.Fetch.NoDownload && !isDataURI(s.url):
+		return &provider.Image{URL: s.url, RevisedPrompt: s.revised}, "", nil
+	}
+	res, err := g.fetcher.Fetch(ctx, s.url)
+	if err != nil {
+		return nil, "", err
+	}
+	warn := ""
+	if res.Mismatch() {
+		warn = fmt.Sprintf("image declared %s is %s", res.Declared, res.MIMEType)
+	}
+	return &provider.Image{Data: res.Data, MIMEType: res.MIMEType, RevisedPrompt: s.revised}, warn, nil
+}
+
+// checked checks bytes against the provider's label: bytes that are no
+// image are an error; a wrong label is a warning (the bytes win).
+func checked(data []byte, label, revised string) (*provider.Image, string, error) {
+	sniffed := provider.SniffMIME(data)
+	if sniffed == "" {
+		return nil, "", fmt.Errorf("%d bytes that are no known image format", len(data))
+	}
+	img := &provider.Image{Data: data, MIMEType: sniffed, RevisedPrompt: revised}
+	if label != "" && provider.NormalizeFormat(label) != "" && provider.NormalizeFormat(label) != provider.NormalizeFormat(sniffed) {
+		return img, fmt.Sprintf("image labelled %s is %s", label, sniffed), nil
+	}
+	return img, "", nil
+}
+
+// decodeBase64 accepts standard and URL-safe alphabets, padded or not,
+// with line breaks.
+func decodeBase64(s string) ([]byte, error) {
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		return base64.RawURLEncoding.DecodeString(s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
+}

@@ -1,0 +1,355 @@
+package openaicompat
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Request.Options keys this adapter reads. A value of the wrong type is an
+// ErrInvalidRequest.
+const (
+	// OptOutputCompression (int 0-100) sets output_compression for jpeg and
+	// webp output. 0 is sent (maximum compression), unlike go-openai, which
+	// drops it.
+	OptOutputCompression = "output_compression"
+	// OptBackground ("transparent", "opaque", "auto") sets background.
+	// transparent needs png or webp output.
+	OptBackground = "background"
+	// OptModeration ("low", "auto") sets moderation.
+	OptModeration = "moderation"
+	// OptResponseFormat ("url", "b64_json") sets response_format; only the
+	// dall-e models take it (GPT image models always answer b64_json).
+	OptResponseFormat = "response_format"
+	// OptStyle ("vivid", "natural") sets style (dall-e-3).
+	OptStyle = "style"
+	// OptInputFidelity ("high", "low") sets input_fidelity on edits.
+	OptInputFidelity = "input_fidelity"
+	// OptUser (string) overrides Config.User.
+	OptUser = "user"
+	// OptSafetyIdentifier (string) overrides Config.SafetyIdentifier.
+	OptSafetyIdentifier = "safety_identifier"
+	// OptKeepDrafts (bool) overrides Config.KeepDrafts.
+	OptKeepDrafts = "keep_drafts"
+)
+
+var optionValues = map[string][]string{
+	OptBackground:     {"transparent", "opaque", "auto"},
+	OptModeration:     {"low", "auto"},
+	OptResponseFormat: {"url", "b64_json"},
+	OptStyle:          {"vivid", "natural"},
+	OptInputFidelity:  {"high", "low"},
+}
+
+// plan is a validated request, ready for the wire.
+type plan struct {
+	req      *provider.Request
+	model    string         // as asked for (may carry a vendor prefix)
+	id       string         // catalog ID
+	wire     string         // the name sent upstream
+	cat      *pricing.Model // nil when the catalog does not know the model
+	warnings []string
+
+	prompt         string
+	n              int
+	size           string // Images API size ("1536x1024", "auto")
+	quality        string
+	format         string // canonical output format, "" = provider default
+	compression    *int
+	background     string
+	moderation     string
+	responseFormat string
+	style          string
+	inputFidelity  string
+	user           string
+	safetyID       string
+	imageSize      string // image_config.image_size (OpenRouter spelling)
+	aspect         string // image_config.aspect_ratio
+	keepDrafts     bool
+}
+
+func (p *plan) dallE() bool { return strings.HasPrefix(p.id, "dall-e") }
+
+// prepare validates req (common rules, lifecycle, catalog limits, mode
+// limits, options) and builds the plan.
+func (g *Generator) prepare(req *provider.Request) (*plan, error) {
+	model := g.modelFor(req)
+	id := catalogID(model)
+	if err := req.Validate(); err != nil {
+		return nil, g.annotate(err, id)
+	}
+	p := &plan{req: req, model: model, id: id, wire: model, n: req.Count(), prompt: req.Prompt}
+	if g.cfg.ModelName != nil {
+		p.wire = g.cfg.ModelName(model)
+	}
+	if err := g.catalog.CheckLive(id, g.now()); err != nil {
+		return nil, g.annotate(err, id)
+	}
+	mode := g.cfg.Mode
+	sz, _ := provider.ParseSize(req.Size)
+	if m, ok := g.catalog.Lookup(id); ok {
+		p.cat = m
+	}
+	check := req
+	if mode == ModeImages {
+		// Tiers and aspect ratios become a WIDTHxHEIGHT first; the catalog
+		// then checks the size that will be sent.
+		s, err := imagesSize(p.cat, sz, req.AspectRatio)
+		if err != nil {
+			return nil, g.invalid(id, "Size", "%v", err)
+		}
+		p.size = s
+		if s != req.Size {
+			check = req.Clone()
+			check.Size = s
+		}
+	}
+	if p.cat != nil {
+		if err := p.cat.Validate(check); err != nil {
+			return nil, g.annotate(err, id)
+		}
+		p.warnings = append(p.warnings, p.cat.Warnings(g.now())...)
+	}
+	if len(req.References) > MaxReferences {
+		return nil, g.invalid(id, "References", "References: %d reference images, at most %d", len(req.References), MaxReferences)
+	}
+	switch {
+	case req.Mask != nil && mode != ModeImages:
+		return nil, g.invalid(id, "Mask", "Mask: only the Images API (ModeImages) takes a mask; mode is %s", mode)
+	case len(req.References) > 0 && mode == ModeOpenRouterImages:
+		return nil, g.invalid(id, "References", "References: OpenRouter's images endpoint takes no reference images here; use ModeChatImages")
+	}
+	if err := g.readOptions(p); err != nil {
+		return nil, err
+	}
+	switch mode {
+	case ModeImages:
+		p.quality = strings.ToLower(req.Quality)
+		if p.dallE() && p.format == "png" {
+			p.format = "" // dall-e takes no output_format; it is always PNG
+		}
+	default:
+		if sz.Width > 0 {
+			return nil, g.invalid(id, "Size", "Size: %q: mode %s takes a size tier (512, 1K, 2K, 4K) and an AspectRatio, not WIDTHxHEIGHT", req.Size, mode)
+		}
+		p.imageSize = openRouterTier(sz.Tier)
+		if !strings.EqualFold(req.AspectRatio, "auto") {
+			p.aspect = req.AspectRatio
+		}
+		if mode == ModeChatMarkdown || mode == ModeChatContentArray {
+			if p.imageSize != "" || p.aspect != "" {
+				p.warnings = append(p.warnings, fmt.Sprintf("Size and AspectRatio are sent as image_config, which %s relays may ignore", mode))
+			}
+		}
+		if mode == ModeOpenRouterImages {
+			p.quality = strings.ToLower(req.Quality)
+		} else if req.Quality != "" {
+			p.warnings = append(p.warnings, "Quality is not a chat completions parameter; ignored")
+		}
+		if mode.chat() && req.OutputFormat != "" {
+			p.warnings = append(p.warnings, "OutputFormat is not a chat completions parameter; ignored")
+			p.format = ""
+		}
+	}
+	if req.NegativePrompt != "" {
+		// No negative prompt field on these wires: say it in words.
+		p.prompt += "\n\nAvoid: " + req.NegativePrompt
+	}
+	if req.Seed != nil && !mode.chat() {
+		p.warnings = append(p.warnings, "Seed is not an Images API parameter; ignored")
+	}
+	return p, nil
+}
+
+func (g *Generator) readOptions(p *plan) error {
+	req := p.req
+	bad := func(key, format string, args ...any) error {
+		return g.invalid(p.id, "Options["+key+"]", "Options[%s]: "+format, append([]any{key}, args...)...)
+	}
+	str := func(key string) (string, error) {
+		v, ok := req.Options[key]
+		if !ok || v == nil {
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", bad(key, "want a string, got %T", v)
+		}
+		s = strings.ToLower(strings.TrimSpace(s))
+		if allowed, ok := optionValues[key]; ok && s != "" && !slices.Contains(allowed, s) {
+			return "", bad(key, "%q is not one of %s", s, strings.Join(allowed, ", "))
+		}
+		return s, nil
+	}
+	var err error
+	if p.background, err = str(OptBackground); err != nil {
+		return err
+	}
+	if p.moderation, err = str(OptModeration); err != nil {
+		return err
+	}
+	if p.responseFormat, err = str(OptResponseFormat); err != nil {
+		return err
+	}
+	if p.style, err = str(OptStyle); err != nil {
+		return err
+	}
+	if p.inputFidelity, err = str(OptInputFidelity); err != nil {
+		return err
+	}
+	p.user, p.safetyID = g.cfg.User, g.cfg.SafetyIdentifier
+	for key, dst := range map[string]*string{OptUser: &p.user, OptSafetyIdentifier: &p.safetyID} {
+		if v, ok := req.Options[key]; ok {
+			s, ok := v.(string)
+			if !ok {
+				return bad(key, "want a string, got %T", v)
+			}
+			*dst = s
+		}
+	}
+	p.keepDrafts = g.cfg.KeepDrafts
+	if v, ok := req.Options[OptKeepDrafts]; ok {
+		b, ok := v.(bool)
+		if !ok {
+			return bad(OptKeepDrafts, "want a bool, got %T", v)
+		}
+		p.keepDrafts = b
+	}
+	if v, ok := req.Options[OptOutputCompression]; ok {
+		c, ok := asInt(v)
+		if !ok || c < 0 || c > 100 {
+			return bad(OptOutputCompression, "want an integer 0-100, got %v", v)
+		}
+		p.compression = &c
+	}
+	p.format = provider.NormalizeFormat(req.OutputFormat)
+	if p.compression != nil && p.format != "jpeg" && p.format != "webp" {
+		return bad(OptOutputCompression, "compression applies to jpeg and webp output, not %q", orDefault(p.format, "png (the default)"))
+	}
+	if p.background == "transparent" && p.format != "" && p.format != "png" && p.format != "webp" {
+		return bad(OptBackground, "a transparent background needs png or webp output, not %s", p.format)
+	}
+	if p.responseFormat != "" && !p.dallE() && g.cfg.Mode == ModeImages && p.cat != nil {
+		return bad(OptResponseFormat, "%s always answers b64_json; response_format is for dall-e models", p.id)
+	}
+	return nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func asInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case int32:
+		return int(x), true
+	case int64:
+		return int(x), true
+	case float64:
+		if x == math.Trunc(x) {
+			return int(x), true
+		}
+	case string:
+		i, err := strconv.Atoi(x)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// openRouterTier spells a size tier as OpenRouter's image_config does:
+// half-K is "0.5K".
+func openRouterTier(tier string) string {
+	if tier == "512" {
+		return "0.5K"
+	}
+	return tier
+}
+
+// tierPixels is the pixel budget of a size tier on the Images API: the
+// square of its edge, except 4K, which is the 3840x2160 area (the largest
+// a 2.x model accepts).
+var tierPixels = map[string]int{"512": 512 * 512, "1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 3840 * 2160}
+
+// imagesSize turns Request.Size and AspectRatio into the Images API's size:
+// "auto", a fixed size the model lists whose ratio matches (1K 3:2 is
+// 1536x1024), or, for models that take free sizes (and unknown models), a
+// WIDTHxHEIGHT in multiples of 16 with the tier's pixel budget, checked
+// against the model's free-size rule.
+func imagesSize(m *pricing.Model, sz provider.Size, aspect string) (string, error) {
+	if sz.Auto {
+		return "auto", nil
+	}
+	if sz.Width > 0 {
+		return sz.String(), nil // the catalog has checked it against the model's rules
+	}
+	rw, rh := 1, 1
+	if aspect != "" && !strings.EqualFold(aspect, "auto") {
+		rw, rh, _ = provider.ParseAspectRatio(aspect)
+	}
+	tier := sz.Tier
+	if tier == "" {
+		if aspect == "" || strings.EqualFold(aspect, "auto") {
+			return "", nil
+		}
+		tier = "1K"
+	}
+	// A listed fixed size of this tier and ratio first.
+	if m != nil {
+		for _, s := range m.Sizes {
+			fs, err := provider.ParseSize(s)
+			if err != nil || fs.Width == 0 || fs.Width*rh != fs.Height*rw {
+				continue
+			}
+			if sizeTier(fs.Width, fs.Height) == tier {
+				return s, nil
+			}
+		}
+		if m.FreeSize == nil {
+			return "", fmt.Errorf("Size: %s at %d:%d is not one of %s's sizes (%s)", tier, rw, rh, m.ID, strings.Join(m.Sizes, ", "))
+		}
+	}
+	budget := float64(tierPixels[tier])
+	w := round16(math.Sqrt(budget * float64(rw) / float64(rh)))
+	h := round16(math.Sqrt(budget * float64(rh) / float64(rw)))
+	if long := max(w, h); long > 3840 {
+		w, h = round16(float64(w)*3840/float64(long)), round16(float64(h)*3840/float64(long))
+	}
+	if m != nil && m.FreeSize != nil {
+		r := *m.FreeSize
+		if r.MaxPixels > 0 && w*h > r.MaxPixels {
+			scale := math.Sqrt(float64(r.MaxPixels) / float64(w*h))
+			w, h = floor16(float64(w)*scale), floor16(float64(h)*scale)
+		}
+		if why := r.Check(w, h); why != "" {
+			return "", fmt.Errorf("Size: %s at %d:%d would be %dx%d, which %s refuses: %s", tier, rw, rh, w, h, m.ID, why)
+		}
+	}
+	return strconv.Itoa(w) + "x" + strconv.Itoa(h), nil
+}
+
+// sizeTier names the tier a fixed size belongs to by its pixel count.
+func sizeTier(w, h int) string {
+	px := w * h
+	switch {
+	case px <= 512*512*2:
+		return "512"
+	case px <= 1792*1024:
+		return "1K"
+	case px <= 2048*2048*3/2:
+		return "2K"
+	}
+	return "4K"
+}
+
+func round16(v float64) int { return max(16, int(math.Round(v/16))*16) }
+func floor16(v float64) int { return max(16, int(math.Floor(v/16))*16) }
