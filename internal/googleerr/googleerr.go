@@ -162,3 +162,26 @@ type envelope struct {
 		Details []map[string]any `json:"details"`
 	} `json:"error"`
 }
+
+// rpcCodes maps google.rpc.Code numbers to their names and the HTTP status
+// Google's REST mapping gives them.
+var rpcCodes = map[int]struct {
+	name   string
+	status int
+}{
+	1: {"CANCELLED", 499}, 2: {"UNKNOWN", 500}, 3: {"INVALID_ARGUMENT", 400}, 4: {"DEADLINE_EXCEEDED", 504},
+	5: {"NOT_FOUND", 404}, 6: {"ALREADY_EXISTS", 409}, 7: {"PERMISSION_DENIED", 403}, 8: {"RESOURCE_EXHAUSTED", 429},
+	9: {"FAILED_PRECONDITION", 400}, 10: {"ABORTED", 409}, 11: {"OUT_OF_RANGE", 400}, 12: {"UNIMPLEMENTED", 501},
+	13: {"INTERNAL", 500}, 14: {"UNAVAILABLE", 503}, 15: {"DATA_LOSS", 500}, 16: {"UNAUTHENTICATED", 401},
+}
+
+// ClassifyRPC classifies a google.rpc.Status given by its numeric code, as
+// batch jobs report per-item failures. It returns the Kind, the code's name
+// and its HTTP equivalent.
+func ClassifyRPC(code int, msg string) (kind provider.Kind, name string, status int) {
+	c, ok := rpcCodes[code]
+	if !ok {
+		return provider.KindUnknown, "", 0
+	}
+	return Classify(c.status, c.name, msg, Details{}), c.name, c.status
+}

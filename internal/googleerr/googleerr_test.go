@@ -151,3 +151,25 @@ func FuzzParseBody(f *testing.F) {
 		_ = Classify(code, status, CleanMessage(msg), ParseDetails(details))
 	})
 }
+
+func TestClassifyRPC(t *testing.T) {
+	tests := []struct {
+		code int
+		kind provider.Kind
+		name string
+	}{
+		{3, provider.KindInvalidRequest, "INVALID_ARGUMENT"},
+		{8, provider.KindRateLimited, "RESOURCE_EXHAUSTED"},
+		{13, provider.KindUnavailable, "INTERNAL"},
+		{14, provider.KindUnavailable, "UNAVAILABLE"},
+		{4, provider.KindTimeout, "DEADLINE_EXCEEDED"},
+		{16, provider.KindAuth, "UNAUTHENTICATED"},
+		{99, provider.KindUnknown, ""},
+	}
+	for _, tt := range tests {
+		kind, name, _ := ClassifyRPC(tt.code, "")
+		if kind != tt.kind || name != tt.name {
+			t.Errorf("ClassifyRPC(%d) = %v %q, want %v %q", tt.code, kind, name, tt.kind, tt.name)
+		}
+	}
+}
