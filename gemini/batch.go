@@ -335,4 +335,3 @@ func inOrder(keys []string, results []BatchResult) []BatchResult {
 	}
 	return append(out, extra...)
 }
-
