@@ -111,6 +111,12 @@ func (u *usageJSON) usage(images int, imageOnly bool) provider.Usage {
 			split = split || d.ImageTokens > 0 || d.TextTokens > 0
 		}
 	}
+	// Chat completion_tokens include reasoning; provider.Usage keeps
+	// thinking apart from OutputTokens, as Gemini reports it, so that it is
+	// priced once.
+	if out.ThoughtTokens > 0 && u.CompletionTokens >= out.ThoughtTokens {
+		out.OutputTokens -= out.ThoughtTokens
+	}
 	if !split && imageOnly && images > 0 {
 		out.OutputImageTokens = out.OutputTokens
 	}

@@ -43,6 +43,23 @@
 // Validate checks a provider.Request against a known model before any
 // network call, and Capabilities feeds failover filtering.
 //
-// Cost computation from reported usage, the metering decorator and budgets
-// come later in this package.
+// # Costs, the meter and budgets
+//
+// Catalog.CostOf prices a response in integer micro-dollars: a cost the
+// relay reported (OpenRouter usage.cost) wins; otherwise reported tokens ×
+// the tier's rates (thinking tokens at the text-output rate), summed
+// exactly and rounded half up once; without token usage, the published
+// per-image price × images. Unknown models cost 0 with a warning: the
+// catalog never guesses. The tier is "batch" when Request.Options
+// ["pricing_tier"] (OptionTier) says so or the generator implements
+// TierReporter.
+//
+// NewMeter's Middleware sets Response.Cost, records billed failures
+// (provider.BilledUsage), keeps totals by provider, model, tier and label,
+// and exports a Report as JSON or CSV. With a Budget it reserves an upper
+// Estimate before each call — refusing with provider.ErrBudgetExceeded
+// before any network traffic — and settles to the actual cost after, so
+// daily and monthly caps, overall and per label, hold under any
+// concurrency. The ledger is a Store: MemoryStore, or FileStore, which
+// survives restarts.
 package pricing

@@ -84,7 +84,7 @@ type Usage struct {
 	InputImageTokens  int // the image part of InputTokens
 	OutputTokens      int // all output tokens; includes OutputImageTokens
 	OutputImageTokens int // the image part of OutputTokens
-	ThoughtTokens     int // thinking tokens, billed as text output
+	ThoughtTokens     int // thinking tokens, billed as text output; not part of OutputTokens
 	Images            int // images billed
 }
 

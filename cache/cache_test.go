@@ -1,0 +1,401 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+const helperEnv = "IMAGEGEN_CACHE_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(m.Run())
+	}
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+// upstream is a generator that counts calls and may block on a gate.
+type upstream struct {
+	model string
+	calls atomic.Int64
+	gate  chan struct{} // nil: answer at once
+	err   error
+	ctxs  chan context.Context
+}
+
+func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	u.calls.Add(1)
+	if u.ctxs != nil {
+		u.ctxs <- ctx
+	}
+	if u.gate != nil {
+		select {
+		case <-u.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if u.err != nil {
+		return nil, u.err
+	}
+	return &provider.Response{
+		Images:   []provider.Image{{Data: []byte("png:" + req.Prompt), MIMEType: "image/png"}},
+		Provider: "fake", Model: u.model, Cost: 33_600, Attempts: 1,
+		Usage: provider.Usage{OutputTokens: 1120, OutputImageTokens: 1120}, Warnings: []string{"w"},
+	}, nil
+}
+
+func (u *upstream) Describe() provider.Description {
+	return provider.Description{Provider: "fake", Model: u.model}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func TestHitMissAndTTL(t *testing.T) {
+	clk := &clock{t: t0}
+	up := &upstream{model: "gemini-nano-banana-2.1"}
+	var events []EventKind
+	g := provider.Chain(up, New(Config{TTL: time.Hour, Clock: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }}))
+	if d := provider.Describe(g); d.Model != up.model {
+		t.Fatalf("cache hides the description: %+v", d)
+	}
+	ctx := context.Background()
+	req := &provider.Request{Prompt: "a cat", Labels: map[string]string{"run": "1"}}
+	first, err := g.Generate(ctx, req)
+	if err != nil || first.Cached || first.Cost != 33_600 {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	// Labels do not change the key.
+	second, err := g.Generate(ctx, &provider.Request{Prompt: "a cat", Labels: map[string]string{"run": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached || second.Cost != 0 || second.Attempts != 0 || !second.Usage.IsZero() || up.calls.Load() != 1 {
+		t.Errorf("hit: %+v after %d calls", second, up.calls.Load())
+	}
+	if !bytes.Equal(second.Images[0].Data, first.Images[0].Data) || second.Model != up.model || second.Warnings[0] != "w" {
+		t.Errorf("hit content: %+v", second)
+	}
+	// The prompt is taken exactly: a trailing space is another request.
+	g.Generate(ctx, &provider.Request{Prompt: "a cat "})
+	if up.calls.Load() != 2 {
+		t.Errorf("prompt normalised")
+	}
+	clk.Add(time.Hour)
+	third, _ := g.Generate(ctx, req)
+	if third.Cached || up.calls.Load() != 3 {
+		t.Errorf("expired entry served")
+	}
+	want := "miss store hit miss store miss store"
+	var got []string
+	for _, e := range events {
+		got = append(got, string(e))
+	}
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+func TestOptOut(t *testing.T) {
+	up := &upstream{model: "m"}
+	store := NewMemory(0, nil)
+	g := provider.Chain(up, New(Config{Store: store}))
+	ctx := context.Background()
+	skip := &provider.Request{Prompt: "x", Options: map[string]any{OptionCache: Skip}}
+	g.Generate(ctx, skip)
+	g.Generate(ctx, skip)
+	if n, _ := store.Len(); up.calls.Load() != 2 || n != 0 {
+		t.Errorf("skip: %d calls, %d entries", up.calls.Load(), n)
+	}
+	g.Generate(ctx, &provider.Request{Prompt: "x"})
+	r, _ := g.Generate(ctx, &provider.Request{Prompt: "x"})
+	if !r.Cached || up.calls.Load() != 3 {
+		t.Fatalf("hit after skip: %v %d", r.Cached, up.calls.Load())
+	}
+	r, _ = g.Generate(ctx, &provider.Request{Prompt: "x", Options: map[string]any{OptionCache: Refresh}})
+	if r.Cached || up.calls.Load() != 4 {
+		t.Errorf("refresh served from cache")
+	}
+	// The opt-out key is not part of the key: a refresh replaced the entry.
+	r, _ = g.Generate(ctx, &provider.Request{Prompt: "x"})
+	if !r.Cached || up.calls.Load() != 4 {
+		t.Errorf("refreshed entry not used")
+	}
+}
+
+func TestErrorsAndLinksNotCached(t *testing.T) {
+	up := &upstream{model: "m", err: provider.Errorf(provider.KindUnavailable, "overloaded")}
+	store := NewMemory(0, nil)
+	g := provider.Chain(up, New(Config{Store: store}))
+	for range 2 {
+		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"}); !errors.Is(err, provider.ErrUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := store.Len(); up.calls.Load() != 2 || n != 0 {
+		t.Errorf("error cached: %d calls, %d entries", up.calls.Load(), n)
+	}
+	links := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		return &provider.Response{Images: []provider.Image{{URL: "https://example.com/a.png"}}}, nil
+	})
+	provider.Chain(links, New(Config{Store: store})).Generate(context.Background(), &provider.Request{Prompt: "x"})
+	if n, _ := store.Len(); n != 0 {
+		t.Errorf("link-only response cached")
+	}
+}
+
+func TestKey(t *testing.T) {
+	seed0, seed1 := int64(0), int64(1)
+	base := provider.Request{Prompt: "a red fox", Size: "1K", AspectRatio: "16:9", Options: map[string]any{"a": 1, "b": "x"}}
+	k := func(r provider.Request, model string) string {
+		s, err := Key(&r, model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !validKey(s) || strings.Contains(s, "fox") {
+			t.Fatalf("key %q", s)
+		}
+		return s
+	}
+	b := k(base, "m")
+	same := []provider.Request{
+		func() provider.Request { r := base; r.Labels = map[string]string{"team": "x"}; return r }(),
+		func() provider.Request {
+			r := base
+			r.Options = map[string]any{"b": "x", "a": 1, OptionCache: Refresh}
+			return r
+		}(),
+		func() provider.Request { r := base; r.N = 1; return r }(),
+	}
+	for i, r := range same {
+		if k(r, "m") != b {
+			t.Errorf("same[%d] keyed differently", i)
+		}
+	}
+	differ := []provider.Request{
+		func() provider.Request { r := base; r.Prompt = "A red fox"; return r }(),
+		func() provider.Request { r := base; r.NegativePrompt = "snow"; return r }(),
+		func() provider.Request { r := base; r.N = 2; return r }(),
+		func() provider.Request { r := base; r.Size = "2K"; return r }(),
+		func() provider.Request { r := base; r.AspectRatio = "1:1"; return r }(),
+		func() provider.Request { r := base; r.Quality = "high"; return r }(),
+		func() provider.Request { r := base; r.OutputFormat = "png"; return r }(),
+		func() provider.Request { r := base; r.Seed = &seed0; return r }(),
+		func() provider.Request { r := base; r.Seed = &seed1; return r }(),
+		func() provider.Request { r := base; r.Options = map[string]any{"a": 2, "b": "x"}; return r }(),
+		func() provider.Request {
+			r := base
+			r.References = []provider.Image{{Data: []byte{1}}}
+			return r
+		}(),
+		func() provider.Request {
+			r := base
+			r.References = []provider.Image{{Data: []byte{2}}}
+			return r
+		}(),
+		func() provider.Request { r := base; r.Mask = &provider.Image{Data: []byte{1}}; return r }(),
+	}
+	seen := map[string]int{b: -1}
+	for i, r := range differ {
+		s := k(r, "m")
+		if j, dup := seen[s]; dup {
+			t.Errorf("differ[%d] keyed like %d", i, j)
+		}
+		seen[s] = i
+	}
+	if k(base, "other") == b {
+		t.Error("model not in key")
+	}
+	if _, err := Key(&provider.Request{Options: map[string]any{"f": func() {}}}, "m"); err == nil {
+		t.Error("unencodable options keyed")
+	}
+	// Unencodable options bypass the cache instead of failing.
+	up := &upstream{model: "m"}
+	g := provider.Chain(up, New(Config{}))
+	for range 2 {
+		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: map[string]any{"f": func() {}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if up.calls.Load() != 2 {
+		t.Errorf("bypass: %d calls", up.calls.Load())
+	}
+	// Namespaces separate entries.
+	k1, _ := key("a", &base, "m")
+	k2, _ := key("b", &base, "m")
+	if k1 == k2 {
+		t.Error("namespace not in key")
+	}
+}
+
+// waiters returns how many callers wait on the flight of key.
+func (c *cacher) waiters(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[key]; f != nil {
+		return f.waiters
+	}
+	return 0
+}
+
+func waitFor(cond func() bool) {
+	for !cond() {
+		runtime.Gosched()
+	}
+}
+
+// TestDedup sends 100 concurrent identical requests: one upstream call.
+func TestDedup(t *testing.T) {
+	const n = 100
+	up := &upstream{model: "m", gate: make(chan struct{})}
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "a lighthouse"}
+	k, _ := Key(req, "m")
+
+	var wg sync.WaitGroup
+	resps := make([]*provider.Response, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resps[i], errs[i] = g.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse", Labels: map[string]string{"i": "x"}})
+		}()
+	}
+	waitFor(func() bool { return c.waiters(k) == n })
+	close(up.gate)
+	wg.Wait()
+	if got := up.calls.Load(); got != 1 {
+		t.Fatalf("%d upstream calls for %d identical requests", got, n)
+	}
+	leaders, cost := 0, provider.USD(0)
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !resps[i].Cached {
+			leaders++
+		}
+		cost += resps[i].Cost
+		if string(resps[i].Images[0].Data) != "png:a lighthouse" {
+			t.Fatalf("response %d: %q", i, resps[i].Images[0].Data)
+		}
+	}
+	if leaders != 1 || cost != 33_600 {
+		t.Errorf("%d uncached responses, total cost %v: want 1 and the cost once", leaders, cost)
+	}
+	// Followers' copies are independent.
+	resps[0].Images[0].MIMEType = "changed"
+	if resps[1].Images[0].MIMEType == "changed" {
+		t.Error("responses share an Images slice")
+	}
+}
+
+// TestDedupCancellation: a waiter that gives up does not cancel the call
+// for the others; when all give up, the upstream call is cancelled.
+func TestDedupCancellation(t *testing.T) {
+	up := &upstream{model: "m", gate: make(chan struct{}), ctxs: make(chan context.Context, 4)}
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "p"}
+	k, _ := Key(req, "m")
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	errA := make(chan error, 1)
+	go func() { _, err := g.Generate(ctxA, req); errA <- err }()
+	upCtx := <-up.ctxs
+	resB := make(chan *provider.Response, 1)
+	go func() { r, _ := g.Generate(context.Background(), req); resB <- r }()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("A: %v", err)
+	}
+	if upCtx.Err() != nil {
+		t.Fatal("upstream cancelled while B waits")
+	}
+	close(up.gate)
+	if r := <-resB; r == nil || r.Images == nil {
+		t.Fatal("B got nothing")
+	}
+
+	// Everyone gives up: the upstream call is cancelled.
+	up2 := &upstream{model: "m", gate: make(chan struct{}), ctxs: make(chan context.Context, 1)}
+	g2 := provider.Chain(up2, New(Config{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := g2.Generate(ctx, req); done <- err }()
+	upCtx = <-up2.ctxs
+	cancel()
+	<-done
+	<-upCtx.Done()
+}
+
+func TestMemoryStoreBound(t *testing.T) {
+	clk := &clock{t: t0}
+	entry := func(n int) *Entry {
+		return &Entry{Images: []provider.Image{{Data: make([]byte, n)}}, Created: clk.Now()}
+	}
+	per := entry(1000).Size()
+	m := NewMemory(3*per, clk.Now)
+	ctx := context.Background()
+	keys := []string{strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64), strings.Repeat("d", 64)}
+	for _, k := range keys[:3] {
+		m.Set(ctx, k, entry(1000))
+	}
+	m.Get(ctx, keys[0]) // a is now the most recent
+	m.Set(ctx, keys[3], entry(1000))
+	if _, ok, _ := m.Get(ctx, keys[1]); ok {
+		t.Error("least recently used entry kept")
+	}
+	for _, k := range []string{keys[0], keys[2], keys[3]} {
+		if _, ok, _ := m.Get(ctx, k); !ok {
+			t.Errorf("%s evicted", k[:1])
+		}
+	}
+	if n, b := m.Len(); n != 3 || b != 3*per {
+		t.Errorf("len %d bytes %d", n, b)
+	}
+	// Too big to hold: not stored, nothing evicted.
+	m.Set(ctx, keys[1], entry(10_000))
+	if n, _ := m.Len(); n != 3 {
+		t.Errorf("oversized entry evicted others")
+	}
+	// Replacing keeps the accounting right.
+	m.Set(ctx, keys[0], entry(10))
+	if _, b := m.Len(); b != 2*per+entry(10).Size() {
+		t.Errorf("bytes after replace %d", b)
+	}
+	// Expiry.
+	e := entry(1)
+	e.Expires = clk.Now().Add(time.Minute)
+	m.Set(ctx, keys[1], e)
+	clk.Add(time.Minute)
+	if _, ok, _ := m.Get(ctx, keys[1]); ok {
+		t.Error("expired entry served")
+	}
+	if err := m.Set(ctx, "../x", e); !errors.Is(err, ErrBadKey) {
+		t.Errorf("bad key: %v", err)
+	}
+}

@@ -1,0 +1,384 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// DiskConfig configures a Disk store. Zero values take the defaults.
+type DiskConfig struct {
+	// MaxBytes bounds the bytes of entry files; 0 means 1 GiB. When a write
+	// takes the total over it, the least recently used entries are deleted
+	// until the total is at most 90% of it.
+	MaxBytes int64
+	// Clock returns the current time, for expiry and access order; nil
+	// means time.Now.
+	Clock func() time.Time
+}
+
+// Disk is a Store of content-addressed files: dir/ab/cd/<key>, directories
+// 0700, files 0600. Each file holds a magic number, the SHA-256 of the
+// rest, a JSON header and the image bytes. Writes go to a temporary file in
+// the target directory, are fsynced and renamed into place, so a reader
+// (in this or another process) sees a whole entry or none, and a process
+// killed mid-write leaves at most a temporary file, which is ignored and
+// removed once an hour old. An entry that fails its checksum or cannot be
+// decoded is deleted and reported as a miss.
+//
+// Several processes may share a directory: each keeps its own index of
+// sizes and access times, rebuilt by scanning on open, before each
+// eviction and after each tenth of the bound it writes; access times are
+// also recorded as the files' modification times, so every process evicts
+// in the same order; eviction tolerates files that vanish. The bound is
+// enforced by each process on its own writes, so it can be exceeded by
+// what other processes wrote since its last scan (at most a tenth of the
+// bound each).
+type Disk struct {
+	dir      string
+	maxBytes int64
+	now      func() time.Time
+
+	mu      sync.Mutex
+	index   map[string]diskItem
+	total   int64
+	written int64 // bytes written since the last scan
+}
+
+type diskItem struct {
+	size  int64
+	atime time.Time
+}
+
+const (
+	diskMagic   = "IGCACHE1"
+	headerSize  = len(diskMagic) + sha256.Size + 4
+	tmpPrefix   = ".tmp-"
+	orphanAfter = time.Hour
+)
+
+// OpenDisk opens (creating it 0700 if needed) a disk store in dir and
+// indexes the entries already there.
+func OpenDisk(dir string, cfg DiskConfig) (*Disk, error) {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 1 << 30
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	d := &Disk{dir: dir, maxBytes: cfg.MaxBytes, now: cfg.Clock, index: map[string]diskItem{}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.scan(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Dir returns the store's directory.
+func (d *Disk) Dir() string { return d.dir }
+
+func (d *Disk) path(key string) string {
+	return filepath.Join(d.dir, key[:2], key[2:4], key)
+}
+
+// scan rebuilds the index from the directory, keeping the later of the
+// known access time and the file's modification time, and removes
+// temporary files older than an hour. d.mu must be held.
+func (d *Disk) scan() error {
+	idx := make(map[string]diskItem, len(d.index))
+	var total int64
+	now := d.now()
+	err := filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed by another process meanwhile
+			}
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		name := e.Name()
+		info, err := e.Info()
+		if err != nil {
+			return nil
+		}
+		if strings.HasPrefix(name, tmpPrefix) {
+			if now.Sub(info.ModTime()) > orphanAfter {
+				os.Remove(p)
+			}
+			return nil
+		}
+		if !validKey(name) {
+			return nil
+		}
+		it := diskItem{size: info.Size(), atime: info.ModTime()}
+		if old, ok := d.index[name]; ok && old.atime.After(it.atime) {
+			it.atime = old.atime
+		}
+		idx[name] = it
+		total += it.size
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: scanning %s: %w", d.dir, err)
+	}
+	d.index, d.total, d.written = idx, total, 0
+	return nil
+}
+
+// diskHeader is the JSON header of an entry file.
+type diskHeader struct {
+	Images   []diskImage    `json:"images"`
+	Text     string         `json:"text,omitempty"`
+	Provider string         `json:"provider,omitempty"`
+	Model    string         `json:"model,omitempty"`
+	Usage    provider.Usage `json:"usage"`
+	Cost     provider.USD   `json:"cost"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Created  time.Time      `json:"created"`
+	Expires  time.Time      `json:"expires,omitzero"`
+}
+
+type diskImage struct {
+	Len           int    `json:"len"`
+	MIMEType      string `json:"mime,omitempty"`
+	URL           string `json:"url,omitempty"`
+	RevisedPrompt string `json:"revised_prompt,omitempty"`
+}
+
+// encode lays out an entry file.
+func encode(e *Entry) ([]byte, error) {
+	h := diskHeader{Text: e.Text, Provider: e.Provider, Model: e.Model, Usage: e.Usage, Cost: e.Cost,
+		Warnings: e.Warnings, Created: e.Created, Expires: e.Expires}
+	size := 0
+	for _, im := range e.Images {
+		h.Images = append(h.Images, diskImage{Len: len(im.Data), MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt})
+		size += len(im.Data)
+	}
+	meta, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, headerSize, headerSize+len(meta)+size)
+	copy(buf, diskMagic)
+	binary.BigEndian.PutUint32(buf[len(diskMagic)+sha256.Size:], uint32(len(meta)))
+	buf = append(buf, meta...)
+	for _, im := range e.Images {
+		buf = append(buf, im.Data...)
+	}
+	sum := sha256.Sum256(buf[len(diskMagic)+sha256.Size:])
+	copy(buf[len(diskMagic):], sum[:])
+	return buf, nil
+}
+
+var errCorrupt = errors.New("cache: corrupt entry")
+
+// decode checks and reads an entry file. Image bytes alias b.
+func decode(b []byte) (*Entry, error) {
+	if len(b) < headerSize || string(b[:len(diskMagic)]) != diskMagic {
+		return nil, errCorrupt
+	}
+	sum := sha256.Sum256(b[len(diskMagic)+sha256.Size:])
+	if !bytes.Equal(sum[:], b[len(diskMagic):len(diskMagic)+sha256.Size]) {
+		return nil, errCorrupt
+	}
+	n := int(binary.BigEndian.Uint32(b[len(diskMagic)+sha256.Size:]))
+	rest := b[headerSize:]
+	if n > len(rest) {
+		return nil, errCorrupt
+	}
+	var h diskHeader
+	if err := json.Unmarshal(rest[:n], &h); err != nil {
+		return nil, errCorrupt
+	}
+	data := rest[n:]
+	e := &Entry{Text: h.Text, Provider: h.Provider, Model: h.Model, Usage: h.Usage, Cost: h.Cost,
+		Warnings: h.Warnings, Created: h.Created, Expires: h.Expires}
+	for _, im := range h.Images {
+		if im.Len < 0 || im.Len > len(data) {
+			return nil, errCorrupt
+		}
+		e.Images = append(e.Images, provider.Image{Data: data[:im.Len:im.Len], MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt})
+		data = data[im.Len:]
+	}
+	if len(data) != 0 {
+		return nil, errCorrupt
+	}
+	return e, nil
+}
+
+// Get implements Store. A corrupt or expired entry is deleted and missed.
+func (d *Disk) Get(ctx context.Context, key string) (*Entry, bool, error) {
+	if !validKey(key) {
+		return nil, false, fmt.Errorf("%w %q", ErrBadKey, key)
+	}
+	p := d.path(key)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		d.forget(key)
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	e, err := decode(b)
+	now := d.now()
+	if err != nil || e.Expired(now) {
+		d.remove(key)
+		return nil, false, nil
+	}
+	// The modification time records the access, for other processes'
+	// scans; best effort.
+	_ = os.Chtimes(p, now, now)
+	d.mu.Lock()
+	d.index[key] = diskItem{size: int64(len(b)), atime: now}
+	d.mu.Unlock()
+	return e, true, nil
+}
+
+// Set implements Store.
+func (d *Disk) Set(ctx context.Context, key string, e *Entry) error {
+	if !validKey(key) {
+		return fmt.Errorf("%w %q", ErrBadKey, key)
+	}
+	b, err := encode(e)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	if int64(len(b)) > d.maxBytes {
+		return nil
+	}
+	p := d.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	now := d.now()
+	if err := writeFile(p, b, now); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.index[key]; ok {
+		d.total -= old.size
+	}
+	d.index[key] = diskItem{size: int64(len(b)), atime: now}
+	d.total += int64(len(b))
+	d.written += int64(len(b))
+	// Other processes' writes are seen by rescanning, at the latest after
+	// this process has written a tenth of the bound.
+	if d.total > d.maxBytes || d.written > d.maxBytes/10 {
+		d.evict(key)
+	}
+	return nil
+}
+
+// writeFile writes b to p through a fsynced temporary file in p's directory
+// and a rename, with the modification time now.
+func writeFile(p string, b []byte, now time.Time) error {
+	f, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(tmp, now, now)
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// evict rescans the directory (to count other processes' entries) and
+// deletes least recently used entries, never keep, until the total is at
+// most 90% of the bound. d.mu must be held.
+func (d *Disk) evict(keep string) {
+	_ = d.scan()
+	if d.total <= d.maxBytes {
+		return
+	}
+	keys := make([]string, 0, len(d.index))
+	for k := range d.index {
+		if k != keep {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return d.index[keys[i]].atime.Before(d.index[keys[j]].atime) })
+	low := d.maxBytes / 10 * 9
+	for _, k := range keys {
+		if d.total <= low {
+			break
+		}
+		err := os.Remove(d.path(k))
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			d.total -= d.index[k].size
+			delete(d.index, k)
+		}
+	}
+}
+
+func (d *Disk) forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if it, ok := d.index[key]; ok {
+		d.total -= it.size
+		delete(d.index, key)
+	}
+}
+
+func (d *Disk) remove(key string) {
+	os.Remove(d.path(key))
+	d.forget(key)
+}
+
+// Delete implements Store.
+func (d *Disk) Delete(ctx context.Context, key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("%w %q", ErrBadKey, key)
+	}
+	err := os.Remove(d.path(key))
+	d.forget(key)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
+// Len returns the number of entries and their bytes, as this process
+// knows them.
+func (d *Disk) Len() (entries int, bytes int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.index), d.total
+}

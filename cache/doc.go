@@ -1,0 +1,43 @@
+// Package cache is imagegen's caching decorator: responses stored under
+// content-addressed keys, identical in-flight requests de-duplicated into
+// one upstream call, entries that expire, and a per-request opt-out.
+//
+//	store, err := cache.OpenDisk(dir, cache.DiskConfig{MaxBytes: 2 << 30})
+//	gen := provider.Chain(adapter,
+//		cache.New(cache.Config{Store: store, TTL: 7 * 24 * time.Hour}),
+//		meter.Middleware(),
+//	)
+//
+// # Keys
+//
+// Key hashes (SHA-256) a canonical, versioned encoding of what decides the
+// image: the model, the prompt exactly as given, the negative prompt, N,
+// size, aspect ratio, quality, output format, seed, provider Options (sorted,
+// without OptionCache) and the SHA-256 of every reference image and mask.
+// Labels are left out. Keys, and the file names of the disk store, are
+// hashes only: no prompt or secret ever appears in them.
+//
+// # Hits and de-duplication
+//
+// A hit returns the stored response with Cached true, Cost 0, Attempts 0
+// and zero Usage. Identical requests that arrive while one is in flight
+// wait for it (golang.org/x/sync/singleflight) and get a copy marked the
+// same way; only the caller whose call went upstream sees its cost. Image
+// bytes are shared between copies and the store: never modify them.
+// Errors are never cached, and neither are responses with images that
+// carry only a link.
+//
+// # Opting out
+//
+// Request.Options["cache"] (OptionCache) = "skip" (Skip) bypasses the cache
+// entirely; "refresh" (Refresh) calls upstream and replaces the entry.
+//
+// # Stores
+//
+// Memory is bounded by bytes with least-recently-used eviction on
+// github.com/hashicorp/golang-lru/v2. Disk keeps content-addressed files
+// (dir/ab/cd/<key>, directories 0700, files 0600) written atomically
+// (temporary file, fsync, rename) with a SHA-256 checksum that drops
+// corrupt entries, size-bounded eviction by access time, and is safe to
+// share between processes. Both implement Store; a Redis store can too.
+package cache

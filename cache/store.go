@@ -1,0 +1,165 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Store holds cache entries by key. Keys are 64 hex digits (see Key).
+// Implementations are safe for concurrent use. Stores hand out entries that
+// callers must not modify, and must not modify entries they were given.
+type Store interface {
+	// Get returns the live entry for key; ok is false on a miss, which
+	// includes an expired or corrupt entry (which the store drops).
+	Get(ctx context.Context, key string) (e *Entry, ok bool, err error)
+	// Set stores e under key, replacing any entry.
+	Set(ctx context.Context, key string, e *Entry) error
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// ErrBadKey is returned by stores for a key that is not 64 hex digits.
+var ErrBadKey = errors.New("cache: malformed key")
+
+// Entry is a cached response, in a form every store can serialise.
+type Entry struct {
+	Images   []provider.Image
+	Text     string
+	Provider string
+	Model    string
+	Usage    provider.Usage // what the original call reported
+	Cost     provider.USD   // what the original call cost
+	Warnings []string
+	Created  time.Time
+	Expires  time.Time // zero: never
+}
+
+// Expired reports whether e has expired at now.
+func (e *Entry) Expired(now time.Time) bool {
+	return !e.Expires.IsZero() && !now.Before(e.Expires)
+}
+
+// Size returns the bytes e holds, for stores bounded by bytes: image data,
+// text and strings, plus a fixed overhead.
+func (e *Entry) Size() int64 {
+	n := int64(256 + len(e.Text) + len(e.Provider) + len(e.Model))
+	for _, im := range e.Images {
+		n += int64(64 + len(im.Data) + len(im.MIMEType) + len(im.URL) + len(im.RevisedPrompt))
+	}
+	for _, w := range e.Warnings {
+		n += int64(16 + len(w))
+	}
+	return n
+}
+
+// entryOf makes the entry for a response. Image bytes are shared.
+func entryOf(r *provider.Response, now time.Time, ttl time.Duration) *Entry {
+	e := &Entry{
+		Images: slices.Clone(r.Images), Text: r.Text, Provider: r.Provider, Model: r.Model,
+		Usage: r.Usage, Cost: r.Cost, Warnings: slices.Clone(r.Warnings), Created: now,
+	}
+	if ttl > 0 {
+		e.Expires = now.Add(ttl)
+	}
+	return e
+}
+
+// response makes the response of a cache hit: Cached, no cost, no
+// attempts and no usage (nothing was billed). Image bytes are shared with
+// the entry and must not be modified.
+func (e *Entry) response() *provider.Response {
+	return &provider.Response{
+		Images: slices.Clone(e.Images), Text: e.Text, Provider: e.Provider, Model: e.Model,
+		Warnings: slices.Clone(e.Warnings), Cached: true,
+	}
+}
+
+// Memory is a Store in memory, bounded by bytes (Entry.Size) with
+// least-recently-used eviction, on github.com/hashicorp/golang-lru/v2.
+type Memory struct {
+	mu       sync.Mutex
+	lru      *lru.LRU[string, *Entry]
+	bytes    int64
+	maxBytes int64
+	now      func() time.Time
+}
+
+// NewMemory returns a memory store holding at most maxBytes (0 means 256
+// MiB). An entry larger than maxBytes is not stored. now is the clock for
+// expiry; nil means time.Now.
+func NewMemory(maxBytes int64, now func() time.Time) *Memory {
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m := &Memory{maxBytes: maxBytes, now: now}
+	l, err := lru.NewLRU[string, *Entry](math.MaxInt, func(_ string, e *Entry) { m.bytes -= e.Size() })
+	if err != nil {
+		panic(err) // only for a size ≤ 0
+	}
+	m.lru = l
+	return m
+}
+
+// Get implements Store.
+func (m *Memory) Get(_ context.Context, key string) (*Entry, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.lru.Get(key)
+	if !ok {
+		return nil, false, nil
+	}
+	if e.Expired(m.now()) {
+		m.lru.Remove(key)
+		return nil, false, nil
+	}
+	return e, true, nil
+}
+
+// Set implements Store.
+func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
+	if !validKey(key) {
+		return fmt.Errorf("%w %q", ErrBadKey, key)
+	}
+	size := e.Size()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lru.Remove(key)
+	if size > m.maxBytes {
+		return nil
+	}
+	for m.bytes+size > m.maxBytes {
+		if _, _, ok := m.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+	m.lru.Add(key, e)
+	m.bytes += size
+	return nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lru.Remove(key)
+	return nil
+}
+
+// Len returns the number of entries and the bytes they hold.
+func (m *Memory) Len() (entries int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lru.Len(), m.bytes
+}

@@ -1,0 +1,299 @@
+package pricing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Limits are spending caps for one scope. A zero field means no cap.
+type Limits struct {
+	Daily   provider.USD `json:"daily,omitzero"`
+	Monthly provider.USD `json:"monthly,omitzero"`
+}
+
+// Periods of a budget.
+const (
+	PeriodDaily   = "daily"
+	PeriodMonthly = "monthly"
+)
+
+// ScopeOverall names the budget scope every request falls in; other scopes
+// are labels, "key=value".
+const ScopeOverall = "overall"
+
+// Alert says that spend in a scope and period has reached a threshold of
+// its cap. Each threshold fires once per scope and period (the store
+// remembers, so a restart with a FileStore does not repeat it).
+type Alert struct {
+	Scope     string // ScopeOverall or "key=value"
+	Period    string // PeriodDaily or PeriodMonthly
+	Window    string // the day ("2026-11-21") or month ("2026-11")
+	Spent     provider.USD
+	Limit     provider.USD
+	Threshold float64 // 0.5, 0.8, 1.0, ...
+}
+
+// BudgetConfig configures a Budget. The zero value is a budget without caps
+// over an in-memory store.
+type BudgetConfig struct {
+	// Store holds the ledger; nil means NewMemoryStore().
+	Store Store
+	// Limits caps all spend.
+	Limits Limits
+	// PerLabel caps the spend of requests carrying a label, keyed
+	// "key=value" (Request.Labels["team"] == "search" is "team=search").
+	PerLabel map[string]Limits
+	// Thresholds are the fractions of a cap at which OnAlert is called;
+	// nil means 0.5, 0.8 and 1.0.
+	Thresholds []float64
+	// OnAlert receives alerts synchronously, from the goroutine that
+	// settled the spend; it must not block for long.
+	OnAlert func(Alert)
+	// Location sets where days and months begin; nil means UTC.
+	Location *time.Location
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	// Catalog prices estimates; nil means Default().
+	Catalog *Catalog
+	// Estimate tunes the upper estimate reserved before each call.
+	Estimate EstimateConfig
+}
+
+// Budget enforces spending caps with reservations: before a call, an upper
+// estimate of its cost is reserved against every cap the request falls
+// under, atomically in the Store, and the call is refused with
+// provider.ErrBudgetExceeded before any network traffic when a cap would be
+// exceeded; after the call the reservation is settled to the actual cost.
+// As long as each call's actual cost does not exceed its estimate, spend
+// never exceeds a cap, however many calls run at once. Spend is attributed
+// to the day and month in which it was reserved.
+//
+// A Budget is used through Meter (MeterConfig.Budget), or directly with
+// Reserve and Settle. It is safe for concurrent use.
+type Budget struct {
+	store      Store
+	limits     Limits
+	perLabel   map[string]Limits
+	thresholds []float64
+	onAlert    func(Alert)
+	loc        *time.Location
+	clock      func() time.Time
+	cat        *Catalog
+	est        EstimateConfig
+}
+
+// NewBudget returns a Budget for cfg.
+func NewBudget(cfg BudgetConfig) *Budget {
+	b := &Budget{
+		store:      cfg.Store,
+		limits:     cfg.Limits,
+		perLabel:   maps.Clone(cfg.PerLabel),
+		thresholds: slices.Clone(cfg.Thresholds),
+		onAlert:    cfg.OnAlert,
+		loc:        cfg.Location,
+		clock:      cfg.Clock,
+		cat:        cfg.Catalog,
+		est:        cfg.Estimate,
+	}
+	if b.store == nil {
+		b.store = NewMemoryStore()
+	}
+	if b.thresholds == nil {
+		b.thresholds = []float64{0.5, 0.8, 1.0}
+	}
+	sort.Float64s(b.thresholds)
+	if b.loc == nil {
+		b.loc = time.UTC
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	if b.cat == nil {
+		b.cat = Default()
+	}
+	return b
+}
+
+// Store returns the budget's ledger.
+func (b *Budget) Store() Store { return b.store }
+
+// Estimate returns the amount reserved for req on model at tier: see
+// Catalog.Estimate and BudgetConfig.Estimate.
+func (b *Budget) Estimate(model string, tier Tier, req *provider.Request) provider.USD {
+	v, _ := b.cat.Estimate(model, tier, req, b.est)
+	return v
+}
+
+// Reservation is an amount held against a budget's caps until it is
+// settled.
+type Reservation struct {
+	ID     string
+	Amount provider.USD
+	At     time.Time
+	keys   []string
+	limits []provider.USD
+	scopes []scopeKey
+}
+
+type scopeKey struct {
+	scope, period, window string
+}
+
+// windows returns the day and month windows of t.
+func (b *Budget) windows(t time.Time) (day, month string) {
+	t = t.In(b.loc)
+	return t.Format(time.DateOnly), t.Format("2006-01")
+}
+
+// StoreKey returns the ledger key of a scope, period and window:
+// "overall/day/2026-11-21", "team=a/month/2026-11".
+func StoreKey(scope, period, window string) string {
+	p := "day"
+	if period == PeriodMonthly {
+		p = "month"
+	}
+	return scope + "/" + p + "/" + window
+}
+
+// plan lists the keys and caps a request with labels falls under at t.
+// Overall spend is always tracked; label scopes only when capped.
+func (b *Budget) plan(labels map[string]string, t time.Time) (keys []string, limits []provider.USD, scopes []scopeKey) {
+	day, month := b.windows(t)
+	add := func(scope string, l Limits) {
+		keys = append(keys, StoreKey(scope, PeriodDaily, day), StoreKey(scope, PeriodMonthly, month))
+		limits = append(limits, l.Daily, l.Monthly)
+		scopes = append(scopes, scopeKey{scope, PeriodDaily, day}, scopeKey{scope, PeriodMonthly, month})
+	}
+	add(ScopeOverall, b.limits)
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		s := k + "=" + labels[k]
+		if l, ok := b.perLabel[s]; ok && l != (Limits{}) {
+			add(s, l)
+		}
+	}
+	return keys, limits, scopes
+}
+
+// Reserve holds amount against every cap that a request with labels falls
+// under. When any cap would be exceeded it reserves nothing and returns a
+// *provider.Error of kind provider.KindBudgetExceeded (matching
+// provider.ErrBudgetExceeded) whose Code is "daily" or "monthly" and whose
+// Err is the store's *LimitError.
+func (b *Budget) Reserve(ctx context.Context, labels map[string]string, amount provider.USD) (*Reservation, error) {
+	now := b.clock()
+	keys, limits, scopes := b.plan(labels, now)
+	id, err := b.store.Reserve(ctx, keys, limits, amount)
+	if err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			i := slices.Index(keys, le.Key)
+			sc := scopes[max(i, 0)]
+			return nil, &provider.Error{Kind: provider.KindBudgetExceeded, Code: sc.period,
+				Message: fmt.Sprintf("%s budget %s: %s", sc.period, sc.scope, le.Error()),
+				Err:     le}
+		}
+		return nil, err
+	}
+	return &Reservation{ID: id, Amount: amount, At: now, keys: keys, limits: limits, scopes: scopes}, nil
+}
+
+// Settle closes r with the actual cost and fires any alert thresholds the
+// new spend has reached. Use a context that is not cancelled with the
+// call's (context.WithoutCancel): the money is spent either way.
+func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD) error {
+	if r == nil {
+		return nil
+	}
+	if err := b.store.Settle(ctx, r.ID, actual); err != nil {
+		return err
+	}
+	if b.onAlert == nil || actual <= 0 {
+		return nil
+	}
+	var errs []error
+	for i, k := range r.keys {
+		lim := r.limits[i]
+		if lim <= 0 {
+			continue
+		}
+		spent, _, err := b.store.Spent(ctx, k)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, th := range b.thresholds {
+			if float64(spent) < th*float64(lim) {
+				break
+			}
+			first, err := b.store.MarkAlert(ctx, k, th)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if first {
+				sc := r.scopes[i]
+				b.onAlert(Alert{Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ScopeStatus is the state of one capped (or overall) scope and period.
+type ScopeStatus struct {
+	Scope    string       `json:"scope"`
+	Period   string       `json:"period"`
+	Window   string       `json:"window"`
+	Spent    provider.USD `json:"spent"`
+	Reserved provider.USD `json:"reserved"`
+	Limit    provider.USD `json:"limit,omitzero"` // 0: no cap
+}
+
+// Remaining returns what may still be reserved, or -1 without a cap.
+func (s ScopeStatus) Remaining() provider.USD {
+	if s.Limit <= 0 {
+		return -1
+	}
+	return max(s.Limit-s.Spent-s.Reserved, 0)
+}
+
+// Status returns the current day's and month's state of the overall scope
+// and of every label scope with a cap.
+func (b *Budget) Status(ctx context.Context) ([]ScopeStatus, error) {
+	now := b.clock()
+	day, month := b.windows(now)
+	var out []ScopeStatus
+	add := func(scope string, l Limits) error {
+		for _, p := range []struct {
+			period, window string
+			limit          provider.USD
+		}{{PeriodDaily, day, l.Daily}, {PeriodMonthly, month, l.Monthly}} {
+			s, r, err := b.store.Spent(ctx, StoreKey(scope, p.period, p.window))
+			if err != nil {
+				return err
+			}
+			out = append(out, ScopeStatus{Scope: scope, Period: p.period, Window: p.window, Spent: s, Reserved: r, Limit: p.limit})
+		}
+		return nil
+	}
+	if err := add(ScopeOverall, b.limits); err != nil {
+		return nil, err
+	}
+	for _, s := range slices.Sorted(maps.Keys(b.perLabel)) {
+		if !strings.Contains(s, "=") {
+			continue
+		}
+		if err := add(s, b.perLabel[s]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,266 @@
+package pricing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// MeterConfig configures a Meter. The zero value meters with the default
+// catalog and no budget.
+type MeterConfig struct {
+	// Catalog prices responses; nil means Default().
+	Catalog *Catalog
+	// Budget, when set, reserves an estimate before every call (refusing
+	// with provider.ErrBudgetExceeded before any network traffic) and
+	// settles it to the actual cost after.
+	Budget *Budget
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	// OnRecord receives every record synchronously, after totals are
+	// updated: persist or export them here. It must not block for long.
+	OnRecord func(Record)
+}
+
+// Record is one metered call: a response, or a failure the provider billed.
+type Record struct {
+	Time     time.Time         `json:"time"`
+	Provider string            `json:"provider"`
+	Model    string            `json:"model"`
+	Tier     Tier              `json:"tier"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Usage    provider.Usage    `json:"usage"`
+	Cost     provider.USD      `json:"cost"`
+	Method   Method            `json:"method"`
+	Estimate provider.USD      `json:"estimate,omitzero"`  // reserved before the call, when a budget is set
+	Images   int               `json:"images"`             // images returned
+	Reported bool              `json:"reported,omitempty"` // Cost is the provider's or relay's own figure
+	Failed   bool              `json:"failed,omitempty"`   // the call failed but was billed
+	Err      string            `json:"error,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// Meter prices every response that passes through its middleware, sets
+// Response.Cost, keeps totals by provider, model and label, and (with a
+// Budget) enforces caps. It is safe for concurrent use.
+type Meter struct {
+	cat      *Catalog
+	budget   *Budget
+	clock    func() time.Time
+	onRecord func(Record)
+
+	mu     sync.Mutex
+	totals Totals
+	since  time.Time
+}
+
+// NewMeter returns a Meter for cfg.
+func NewMeter(cfg MeterConfig) *Meter {
+	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Clock, onRecord: cfg.OnRecord}
+	if m.cat == nil {
+		m.cat = Default()
+	}
+	if m.clock == nil {
+		m.clock = time.Now
+	}
+	m.since = m.clock()
+	m.totals = newTotals()
+	return m
+}
+
+// Middleware returns the metering decorator. Place it inside the cache and
+// outside failover (see provider's package doc), so that cache hits cost
+// nothing and a request is reserved once whichever route serves it.
+//
+// The model priced is Response.Model (who served), else Request.Model, else
+// the model the wrapped generator describes; the provider likewise. The
+// tier is TierOf(next, req). A call refused by the budget returns its
+// *provider.Error without calling next. A failed call whose error carries
+// billed usage (provider.BilledUsage: Gemini thinking tokens on a blocked
+// prompt, a relay's HTTP 200 without an image) is priced, recorded as
+// Failed and settled against the budget as actual spend.
+func (m *Meter) Middleware() provider.Middleware {
+	return func(next provider.Generator) provider.Generator {
+		return provider.Wrap(next, func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+			return m.generate(ctx, next, req)
+		})
+	}
+}
+
+func (m *Meter) generate(ctx context.Context, next provider.Generator, req *provider.Request) (resp *provider.Response, err error) {
+	if req == nil {
+		return next.Generate(ctx, req)
+	}
+	d := provider.Describe(next)
+	model := req.Model
+	if model == "" {
+		model = d.Model
+	}
+	tier := TierOf(next, req)
+
+	var res *Reservation
+	settled := false
+	if m.budget != nil {
+		est := m.budget.Estimate(model, tier, req)
+		res, err = m.budget.Reserve(ctx, req.Labels, est)
+		if err != nil {
+			var pe *provider.Error
+			if errors.As(err, &pe) && pe.Kind == provider.KindBudgetExceeded {
+				pe.Provider, pe.Model = d.Provider, model
+			}
+			return nil, err
+		}
+		defer func() {
+			if !settled {
+				// next panicked: count the estimate as spent (safe).
+				_ = m.budget.Settle(context.WithoutCancel(ctx), res, res.Amount)
+			}
+		}()
+	}
+
+	resp, err = next.Generate(ctx, req)
+
+	rec := Record{Time: m.clock(), Provider: d.Provider, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
+	var c Cost
+	priced := false
+	switch {
+	case err != nil:
+		if u, billed := provider.BilledUsage(err); billed {
+			var pe *provider.Error
+			if errors.As(err, &pe) {
+				if pe.Model != "" {
+					rec.Model = pe.Model
+				}
+				if pe.Provider != "" {
+					rec.Provider = pe.Provider
+				}
+			}
+			c = m.cat.UsageCostOf(rec.Model, tier, req, u, 0)
+			rec.Usage, rec.Failed, rec.Err = u, true, err.Error()
+			priced = true
+		}
+	case resp != nil:
+		if resp.Model != "" {
+			rec.Model = resp.Model
+		}
+		if resp.Provider != "" {
+			rec.Provider = resp.Provider
+		}
+		c = m.cat.CostOf(rec.Model, tier, req, resp)
+		rec.Usage, rec.Images = resp.Usage, len(resp.Images)
+		priced = true
+	}
+	rec.Cost, rec.Method, rec.Reported, rec.Warnings = c.Amount, c.Method, c.Method == MethodReported, c.Warnings
+
+	if res != nil {
+		rec.Estimate = res.Amount
+		if c.Amount > res.Amount {
+			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
+		}
+		serr := m.budget.Settle(context.WithoutCancel(ctx), res, c.Amount)
+		settled = true
+		if serr != nil {
+			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())
+		}
+	}
+	if resp != nil && err == nil {
+		out := *resp
+		out.Cost = c.Amount
+		if len(rec.Warnings) > 0 {
+			out.Warnings = append(slices.Clip(resp.Warnings), rec.Warnings...)
+		}
+		resp = &out
+	}
+	if priced {
+		m.add(rec)
+		if m.onRecord != nil {
+			m.onRecord(rec)
+		}
+	}
+	return resp, err
+}
+
+// Line is a total: calls, billed failures, images, usage and cost.
+type Line struct {
+	Calls    int            `json:"calls"`
+	Failed   int            `json:"failed"`   // billed failures, included in Calls
+	Reported int            `json:"reported"` // calls priced by the provider's own figure
+	Unpriced int            `json:"unpriced"` // calls the catalog could not price
+	Images   int            `json:"images"`
+	Usage    provider.Usage `json:"usage"`
+	Cost     provider.USD   `json:"cost"`
+}
+
+func (l *Line) add(r Record) {
+	l.Calls++
+	if r.Failed {
+		l.Failed++
+	}
+	if r.Reported {
+		l.Reported++
+	}
+	if r.Method == MethodUnpriced {
+		l.Unpriced++
+	}
+	l.Images += r.Images
+	l.Usage = l.Usage.Add(r.Usage)
+	l.Cost += r.Cost
+}
+
+// Totals are a meter's sums since it was created.
+type Totals struct {
+	All        Line
+	ByProvider map[string]Line
+	ByModel    map[string]Line
+	ByLabel    map[string]Line // "key=value"
+	ByTier     map[Tier]Line
+}
+
+func newTotals() Totals {
+	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[Tier]Line{}}
+}
+
+func bump[K comparable](m map[K]Line, k K, r Record) {
+	l := m[k]
+	l.add(r)
+	m[k] = l
+}
+
+func (m *Meter) add(r Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.totals.All.add(r)
+	bump(m.totals.ByProvider, r.Provider, r)
+	bump(m.totals.ByModel, r.Model, r)
+	bump(m.totals.ByTier, r.Tier, r)
+	for k, v := range r.Labels {
+		bump(m.totals.ByLabel, k+"="+v, r)
+	}
+}
+
+// Totals returns a copy of the totals so far.
+func (m *Meter) Totals() Totals {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Totals{
+		All:        m.totals.All,
+		ByProvider: maps.Clone(m.totals.ByProvider),
+		ByModel:    maps.Clone(m.totals.ByModel),
+		ByLabel:    maps.Clone(m.totals.ByLabel),
+		ByTier:     maps.Clone(m.totals.ByTier),
+	}
+}
+
+// Reset clears the totals and starts a new reporting window.
+func (m *Meter) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.totals = newTotals()
+	m.since = m.clock()
+}
