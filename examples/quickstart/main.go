@@ -1,4 +1,7 @@
-// Command quickstart generates a few images and writes them under ./out.
+// Command quickstart generates a few images and writes them under ./out,
+// through a cache and a cost meter: the last prompt repeats the first, so it
+// is served from the cache at no cost. It prints what made each image and a
+// cost table by model.
 //
 // With no provider key in the environment it starts the providertest
 // emulator in-process, so it runs offline and costs nothing. With
@@ -13,13 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/imagegen-go/imagegen/cache"
+	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -34,24 +41,32 @@ var prompts = []provider.Request{
 	{Prompt: "a lighthouse on a cliff at dusk, oil painting", Size: "1K", AspectRatio: "16:9"},
 	{Prompt: "a red fox curled up in fresh snow, photograph", Size: "1K", AspectRatio: "1:1"},
 	{Prompt: "an isometric pixel-art coffee shop", Size: "1K", AspectRatio: "3:4"},
+	{Prompt: "a lighthouse on a cliff at dusk, oil painting", Size: "1K", AspectRatio: "16:9"}, // a repeat: served by the cache
 }
 
 func run(ctx context.Context, stdout io.Writer, outDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 
-	gen, where, closeFn, err := pickGenerator(ctx)
+	adapter, where, closeFn, err := pickGenerator(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	fmt.Fprintf(stdout, "generating with %s\n\n", where)
 
+	// Outermost first: a cache hit costs nothing and never reaches the meter.
+	meter := pricing.NewMeter(pricing.MeterConfig{})
+	gen := provider.Chain(adapter,
+		cache.New(cache.Config{Store: cache.NewMemory(64<<20, nil)}),
+		meter.Middleware(),
+	)
+
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROMPT\tPROVIDER\tMODEL\tSIZE\tBYTES\tFILE")
+	fmt.Fprintln(tw, "PROMPT\tPROVIDER\tMODEL\tSIZE\tBYTES\tCOST\tFILE")
 	var failed []error
 	for i, req := range prompts {
 		resp, err := gen.Generate(ctx, &req)
@@ -64,13 +79,31 @@ func run(ctx context.Context, stdout io.Writer, outDir string) error {
 			if err := os.WriteFile(name, img.Data, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", shorten(req.Prompt, 36), resp.Provider, resp.Model, req.Size+" "+req.AspectRatio, len(img.Data), name)
+			cost := resp.Cost.String()
+			if resp.Cached {
+				cost = "cached"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", shorten(req.Prompt, 36), resp.Provider, resp.Model, req.Size+" "+req.AspectRatio, len(img.Data), cost, name)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	printCosts(stdout, meter.Totals())
 	return errors.Join(failed...)
+}
+
+// printCosts prints what the meter recorded, by model.
+func printCosts(w io.Writer, t pricing.Totals) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tCALLS\tIMAGES\tIMAGE TOKENS\tCOST")
+	for _, model := range slices.Sorted(maps.Keys(t.ByModel)) {
+		l := t.ByModel[model]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", model, l.Calls, l.Images, l.Usage.OutputImageTokens, l.Cost)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%s\n", t.All.Calls, t.All.Images, t.All.Usage.OutputImageTokens, t.All.Cost)
+	_ = tw.Flush()
 }
 
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)

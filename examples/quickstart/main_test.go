@@ -8,6 +8,7 @@ import (
 	_ "image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -21,8 +22,14 @@ func TestQuickstartOffline(t *testing.T) {
 	if err := run(context.Background(), &out, dir); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "emulator") {
-		t.Errorf("output does not say it used the emulator:\n%s", out.String())
+	for _, want := range []string{"emulator", "cached"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Four prompts, one a repeat: three upstream calls, three images billed.
+	if !regexp.MustCompile(`(?m)^total\s+3\s+3\s`).MatchString(out.String()) {
+		t.Errorf("cost table does not total 3 calls and 3 images:\n%s", out.String())
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != len(prompts) {
