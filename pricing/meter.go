@@ -126,9 +126,45 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 
 	resp, err = next.Generate(ctx, req)
 
-	rec := Record{Time: m.clock(), Provider: d.Provider, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
-	var c Cost
-	priced := false
+	rec, c, priced := m.price(d.Provider, model, tier, req, resp, err)
+
+	if res != nil {
+		rec.Estimate = res.Amount
+		if c.Amount > res.Amount {
+			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
+		}
+		serr := m.budget.Settle(context.WithoutCancel(ctx), res, c.Amount)
+		settled = true
+		if serr != nil {
+			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())
+		}
+	}
+	return m.finish(rec, c, priced, resp, err)
+}
+
+// finish records rec and returns a copy of resp with its cost set.
+func (m *Meter) finish(rec Record, c Cost, priced bool, resp *provider.Response, err error) (*provider.Response, error) {
+	if resp != nil && err == nil {
+		out := *resp
+		out.Cost = c.Amount
+		if len(rec.Warnings) > 0 {
+			out.Warnings = append(slices.Clip(resp.Warnings), rec.Warnings...)
+		}
+		resp = &out
+	}
+	if priced {
+		m.add(rec)
+		if m.onRecord != nil {
+			m.onRecord(rec)
+		}
+	}
+	return resp, err
+}
+
+// price computes the record of one call: its response, or the billed usage
+// its error carries. priced is false for a failure nothing was billed for.
+func (m *Meter) price(prov, model string, tier Tier, req *provider.Request, resp *provider.Response, err error) (rec Record, c Cost, priced bool) {
+	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
 	switch {
 	case err != nil:
 		if u, billed := provider.BilledUsage(err); billed {
@@ -157,33 +193,20 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		priced = true
 	}
 	rec.Cost, rec.Method, rec.Reported, rec.Warnings = c.Amount, c.Method, c.Method == MethodReported, c.Warnings
+	return rec, c, priced
+}
 
-	if res != nil {
-		rec.Estimate = res.Amount
-		if c.Amount > res.Amount {
-			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
-		}
-		serr := m.budget.Settle(context.WithoutCancel(ctx), res, c.Amount)
-		settled = true
-		if serr != nil {
-			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())
-		}
+// Observe prices and records a result obtained without the middleware,
+// such as an item of a Gemini Batch Mode job (tier TierBatch), and returns
+// resp with Cost set. prov and model name who served when resp does not.
+// Observe reserves nothing: to cap a batch job, reserve its estimate with
+// Budget.Reserve before submitting it and settle it after.
+func (m *Meter) Observe(prov, model string, tier Tier, req *provider.Request, resp *provider.Response, err error) (*provider.Response, error) {
+	if req == nil {
+		req = &provider.Request{}
 	}
-	if resp != nil && err == nil {
-		out := *resp
-		out.Cost = c.Amount
-		if len(rec.Warnings) > 0 {
-			out.Warnings = append(slices.Clip(resp.Warnings), rec.Warnings...)
-		}
-		resp = &out
-	}
-	if priced {
-		m.add(rec)
-		if m.onRecord != nil {
-			m.onRecord(rec)
-		}
-	}
-	return resp, err
+	rec, c, priced := m.price(prov, model, tier, req, resp, err)
+	return m.finish(rec, c, priced, resp, err)
 }
 
 // Line is a total: calls, billed failures, images, usage and cost.

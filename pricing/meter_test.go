@@ -243,3 +243,26 @@ func TestMeterDoesNotMutateUpstreamResponse(t *testing.T) {
 		t.Errorf("resp %v shared %v", resp.Cost, shared.Cost)
 	}
 }
+
+func TestObserveBatchResultAtHalfPrice(t *testing.T) {
+	m := pricing.NewMeter(pricing.MeterConfig{})
+	resp := &provider.Response{Provider: "gemini", Model: "gemini-nano-banana-2.1", Images: []provider.Image{{Data: []byte{1}}},
+		Usage: provider.Usage{OutputTokens: 1120, OutputImageTokens: 1120, Images: 1}}
+	out, err := m.Observe("gemini", "gemini-nano-banana-2.1", pricing.TierBatch, &provider.Request{Prompt: "p"}, resp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Cost != 16800 { // 1120 tokens × $30/M = $0.0336, halved
+		t.Errorf("batch cost = %v, want $0.0168", out.Cost)
+	}
+	if l := m.Totals().ByTier[pricing.TierBatch]; l.Calls != 1 || l.Cost != 16800 {
+		t.Errorf("batch totals %+v", l)
+	}
+	blocked := &provider.Error{Kind: provider.KindContentBlocked, Usage: &provider.Usage{ThoughtTokens: 100}}
+	if _, err := m.Observe("gemini", "gemini-nano-banana-2.1", pricing.TierBatch, nil, nil, blocked); err != blocked {
+		t.Errorf("Observe changed the error: %v", err)
+	}
+	if l := m.Totals().All; l.Calls != 2 || l.Failed != 1 {
+		t.Errorf("billed failure not recorded: %+v", l)
+	}
+}
