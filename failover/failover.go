@@ -1,0 +1,428 @@
+// Package failover routes each request to the first healthy generator that
+// can serve it, in priority order, spreading load by weight among routes of
+// the same priority.
+//
+// It sits below the cache and the budget and above the per-provider
+// stacks, each of which has its own retry and rate limit; failover itself
+// keeps each route's health as a circuit breaker:
+//
+//	cache → pricing meter/budget → failover → per provider: health → retry → rate limit/quota → adapter
+//
+// For each request, routes are tried in order. A route is skipped, without
+// a call, when its breaker is open or when provider.CheckRequest says its
+// stack cannot serve the request (size, references, edit, N). A failure
+// whose kind fails over (by default: unavailable, rate limited, quota
+// exhausted, timeout, model retired, model not found) moves on to the next
+// route and counts against the route's health; any other failure (invalid
+// request, auth, content blocked, ...) is returned at once, without calling
+// another route, and does not count against health (a content block is not
+// the provider's fault), and neither does a refusal by the route's own rate
+// limiter (ratelimit.CodeLocalLimit). A content block may instead go to
+// Config.ContentPolicyFallback, once.
+//
+// When no route serves, the error is an *Error that keeps every route's
+// error. Its first unwrapped error is the decisive one, so provider.KindOf
+// and provider.RetryAfter report it: the last route tried, or, when none was
+// tried, an open breaker (KindUnavailable) before a capability mismatch
+// (KindInvalidRequest).
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/ratelimit"
+	"github.com/imagegen-go/imagegen/provider/retry"
+)
+
+// Clock is the time source of the breakers.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Route is one way to serve requests: typically a provider adapter wrapped
+// in its own retry and rate limit.
+type Route struct {
+	// Name identifies the route in errors and warnings; default the
+	// provider and model from provider.Describe.
+	Name string
+	// Generator serves the route's requests.
+	Generator provider.Generator
+	// Priority orders routes: lower values are tried first.
+	Priority int
+	// Weight shares load among routes of equal Priority: a route is tried
+	// first with probability Weight/sum (default 1).
+	Weight int
+}
+
+// DefaultKinds are the failure kinds that fail over by default.
+var DefaultKinds = []provider.Kind{
+	provider.KindUnavailable, provider.KindRateLimited, provider.KindQuotaExhausted,
+	provider.KindTimeout, provider.KindModelRetired, provider.KindModelNotFound,
+}
+
+// CodeCircuitOpen is the Code of the error recorded for a route skipped
+// because its breaker is open.
+const CodeCircuitOpen = "CIRCUIT_OPEN"
+
+// Config configures New.
+type Config struct {
+	// Routes to try; at least one.
+	Routes []Route
+	// FailoverOn says which errors move on to the next route; default: the
+	// error's kind is in Kinds.
+	FailoverOn func(error) bool
+	// Kinds that fail over when FailoverOn is nil; default DefaultKinds.
+	Kinds []provider.Kind
+	// Breaker configures each route's circuit breaker.
+	Breaker BreakerSettings
+	// NewBreaker, when set, makes the breaker of each route (for example
+	// one whose state is shared between replicas); default NewBreaker.
+	NewBreaker func(route string, s BreakerSettings) Breaker
+	// ContentPolicyFallback, when set, serves a request that a route
+	// refused with provider.ErrContentBlocked.
+	ContentPolicyFallback *Route
+	// Clock drives the breakers; default the system clock.
+	Clock Clock
+	// Rand draws the order of routes of equal priority; default a randomly
+	// seeded generator. It is used under a lock.
+	Rand *rand.Rand
+}
+
+// Failover is a provider.Generator that serves each request through the
+// first healthy route able to. It is safe for concurrent use.
+type Failover struct {
+	groups     [][]*route // by ascending priority
+	all        []*route
+	fallback   *route
+	failoverOn func(error) bool
+	clock      Clock
+
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+type route struct {
+	name    string
+	gen     provider.Generator
+	weight  int
+	breaker Breaker
+}
+
+// New returns a Failover over cfg.Routes.
+func New(cfg Config) (*Failover, error) {
+	if len(cfg.Routes) == 0 {
+		return nil, provider.Errorf(provider.KindInvalidRequest, "failover: no routes")
+	}
+	f := &Failover{clock: cfg.Clock, rng: cfg.Rand, failoverOn: cfg.FailoverOn}
+	if f.clock == nil {
+		f.clock = systemClock{}
+	}
+	if f.rng == nil {
+		f.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if f.failoverOn == nil {
+		kinds := cfg.Kinds
+		if kinds == nil {
+			kinds = DefaultKinds
+		}
+		kinds = slices.Clone(kinds)
+		f.failoverOn = func(err error) bool { return slices.Contains(kinds, provider.KindOf(err)) }
+	}
+	newBreaker := cfg.NewBreaker
+	if newBreaker == nil {
+		newBreaker = func(string, BreakerSettings) Breaker { return NewBreaker(cfg.Breaker) }
+	}
+	names := map[string]bool{}
+	mk := func(r Route) (*route, error) {
+		if r.Generator == nil {
+			return nil, provider.Errorf(provider.KindInvalidRequest, "failover: route %q has no Generator", r.Name)
+		}
+		name := r.Name
+		if name == "" {
+			d := provider.Describe(r.Generator)
+			name = strings.TrimSpace(d.Provider + " " + d.Model)
+			if name == "" {
+				name = "route"
+			}
+		}
+		for base, i := name, 2; names[name]; i++ {
+			name = fmt.Sprintf("%s#%d", base, i)
+		}
+		names[name] = true
+		return &route{name: name, gen: r.Generator, weight: max(r.Weight, 1), breaker: newBreaker(name, cfg.Breaker)}, nil
+	}
+	routes := slices.Clone(cfg.Routes)
+	slices.SortStableFunc(routes, func(a, b Route) int { return a.Priority - b.Priority })
+	for i, r := range routes {
+		rt, err := mk(r)
+		if err != nil {
+			return nil, err
+		}
+		f.all = append(f.all, rt)
+		if i == 0 || r.Priority != routes[i-1].Priority {
+			f.groups = append(f.groups, nil)
+		}
+		f.groups[len(f.groups)-1] = append(f.groups[len(f.groups)-1], rt)
+	}
+	if cfg.ContentPolicyFallback != nil {
+		rt, err := mk(*cfg.ContentPolicyFallback)
+		if err != nil {
+			return nil, err
+		}
+		f.fallback = rt
+	}
+	return f, nil
+}
+
+// Describe describes the first route (highest priority, first listed).
+func (f *Failover) Describe() provider.Description { return provider.Describe(f.all[0].gen) }
+
+// CheckRequest returns nil when at least one route can serve req, and
+// otherwise the first route's reason.
+func (f *Failover) CheckRequest(req *provider.Request) error {
+	var first error
+	for _, r := range f.all {
+		err := provider.CheckRequest(r.gen, req)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// RouteState returns the breaker state of the named route, and false when
+// there is no such route.
+func (f *Failover) RouteState(name string) (State, bool) {
+	for _, r := range append(f.all, f.fallback) {
+		if r != nil && r.name == name {
+			return r.breaker.State(f.clock.Now()), true
+		}
+	}
+	return 0, false
+}
+
+// order returns the routes in the order to try them for one request.
+func (f *Failover) order() []*route {
+	out := make([]*route, 0, len(f.all))
+	for _, g := range f.groups {
+		if len(g) == 1 {
+			out = append(out, g[0])
+			continue
+		}
+		rest := slices.Clone(g)
+		total := 0
+		for _, r := range rest {
+			total += r.weight
+		}
+		f.mu.Lock()
+		for len(rest) > 0 {
+			x := f.rng.IntN(total)
+			i := 0
+			for ; x >= rest[i].weight; i++ {
+				x -= rest[i].weight
+			}
+			out = append(out, rest[i])
+			total -= rest[i].weight
+			rest = slices.Delete(rest, i, i+1)
+		}
+		f.mu.Unlock()
+	}
+	return out
+}
+
+// Generate serves req through the first route that can; see the package
+// documentation for the rules.
+func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	var errs []RouteError
+	for _, r := range f.order() {
+		resp, re, served := f.try(ctx, r, req)
+		if served {
+			return f.served(resp, errs), nil
+		}
+		errs = append(errs, re)
+		if re.Skipped {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if !f.failoverOn(re.Err) {
+			if f.fallback != nil && errors.Is(re.Err, provider.ErrContentBlocked) {
+				resp, fre, served := f.try(ctx, f.fallback, req)
+				if served {
+					return f.served(resp, errs), nil
+				}
+				errs = append(errs, fre)
+			}
+			break
+		}
+	}
+	return nil, &Error{Routes: errs}
+}
+
+// try calls one route; it returns served true with the response, or the
+// route's error.
+func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*provider.Response, RouteError, bool) {
+	if err := provider.CheckRequest(r.gen, req); err != nil {
+		return nil, RouteError{Route: r.name, Err: err, Skipped: true}, false
+	}
+	done, retryIn, ok := r.breaker.Allow(f.clock.Now())
+	if !ok {
+		d := provider.Describe(r.gen)
+		return nil, RouteError{Route: r.name, Skipped: true, Err: &provider.Error{
+			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeCircuitOpen,
+			Message: fmt.Sprintf("route %s: circuit open", r.name), RetryAfter: retryIn}}, false
+	}
+	resp, err := r.gen.Generate(ctx, req)
+	switch {
+	case err == nil:
+		done(Success, f.clock.Now())
+		if resp == nil {
+			resp = &provider.Response{}
+		}
+		if resp.Provider == "" || resp.Model == "" {
+			d := provider.Describe(r.gen)
+			if resp.Provider == "" {
+				resp.Provider = d.Provider
+			}
+			if resp.Model == "" {
+				resp.Model = d.Model
+			}
+		}
+		return resp, RouteError{}, true
+	case errors.Is(err, context.Canceled) || !f.failoverOn(err) || local(err):
+		done(Ignored, f.clock.Now())
+	default:
+		done(Failure, f.clock.Now())
+	}
+	attempts := 1
+	var re *retry.Error
+	if errors.As(err, &re) {
+		attempts = re.Attempts
+	}
+	return nil, RouteError{Route: r.name, Err: err, Attempts: attempts}, false
+}
+
+// local reports whether err is a refusal by the route's own rate limiter,
+// which made no upstream call and says nothing about the provider's health.
+func local(err error) bool {
+	var pe *provider.Error
+	return errors.As(err, &pe) && pe.Code == ratelimit.CodeLocalLimit
+}
+
+// served adds what the failed routes cost and said to the response.
+func (f *Failover) served(resp *provider.Response, errs []RouteError) *provider.Response {
+	if resp.Attempts == 0 {
+		resp.Attempts = 1
+	}
+	for _, e := range errs {
+		if e.Skipped {
+			continue
+		}
+		resp.Attempts += e.Attempts
+		resp.Warnings = append(resp.Warnings, fmt.Sprintf("failover: route %s failed: %v", e.Route, e.Err))
+	}
+	return resp
+}
+
+// RouteError is what happened on one route.
+type RouteError struct {
+	Route    string // the route's name
+	Err      error  // its error, or why it was skipped
+	Skipped  bool   // true when the route was not called (open breaker, cannot serve)
+	Attempts int    // upstream calls made (0 when skipped)
+}
+
+// Error is the failure of every route tried. It keeps each route's error.
+type Error struct {
+	Routes []RouteError
+}
+
+// decisive returns the index of the error that classifies the failure.
+func (e *Error) decisive() int {
+	for i := len(e.Routes) - 1; i >= 0; i-- {
+		if !e.Routes[i].Skipped {
+			return i
+		}
+	}
+	for i, r := range e.Routes {
+		var pe *provider.Error
+		if errors.As(r.Err, &pe) && pe.Code == CodeCircuitOpen {
+			return i
+		}
+	}
+	if len(e.Routes) > 0 {
+		return 0
+	}
+	return -1
+}
+
+// Kind returns the kind of the decisive error (see the package doc);
+// provider.KindOf(e) returns the same.
+func (e *Error) Kind() provider.Kind {
+	if i := e.decisive(); i >= 0 {
+		return provider.KindOf(e.Routes[i].Err)
+	}
+	return provider.KindUnavailable
+}
+
+// Error lists every route's outcome, the decisive one first.
+func (e *Error) Error() string {
+	if len(e.Routes) == 0 {
+		return "failover: no route could be tried"
+	}
+	var b strings.Builder
+	b.WriteString("failover: no route served")
+	for _, i := range e.orderIdx() {
+		r := e.Routes[i]
+		b.WriteString("; ")
+		b.WriteString(r.Route)
+		if r.Skipped {
+			b.WriteString(" skipped")
+		}
+		b.WriteString(": ")
+		b.WriteString(r.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) orderIdx() []int {
+	d := e.decisive()
+	idx := make([]int, 0, len(e.Routes))
+	if d >= 0 {
+		idx = append(idx, d)
+	}
+	for i := range e.Routes {
+		if i != d {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// Unwrap returns every route's error, the decisive one first, so that
+// errors.Is matches any of them and errors.As, provider.KindOf and
+// provider.RetryAfter find the decisive one first.
+func (e *Error) Unwrap() []error {
+	if len(e.Routes) == 0 {
+		return []error{provider.ErrUnavailable}
+	}
+	out := make([]error, 0, len(e.Routes))
+	for _, i := range e.orderIdx() {
+		out = append(out, e.Routes[i].Err)
+	}
+	return out
+}

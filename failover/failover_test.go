@@ -1,0 +1,438 @@
+package failover_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/imagegen-go/imagegen/failover"
+	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/retry"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+// fakeClock moves time forward by d whenever code waits on it; Advance
+// moves it by hand. Tests never sleep.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.t
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var noon = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// fake is a route generator: it fails with err (when set) and counts calls.
+type fake struct {
+	name  string
+	caps  provider.Capabilities
+	calls atomic.Int32
+	mu    sync.Mutex
+	err   error
+	model string // "" leaves Response.Model empty
+}
+
+func (f *fake) setErr(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+func (f *fake) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	err := f.err
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &provider.Response{Provider: f.name, Model: f.model, Attempts: 1}, nil
+}
+
+func (f *fake) Describe() provider.Description {
+	return provider.Description{Provider: f.name, Model: f.name + "-model", Capabilities: f.caps}
+}
+
+func perr(k provider.Kind) error {
+	return &provider.Error{Kind: k, Provider: "p", Message: k.String()}
+}
+
+func newFailover(t *testing.T, cfg failover.Config) *failover.Failover {
+	t.Helper()
+	f, err := failover.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func generate(f provider.Generator, req *provider.Request) (*provider.Response, error) {
+	if req == nil {
+		req = &provider.Request{Prompt: "p"}
+	}
+	return f.Generate(context.Background(), req)
+}
+
+func TestFailsOverByKind(t *testing.T) {
+	tests := []struct {
+		name       string
+		primaryErr error
+		kinds      []provider.Kind
+		wantServed bool // by the secondary
+		wantKind   provider.Kind
+	}{
+		{"unavailable", perr(provider.KindUnavailable), nil, true, 0},
+		{"rate limited", perr(provider.KindRateLimited), nil, true, 0},
+		{"quota exhausted", perr(provider.KindQuotaExhausted), nil, true, 0},
+		{"timeout", perr(provider.KindTimeout), nil, true, 0},
+		{"model retired", perr(provider.KindModelRetired), nil, true, 0},
+		{"deadline from a hang", context.DeadlineExceeded, nil, true, 0},
+		{"invalid request stops", perr(provider.KindInvalidRequest), nil, false, provider.KindInvalidRequest},
+		{"auth stops", perr(provider.KindAuth), nil, false, provider.KindAuth},
+		{"content block stops", perr(provider.KindContentBlocked), nil, false, provider.KindContentBlocked},
+		{"no image stops", perr(provider.KindNoImage), nil, false, provider.KindNoImage},
+		{"configured kinds: rate limit does not fail over", perr(provider.KindRateLimited), []provider.Kind{provider.KindUnavailable}, false, provider.KindRateLimited},
+		{"retry error unwraps to its kind", &retry.Error{Attempts: 4, Tries: 4, Reason: retry.StopExhausted, Err: perr(provider.KindUnavailable)}, nil, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			primary := &fake{name: "primary", err: tt.primaryErr}
+			secondary := &fake{name: "secondary"}
+			f := newFailover(t, failover.Config{Kinds: tt.kinds, Routes: []failover.Route{
+				{Name: "secondary", Generator: secondary, Priority: 2},
+				{Name: "primary", Generator: primary, Priority: 1},
+			}})
+			resp, err := generate(f, nil)
+			if primary.calls.Load() != 1 {
+				t.Errorf("primary calls = %d", primary.calls.Load())
+			}
+			if tt.wantServed {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Provider != "secondary" || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "primary") {
+					t.Errorf("resp = %+v", resp)
+				}
+				wantAttempts := 2
+				if strings.Contains(tt.name, "retry") {
+					wantAttempts = 5
+				}
+				if resp.Attempts != wantAttempts {
+					t.Errorf("Attempts = %d, want %d", resp.Attempts, wantAttempts)
+				}
+				return
+			}
+			if secondary.calls.Load() != 0 {
+				t.Errorf("secondary was called for a %v", tt.wantKind)
+			}
+			var fe *failover.Error
+			if !errors.As(err, &fe) || provider.KindOf(err) != tt.wantKind || !errors.Is(err, tt.wantKind.Sentinel()) {
+				t.Errorf("err = %v (kind %v)", err, provider.KindOf(err))
+			}
+		})
+	}
+}
+
+func TestErrorKeepsEveryRoute(t *testing.T) {
+	a := &fake{name: "a", err: perr(provider.KindUnavailable)}
+	b := &fake{name: "b", err: &provider.Error{Kind: provider.KindRateLimited, RetryAfter: 9 * time.Second}}
+	c := &fake{name: "c", caps: provider.Capabilities{MaxImages: 1}}
+	f := newFailover(t, failover.Config{Routes: []failover.Route{
+		{Name: "a", Generator: a}, {Name: "b", Generator: b, Priority: 1}, {Name: "c", Generator: c, Priority: 2},
+	}})
+	_, err := generate(f, &provider.Request{Prompt: "p", N: 2})
+	var fe *failover.Error
+	if !errors.As(err, &fe) || len(fe.Routes) != 3 {
+		t.Fatalf("err = %v", err)
+	}
+	if !fe.Routes[2].Skipped || fe.Routes[0].Skipped || fe.Routes[1].Skipped {
+		t.Errorf("routes = %+v", fe.Routes)
+	}
+	if c.calls.Load() != 0 {
+		t.Error("a route that cannot serve N=2 was called")
+	}
+	// The decisive error is the last route tried: b, rate limited.
+	if provider.KindOf(err) != provider.KindRateLimited || fe.Kind() != provider.KindRateLimited {
+		t.Errorf("kind = %v", provider.KindOf(err))
+	}
+	if d, ok := provider.RetryAfter(err); !ok || d != 9*time.Second {
+		t.Errorf("RetryAfter = %v", d)
+	}
+	if !errors.Is(err, provider.ErrUnavailable) || !errors.Is(err, provider.ErrInvalidRequest) {
+		t.Error("errors.Is does not see every route's error")
+	}
+	for _, s := range []string{"a:", "b:", "c skipped"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q not in %q", s, err.Error())
+		}
+	}
+}
+
+func TestSkipsRoutesThatCannotServe(t *testing.T) {
+	png := provider.Image{Data: []byte("\x89PNG\r\n\x1a\n"), MIMEType: "image/png"}
+	tests := []struct {
+		name string
+		caps provider.Capabilities
+		req  provider.Request
+	}{
+		{"N", provider.Capabilities{MaxImages: 1}, provider.Request{Prompt: "p", N: 3}},
+		{"size", provider.Capabilities{Sizes: []string{"1K"}}, provider.Request{Prompt: "p", Size: "4K"}},
+		{"references", provider.Capabilities{NoReferences: true}, provider.Request{Prompt: "p", References: []provider.Image{png}}},
+		{"edit", provider.Capabilities{EditKnown: true}, provider.Request{Prompt: "p", References: []provider.Image{png}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			limited := &fake{name: "limited", caps: tt.caps}
+			open := &fake{name: "open"}
+			f := newFailover(t, failover.Config{Routes: []failover.Route{{Generator: limited}, {Generator: open, Priority: 1}}})
+			resp, err := generate(f, &tt.req)
+			if err != nil || resp.Provider != "open" || limited.calls.Load() != 0 {
+				t.Fatalf("resp %+v err %v, limited calls %d", resp, err, limited.calls.Load())
+			}
+			if len(resp.Warnings) != 0 {
+				t.Errorf("a skipped route left a warning: %v", resp.Warnings)
+			}
+			// Nobody can serve: an invalid request, before any call.
+			only := newFailover(t, failover.Config{Routes: []failover.Route{{Generator: limited}}})
+			if _, err := generate(only, &tt.req); provider.KindOf(err) != provider.KindInvalidRequest {
+				t.Errorf("err = %v", err)
+			}
+			if err := only.CheckRequest(&tt.req); err == nil {
+				t.Error("CheckRequest accepted a request no route can serve")
+			}
+			if err := f.CheckRequest(&tt.req); err != nil {
+				t.Errorf("CheckRequest: %v", err)
+			}
+		})
+	}
+}
+
+func TestBreakerConsecutiveFailures(t *testing.T) {
+	clk := newClock(noon)
+	primary := &fake{name: "primary", err: perr(provider.KindUnavailable)}
+	secondary := &fake{name: "secondary"}
+	f := newFailover(t, failover.Config{Clock: clk,
+		Breaker: failover.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 30 * time.Second},
+		Routes:  []failover.Route{{Name: "primary", Generator: primary}, {Name: "secondary", Generator: secondary, Priority: 1}}})
+	for range 5 {
+		if _, err := generate(f, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := primary.calls.Load(); n != 3 {
+		t.Errorf("primary called %d times, want 3 before its breaker opened", n)
+	}
+	if s, _ := f.RouteState("primary"); s != failover.StateOpen {
+		t.Errorf("state = %v", s)
+	}
+	// While open, a request only the primary could take fails with
+	// KindUnavailable and a hint for when the breaker half-opens.
+	only := newFailover(t, failover.Config{Clock: clk, Breaker: failover.BreakerSettings{ConsecutiveFailures: 1},
+		Routes: []failover.Route{{Name: "primary", Generator: primary}}})
+	_, _ = generate(only, nil)
+	clk.Advance(10 * time.Second)
+	_, err := generate(only, nil)
+	if provider.KindOf(err) != provider.KindUnavailable || !strings.Contains(err.Error(), "circuit open") {
+		t.Errorf("err = %v", err)
+	}
+	if d, _ := provider.RetryAfter(err); d != 20*time.Second {
+		t.Errorf("RetryAfter = %v, want 20s", d)
+	}
+
+	// Half-open after the timeout: one probe; success closes the breaker.
+	clk.Advance(30 * time.Second)
+	if s, _ := f.RouteState("primary"); s != failover.StateHalfOpen {
+		t.Errorf("state = %v", s)
+	}
+	primary.setErr(nil)
+	resp, err := generate(f, nil)
+	if err != nil || resp.Provider != "primary" {
+		t.Fatalf("probe: %v %v", resp, err)
+	}
+	if s, _ := f.RouteState("primary"); s != failover.StateClosed {
+		t.Errorf("state after a good probe = %v", s)
+	}
+}
+
+func TestBreakerHalfOpenFailureReopens(t *testing.T) {
+	clk := newClock(noon)
+	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 2})
+	done, _, ok := b.Allow(clk.Now())
+	if !ok {
+		t.Fatal("closed breaker refused")
+	}
+	done(failover.Failure, clk.Now())
+	if _, _, ok := b.Allow(clk.Now()); ok {
+		t.Fatal("open breaker allowed a call")
+	}
+	clk.Advance(time.Second)
+	d1, _, ok1 := b.Allow(clk.Now())
+	d2, _, ok2 := b.Allow(clk.Now())
+	_, _, ok3 := b.Allow(clk.Now())
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("half-open allowed %v %v %v, want 2 probes", ok1, ok2, ok3)
+	}
+	d1(failover.Success, clk.Now())
+	d2(failover.Failure, clk.Now())
+	if s := b.State(clk.Now()); s != failover.StateOpen {
+		t.Errorf("state = %v, want open after a failed probe", s)
+	}
+	clk.Advance(time.Second)
+	d1, _, _ = b.Allow(clk.Now())
+	d2, _, _ = b.Allow(clk.Now())
+	d1(failover.Success, clk.Now())
+	d2(failover.Success, clk.Now())
+	if s := b.State(clk.Now()); s != failover.StateClosed {
+		t.Errorf("state = %v, want closed after 2 good probes", s)
+	}
+}
+
+func TestBreakerFailureRate(t *testing.T) {
+	clk := newClock(noon)
+	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: -1, FailureRate: 0.5, MinRequests: 4, Window: time.Minute})
+	report := func(o failover.Outcome) {
+		done, _, ok := b.Allow(clk.Now())
+		if !ok {
+			t.Fatal("refused")
+		}
+		done(o, clk.Now())
+	}
+	report(failover.Failure)
+	report(failover.Success)
+	report(failover.Failure)
+	if s := b.State(clk.Now()); s != failover.StateClosed {
+		t.Fatalf("opened before MinRequests: %v", s)
+	}
+	// The window restarts: old failures no longer count.
+	clk.Advance(time.Minute)
+	report(failover.Success)
+	report(failover.Success)
+	report(failover.Failure)
+	report(failover.Ignored) // a content block says nothing about health
+	if s := b.State(clk.Now()); s != failover.StateClosed {
+		t.Fatalf("state = %v after 1 failure in 3", s)
+	}
+	report(failover.Failure)
+	if s := b.State(clk.Now()); s != failover.StateOpen {
+		t.Fatalf("state = %v after 2 failures in 4", s)
+	}
+}
+
+func TestContentBlockDoesNotHurtHealth(t *testing.T) {
+	clk := newClock(noon)
+	primary := &fake{name: "primary", err: perr(provider.KindContentBlocked)}
+	f := newFailover(t, failover.Config{Clock: clk, Breaker: failover.BreakerSettings{ConsecutiveFailures: 2},
+		Routes: []failover.Route{{Name: "primary", Generator: primary}}})
+	for range 5 {
+		_, _ = generate(f, nil)
+	}
+	if s, _ := f.RouteState("primary"); s != failover.StateClosed || primary.calls.Load() != 5 {
+		t.Errorf("state %v, calls %d", s, primary.calls.Load())
+	}
+}
+
+func TestContentPolicyFallback(t *testing.T) {
+	primary := &fake{name: "primary", err: perr(provider.KindContentBlocked)}
+	secondary := &fake{name: "secondary"}
+	lenient := &fake{name: "lenient"}
+	f := newFailover(t, failover.Config{
+		Routes:                []failover.Route{{Name: "primary", Generator: primary}, {Name: "secondary", Generator: secondary, Priority: 1}},
+		ContentPolicyFallback: &failover.Route{Name: "lenient", Generator: lenient},
+	})
+	resp, err := generate(f, nil)
+	if err != nil || resp.Provider != "lenient" || secondary.calls.Load() != 0 {
+		t.Fatalf("resp %+v err %v secondary calls %d", resp, err, secondary.calls.Load())
+	}
+	// A fallback that also refuses: both errors are kept.
+	lenient.setErr(perr(provider.KindContentBlocked))
+	_, err = generate(f, nil)
+	var fe *failover.Error
+	if !errors.As(err, &fe) || len(fe.Routes) != 2 || !errors.Is(err, provider.ErrContentBlocked) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestWeightsWithinPriority(t *testing.T) {
+	heavy := &fake{name: "heavy"}
+	light := &fake{name: "light"}
+	backup := &fake{name: "backup"}
+	f := newFailover(t, failover.Config{Rand: rand.New(rand.NewPCG(1, 2)), Routes: []failover.Route{
+		{Name: "heavy", Generator: heavy, Weight: 3},
+		{Name: "light", Generator: light, Weight: 1},
+		{Name: "backup", Generator: backup, Priority: 1, Weight: 100},
+	}})
+	const n = 4000
+	for range n {
+		if _, err := generate(f, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	share := float64(heavy.calls.Load()) / n
+	if share < 0.72 || share > 0.78 || backup.calls.Load() != 0 {
+		t.Errorf("heavy share %.3f (want ~0.75), backup calls %d", share, backup.calls.Load())
+	}
+}
+
+func TestProviderAndModelSayWhoServed(t *testing.T) {
+	anon := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		return &provider.Response{}, nil
+	})
+	described := &fake{name: "described"} // returns an empty Model
+	f := newFailover(t, failover.Config{Routes: []failover.Route{{Generator: described}, {Generator: anon, Priority: 1}}})
+	resp, err := generate(f, nil)
+	if err != nil || resp.Provider != "described" || resp.Model != "described-model" || resp.Attempts != 1 {
+		t.Errorf("resp %+v err %v", resp, err)
+	}
+	if d := f.Describe(); d.Provider != "described" {
+		t.Errorf("Describe = %+v", d)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	if _, err := failover.New(failover.Config{}); !errors.Is(err, provider.ErrInvalidRequest) {
+		t.Errorf("no routes: %v", err)
+	}
+	if _, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "x"}}}); !errors.Is(err, provider.ErrInvalidRequest) {
+		t.Errorf("nil generator: %v", err)
+	}
+}
+
+func TestCancelledStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	primary := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		cancel()
+		return nil, &provider.Error{Kind: provider.KindTimeout, Err: context.Canceled}
+	})
+	secondary := &fake{name: "secondary"}
+	f := newFailover(t, failover.Config{Routes: []failover.Route{{Name: "p", Generator: primary}, {Name: "s", Generator: secondary, Priority: 1}}})
+	if _, err := f.Generate(ctx, &provider.Request{Prompt: "p"}); err == nil || secondary.calls.Load() != 0 {
+		t.Errorf("err %v, secondary calls %d", err, secondary.calls.Load())
+	}
+}

@@ -1,0 +1,266 @@
+// Package retry is the decorator that sends a request again when the failure
+// was transient, waiting between tries with exponential back-off and jitter
+// (github.com/cenkalti/backoff/v4) and never less than the provider's own
+// back-off hint.
+//
+// It sits inside failover and outside the rate limiter, so that each
+// failover route has its own retry budget and every attempt takes a token:
+//
+//	cache → pricing meter/budget → failover → per provider: health → retry → rate limit/quota → adapter
+//
+// The rules:
+//
+//   - Only errors Policy.Retryable accepts are retried; the default is
+//     provider.IsRetryable (rate limits, unavailability, timeouts). Quota
+//     exhaustion, content blocks, invalid requests, auth errors and a
+//     cancelled context are never retried.
+//   - Each wait is max(back-off interval, hint), where the hint is the
+//     RetryAfter of the *provider.Error (adapters fill it from Retry-After
+//     seconds or dates, google.rpc.RetryInfo, x-ratelimit-reset-* headers and
+//     "try again in 12s" text).
+//   - When that wait is longer than Policy.MaxWait or than what is left of
+//     the context's deadline, Generate returns at once with the typed error
+//     instead of sleeping into a failure.
+//   - Response.Attempts is the number of upstream calls made across tries,
+//     and a failure is an *Error that says how many there were and why
+//     retrying stopped; it unwraps to the last try's error, so errors.Is,
+//     errors.As and provider.KindOf see the provider's classification.
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Clock is the time source the decorator waits on. Tests use a fake one
+// whose After returns at once, so no test sleeps.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// SystemClock is the real clock.
+var SystemClock Clock = systemClock{}
+
+// Defaults for a zero Policy.
+const (
+	DefaultMaxAttempts         = 4
+	DefaultInitialInterval     = 500 * time.Millisecond
+	DefaultMaxInterval         = 30 * time.Second
+	DefaultMaxWait             = 60 * time.Second
+	DefaultMultiplier          = 2.0
+	DefaultRandomizationFactor = 0.5
+)
+
+// Policy configures New. Its zero value is usable: every field has a
+// default.
+type Policy struct {
+	// MaxAttempts is the most tries per request, the first included
+	// (default 4; 1 disables retrying).
+	MaxAttempts int
+	// InitialInterval is the first back-off interval (default 500ms).
+	InitialInterval time.Duration
+	// MaxInterval caps each back-off interval, before jitter (default 30s).
+	MaxInterval time.Duration
+	// MaxWait is the longest single wait the decorator will sleep (default
+	// 60s). A provider hint longer than that ends the request at once with
+	// the provider's error.
+	MaxWait time.Duration
+	// Multiplier grows the interval after each try (default 2).
+	Multiplier float64
+	// RandomizationFactor spreads each interval over
+	// [i·(1−f), i·(1+f)] (default 0.5; negative means no jitter).
+	RandomizationFactor float64
+	// Retryable says which errors are worth another try (default
+	// provider.IsRetryable). A cancelled context is never retried.
+	Retryable func(error) bool
+	// OnAttempt, when set, is called after every try, for logging and
+	// metrics. It must not block.
+	OnAttempt func(Attempt)
+	// Clock is the time source for waits (default SystemClock).
+	Clock Clock
+}
+
+// Attempt describes one try, as reported to Policy.OnAttempt.
+type Attempt struct {
+	Number   int           // 1 for the first try
+	Calls    int           // upstream calls this try made (Response.Attempts, or 1)
+	Err      error         // the try's error; nil on success
+	Hint     time.Duration // the provider's back-off hint carried by Err, if any
+	Wait     time.Duration // how long the decorator waits before the next try; 0 when it stops
+	Stop     string        // why it stops after this try ("" when it retries or succeeded)
+	Duration time.Duration // how long the try took, on the Clock
+}
+
+// Reasons retrying stops, as found in Error.Reason and Attempt.Stop.
+const (
+	StopNotRetryable = "not retryable"
+	StopExhausted    = "attempts exhausted"
+	StopHintTooLong  = "hint exceeds MaxWait"
+	StopDeadline     = "wait exceeds the context deadline"
+	StopContext      = "context done"
+)
+
+// Error is the failure of a request after one or more tries. It unwraps to
+// the last try's error.
+type Error struct {
+	Attempts int           // upstream calls made across all tries
+	Tries    int           // tries made
+	Reason   string        // why retrying stopped: one of the Stop* constants
+	Wait     time.Duration // the wait that was refused (StopHintTooLong, StopDeadline)
+	Err      error         // the last try's error
+}
+
+// Error returns the last try's error followed by why retrying stopped.
+func (e *Error) Error() string {
+	msg := e.Err.Error()
+	switch e.Reason {
+	case StopNotRetryable:
+		if e.Tries == 1 {
+			return msg
+		}
+		return fmt.Sprintf("%s (not retryable, after %d attempts)", msg, e.Attempts)
+	case StopHintTooLong, StopDeadline:
+		return fmt.Sprintf("%s (retry: %s: would wait %s, after %d attempts)", msg, e.Reason, e.Wait, e.Attempts)
+	}
+	return fmt.Sprintf("%s (retry: %s after %d attempts)", msg, e.Reason, e.Attempts)
+}
+
+// Unwrap returns the last try's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns the retry decorator for p.
+func New(p Policy) provider.Middleware {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.InitialInterval <= 0 {
+		p.InitialInterval = DefaultInitialInterval
+	}
+	if p.MaxInterval <= 0 {
+		p.MaxInterval = DefaultMaxInterval
+	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = DefaultMaxWait
+	}
+	if p.Multiplier < 1 {
+		p.Multiplier = DefaultMultiplier
+	}
+	switch {
+	case p.RandomizationFactor == 0:
+		p.RandomizationFactor = DefaultRandomizationFactor
+	case p.RandomizationFactor < 0:
+		p.RandomizationFactor = 0
+	case p.RandomizationFactor > 1:
+		p.RandomizationFactor = 1
+	}
+	if p.Retryable == nil {
+		p.Retryable = provider.IsRetryable
+	}
+	if p.Clock == nil {
+		p.Clock = SystemClock
+	}
+	return func(next provider.Generator) provider.Generator {
+		r := &retrier{p: p, next: next}
+		return provider.Wrap(next, r.generate)
+	}
+}
+
+type retrier struct {
+	p    Policy
+	next provider.Generator
+}
+
+func (r *retrier) newBackOff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     r.p.InitialInterval,
+		RandomizationFactor: r.p.RandomizationFactor,
+		Multiplier:          r.p.Multiplier,
+		MaxInterval:         r.p.MaxInterval,
+		MaxElapsedTime:      0, // attempts and the context bound retrying
+		Stop:                backoff.Stop,
+		Clock:               r.p.Clock,
+	}
+	b.Reset()
+	return b
+}
+
+func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	var (
+		b     *backoff.ExponentialBackOff
+		calls int
+	)
+	for try := 1; ; try++ {
+		var start time.Time
+		if r.p.OnAttempt != nil {
+			start = r.p.Clock.Now()
+		}
+		resp, err := r.next.Generate(ctx, req)
+		n := 1
+		if resp != nil && resp.Attempts > 0 {
+			n = resp.Attempts
+		}
+		calls += n
+		a := Attempt{Number: try, Calls: n, Err: err}
+		if r.p.OnAttempt != nil {
+			a.Duration = r.p.Clock.Now().Sub(start)
+		}
+		if err == nil {
+			r.report(a)
+			if resp != nil {
+				resp.Attempts = calls
+			}
+			return resp, nil
+		}
+		a.Hint, _ = provider.RetryAfter(err)
+		fail := func(reason string, wait time.Duration) error {
+			a.Stop = reason
+			r.report(a)
+			return &Error{Attempts: calls, Tries: try, Reason: reason, Wait: wait, Err: err}
+		}
+		switch {
+		case ctx.Err() != nil || errors.Is(err, context.Canceled):
+			return nil, fail(StopContext, 0)
+		case !r.p.Retryable(err):
+			return nil, fail(StopNotRetryable, 0)
+		case try >= r.p.MaxAttempts:
+			return nil, fail(StopExhausted, 0)
+		}
+		if b == nil {
+			b = r.newBackOff()
+		}
+		wait := max(b.NextBackOff(), a.Hint)
+		if a.Hint > r.p.MaxWait {
+			return nil, fail(StopHintTooLong, a.Hint)
+		}
+		wait = min(wait, r.p.MaxWait)
+		if dl, ok := ctx.Deadline(); ok && wait >= time.Until(dl) {
+			return nil, fail(StopDeadline, wait)
+		}
+		a.Wait = wait
+		r.report(a)
+		select {
+		case <-r.p.Clock.After(wait):
+		case <-ctx.Done():
+			return nil, &Error{Attempts: calls, Tries: try, Reason: StopContext, Err: err}
+		}
+	}
+}
+
+func (r *retrier) report(a Attempt) {
+	if r.p.OnAttempt != nil {
+		r.p.OnAttempt(a)
+	}
+}
