@@ -16,7 +16,9 @@ import (
 
 // Batch Mode runs many generateContent requests as one asynchronous job at
 // half the standard price. Jobs target 24 hours and expire after 48; the
-// job's name is all that is needed to find it again after a restart.
+// job's name is all that is needed to find it again after a restart. Jobs
+// under 20 MB are sent inline; larger ones as a JSONL file through the
+// Files API (batch_file.go).
 
 // BatchExpiry is how long Google keeps a batch job before it expires.
 const BatchExpiry = 48 * time.Hour
@@ -81,6 +83,13 @@ type BatchJob struct {
 	Created     time.Time
 	Ended       time.Time
 	Err         error // why the job failed or expired, typed
+	// InputFile is the uploaded JSONL ("files/...") of a job submitted
+	// through the Files API by this generator; empty for inline jobs and
+	// for jobs fetched by name. The Files API deletes it after 48 hours.
+	InputFile string
+	// ResultsFile is the responses file ("files/...") of a succeeded file
+	// job; BatchResults downloads it. Empty for inline jobs.
+	ResultsFile string
 
 	keys []string        // item keys in submission order, when this process submitted it
 	job  *genai.BatchJob // what the API said last
@@ -97,12 +106,23 @@ type BatchResult struct {
 type BatchOptions struct {
 	DisplayName string
 	Model       string // overrides the generator's default model
+	// UseFile sends the requests as a JSONL file through the Files API even
+	// when they would fit inline. SubmitBatch does so by itself when they
+	// come to MaxRequestBytes (20 MB) or more. Gemini API only.
+	UseFile bool
+	// FileMIMEType is the MIME type of the uploaded JSONL; default
+	// BatchFileMIMEType.
+	FileMIMEType string
 }
 
-// SubmitBatch validates every item and submits them as one inline batch job
-// (under 20 MB in all). Creating a job is not idempotent: a retry after an
-// ambiguous failure can create a second job, so SubmitBatch is never retried
-// by this package; list jobs (Client().Batches.List) to find an orphan.
+// SubmitBatch validates every item and submits them as one batch job:
+// inline when the requests come to less than MaxRequestBytes (20 MB), else
+// (or with BatchOptions.UseFile) as a JSONL file uploaded through the Files
+// API, one {"key": ..., "request": ...} line per item, each request the same
+// JSON the inline path sends. Every item is validated before anything is
+// sent. Creating a job is not idempotent: a retry after an ambiguous failure
+// can create a second job, so SubmitBatch is never retried by this package;
+// list jobs (Client().Batches.List) to find an orphan.
 func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts BatchOptions) (*BatchJob, error) {
 	model := opts.Model
 	if model == "" {
@@ -113,7 +133,7 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 	}
 	seen := make(map[string]bool, len(items))
 	keys := make([]string, len(items))
-	src := &genai.BatchJobSource{}
+	reqs := make([]*genai.InlinedRequest, 0, len(items))
 	total := 0
 	for i, it := range items {
 		key := it.Key
@@ -139,17 +159,17 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 			return nil, fmt.Errorf("BatchItems[%d] (%s): %w", i, key, err)
 		}
 		total += requestBytes(r)
-		src.InlinedRequests = append(src.InlinedRequests, &genai.InlinedRequest{
+		reqs = append(reqs, &genai.InlinedRequest{
 			Contents: []*genai.Content{userTurn(r)},
 			Metadata: map[string]string{"key": key},
 			Config:   g.config(r),
 		})
 	}
-	if total > MaxRequestBytes {
-		return nil, g.invalid(model, "BatchItems: about %d MB inline; the limit is 20 MB, split the job", total>>20)
+	if opts.UseFile || total >= MaxRequestBytes {
+		return g.submitFile(ctx, model, keys, reqs, opts)
 	}
 	ctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	job, err := g.client.Batches.Create(ctx, model, &genai.BatchJobSource{InlinedRequests: reqs}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
 	if err != nil {
 		return nil, g.mapError(ctx, model, err, rec)
 	}
@@ -228,6 +248,9 @@ func (g *Generator) WaitBatch(ctx context.Context, name string, opts WaitOptions
 func (g *Generator) batchJob(j *genai.BatchJob) *BatchJob {
 	out := &BatchJob{Name: j.Name, DisplayName: j.DisplayName, Model: strings.TrimPrefix(j.Model, "models/"),
 		State: normalizeState(string(j.State)), Created: j.CreateTime, Ended: j.EndTime, job: j}
+	if j.Dest != nil {
+		out.ResultsFile = j.Dest.FileName
+	}
 	switch out.State {
 	case BatchExpired:
 		out.Err = &provider.Error{Kind: provider.KindTimeout, Provider: g.name, Model: out.Model, Code: "BATCH_STATE_EXPIRED",
@@ -250,8 +273,17 @@ func (g *Generator) batchJob(j *genai.BatchJob) *BatchJob {
 
 // BatchResults returns every item's outcome, keyed as submitted, in
 // submission order when the job was submitted by this generator, else in the
-// order the service returned them. It fails unless the job succeeded.
+// order the service returned them. It fails unless the job succeeded. A file
+// job's responses file is downloaded with context.Background; use
+// BatchResultsContext to bound that.
 func (g *Generator) BatchResults(job *BatchJob) ([]BatchResult, error) {
+	return g.BatchResultsContext(context.Background(), job)
+}
+
+// BatchResultsContext is BatchResults with a context for downloading a file
+// job's responses file. An item whose line of that file cannot be read gets
+// a typed error of its own.
+func (g *Generator) BatchResultsContext(ctx context.Context, job *BatchJob) ([]BatchResult, error) {
 	if job == nil || job.job == nil {
 		return nil, g.invalid(g.model, "BatchJob: nil job")
 	}
@@ -260,6 +292,16 @@ func (g *Generator) BatchResults(job *BatchJob) ([]BatchResult, error) {
 			return nil, job.Err
 		}
 		return nil, g.invalid(job.Model, "BatchJob: %s is %s, not succeeded", job.Name, job.State)
+	}
+	if d := job.job.Dest; d != nil && d.FileName != "" && len(d.InlinedResponses) == 0 {
+		results, err := g.fileResults(ctx, job, d.FileName)
+		if err != nil {
+			return nil, err
+		}
+		if len(job.keys) > 0 {
+			results = inOrder(job.keys, results)
+		}
+		return results, nil
 	}
 	var items []*genai.InlinedResponse
 	if job.job.Dest != nil {

@@ -54,4 +54,29 @@
 // session does not re-send every image ever made. Session.State (or
 // json.Marshal of the session) saves it; Generator.ResumeSession restores it
 // in another process.
+//
+// # Batch Mode
+//
+// Generator.SubmitBatch sends many requests as one asynchronous job at half
+// the standard price; each BatchItem makes one image and carries the
+// caller's key. Every item is validated before anything is sent. Jobs whose
+// requests come to less than MaxRequestBytes (20 MB) are sent inline; larger
+// ones (or any, with BatchOptions.UseFile) are uploaded through the Files
+// API as a JSONL file of {"key": ..., "request": ...} lines, each request
+// the same JSON the inline path would send, and their results come back as
+// a responses file that BatchResults downloads. Creating a job is not
+// idempotent and is never retried.
+//
+// WaitBatch polls with back-off (WaitOptions.After takes a fake clock in
+// tests); a job's Name is all another process needs to resume it
+// (Generator.Batch, WaitBatch). The wire's BATCH_STATE_* and genai's
+// JOB_STATE_* both map to BatchState. A job that failed, or expired after
+// 48 hours (BatchExpiry), is returned with a typed error (provider.ErrTimeout
+// for expiry). BatchResults (BatchResultsContext) gives each result the
+// key it was submitted with (a responses file promises no order: match by
+// key); each failed item has its own typed error, from its
+// google.rpc.Status code or, for a line of the responses file that cannot
+// be read, provider.ErrUnavailable. File jobs need the Gemini API: Vertex AI
+// batch input lives in Cloud Storage or BigQuery, which this package does
+// not handle.
 package gemini

@@ -8,6 +8,11 @@
 //     prefix (/v1beta/, /v1/, Vertex's /v1beta1/projects/{p}/locations/{l}/publishers/google/);
 //   - Gemini Batch Mode: POST …/models/{model}:batchGenerateContent, GET
 //     …/batches/{id}, GET …/batches, POST …/batches/{id}:cancel, DELETE …/batches/{id};
+//   - Gemini Files API, as genai uses it: the resumable upload (POST
+//     /upload/v1beta/files with X-Goog-Upload-Command: start, answering
+//     X-Goog-Upload-URL, then "upload" / "upload, finalize" chunks), GET
+//     …/files/{id}, GET …/files/{id}:download?alt=media (also under
+//     /download/v1beta/), DELETE …/files/{id};
 //   - Imagen: POST …/models/{model}:predict;
 //   - OpenAI: POST /v1/images/generations, POST /v1/images/edits (multipart),
 //     POST /v1/chat/completions (images in the shape chosen by ChatShape);
@@ -72,7 +77,12 @@
 // Batch jobs progress on Options.Now: PENDING, RUNNING from half of
 // Options.BatchDuration, SUCCEEDED at BatchDuration. A request whose body
 // contains "FAIL_ITEM" yields a per-item error (google.rpc.Status code 13);
-// ExpireBatch forces BATCH_STATE_EXPIRED.
+// ExpireBatch forces BATCH_STATE_EXPIRED. A job created with
+// batch.inputConfig.fileName reads the uploaded JSONL, one
+// {"key": ..., "request": {GenerateContentRequest}} per line; once it
+// succeeds, output.responsesFile names a generated file whose lines are
+// {"key": ..., "response": {...}} or {"key": ..., "error": {"code": n,
+// "message": ...}}, in input order. Server.File reads any file's bytes.
 //
 // # Differences from the real services
 //
@@ -90,9 +100,16 @@
 //     (sizes, aspect ratios, reference counts) are not enforced, except the
 //     strict Gemini imageSize spelling, OpenAI n and size rules, and the
 //     Gemini 3 thought-signature rule for multi-turn requests.
-//   - Batch jobs with file input (batch.inputConfig.fileName) succeed with
-//     zero requests and a made-up responsesFile; no Files API is emulated.
-//     Vertex batchPredictionJobs are not emulated.
+//   - Batch jobs run every request when created (progress is only the
+//     clock), and a responses file keeps the input's line order, which the
+//     real service does not promise: match lines by key. Vertex
+//     batchPredictionJobs (GCS / BigQuery input) are not emulated.
+//   - Files API: no files.list, no registerFiles, no processing (files are
+//     ACTIVE at once), no size or per-project storage limits, no
+//     X-Goog-Upload-Command: query resumption; an unknown, expired (48 h) or
+//     deleted file answers 403 PERMISSION_DENIED as the Gemini API does.
+//     Uploaded files cannot be referenced from requests (fileData parts are
+//     ignored).
 //   - No streaming (streamGenerateContent, stream: true), no Interactions API,
 //     no countTokens, no models listing.
 //   - Rate limits count requests only (no token or images-per-minute limits)

@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
@@ -341,8 +342,9 @@ type batchJob struct {
 	created     time.Time
 	cancelledAt time.Time
 	expired     bool
-	fileInput   string
-	results     []any // inlinedResponses entries
+	fileInput   string // "files/{id}" of the JSONL input, when not inline
+	outputFile  string // "files/{id}" of the responses file, once succeeded
+	results     []any  // inlinedResponses entries, or responses file lines
 	failed      int
 }
 
@@ -376,25 +378,22 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, rt route, body []byte)
 		model:       rt.model,
 		displayName: req.Batch.DisplayName,
 		created:     s.now(),
-		fileInput:   in.FileName,
+	}
+	if in.FileName != "" {
+		s.mu.Lock()
+		f, ok := s.lookupFile(in.FileName, job.created)
+		s.mu.Unlock()
+		if !ok {
+			fileNotFound(w, in.FileName)
+			return
+		}
+		job.fileInput = "files/" + f.id
+		job.results = s.batchFileResults(job, rt.model, f.data)
 	}
 	for _, item := range in.Requests.Requests {
-		entry := map[string]any{}
+		entry := s.batchItem(job, rt.model, item.Request)
 		if item.Metadata != nil {
 			entry["metadata"] = item.Metadata
-		}
-		var gr gRequest
-		if err := json.Unmarshal(item.Request, &gr); err != nil || len(gr.Contents) == 0 {
-			entry["error"] = map[string]any{"code": 3, "message": "Request contains an invalid argument."}
-			job.failed++
-		} else if strings.Contains(string(item.Request), "FAIL_ITEM") {
-			entry["error"] = map[string]any{"code": 13, "message": "Internal error encountered."}
-			job.failed++
-		} else if resp, gerr := s.generate(rt.model, &gr, Fault{}); gerr != nil {
-			entry["error"] = map[string]any{"code": grpcCode(gerr.status), "message": gerr.message}
-			job.failed++
-		} else {
-			entry["response"] = resp
 		}
 		job.results = append(job.results, entry)
 	}
@@ -404,6 +403,72 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, rt route, body []byte)
 	op := s.batchOperation(job, job.created)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, op)
+}
+
+// batchFileResults runs the lines of a JSONL input file, each
+// {"key": ..., "request": {GenerateContentRequest}}, into responses file
+// lines {"key": ..., "response": {...}} or {"key": ..., "error": {google.rpc.Status}}.
+func (s *Server) batchFileResults(job *batchJob, model string, data []byte) []any {
+	var out []any
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var item struct {
+			Key     json.RawMessage `json:"key"`
+			Request json.RawMessage `json:"request"`
+		}
+		if err := json.Unmarshal(line, &item); err != nil {
+			out = append(out, map[string]any{"error": map[string]any{"code": 3, "message": "Invalid JSON in the input file: " + err.Error()}})
+			job.failed++
+			continue
+		}
+		entry := s.batchItem(job, model, item.Request)
+		if len(item.Key) > 0 {
+			entry["key"] = item.Key
+		}
+		out = append(out, entry)
+	}
+	return out
+}
+
+// batchItem answers one request of a job: {"response": ...} or
+// {"error": {"code": n, "message": ...}}, counting failures in job.
+func (s *Server) batchItem(job *batchJob, model string, raw json.RawMessage) map[string]any {
+	entry := map[string]any{}
+	var gr gRequest
+	if err := json.Unmarshal(raw, &gr); err != nil || len(gr.Contents) == 0 {
+		entry["error"] = map[string]any{"code": 3, "message": "Request contains an invalid argument."}
+		job.failed++
+	} else if bytes.Contains(raw, []byte("FAIL_ITEM")) {
+		entry["error"] = map[string]any{"code": 13, "message": "Internal error encountered."}
+		job.failed++
+	} else if resp, gerr := s.generate(model, &gr, Fault{}); gerr != nil {
+		entry["error"] = map[string]any{"code": grpcCode(gerr.status), "message": gerr.message}
+		job.failed++
+	} else {
+		entry["response"] = resp
+	}
+	return entry
+}
+
+// batchOutputFile stores a succeeded file job's responses as a JSONL file
+// made at end; s.mu must be held.
+func (s *Server) batchOutputFile(j *batchJob, end time.Time) string {
+	if j.outputFile != "" {
+		return j.outputFile
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // one object per line
+	for _, r := range j.results {
+		_ = enc.Encode(r)
+	}
+	id := "batch" + j.id
+	s.gfiles[id] = &gFile{id: id, displayName: "responses of batches/" + j.id, mimeType: "application/jsonl",
+		source: "GENERATED", data: buf.Bytes(), created: end}
+	j.outputFile = "files/" + id
+	return j.outputFile
 }
 
 func grpcCode(status string) int {
@@ -477,7 +542,7 @@ func (s *Server) batchOperation(j *batchJob, now time.Time) map[string]any {
 		}
 		var out map[string]any
 		if j.fileInput != "" {
-			out = map[string]any{"responsesFile": "files/emulator-output-" + j.id}
+			out = map[string]any{"responsesFile": s.batchOutputFile(j, end)}
 		} else {
 			out = map[string]any{"inlinedResponses": map[string]any{"inlinedResponses": j.results}}
 		}

@@ -367,7 +367,8 @@ func TestBatchExpiresAfter48h(t *testing.T) {
 	srv := newServer(t, providertest.Options{Now: clk.Now, BatchDuration: 72 * time.Hour})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
-	job, err := c.Batches.Create(ctx, "gemini-3-pro-image", &genai.BatchJobSource{FileName: "files/input-1"}, nil)
+	in := uploadJSONL(t, c, `{"key":"k1","request":{"contents":[{"role":"user","parts":[{"text":"slow"}]}]}}`+"\n")
+	job, err := c.Batches.Create(ctx, "gemini-3-pro-image", &genai.BatchJobSource{FileName: in.Name}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,17 @@ const (
 	EndpointBatchCancel Endpoint = "batches.cancel"
 	// EndpointBatchDelete is DELETE batches/{id}.
 	EndpointBatchDelete Endpoint = "batches.delete"
+	// EndpointFileUpload is the Files API's resumable upload: POST
+	// /upload/v1beta/files to start, then POSTs to the X-Goog-Upload-URL
+	// it answers with, one per chunk.
+	EndpointFileUpload Endpoint = "files.upload"
+	// EndpointFileGet is GET files/{id}, a File's metadata.
+	EndpointFileGet Endpoint = "files.get"
+	// EndpointFileDownload is GET files/{id}:download?alt=media (also under
+	// the /download/ prefix), a File's bytes.
+	EndpointFileDownload Endpoint = "files.download"
+	// EndpointFileDelete is DELETE files/{id}.
+	EndpointFileDelete Endpoint = "files.delete"
 	// EndpointPredict is Imagen's models/{model}:predict.
 	EndpointPredict Endpoint = "predict"
 	// EndpointImagesGenerations is OpenAI's POST /v1/images/generations.
@@ -102,7 +113,8 @@ func isGeneration(ep Endpoint) bool {
 func isGoogle(ep Endpoint) bool {
 	switch ep {
 	case EndpointGenerateContent, EndpointBatchCreate, EndpointBatchGet, EndpointBatchList,
-		EndpointBatchCancel, EndpointBatchDelete, EndpointPredict:
+		EndpointBatchCancel, EndpointBatchDelete, EndpointPredict,
+		EndpointFileUpload, EndpointFileGet, EndpointFileDownload, EndpointFileDelete:
 		return true
 	}
 	return false
@@ -209,6 +221,8 @@ type Server struct {
 	batchIDs  []string
 	files     map[string][]byte
 	fileIDs   []string
+	gfiles    map[string]*gFile   // Files API, by id
+	uploads   map[string]*gUpload // resumable uploads in progress, by upload id
 	seq       int64
 
 	imgs imageCache
@@ -229,6 +243,8 @@ func NewServer(opts Options) *Server {
 		stats:     Stats{PerEndpoint: map[Endpoint]int{}},
 		batches:   map[string]*batchJob{},
 		files:     map[string][]byte{},
+		gfiles:    map[string]*gFile{},
+		uploads:   map[string]*gUpload{},
 	}
 	if s.key == "" {
 		s.key = "test-key"
@@ -337,17 +353,20 @@ func (s *Server) nextSeq() int64 {
 
 // route is what the router learned from a request's method and path.
 type route struct {
-	ep      Endpoint
-	model   string
-	vertex  bool
-	batchID string
-	fileID  string
+	ep       Endpoint
+	model    string
+	vertex   bool
+	batchID  string
+	fileID   string // hosted image id, or Files API id
+	uploadID string // resumable upload session
 }
 
 var (
 	googleModelRE = regexp.MustCompile(`^/(.*/)?models/([^/:]+):([A-Za-z]+)$`)
 	googleBatchRE = regexp.MustCompile(`^/(.*/)?batches(?:/([^/:]+)(:cancel)?)?$`)
 	fileRE        = regexp.MustCompile(`^/files/([A-Za-z0-9_-]+)\.png$`)
+	gUploadRE     = regexp.MustCompile(`^/upload/v1[a-z0-9]*/files$`)
+	gFileRE       = regexp.MustCompile(`^/(download/)?v1[a-z0-9]*/files/([^/:]+)(:download)?$`)
 )
 
 func routeOf(r *http.Request) route {
@@ -377,6 +396,23 @@ func routeOf(r *http.Request) route {
 			rt.ep = EndpointBatchGet
 		case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
 			rt.ep = EndpointBatchDelete
+		}
+		return rt
+	}
+	if gUploadRE.MatchString(p) && r.Method == http.MethodPost {
+		return route{ep: EndpointFileUpload, uploadID: r.URL.Query().Get("upload_id")}
+	}
+	if m := gFileRE.FindStringSubmatch(p); m != nil {
+		rt := route{ep: EndpointUnknown, fileID: m[2]}
+		switch {
+		case r.Method == http.MethodGet && (m[1] != "" || m[3] != ""):
+			if m[3] != "" {
+				rt.ep = EndpointFileDownload
+			}
+		case r.Method == http.MethodGet:
+			rt.ep = EndpointFileGet
+		case r.Method == http.MethodDelete && m[1] == "" && m[3] == "":
+			rt.ep = EndpointFileDelete
 		}
 		return rt
 	}
@@ -426,6 +462,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if rt.ep == EndpointFileUpload && rt.uploadID != "" {
+		// genai retries, with real sleeps, an upload answer without a
+		// status; whatever goes wrong from here ends the session.
+		w.Header().Set("X-Goog-Upload-Status", "final")
+	}
 	if !s.checkAuth(w, r, rt) {
 		return
 	}
@@ -451,6 +492,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleBatchCancel(w, rt)
 	case EndpointBatchDelete:
 		s.handleBatchDelete(w, rt)
+	case EndpointFileUpload:
+		s.handleFileUpload(w, r, rt, body)
+	case EndpointFileGet:
+		s.handleFileGet(w, rt)
+	case EndpointFileDownload:
+		s.handleFileDownload(w, r, rt)
+	case EndpointFileDelete:
+		s.handleFileDelete(w, rt)
 	case EndpointPredict:
 		s.handlePredict(w, rt, body, f)
 	case EndpointImagesGenerations, EndpointOpenRouterImages:
