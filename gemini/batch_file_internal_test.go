@@ -6,12 +6,11 @@ import (
 	"testing"
 
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestFileResultLines(t *testing.T) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 	g, err := New(context.Background(), Config{APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)

@@ -30,11 +30,7 @@ func TestMain(m *testing.M) {
 
 // clearEnv hides the provider variables the SDKs read.
 func clearEnv(t testing.TB) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE",
-		"GOOGLE_GEMINI_BASE_URL", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_CLOUD_REGION",
-		"GOOGLE_APPLICATION_CREDENTIALS", "OPENAI_API_KEY", "OPENAI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 }
 
 // now is inside every model's lifecycle the tests rely on.

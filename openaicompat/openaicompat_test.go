@@ -36,10 +36,7 @@ var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 var beforeDallEShutdown = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func clearEnv(t testing.TB) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL",
-		"GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 }
 
 // setup starts the emulator and a Generator pointed at it; the base URL

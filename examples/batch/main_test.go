@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestBatchExampleBothModes(t *testing.T) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 	for _, mode := range []string{"live", "batch"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestMain(m *testing.M) {
@@ -13,9 +15,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestFailoverOffline(t *testing.T) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 	var out bytes.Buffer
 	if err := run(&out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())

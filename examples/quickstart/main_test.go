@@ -11,12 +11,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestQuickstartOffline(t *testing.T) {
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, dir); err != nil {

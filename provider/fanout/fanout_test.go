@@ -180,7 +180,7 @@ func ExampleRun() {
 func BenchmarkEfficiency(b *testing.B) {
 	reqs := make([]*provider.Request, 1000)
 	for i := range reqs {
-		reqs[i] = &provider.Request{Prompt: "the same small image", Size: "512"}
+		reqs[i] = &provider.Request{Prompt: "the same small image"}
 	}
 	run := func(b *testing.B, g provider.Generator) {
 		const ideal = time.Second
@@ -208,12 +208,10 @@ func BenchmarkEfficiency(b *testing.B) {
 		}))
 	})
 	b.Run("emulator", func(b *testing.B) {
-		for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"} {
-			b.Setenv(k, "")
-		}
+		providertest.ClearEnv(b)
 		srv := providertest.NewServer(providertest.Options{APIKey: "k", Latency: 50 * time.Millisecond})
 		defer srv.Close()
-		g, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Model: "gemini-3.1-flash-image", ImageOnly: true})
+		g, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Model: "gemini-2.5-flash-image", ImageOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}

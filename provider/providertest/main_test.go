@@ -22,12 +22,7 @@ func TestMain(m *testing.M) {
 // clearEnv empties the environment variables the SDKs read.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI",
-		"GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL",
-		"GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS",
-		"OPENAI_API_KEY", "OPENAI_BASE_URL"} {
-		t.Setenv(k, "")
-	}
+	providertest.ClearEnv(t)
 }
 
 // fakeClock is a settable clock.
