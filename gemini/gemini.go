@@ -15,6 +15,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -80,6 +81,17 @@ type Config struct {
 	ThinkingLevel string
 	// Now is the clock used for model lifecycle checks; nil is time.Now.
 	Now func() time.Time
+	// StreamThreshold is the answer size, in bytes, from which a successful
+	// generateContent answer is decoded as it streams in: the transport
+	// decodes the base64 image payloads straight into their final byte
+	// slices and genai decodes only the small JSON left (internal/jsonimg),
+	// so a 16 MiB image costs about 16 MiB of heap instead of several
+	// times that. An answer of unknown length (chunked) is read up to the
+	// threshold first and streams if it is longer; without a length the
+	// decoder cannot size an image up front and copies it once (about 2×
+	// instead of 1×). 0 means 256 KiB; -1 turns streaming off. Requests
+	// and error answers are genai's in either case.
+	StreamThreshold int64
 }
 
 // Generator generates images with Gemini's generateContent. It is safe for
@@ -359,10 +371,22 @@ func (g *Generator) merge(model string, warnings []string, results []callResult)
 }
 
 type callResult struct {
-	resp  *provider.Response
-	err   error
-	calls int
-	turn  *genai.Content // the model's turn as answered, for sessions
+	resp     *provider.Response
+	err      error
+	calls    int
+	turn     *genai.Content  // the model's turn as answered, for sessions
+	streamed *jsonimg.Result // payloads of a streamed answer, for markers left in turn
+}
+
+func (g *Generator) streamThreshold() int64 {
+	switch t := g.cfg.StreamThreshold; {
+	case t == 0:
+		return jsonimg.DefaultThreshold
+	case t < 0:
+		return -1
+	default:
+		return t
+	}
 }
 
 // call makes one generateContent call. history, when set, is sent before
@@ -370,14 +394,32 @@ type callResult struct {
 func (g *Generator) call(ctx context.Context, model string, history []*genai.Content, req *provider.Request) callResult {
 	contents := append(history[:len(history):len(history)], userTurn(req))
 	ctx, rec := capture.WithRecord(ctx)
+	var streamed *jsonimg.Result
+	if thr := g.streamThreshold(); thr >= 0 {
+		// Large answers are decoded in the transport; genai still builds
+		// the request, handles error answers and decodes what is left.
+		rec.SetFilter(func(resp *http.Response) error {
+			if resp.Request != nil && !strings.HasSuffix(resp.Request.URL.Path, ":generateContent") {
+				return nil
+			}
+			res, err := jsonimg.RewriteResponse(resp, thr, jsonimg.Gemini)
+			if res != nil {
+				streamed = res
+			}
+			return err
+		})
+	}
 	// genai mutates the config it is given: build a fresh one per call.
 	resp, err := g.client.Models.GenerateContent(ctx, model, contents, g.config(req))
 	calls := max(rec.Calls(), 1)
 	if err != nil {
 		return callResult{err: g.mapError(ctx, model, err, rec), calls: calls}
 	}
-	out, err := g.parse(model, resp)
-	r := callResult{resp: out, err: err, calls: calls}
+	if streamed != nil {
+		swapBlobs(resp, streamed)
+	}
+	out, err := g.parseStreamed(model, resp, streamed)
+	r := callResult{resp: out, err: err, calls: calls, streamed: streamed}
 	if err == nil && len(resp.Candidates) > 0 {
 		r.turn = resp.Candidates[0].Content
 	}

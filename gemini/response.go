@@ -7,6 +7,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/datauri"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -49,6 +50,13 @@ func usageOf(md *genai.GenerateContentResponseUsageMetadata) provider.Usage {
 // parse turns a generateContent answer into a Response, or into the typed
 // error that an HTTP 200 without an image really is.
 func (g *Generator) parse(model string, resp *genai.GenerateContentResponse) (*provider.Response, error) {
+	return g.parseStreamed(model, resp, nil)
+}
+
+// parseStreamed is parse for an answer rewritten by internal/jsonimg:
+// data URI markers in text parts are mapped to their payloads (inlineData
+// markers were swapped by swapBlobs), and markers left in text restored.
+func (g *Generator) parseStreamed(model string, resp *genai.GenerateContentResponse, streamed *jsonimg.Result) (*provider.Response, error) {
 	if resp == nil {
 		return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, Message: "empty response"}
 	}
@@ -73,7 +81,7 @@ func (g *Generator) parse(model string, resp *genai.GenerateContentResponse) (*p
 		return nil, fail(provider.KindNoImage, "NO_CANDIDATES", "the model returned no candidate")
 	}
 	cand := resp.Candidates[0]
-	images, text, warnings := extract(cand.Content)
+	images, text, warnings := extractStreamed(cand.Content, streamed)
 	reason := cand.FinishReason
 	if len(images) == 0 {
 		detail := cand.FinishMessage
@@ -121,11 +129,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// extract returns the final images of a model turn (thought drafts
-// dropped), its non-thought text, and warnings about what it had to fix.
-// Relays that flatten images into text as markdown data URIs are
-// recognised; hosted links in text stay in the text.
-func extract(c *genai.Content) (images []provider.Image, text string, warnings []string) {
+// extractStreamed returns the final images of a model turn (thought
+// drafts dropped), its non-thought text, and warnings about what it had to
+// fix. Relays that flatten images into text as markdown data URIs are
+// recognised; hosted links in text stay in the text. streamed, when the
+// streaming decoder ran, holds the payloads its markers stand for.
+func extractStreamed(c *genai.Content, streamed *jsonimg.Result) (images []provider.Image, text string, warnings []string) {
 	if c == nil {
 		return nil, "", nil
 	}
@@ -158,6 +167,9 @@ func extract(c *genai.Content) (images []provider.Image, text string, warnings [
 				warnings = append(warnings, "undecodable data URI in text: "+err.Error())
 				continue
 			}
+			if pl, ok := streamed.Lookup(data); ok {
+				data = pl.Data
+			}
 			img, w := checkedImage(data, mt)
 			if w != "" {
 				warnings = append(warnings, w)
@@ -168,7 +180,7 @@ func extract(c *genai.Content) (images []provider.Image, text string, warnings [
 			}
 		}
 		if t := datauri.Strip(p.Text, used); t != "" {
-			texts = append(texts, t)
+			texts = append(texts, streamed.Restore(t))
 		}
 	}
 	// Relays that flatten drafts into text send every image; the last is
@@ -188,4 +200,41 @@ func checkedImage(data []byte, claimed string) (*provider.Image, string) {
 		return &provider.Image{Data: data, MIMEType: sniffed}, fmt.Sprintf("image labelled %s is %s", claimed, sniffed)
 	}
 	return &provider.Image{Data: data, MIMEType: sniffed}, ""
+}
+
+// swapBlobs replaces the marker bytes genai decoded into inlineData with
+// the payloads they stand for.
+func swapBlobs(resp *genai.GenerateContentResponse, streamed *jsonimg.Result) {
+	for _, c := range resp.Candidates {
+		if c == nil || c.Content == nil {
+			continue
+		}
+		for _, p := range c.Content.Parts {
+			if p == nil || p.InlineData == nil {
+				continue
+			}
+			if pl, ok := streamed.Lookup(p.InlineData.Data); ok {
+				p.InlineData.Data = pl.Data
+			}
+		}
+	}
+}
+
+// restoreTurn returns c with the data URI markers in its text parts
+// replaced by their base64 text, as the model sent it, for sending the
+// turn back in a session. Parts without markers are shared.
+func restoreTurn(c *genai.Content, streamed *jsonimg.Result) *genai.Content {
+	if c == nil || streamed == nil {
+		return c
+	}
+	out := *c
+	out.Parts = append([]*genai.Part(nil), c.Parts...)
+	for i, p := range out.Parts {
+		if p != nil && streamed.Contains(p.Text) {
+			cp := *p
+			cp.Text = streamed.Restore(p.Text)
+			out.Parts[i] = &cp
+		}
+	}
+	return &out
 }

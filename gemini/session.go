@@ -90,7 +90,7 @@ func (s *Session) Generate(ctx context.Context, req *provider.Request) (*provide
 	resp := res.resp
 	resp.Attempts = res.calls
 	resp.Warnings = append(warnings, resp.Warnings...)
-	s.history = append(s.history, userTurn(r), modelTurn(res.turn))
+	s.history = append(s.history, userTurn(r), modelTurn(restoreTurn(res.turn, res.streamed)))
 	if extra := len(s.history) - 2*s.keep; extra > 0 {
 		s.history = append([]*genai.Content(nil), s.history[extra:]...)
 	}

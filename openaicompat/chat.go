@@ -169,7 +169,7 @@ var blockedFinish = map[string]bool{
 // Response, or into the typed error an HTTP 200 without an image is.
 func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResult {
 	var ans chatResponse
-	calls, err := g.post(ctx, p, "/chat/completions", "application/json", body, &ans)
+	calls, streamed, err := g.post(ctx, p, "/chat/completions", "application/json", body, &ans)
 	if err != nil {
 		return chatResult{err: err, calls: calls}
 	}
@@ -200,12 +200,13 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 	}
 	ch := ans.Choices[0]
 	refs, text, dropped := extractChat(ch.Message, p.keepDrafts)
+	text = streamed.Restore(text)
 	if dropped > 0 {
 		warnings = append(warnings, fmt.Sprintf("kept the last of %d images in the relay's text (earlier ones are drafts); set KeepDrafts to keep all", dropped+1))
 	}
 	srcs := make([]imageSource, len(refs))
 	for i, r := range refs {
-		srcs[i] = imageSource{url: r.URL}
+		srcs[i] = imageSource{url: r.URL, streamed: streamed}
 	}
 	images, iw, firstErr := g.resolve(ctx, srcs)
 	warnings = append(warnings, iw...)

@@ -21,6 +21,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -30,18 +31,22 @@ const maxErrorBody = 1 << 20
 
 // post sends one request and decodes a 2xx JSON answer into out. Errors
 // come back as *provider.Error. It returns the upstream calls made.
-func (g *Generator) post(ctx context.Context, p *plan, path, contentType string, body []byte, out any) (int, error) {
+//
+// A successful answer of at least StreamThreshold bytes is first rewritten
+// by internal/jsonimg as it streams in; the Result it returns maps the
+// markers left in out to the decoded payloads (nil otherwise).
+func (g *Generator) post(ctx context.Context, p *plan, path, contentType string, body []byte, out any) (int, *jsonimg.Result, error) {
 	ctx, rec := capture.WithRecord(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, g.invalid(p.id, "", "building the request: %v", secret.Redact(err.Error(), g.secrets...))
+		return 0, nil, g.invalid(p.id, "", "building the request: %v", secret.Redact(err.Error(), g.secrets...))
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.http.Do(req)
 	calls := max(rec.Calls(), 1)
 	if err != nil {
-		return calls, g.transportError(ctx, p.id, err, calls)
+		return calls, nil, g.transportError(ctx, p.id, err, calls)
 	}
 	defer resp.Body.Close()
 	// Headers as the transport saw them (Retry-After, x-ratelimit-*).
@@ -51,12 +56,18 @@ func (g *Generator) post(ctx context.Context, p *plan, path, contentType string,
 	}
 	if status < 200 || status > 299 {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return calls, g.httpError(ctx, p.id, status, header, raw, calls)
+		return calls, nil, g.httpError(ctx, p.id, status, header, raw, calls)
+	}
+	var streamed *jsonimg.Result
+	if thr := g.streamThreshold(); thr >= 0 {
+		if streamed, err = jsonimg.RewriteResponse(resp, thr, jsonimg.OpenAI); err != nil {
+			return calls, nil, g.transportError(ctx, p.id, err, calls)
+		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return calls, g.transportError(ctx, p.id, err, calls)
+		return calls, nil, g.transportError(ctx, p.id, err, calls)
 	}
-	return calls, nil
+	return calls, streamed, nil
 }
 
 // httpError decodes an error answer the way go-openai does (an
@@ -190,7 +201,7 @@ func (g *Generator) transportError(ctx context.Context, model string, err error,
 		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		e.Kind, e.Message = provider.KindUnavailable, "truncated answer"
-	case errors.As(err, &syntaxErr) || errors.As(err, &typeErr):
+	case errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, jsonimg.ErrMalformed):
 		e.Kind, e.Message = provider.KindUnavailable, "malformed answer: "+err.Error()
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &netErr):
 		e.Kind, e.Message = provider.KindUnavailable, "connection failed"

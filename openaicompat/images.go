@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"mime/multipart"
 	"net/textproto"
 	"strconv"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/datauri"
+	"github.com/imagegen-go/imagegen/internal/fetch"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -145,7 +149,7 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
 	}
 	var ans imagesResponse
-	calls, err := g.post(ctx, p, path, contentType, body, &ans)
+	calls, streamed, err := g.post(ctx, p, path, contentType, body, &ans)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +172,7 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 	}
 	srcs := make([]imageSource, len(ans.Data))
 	for i, d := range ans.Data {
-		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: d.RevisedPrompt, label: ans.OutputFormat}
+		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: d.RevisedPrompt, label: ans.OutputFormat, streamed: streamed}
 	}
 	images, warnings, firstErr := g.resolve(ctx, srcs)
 	out.Warnings = append(out.Warnings, warnings...)
@@ -285,6 +289,8 @@ type imageSource struct {
 	url     string
 	revised string
 	label   string // the format the provider says it sent ("png", "image/png")
+	// streamed maps the markers of a streamed answer to their payloads.
+	streamed *jsonimg.Result
 }
 
 // resolve decodes, downloads (under the fetch policy) and checks the
@@ -344,11 +350,21 @@ func isDataURI(s string) bool { return len(s) >= 5 && strings.EqualFold(s[:5], "
 func (g *Generator) decodeSource(ctx context.Context, s imageSource) (*provider.Image, string, error) {
 	switch {
 	case s.b64 != "":
+		if pl, ok := s.streamed.LookupText(s.b64); ok {
+			return checked(pl.Data, s.label, s.revised)
+		}
 		data, err := decodeBase64(s.b64)
 		if err != nil {
 			return nil, "", fmt.Errorf("undecodable b64_json: %w", err)
 		}
 		return checked(data, s.label, s.revised)
+	case s.streamed.Contains(s.url):
+		if res, ok := g.fromMarker(s.url, s.streamed); ok {
+			return fetched(res, s.revised)
+		}
+		// Anything but a plain data URI: the text as it came.
+		s.url = s.streamed.Restore(s.url)
+		return g.decodeSource(ctx, s)
 	case s.url == "":
 		return nil, "", fmt.Errorf("an entry with neither b64_json nor url")
 	case g.cfg.Fetch.NoDownload && !isDataURI(s.url):
@@ -358,11 +374,55 @@ func (g *Generator) decodeSource(ctx context.Context, s imageSource) (*provider.
 	if err != nil {
 		return nil, "", err
 	}
+	return fetched(res, s.revised)
+}
+
+func fetched(res *fetch.Result, revised string) (*provider.Image, string, error) {
 	warn := ""
 	if res.Mismatch() {
 		warn = fmt.Sprintf("image declared %s is %s", res.Declared, res.MIMEType)
 	}
-	return &provider.Image{Data: res.Data, MIMEType: res.MIMEType, RevisedPrompt: s.revised}, warn, nil
+	return &provider.Image{Data: res.Data, MIMEType: res.MIMEType, RevisedPrompt: revised}, warn, nil
+}
+
+// genericTypes carry no claim about the bytes (as in internal/fetch).
+var genericTypes = map[string]bool{"": true, "application/octet-stream": true, "binary/octet-stream": true, "application/binary": true}
+
+// fromMarker resolves a data URI whose whole payload is a jsonimg marker
+// the way fetch.Fetch resolves the URI it stood for, when that succeeds:
+// same size limits (counted on the original text), same type checks, same
+// Result. Anything else reports false, and the caller fetches the
+// restored URI so that every failure reads exactly as before.
+func (g *Generator) fromMarker(raw string, streamed *jsonimg.Result) (*fetch.Result, bool) {
+	raw = strings.TrimSpace(raw)
+	comma := strings.IndexByte(raw, ',')
+	if comma < 0 || !isDataURI(raw) {
+		return nil, false
+	}
+	pl, ok := streamed.LookupText(raw[comma+1:])
+	if !ok || pl.Data == nil {
+		return nil, false
+	}
+	mt, _, err := datauri.Decode(raw)
+	if err != nil {
+		return nil, false
+	}
+	pol := g.fetcher.Policy()
+	if n := len(raw) - jsonimg.MarkerLen + pl.RawLen; int64(n) > pol.MaxBytes/3*4+1024 || int64(len(pl.Data)) > pol.MaxBytes {
+		return nil, false
+	}
+	declared, _, err := mime.ParseMediaType(mt)
+	if err != nil {
+		declared = strings.ToLower(strings.TrimSpace(mt))
+	}
+	sniffed := provider.SniffMIME(pl.Data)
+	if sniffed == "" || (!genericTypes[declared] && !strings.HasPrefix(declared, "image/")) {
+		return nil, false
+	}
+	if genericTypes[declared] {
+		declared = ""
+	}
+	return &fetch.Result{Data: pl.Data, MIMEType: sniffed, Declared: declared}, true
 }
 
 // checked checks bytes against the provider's label: bytes that are no

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -138,6 +139,28 @@ type Config struct {
 	// ImageOnly asks OpenRouter for modalities ["image"] instead of
 	// ["image","text"].
 	ImageOnly bool
+	// StreamThreshold is the answer size, in bytes, from which a
+	// successful answer is decoded as it streams in: base64 images
+	// (b64_json, data: URIs in urls, chat images and message text) go
+	// straight into their final byte slices and only the small JSON left is
+	// decoded as before (internal/jsonimg), so a 16 MiB image costs about
+	// 16 MiB of heap instead of several times that. An answer of unknown
+	// length (chunked) is read up to the threshold first and streams if it
+	// is longer; without a length the decoder cannot size an image up
+	// front and copies it once (about 2× instead of 1×). 0 means 256 KiB;
+	// -1 turns streaming off.
+	StreamThreshold int64
+}
+
+func (g *Generator) streamThreshold() int64 {
+	switch t := g.cfg.StreamThreshold; {
+	case t == 0:
+		return jsonimg.DefaultThreshold
+	case t < 0:
+		return -1
+	default:
+		return t
+	}
 }
 
 // VendorPrefix names a model the way aggregators do: catalog models get

@@ -101,7 +101,7 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 		// then checks the size that will be sent.
 		s, err := imagesSize(p.cat, sz, req.AspectRatio)
 		if err != nil {
-			return nil, g.invalid(id, "Size", "%v", err)
+			return nil, g.invalid(id, "Size", "Size: %v", err)
 		}
 		p.size = s
 		if s != req.Size {
@@ -315,7 +315,7 @@ func imagesSize(m *pricing.Model, sz provider.Size, aspect string) (string, erro
 			}
 		}
 		if m.FreeSize == nil {
-			return "", fmt.Errorf("Size: %s at %d:%d is not one of %s's sizes (%s)", tier, rw, rh, m.ID, strings.Join(m.Sizes, ", "))
+			return "", fmt.Errorf("%s at %d:%d is not one of %s's sizes (%s)", tier, rw, rh, m.ID, strings.Join(m.Sizes, ", "))
 		}
 	}
 	budget := float64(tierPixels[tier])
@@ -331,7 +331,7 @@ func imagesSize(m *pricing.Model, sz provider.Size, aspect string) (string, erro
 			w, h = floor16(float64(w)*scale), floor16(float64(h)*scale)
 		}
 		if why := r.Check(w, h); why != "" {
-			return "", fmt.Errorf("Size: %s at %d:%d would be %dx%d, which %s refuses: %s", tier, rw, rh, w, h, m.ID, why)
+			return "", fmt.Errorf("%s at %d:%d would be %dx%d, which %s refuses: %s", tier, rw, rh, w, h, m.ID, why)
 		}
 	}
 	return strconv.Itoa(w) + "x" + strconv.Itoa(h), nil

@@ -17,6 +17,19 @@ type Record struct {
 	statusCode int
 	header     http.Header
 	calls      int
+	filter     func(*http.Response) error
+}
+
+// SetFilter makes the transport pass every response to a request carrying
+// this record's context to f, after recording its status and headers and
+// before handing it to the SDK. f may replace resp.Body (it must then
+// close the original); an error from f closes the body and becomes the
+// round trip's error. Adapters use it to decode large answers as they
+// stream in (internal/jsonimg).
+func (r *Record) SetFilter(f func(resp *http.Response) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.filter = f
 }
 
 // Last returns the status and headers of the last response seen, or 0 and
@@ -68,10 +81,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
+	var filter func(*http.Response) error
 	if rec != nil && resp != nil {
 		rec.mu.Lock()
 		rec.statusCode, rec.header = resp.StatusCode, resp.Header.Clone()
+		filter = rec.filter
 		rec.mu.Unlock()
+	}
+	if filter != nil && err == nil {
+		if ferr := filter(resp); ferr != nil {
+			_ = resp.Body.Close()
+			return nil, ferr
+		}
 	}
 	return resp, err
 }

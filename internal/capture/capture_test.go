@@ -2,8 +2,11 @@ package capture
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +39,39 @@ func TestTransportRecordsAndRewrites(t *testing.T) {
 	status, h := rec.Last()
 	if status != 429 || h.Get("Retry-After") != "7" || rec.Calls() != 1 {
 		t.Errorf("record = %d %v calls=%d", status, h, rec.Calls())
+	}
+}
+
+func TestFilterSeesAndReplacesBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("original"))
+	}))
+	defer srv.Close()
+	c := Client(srv.Client(), nil)
+	ctx, rec := WithRecord(context.Background())
+	rec.SetFilter(func(resp *http.Response) error {
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(strings.NewReader("filtered"))
+		return nil
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "filtered" {
+		t.Fatalf("body %q", b)
+	}
+	boom := errors.New("boom")
+	ctx, rec = WithRecord(context.Background())
+	rec.SetFilter(func(*http.Response) error { return boom })
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	if _, err := c.Do(req); !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+	if status, _ := rec.Last(); status != 200 || rec.Calls() != 1 {
+		t.Fatalf("record %d %d", status, rec.Calls())
 	}
 }

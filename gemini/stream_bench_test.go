@@ -1,0 +1,189 @@
+package gemini_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
+)
+
+// BenchmarkLargeImageStream compares the streaming decoder with genai's
+// own decoding (StreamThreshold -1) for one generateContent answer with a
+// 16 MiB noisy PNG, made once by the emulator and replayed on loopback by
+// a handler that allocates nothing.
+//
+//	go test -run '^$' -bench 'LargeImageStream|DecodeLarge' -benchtime 10x ./gemini/
+//
+// Metrics, all as multiples of the decoded image size:
+//
+//   - x-image: bytes allocated per call (MemStats.TotalAlloc delta / N);
+//   - peak-x-image: the heap high-water mark of one call above the heap
+//     after a forced GC just before it. A goroutine samples
+//     runtime/metrics /memory/classes/heap/objects:bytes (live objects and
+//     dead ones not yet swept, i.e. what the heap really holds) every few
+//     microseconds while the call runs, GC running as usual; the largest of
+//     three calls is reported. The result's image is live at the end and
+//     counts.
+//
+// "content-length" replays the body with a Content-Length, so the decoder
+// sizes the image once; "chunked" without one (as the emulator itself and
+// Google's front end answer), so each payload is decoded into chunks and
+// copied once into a slice of its exact size.
+func BenchmarkLargeImageStream(b *testing.B) {
+	for _, m := range []struct{ name, model string }{{"final-only", "gemini-2.5-flash-image"}, {"with-draft", "gemini-nano-banana-2.1"}} {
+		for _, framing := range []string{"content-length", "chunked"} {
+			for _, path := range []struct {
+				name string
+				thr  int64
+			}{{"stream", 0}, {"genai", -1}} {
+				b.Run(m.name+"/"+framing+"/"+path.name, func(b *testing.B) {
+					benchLargeStream(b, m.model, framing == "content-length", path.thr)
+				})
+			}
+		}
+	}
+}
+
+const largeSize = 16 << 20
+
+func benchLargeStream(b *testing.B, model string, withLength bool, thr int64) {
+	clearEnv(b)
+	emu := providertest.NewServer(providertest.Options{APIKey: testKey, LargeImageBytes: largeSize})
+	defer emu.Close()
+	body := rawAnswer(b, emu, model)
+	ct, cl := []string{"application/json; charset=UTF-8"}, []string{strconv.Itoa(len(body))}
+	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h["Content-Type"] = ct
+		if withLength {
+			h["Content-Length"] = cl
+		}
+		_, _ = w.Write(body)
+	}))
+	defer replay.Close()
+	g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: replay.URL, HTTPClient: replay.Client(), StreamThreshold: thr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runLarge(b, g, model)
+}
+
+// runLarge times g.Generate and reports allocation and peak heap as
+// multiples of the image size.
+func runLarge(b *testing.B, g *gemini.Generator, model string) {
+	req := &provider.Request{Prompt: "a large noisy image", Model: model}
+	ctx := context.Background()
+	var got int
+	call := func() {
+		resp, err := g.Generate(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got = len(resp.Images[0].Data)
+	}
+	call() // warm up connections and pools
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		call()
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	if got < largeSize*9/10 {
+		b.Fatalf("image is %d bytes, want about %d", got, largeSize)
+	}
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(got), "x-image")
+	var peak uint64
+	for range 3 {
+		peak = max(peak, peakHeap(call))
+	}
+	b.ReportMetric(float64(peak)/float64(got), "peak-x-image")
+}
+
+// peakHeap runs f and returns the heap high-water mark above the heap
+// after a forced GC just before it.
+func peakHeap(f func()) uint64 {
+	const name = "/memory/classes/heap/objects:bytes"
+	read := func(s []metrics.Sample) uint64 { metrics.Read(s); return s[0].Value.Uint64() }
+	s := []metrics.Sample{{Name: name}}
+	runtime.GC()
+	base := read(s)
+	var peak atomic.Uint64
+	peak.Store(base)
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ss := []metrics.Sample{{Name: name}}
+		for !stop.Load() {
+			if v := read(ss); v > peak.Load() {
+				peak.Store(v)
+			}
+			time.Sleep(5 * time.Microsecond)
+		}
+	}()
+	f()
+	stop.Store(true)
+	<-done
+	return max(peak.Load(), read(s)) - base
+}
+
+// memTransport answers every request with body, from memory.
+type memTransport struct {
+	body       []byte
+	withLength bool
+}
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	n := int64(-1)
+	if m.withLength {
+		n = int64(len(m.body))
+	}
+	return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json; charset=UTF-8"}}, ContentLength: n,
+		Body: io.NopCloser(bytes.NewReader(m.body)), Request: r}, nil
+}
+
+// BenchmarkDecodeLarge is decode time: the same 16 MiB answer fed from
+// memory (no network) through genai's decoding and through the streaming
+// decoder, to a provider.Response.
+func BenchmarkDecodeLarge(b *testing.B) {
+	clearEnv(b)
+	emu := providertest.NewServer(providertest.Options{APIKey: testKey, LargeImageBytes: largeSize})
+	defer emu.Close()
+	for _, m := range []struct{ name, model string }{{"final-only", "gemini-2.5-flash-image"}, {"with-draft", "gemini-nano-banana-2.1"}} {
+		body := rawAnswer(b, emu, m.model)
+		for _, path := range []struct {
+			name string
+			thr  int64
+		}{{"stream", 0}, {"genai", -1}} {
+			b.Run(m.name+"/"+path.name, func(b *testing.B) {
+				g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: "http://memory.invalid",
+					HTTPClient: &http.Client{Transport: memTransport{body: body, withLength: true}}, StreamThreshold: path.thr})
+				if err != nil {
+					b.Fatal(err)
+				}
+				runLarge(b, g, m.model)
+			})
+		}
+	}
+}
