@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"cloud.google.com/go/auth"
@@ -19,6 +18,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/fanout"
 )
 
 // DefaultModel is the model used when neither Config.Model nor
@@ -300,74 +300,14 @@ func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provi
 	if err != nil {
 		return nil, err
 	}
-	n := req.Count()
-	results := make([]callResult, n)
-	if n == 1 {
-		results[0] = g.call(ctx, model, nil, req)
-	} else {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, min(g.parallel, n))
-		for i := range results {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					results[i] = callResult{err: g.ctxError(ctx, model)}
-					return
-				}
-				defer func() { <-sem }()
-				results[i] = g.call(ctx, model, nil, req)
-			}()
+	results := fanout.Repeat(ctx, req.Count(), g.parallel, func(ctx context.Context) (*provider.Response, error) {
+		r := g.call(ctx, model, nil, req)
+		if r.resp != nil {
+			r.resp.Attempts = r.calls
 		}
-		wg.Wait()
-	}
-	return g.merge(model, warnings, results)
-}
-
-// merge combines the results of the calls made for one request.
-func (g *Generator) merge(model string, warnings []string, results []callResult) (*provider.Response, error) {
-	out := &provider.Response{Provider: g.name, Model: model, Warnings: warnings}
-	var firstErr error
-	var failures []string
-	var texts []string
-	for i, r := range results {
-		out.Attempts += r.calls
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			if u, ok := provider.BilledUsage(r.err); ok {
-				out.Usage = out.Usage.Add(u)
-			}
-			failures = append(failures, fmt.Sprintf("image %d of %d failed: %v", i+1, len(results), r.err))
-			continue
-		}
-		resp := r.resp
-		out.Images = append(out.Images, resp.Images...)
-		out.Usage = out.Usage.Add(resp.Usage)
-		if resp.Text != "" {
-			texts = append(texts, resp.Text)
-		}
-		if resp.Model != "" {
-			out.Model = resp.Model
-		}
-		out.Warnings = append(out.Warnings, resp.Warnings...)
-	}
-	out.Text = strings.Join(texts, "\n\n")
-	if len(out.Images) == 0 {
-		var pe *provider.Error
-		if errors.As(firstErr, &pe) && len(results) > 1 {
-			c := *pe
-			u := out.Usage
-			c.Usage = &u
-			return nil, &c
-		}
-		return nil, firstErr
-	}
-	out.Warnings = append(out.Warnings, failures...)
-	return out, nil
+		return r.resp, r.err
+	})
+	return fanout.Merge(&provider.Response{Provider: g.name, Model: model, Warnings: warnings}, results)
 }
 
 type callResult struct {
@@ -424,12 +364,4 @@ func (g *Generator) call(ctx context.Context, model string, history []*genai.Con
 		r.turn = resp.Candidates[0].Content
 	}
 	return r
-}
-
-func (g *Generator) ctxError(ctx context.Context, model string) error {
-	kind := provider.KindUnknown
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		kind = provider.KindTimeout
-	}
-	return &provider.Error{Kind: kind, Provider: g.name, Model: model, Message: "request abandoned", Err: ctx.Err()}
 }

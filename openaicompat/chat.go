@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/sashabaranov/go-openai"
 
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/fanout"
 )
 
 // chatRequest is a chat completions body. go-openai's
@@ -85,77 +83,11 @@ func (g *Generator) generateChat(ctx context.Context, p *plan) (*provider.Respon
 	if err != nil {
 		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
 	}
-	results := make([]chatResult, p.n)
-	if p.n == 1 {
-		results[0] = g.chatCall(ctx, p, body)
-	} else {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, min(g.parallel, p.n))
-		for i := range results {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					results[i] = chatResult{err: g.transportError(ctx, p.id, ctx.Err(), 0)}
-					return
-				}
-				defer func() { <-sem }()
-				results[i] = g.chatCall(ctx, p, body)
-			}()
-		}
-		wg.Wait()
-	}
-	return g.merge(p, results)
-}
-
-// merge combines the answers of the calls made for one request; usage and
-// relay-reported cost are summed, failed calls' billed usage included.
-func (g *Generator) merge(p *plan, results []chatResult) (*provider.Response, error) {
-	out := &provider.Response{Provider: g.name, Model: p.id, Warnings: append([]string(nil), p.warnings...)}
-	var firstErr error
-	var failures, texts []string
-	for i, r := range results {
-		out.Attempts += r.calls
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			if u, ok := provider.BilledUsage(r.err); ok {
-				out.Usage = out.Usage.Add(u)
-			}
-			failures = append(failures, fmt.Sprintf("image %d of %d failed: %v", i+1, len(results), r.err))
-			continue
-		}
-		out.Images = append(out.Images, r.resp.Images...)
-		out.Usage = out.Usage.Add(r.resp.Usage)
-		out.Cost += r.resp.Cost
-		if r.resp.Text != "" {
-			texts = append(texts, r.resp.Text)
-		}
-		if r.resp.Model != "" {
-			out.Model = r.resp.Model
-		}
-		for _, w := range r.resp.Warnings {
-			if !slices.Contains(out.Warnings, w) {
-				out.Warnings = append(out.Warnings, w)
-			}
-		}
-	}
-	out.Text = strings.Join(texts, "\n\n")
-	if len(out.Images) == 0 {
-		var pe *provider.Error
-		if errors.As(firstErr, &pe) && len(results) > 1 {
-			c := *pe
-			u := out.Usage
-			c.Usage = &u
-			return nil, &c
-		}
-		return nil, firstErr
-	}
-	out.Warnings = slices.Compact(append(out.Warnings, failures...))
-	return out, nil
+	results := fanout.Repeat(ctx, p.n, g.parallel, func(ctx context.Context) (*provider.Response, error) {
+		r := g.chatCall(ctx, p, body)
+		return r.resp, r.err
+	})
+	return fanout.Merge(&provider.Response{Provider: g.name, Model: p.id, Warnings: p.warnings}, results)
 }
 
 // blockedFinish are native finish reasons (Gemini's, passed through by
