@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -30,7 +28,7 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	default:
 		g.classifyTransport(ctx, e, err, rec.Calls() == 0)
 		e.Message = secret.Redact(e.Message, g.secrets...)
-		e.Err = redactedError{err, g.secrets}
+		e.Err = secret.Wrap(err, g.secrets...)
 		return e
 	}
 	status, header := rec.Last()
@@ -58,25 +56,9 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	e.Message = secret.Redact(e.Message, g.secrets...)
 	// The message already says what genai's error says, at length and
 	// with raw bodies; keep genai's error for errors.As but not its text.
-	e.Err = quietError{err}
+	e.Err = secret.Quiet(err)
 	return e
 }
-
-// quietError keeps a cause in the chain without repeating its text.
-type quietError struct{ err error }
-
-func (q quietError) Error() string { return "" }
-func (q quietError) Unwrap() error { return q.err }
-
-// redactedError keeps the cause in the chain for errors.As while keeping
-// the key out of its text.
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (r redactedError) Error() string { return secret.Redact(r.err.Error(), r.secrets...) }
-func (r redactedError) Unwrap() error { return r.err }
 
 // explainMissingModel uses the catalog to tell a retired model (with its
 // live replacement) from one that never existed.
@@ -99,17 +81,11 @@ func (g *Generator) explainMissingModel(e *provider.Error, model string) {
 // answer genai could not decode. notSent is true when no request reached
 // the transport: genai refused the request itself.
 func (g *Generator) classifyTransport(ctx context.Context, e *provider.Error, err error, notSent bool) {
-	var netErr net.Error
+	e.Kind, e.Message = neterr.Classify(ctx, err)
 	switch {
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		e.Kind, e.Message = provider.KindUnknown, "cancelled"
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
-	case notSent:
+	case notSent && e.Kind == provider.KindUnavailable:
 		e.Kind, e.Message = provider.KindInvalidRequest, "genai refused the request before sending it: "+err.Error()
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED):
-		e.Kind, e.Message = provider.KindUnavailable, "connection failed: "+err.Error()
-	default:
-		e.Kind, e.Message = provider.KindUnavailable, "unreadable answer: "+err.Error()
+	case e.Kind == provider.KindUnavailable:
+		e.Message += ": " + err.Error()
 	}
 }

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -100,7 +98,7 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	var pe *provider.Error
 	if errors.As(e, &pe) {
 		// Keep genai's error for errors.As, without repeating its text.
-		pe.Err = quietError{err}
+		pe.Err = secret.Quiet(err)
 	}
 	return e
 }
@@ -108,33 +106,10 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 // transportError handles failures without a readable HTTP answer.
 func (g *Generator) transportError(ctx context.Context, model string, err error) error {
 	e := &provider.Error{Provider: g.name, Model: model}
-	var netErr net.Error
-	switch {
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		e.Kind, e.Message = provider.KindUnknown, "cancelled"
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED):
-		e.Kind, e.Message = provider.KindUnavailable, "connection failed: "+g.redact(err.Error())
-	default:
-		e.Kind, e.Message = provider.KindUnavailable, "unreadable answer: "+g.redact(err.Error())
+	e.Kind, e.Message = neterr.Classify(ctx, err)
+	if e.Kind == provider.KindUnavailable {
+		e.Message += ": " + g.redact(err.Error())
 	}
-	e.Err = redactedError{err, g.secrets}
+	e.Err = secret.Wrap(err, g.secrets...)
 	return e
 }
-
-// quietError keeps a cause in the chain without repeating its text.
-type quietError struct{ err error }
-
-func (q quietError) Error() string { return "" }
-func (q quietError) Unwrap() error { return q.err }
-
-// redactedError keeps the cause in the chain for errors.As while keeping
-// the key out of its text.
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (r redactedError) Error() string { return secret.Redact(r.err.Error(), r.secrets...) }
-func (r redactedError) Unwrap() error { return r.err }

@@ -158,7 +158,7 @@ func TestFaults(t *testing.T) {
 		{"unavailable", providertest.Unavailable(), provider.KindUnavailable, 503, "UNAVAILABLE", 0, "overloaded"},
 		{"proxy HTML 502", providertest.ProxyHTML502(), provider.KindUnavailable, 502, "", 0, "502 Bad Gateway"},
 		{"reset", providertest.Reset(), provider.KindUnavailable, 0, "", 0, "connection failed"},
-		{"truncated", providertest.Truncated(), provider.KindUnavailable, 0, "", 0, "connection failed"},
+		{"truncated", providertest.Truncated(), provider.KindUnavailable, 0, "", 0, "truncated answer"},
 		{"malformed", providertest.Malformed(), provider.KindUnavailable, 200, "MALFORMED", 0, "unreadable"},
 		{"retry-after header", providertest.Status(429, `{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}`, http.Header{"Retry-After": {"7"}}),
 			provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 7 * time.Second, "slow down"},

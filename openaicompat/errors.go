@@ -9,11 +9,9 @@ import (
 	"html"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sashabaranov/go-openai"
@@ -22,6 +20,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/fetch"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -81,7 +80,7 @@ func (g *Generator) httpError(ctx context.Context, model string, status int, hea
 		return g.apiError(ctx, model, status, header, env.Error, calls)
 	}
 	re := &openai.RequestError{HTTPStatusCode: status, HTTPStatus: http.StatusText(status), Body: raw, Err: errors.New("non-JSON error body")}
-	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Kind: kindForStatus(status, "", ""), Err: quietError{re}}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Kind: kindForStatus(status, "", ""), Err: secret.Quiet(re)}
 	e.Message = secret.Redact(bodyText(raw, status), g.secrets...)
 	if e.Kind == provider.KindRateLimited || e.Kind == provider.KindUnavailable {
 		e.RetryAfter = g.retryHint(header, e.Message)
@@ -99,7 +98,7 @@ func (g *Generator) apiError(_ context.Context, model string, status int, header
 	default:
 		code = fmt.Sprint(c)
 	}
-	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Err: quietError{ae}}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Err: secret.Quiet(ae)}
 	if status == 0 {
 		e.StatusCode = ae.HTTPStatusCode
 	}
@@ -190,23 +189,10 @@ func (g *Generator) explainMissingModel(e *provider.Error, model string) {
 
 // transportError handles failures without a usable HTTP answer.
 func (g *Generator) transportError(ctx context.Context, model string, err error, _ int) error {
-	e := &provider.Error{Provider: g.name, Model: model, Err: redactedError{err, g.secrets}}
-	var netErr net.Error
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		e.Kind, e.Message = provider.KindUnknown, "cancelled"
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		e.Kind, e.Message = provider.KindTimeout, "no answer before the deadline"
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		e.Kind, e.Message = provider.KindUnavailable, "truncated answer"
-	case errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, jsonimg.ErrMalformed):
-		e.Kind, e.Message = provider.KindUnavailable, "malformed answer: "+err.Error()
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &netErr):
-		e.Kind, e.Message = provider.KindUnavailable, "connection failed"
-	default:
-		e.Kind, e.Message = provider.KindUnavailable, "connection failed"
+	e := &provider.Error{Provider: g.name, Model: model, Err: secret.Wrap(err, g.secrets...)}
+	e.Kind, e.Message = neterr.Classify(ctx, err)
+	if e.Message == "malformed answer" {
+		e.Message += ": " + secret.Redact(err.Error(), g.secrets...)
 	}
 	return e
 }
@@ -246,23 +232,6 @@ func (g *Generator) withUsage(err error, model string, u provider.Usage, calls i
 	}
 	return pe
 }
-
-// quietError keeps a cause in the chain (for errors.As) without repeating
-// its text, which go-openai fills with raw bodies.
-type quietError struct{ err error }
-
-func (q quietError) Error() string { return "" }
-func (q quietError) Unwrap() error { return q.err }
-
-// redactedError keeps the cause in the chain while keeping the key out of
-// its text.
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (r redactedError) Error() string { return secret.Redact(r.err.Error(), r.secrets...) }
-func (r redactedError) Unwrap() error { return r.err }
 
 // keyMention matches OpenAI's "Incorrect API key provided: sk-abc***xyz",
 // whose masked key still shows a prefix and a tail.

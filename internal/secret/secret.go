@@ -15,3 +15,25 @@ func Redact(s string, secrets ...string) string {
 	}
 	return s
 }
+
+// Wrap keeps err in the chain for errors.Is and errors.As while removing
+// the secrets from its text.
+func Wrap(err error, secrets ...string) error { return redacted{err, secrets} }
+
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r redacted) Error() string { return Redact(r.err.Error(), r.secrets...) }
+func (r redacted) Unwrap() error { return r.err }
+
+// Quiet keeps err in the chain for errors.Is and errors.As with an empty
+// text, for an SDK error whose text (raw bodies) the message already says
+// better. provider.Error does not print an empty cause.
+func Quiet(err error) error { return quiet{err} }
+
+type quiet struct{ err error }
+
+func (q quiet) Error() string { return "" }
+func (q quiet) Unwrap() error { return q.err }
