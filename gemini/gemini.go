@@ -89,8 +89,8 @@ type Config struct {
 	// times that. An answer of unknown length (chunked) is read up to the
 	// threshold first and streams if it is longer; without a length the
 	// decoder cannot size an image up front and copies it once (about 2×
-	// instead of 1×). 0 means 256 KiB; -1 turns streaming off. Requests
-	// and error answers are genai's in either case.
+	// instead of 1×). 0 means DefaultStreamThreshold; -1 turns streaming
+	// off. Requests and error answers are genai's in either case.
 	StreamThreshold int64
 }
 
@@ -318,10 +318,18 @@ type callResult struct {
 	streamed *jsonimg.Result // payloads of a streamed answer, for markers left in turn
 }
 
+// DefaultStreamThreshold is the answer size from which answers stream when
+// Config.StreamThreshold is 0. genai decodes a body three times over (into
+// a map, back to JSON, into its types), so even a 1K image answer (about
+// 25 KB) decodes faster streamed: BenchmarkTiny went from 933 to 723 µs
+// (medians of 5) and fanout's emulator benchmark from 2.5x to 1.2x the
+// ideal when every answer streamed.
+const DefaultStreamThreshold = 4 << 10
+
 func (g *Generator) streamThreshold() int64 {
 	switch t := g.cfg.StreamThreshold; {
 	case t == 0:
-		return jsonimg.DefaultThreshold
+		return DefaultStreamThreshold
 	case t < 0:
 		return -1
 	default:

@@ -9,8 +9,8 @@ import (
 )
 
 // The differential test is only worth something if the streaming path
-// really ran: check that it did, and that small answers skip it by
-// default.
+// really ran: check that it did, and that answers under the threshold
+// skip it.
 func TestStreamingPathTaken(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -20,14 +20,13 @@ func TestStreamingPathTaken(t *testing.T) {
 	}{
 		{"forced", providertest.Options{}, Config{StreamThreshold: 1}, 2},                                                                                  // the thought draft and the final image
 		{"relay text", providertest.Options{GeminiAuth: providertest.AuthBearer, RelayImageInText: true}, Config{StreamThreshold: 1, BearerAuth: true}, 2}, // inline draft, final in text
-		{"small answer, default threshold", providertest.Options{}, Config{}, 0},
+		{"image answer, default threshold", providertest.Options{}, Config{}, 2},
+		{"answer under the threshold", providertest.Options{}, Config{StreamThreshold: 10 << 20}, 0},
 		{"large answer, default threshold", providertest.Options{LargeImageBytes: 1 << 20}, Config{}, 2},
 		{"off", providertest.Options{LargeImageBytes: 1 << 20}, Config{StreamThreshold: -1}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"} {
-				t.Setenv(k, "")
-			}
+			providertest.ClearEnv(t)
 			tc.opts.APIKey = "k"
 			srv := providertest.NewServer(tc.opts)
 			defer srv.Close()
