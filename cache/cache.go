@@ -29,6 +29,10 @@ type Config struct {
 	// OnEvent, when set, is told of every hit, miss, shared result, write
 	// and store error, synchronously.
 	OnEvent func(Event)
+	// LockTTL is how long a process that died while filling an entry
+	// keeps the other processes waiting, with a Store that implements
+	// Locker; 0 means 2 minutes. A live holder keeps its lock.
+	LockTTL time.Duration
 }
 
 // EventKind says what happened to a request in the cache.
@@ -38,7 +42,7 @@ type EventKind string
 const (
 	EventHit    EventKind = "hit"    // served from the store
 	EventMiss   EventKind = "miss"   // called upstream
-	EventShared EventKind = "shared" // got the result of an identical in-flight call
+	EventShared EventKind = "shared" // got the result of an identical in-flight call (in this process or, through a Locker, another)
 	EventBypass EventKind = "bypass" // OptionCache "skip", or options that cannot be keyed
 	EventStore  EventKind = "store"  // a response was written
 	EventError  EventKind = "error"  // the store failed; the request went on without it
@@ -64,7 +68,11 @@ type Event struct {
 // not counted twice. Copies share image bytes, which nobody may modify.
 // The shared upstream call runs with the values of the first caller's
 // context but is cancelled only when every caller waiting for it has given
-// up; each caller returns when its own context ends.
+// up; each caller returns when its own context ends. When the Store is a
+// Locker shared by several processes, the upstream call also takes the
+// key's fill lock first; a process that finds it taken waits for the
+// other's entry and returns it marked Cached (EventShared), or fills the
+// entry itself if the other stored nothing.
 //
 // Only successful responses whose images all carry bytes are stored
 // (errors never; links expire). Request.Options[OptionCache] = Skip
@@ -85,6 +93,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 24 * time.Hour
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 2 * time.Minute
 	}
 	return cfg
 }
@@ -190,16 +201,7 @@ func (c *cacher) share(ctx context.Context, sfKey, k string, req *provider.Reque
 	ran := false
 	ch := c.sf.DoChan(sfKey, func() (any, error) {
 		ran = true
-		c.event(EventMiss, k, nil)
-		resp, err := c.next.Generate(f.ctx, req)
-		if err == nil && resp != nil && storable(resp) {
-			e := entryOf(resp, c.cfg.Clock(), c.cfg.TTL)
-			if serr := c.cfg.Store.Set(context.WithoutCancel(f.ctx), k, e); serr != nil {
-				c.event(EventError, k, serr)
-			} else {
-				c.event(EventStore, k, nil)
-			}
-		}
+		resp, err := c.fill(f.ctx, k, req, sfKey != k)
 		return result{resp, err}, nil
 	})
 	select {
@@ -212,6 +214,51 @@ func (c *cacher) share(ctx context.Context, sfKey, k string, req *provider.Reque
 	case <-ctx.Done():
 		return nil, ctx.Err(), false
 	}
+}
+
+// fill calls upstream and stores the response. With a Locker store it
+// first takes the key's fill lock; while another process holds it, fill
+// waits and returns that process's entry (marked Cached) once it is
+// there, or takes the lock itself when the holder stored nothing. A
+// refresh only accepts an entry created after it began.
+func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refresh bool) (*provider.Response, error) {
+	if lk, ok := c.cfg.Store.(Locker); ok {
+		began := c.cfg.Clock()
+		for {
+			unlock, got, err := lk.Lock(ctx, k, c.cfg.LockTTL)
+			if err != nil {
+				c.event(EventError, k, err) // go on without cross-process de-duplication
+				break
+			}
+			if got {
+				defer unlock()
+				break
+			}
+			if err := lk.WaitUnlocked(ctx, k); err != nil {
+				return nil, err
+			}
+			e, hit, err := c.cfg.Store.Get(ctx, k)
+			if err != nil {
+				c.event(EventError, k, err)
+				break
+			}
+			if hit && !e.Expired(c.cfg.Clock()) && (!refresh || !e.Created.Before(began)) {
+				c.event(EventShared, k, nil)
+				return e.response(), nil
+			}
+		}
+	}
+	c.event(EventMiss, k, nil)
+	resp, err := c.next.Generate(ctx, req)
+	if err == nil && resp != nil && storable(resp) {
+		e := entryOf(resp, c.cfg.Clock(), c.cfg.TTL)
+		if serr := c.cfg.Store.Set(context.WithoutCancel(ctx), k, e); serr != nil {
+			c.event(EventError, k, serr)
+		} else {
+			c.event(EventStore, k, nil)
+		}
+	}
+	return resp, err
 }
 
 // leave drops a waiter; the last one to go cancels the shared call (a no-op

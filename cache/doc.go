@@ -39,5 +39,8 @@
 // (dir/ab/cd/<key>, directories 0700, files 0600) written atomically
 // (temporary file, fsync, rename) with a SHA-256 checksum that drops
 // corrupt entries, size-bounded eviction by access time, and is safe to
-// share between processes. Both implement Store; a Redis store can too.
+// share between processes. cache/rediscache keeps entries in Redis for
+// replicas to share, and implements Locker, so that identical requests in
+// flight in several processes go upstream once: the others wait for the
+// entry.
 package cache

@@ -27,6 +27,22 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Locker is implemented by a Store shared between processes that can
+// de-duplicate identical in-flight calls across them (the Redis store).
+// Within one process the cache de-duplicates by itself; with a Locker, the
+// one caller per process that would go upstream first takes the key's
+// fill lock, and the callers of other processes wait for the entry
+// instead of calling upstream too.
+type Locker interface {
+	// Lock tries to take key's fill lock for ttl; the store keeps it alive
+	// while held and unlock releases it. ok is false when another holder
+	// has it.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
+	// WaitUnlocked returns when key's fill lock is free (released, or
+	// expired because its holder died) or ctx is done.
+	WaitUnlocked(ctx context.Context, key string) error
+}
+
 // ErrBadKey is returned by stores for a key that is not 64 hex digits.
 var ErrBadKey = errors.New("cache: malformed key")
 

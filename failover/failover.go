@@ -20,6 +20,9 @@
 // limiter (ratelimit.CodeLocalLimit). A content block may instead go to
 // Config.ContentPolicyFallback, once.
 //
+// Breakers are in memory by default; failover/redishealth keeps them in
+// Redis so that replicas share each route's health (Config.NewBreaker).
+//
 // When no route serves, the error is an *Error that keeps every route's
 // error. Its first unwrapped error is the decisive one, so provider.KindOf
 // and provider.RetryAfter report it: the last route tried, or, when none was
@@ -48,6 +51,11 @@ type Clock interface{ Now() time.Time }
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
+
+// CodeHealthUnknown is the Code of the error recorded for a route skipped
+// because its breaker could not decide (a shared health store that is
+// unreachable and fails closed); the error wraps the breaker's.
+const CodeHealthUnknown = "HEALTH_UNKNOWN"
 
 // Route is one way to serve requests: typically a provider adapter wrapped
 // in its own retry and rate limit.
@@ -279,12 +287,18 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 	if err := provider.CheckRequest(r.gen, req); err != nil {
 		return nil, RouteError{Route: r.name, Err: err, Skipped: true}, false
 	}
-	done, retryIn, ok := r.breaker.Allow(f.clock.Now())
-	if !ok {
+	done, retryIn, err := r.breaker.Allow(ctx, f.clock.Now())
+	if errors.Is(err, ErrOpen) {
 		d := provider.Describe(r.gen)
 		return nil, RouteError{Route: r.name, Skipped: true, Err: &provider.Error{
 			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeCircuitOpen,
 			Message: fmt.Sprintf("route %s: circuit open", r.name), RetryAfter: retryIn}}, false
+	}
+	if err != nil {
+		d := provider.Describe(r.gen)
+		return nil, RouteError{Route: r.name, Skipped: true, Err: &provider.Error{
+			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeHealthUnknown,
+			Message: fmt.Sprintf("route %s: health unknown", r.name), Err: err}}, false
 	}
 	resp, err := r.gen.Generate(ctx, req)
 	switch {

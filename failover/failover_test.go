@@ -284,18 +284,18 @@ func TestBreakerConsecutiveFailures(t *testing.T) {
 func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 	clk := newClock(noon)
 	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 2})
-	done, _, ok := b.Allow(clk.Now())
+	done, _, ok := allow(b, clk.Now())
 	if !ok {
 		t.Fatal("closed breaker refused")
 	}
 	done(failover.Failure, clk.Now())
-	if _, _, ok := b.Allow(clk.Now()); ok {
+	if _, _, ok := allow(b, clk.Now()); ok {
 		t.Fatal("open breaker allowed a call")
 	}
 	clk.Advance(time.Second)
-	d1, _, ok1 := b.Allow(clk.Now())
-	d2, _, ok2 := b.Allow(clk.Now())
-	_, _, ok3 := b.Allow(clk.Now())
+	d1, _, ok1 := allow(b, clk.Now())
+	d2, _, ok2 := allow(b, clk.Now())
+	_, _, ok3 := allow(b, clk.Now())
 	if !ok1 || !ok2 || ok3 {
 		t.Fatalf("half-open allowed %v %v %v, want 2 probes", ok1, ok2, ok3)
 	}
@@ -305,8 +305,8 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 		t.Errorf("state = %v, want open after a failed probe", s)
 	}
 	clk.Advance(time.Second)
-	d1, _, _ = b.Allow(clk.Now())
-	d2, _, _ = b.Allow(clk.Now())
+	d1, _, _ = allow(b, clk.Now())
+	d2, _, _ = allow(b, clk.Now())
 	d1(failover.Success, clk.Now())
 	d2(failover.Success, clk.Now())
 	if s := b.State(clk.Now()); s != failover.StateClosed {
@@ -318,7 +318,7 @@ func TestBreakerFailureRate(t *testing.T) {
 	clk := newClock(noon)
 	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: -1, FailureRate: 0.5, MinRequests: 4, Window: time.Minute})
 	report := func(o failover.Outcome) {
-		done, _, ok := b.Allow(clk.Now())
+		done, _, ok := allow(b, clk.Now())
 		if !ok {
 			t.Fatal("refused")
 		}
@@ -435,4 +435,10 @@ func TestCancelledStops(t *testing.T) {
 	if _, err := f.Generate(ctx, &provider.Request{Prompt: "p"}); err == nil || secondary.calls.Load() != 0 {
 		t.Errorf("err %v, secondary calls %d", err, secondary.calls.Load())
 	}
+}
+
+// allow calls b.Allow and reports whether it let the call through.
+func allow(b failover.Breaker, now time.Time) (func(failover.Outcome, time.Time), time.Duration, bool) {
+	done, retryIn, err := b.Allow(context.Background(), now)
+	return done, retryIn, err == nil
 }

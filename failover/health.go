@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -63,7 +65,8 @@ type BreakerSettings struct {
 	HalfOpenProbes int
 }
 
-func (s BreakerSettings) withDefaults() BreakerSettings {
+// WithDefaults returns s with its zero fields set to their defaults.
+func (s BreakerSettings) WithDefaults() BreakerSettings {
 	if s.ConsecutiveFailures == 0 {
 		s.ConsecutiveFailures = 5
 	}
@@ -87,15 +90,22 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 // once. Implementations must be safe for concurrent use.
 //
 // The in-memory implementation is the default; a shared one (so that
-// replicas agree on a provider's health) can be plugged in with
-// Config.NewBreaker.
+// replicas agree on a provider's health, such as failover/redishealth) can
+// be plugged in with Config.NewBreaker.
 type Breaker interface {
-	// Allow returns done and true when a call may go ahead at now;
-	// otherwise false and how long until the breaker lets a probe through.
-	Allow(now time.Time) (done func(o Outcome, now time.Time), retryIn time.Duration, ok bool)
+	// Allow returns done and a nil error when a call may go ahead at now.
+	// When the breaker refuses, the error matches ErrOpen and retryIn is
+	// how long until it lets a probe through. Any other error means the
+	// breaker could not decide (a shared store that is unreachable and
+	// fails closed); the route is skipped with that error.
+	Allow(ctx context.Context, now time.Time) (done func(o Outcome, now time.Time), retryIn time.Duration, err error)
 	// State returns the state at now.
 	State(now time.Time) State
 }
+
+// ErrOpen is returned by Breaker.Allow when the breaker is open, or
+// half-open with every probe taken.
+var ErrOpen = errors.New("failover: circuit open")
 
 // NewBreaker returns the in-memory Breaker for s.
 //
@@ -106,7 +116,7 @@ type Breaker interface {
 // run on an injected clock, which this project requires of every behaviour
 // that depends on time (tests never sleep).
 func NewBreaker(s BreakerSettings) Breaker {
-	return &breaker{s: s.withDefaults()}
+	return &breaker{s: s.WithDefaults()}
 }
 
 type breaker struct {
@@ -152,22 +162,22 @@ func (b *breaker) set(s State, now time.Time) {
 	b.requests, b.failures, b.consecutive, b.probes, b.successes = 0, 0, 0, 0, 0
 }
 
-func (b *breaker) Allow(now time.Time) (func(Outcome, time.Time), time.Duration, bool) {
+func (b *breaker) Allow(_ context.Context, now time.Time) (func(Outcome, time.Time), time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.tick(now)
 	switch b.state {
 	case StateOpen:
-		return nil, b.since.Add(b.s.OpenTimeout).Sub(now), false
+		return nil, b.since.Add(b.s.OpenTimeout).Sub(now), ErrOpen
 	case StateHalfOpen:
 		if b.probes >= b.s.HalfOpenProbes {
-			return nil, 0, false
+			return nil, 0, ErrOpen
 		}
 		b.probes++
 	}
 	gen := b.generation
 	var once sync.Once
-	return func(o Outcome, at time.Time) { once.Do(func() { b.done(gen, o, at) }) }, 0, true
+	return func(o Outcome, at time.Time) { once.Do(func() { b.done(gen, o, at) }) }, 0, nil
 }
 
 func (b *breaker) done(gen uint64, o Outcome, now time.Time) {

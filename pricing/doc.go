@@ -60,6 +60,7 @@
 // Estimate before each call — refusing with provider.ErrBudgetExceeded
 // before any network traffic — and settles to the actual cost after, so
 // daily and monthly caps, overall and per label, hold under any
-// concurrency. The ledger is a Store: MemoryStore, or FileStore, which
-// survives restarts.
+// concurrency. The ledger is a Store: MemoryStore, FileStore, which
+// survives restarts, or pricing/redisledger, shared by replicas through
+// Redis.
 package pricing

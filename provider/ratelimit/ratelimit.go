@@ -21,7 +21,7 @@
 //
 // State lives behind Store, keyed by Config.Key, so that replicas sharing an
 // API key can share limits through a shared Store; NewMemoryStore is the
-// default.
+// default, and provider/ratelimit/redisstore shares them through Redis.
 package ratelimit
 
 import (
@@ -219,10 +219,10 @@ func (l *limiter) storeError(err error) error {
 		Message: "rate-limit store failed", Err: err}
 }
 
-func (l *limiter) dayOf(now time.Time) (string, time.Duration) {
+func (l *limiter) dayOf(now time.Time) Day {
 	t := now.In(l.cfg.DayZone)
 	midnight := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, l.cfg.DayZone)
-	return t.Format(time.DateOnly), midnight.Sub(now)
+	return Day{Name: t.Format(time.DateOnly), Left: midnight.Sub(now)}
 }
 
 func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
@@ -243,13 +243,13 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 		defer release()
 	}
 	now := l.cfg.Clock.Now()
-	day, toMidnight := l.dayOf(now)
+	day := l.dayOf(now)
 	ok, err := store.TakeDay(ctx, l.key, day, l.dayLimit, 1)
 	if err != nil {
 		return nil, l.storeError(err)
 	}
 	if !ok {
-		return nil, l.refuse(provider.KindQuotaExhausted, toMidnight, "%s: daily quota used up for %s", l.key, day)
+		return nil, l.refuse(provider.KindQuotaExhausted, day.Left, "%s: daily quota used up for %s", l.key, day.Name)
 	}
 	var wait time.Duration
 	maxWait := l.maxWait(ctx)
@@ -310,13 +310,12 @@ func (l *limiter) learn(ctx context.Context, err error) {
 	switch pe.Kind {
 	case provider.KindRateLimited:
 		if d, ok := provider.RetryAfter(err); ok {
-			_ = l.cfg.Store.SetPause(ctx, l.key, now.Add(d))
+			_ = l.cfg.Store.SetPause(ctx, l.key, now, now.Add(d))
 		}
 	case provider.KindQuotaExhausted:
 		// Prepaid credit (402) returns when someone pays, not at midnight.
 		if pe.StatusCode != http.StatusPaymentRequired {
-			day, _ := l.dayOf(now)
-			_ = l.cfg.Store.ExhaustDay(ctx, l.key, day)
+			_ = l.cfg.Store.ExhaustDay(ctx, l.key, l.dayOf(now))
 		}
 	}
 }

@@ -35,17 +35,18 @@ type Store interface {
 	// (math.MaxInt64 when n exceeds the burst).
 	Take(ctx context.Context, key string, r Rate, n int, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, err error)
 
-	// TakeDay counts n requests against key's quota for day (a date such as
-	// "2026-11-21" in the limiter's zone) when that leaves the count at or
-	// under limit, and reports whether it did. A day marked exhausted takes
-	// nothing. A negative n gives back requests counted but not made.
-	TakeDay(ctx context.Context, key, day string, limit, n int) (ok bool, err error)
+	// TakeDay counts n requests against key's quota for day when that
+	// leaves the count at or under limit, and reports whether it did. A
+	// day marked exhausted takes nothing. A negative n gives back requests
+	// counted but not made.
+	TakeDay(ctx context.Context, key string, day Day, limit, n int) (ok bool, err error)
 	// ExhaustDay marks key's day as used up, as the provider said.
-	ExhaustDay(ctx context.Context, key, day string) error
+	ExhaustDay(ctx context.Context, key string, day Day) error
 
-	// SetPause makes every caller of key wait until until; an earlier
-	// until than the one already set is ignored.
-	SetPause(ctx context.Context, key string, until time.Time) error
+	// SetPause makes every caller of key wait until until (now is the
+	// caller's clock, so that a shared store can expire the pause when it
+	// has passed); an earlier until than the one already set is ignored.
+	SetPause(ctx context.Context, key string, now, until time.Time) error
 	// PauseUntil returns the pause set for key (the zero Time when none).
 	PauseUntil(ctx context.Context, key string) (time.Time, error)
 
@@ -55,6 +56,15 @@ type Store interface {
 	// expires a lease after ttl, so a crashed process cannot hold slots
 	// for ever; the memory store ignores ttl.
 	Acquire(ctx context.Context, key string, limit int, ttl time.Duration, wait bool) (release func(), err error)
+}
+
+// Day names a quota day.
+type Day struct {
+	// Name is the date in the limiter's zone, such as "2026-11-21".
+	Name string
+	// Left is how long the day has still to run at the caller's now, so
+	// that a shared store can expire the day's count after midnight.
+	Left time.Duration
 }
 
 // ErrNoSlot is returned by Store.Acquire without wait when every slot is
@@ -120,10 +130,10 @@ func (s *MemoryStore) Take(_ context.Context, key string, r Rate, n int, now tim
 }
 
 // TakeDay implements Store.
-func (s *MemoryStore) TakeDay(_ context.Context, key, day string, limit, n int) (bool, error) {
+func (s *MemoryStore) TakeDay(_ context.Context, key string, day Day, limit, n int) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.day(key, day)
+	d := s.day(key, day.Name)
 	if d.exhausted || d.n+n > limit {
 		return false, nil
 	}
@@ -132,9 +142,9 @@ func (s *MemoryStore) TakeDay(_ context.Context, key, day string, limit, n int) 
 }
 
 // ExhaustDay implements Store.
-func (s *MemoryStore) ExhaustDay(_ context.Context, key, day string) error {
+func (s *MemoryStore) ExhaustDay(_ context.Context, key string, day Day) error {
 	s.mu.Lock()
-	s.day(key, day).exhausted = true
+	s.day(key, day.Name).exhausted = true
 	s.mu.Unlock()
 	return nil
 }
@@ -149,7 +159,7 @@ func (s *MemoryStore) day(key, day string) *dayCount {
 }
 
 // SetPause implements Store.
-func (s *MemoryStore) SetPause(_ context.Context, key string, until time.Time) error {
+func (s *MemoryStore) SetPause(_ context.Context, key string, _, until time.Time) error {
 	s.mu.Lock()
 	if until.After(s.pauses[key]) {
 		s.pauses[key] = until

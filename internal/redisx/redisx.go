@@ -1,0 +1,253 @@
+// Package redisx is what imagegen's Redis stores share: the policy for an
+// unreachable server, the guard that applies it (per-call timeout, warning
+// once per outage, fallback or a typed error), key prefixes and hashing.
+package redisx
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// Policy says what a Redis store does when the server cannot be reached.
+type Policy int
+
+const (
+	// DefaultPolicy is the zero Policy: the store's documented default.
+	DefaultPolicy Policy = iota
+	// FallbackToMemory serves from an in-memory store of the same kind,
+	// logging a warning once per outage, and goes back to Redis when it
+	// answers again. State kept in memory meanwhile is not merged back.
+	FallbackToMemory
+	// FailClosed refuses: the operation returns a *provider.Error of kind
+	// provider.KindUnavailable with Code CodeUnavailable.
+	FailClosed
+)
+
+// String returns "fallback-to-memory" or "fail-closed".
+func (p Policy) String() string {
+	switch p {
+	case DefaultPolicy:
+		return "default"
+	case FallbackToMemory:
+		return "fallback-to-memory"
+	case FailClosed:
+		return "fail-closed"
+	}
+	return fmt.Sprintf("policy(%d)", int(p))
+}
+
+// CodeUnavailable is the Code of the *provider.Error a fail-closed store
+// returns while Redis is unreachable.
+const CodeUnavailable = "STORE_UNAVAILABLE"
+
+// DefaultPrefix is the default key prefix of every store.
+const DefaultPrefix = "imagegen:"
+
+// DefaultTimeout bounds each Redis call, so that an unreachable server does
+// not hang requests.
+const DefaultTimeout = 250 * time.Millisecond
+
+// DefaultRetry is how long a store stays on its fallback (or keeps failing
+// fast) after Redis failed, before trying it again.
+const DefaultRetry = time.Second
+
+// Or returns p, or def when p is DefaultPolicy.
+func (p Policy) Or(def Policy) Policy {
+	if p == DefaultPolicy {
+		return def
+	}
+	return p
+}
+
+// Version is the format version every stored value carries.
+const Version = 1
+
+// Guard applies a Policy around Redis calls. The zero value is not usable;
+// fill Store and call through Do.
+type Guard struct {
+	Store   string        // the store's name in warnings and errors: "ratelimit", "budget", ...
+	Policy  Policy        // what to do when Redis is unreachable
+	Logger  *slog.Logger  // warnings; nil means slog.Default()
+	Timeout time.Duration // per call; 0 means DefaultTimeout
+	Retry   time.Duration // how long to skip Redis after a failure; 0 means DefaultRetry
+
+	mu        sync.Mutex
+	down      bool
+	downUntil time.Time
+	lastErr   error
+}
+
+func (g *Guard) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.Default()
+}
+
+// skip reports whether Redis is known down and should not be tried yet.
+func (g *Guard) skip() (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down && time.Now().Before(g.downUntil) {
+		return true, g.lastErr
+	}
+	return false, nil
+}
+
+func (g *Guard) failed(op string, err error) {
+	retry := g.Retry
+	if retry <= 0 {
+		retry = DefaultRetry
+	}
+	g.mu.Lock()
+	first := !g.down
+	g.down, g.downUntil, g.lastErr = true, time.Now().Add(retry), err
+	g.mu.Unlock()
+	if first {
+		what := "failing closed"
+		if g.Policy == FallbackToMemory {
+			what = "falling back to an in-memory store; limits and state are per process until it returns"
+		}
+		g.logger().Warn("imagegen: Redis unreachable", "store", g.Store, "op", op, "policy", g.Policy.String(), "action", what, "err", err)
+	}
+}
+
+func (g *Guard) ok() {
+	g.mu.Lock()
+	was := g.down
+	g.down, g.lastErr = false, nil
+	g.mu.Unlock()
+	if was {
+		g.logger().Info("imagegen: Redis reachable again", "store", g.Store)
+	}
+}
+
+// Down reports whether the guard currently considers Redis unreachable.
+func (g *Guard) Down() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.down
+}
+
+// Unavailable returns the typed error of a fail-closed store.
+func (g *Guard) Unavailable(op string, err error) error {
+	return &provider.Error{Kind: provider.KindUnavailable, Code: CodeUnavailable,
+		Message: fmt.Sprintf("%s store: Redis unreachable (%s), failing closed", g.Store, op), Err: err}
+}
+
+// Do runs redisFn with a per-call timeout. When Redis is unreachable (now,
+// or within Retry of the last failure) it runs memFn under
+// FallbackToMemory, or returns the typed error under FailClosed. Errors
+// that are not about reaching Redis (a script's answer, the caller's
+// cancelled context) are returned as they are. memFn may be nil for
+// operations that have no fallback; the typed error is returned then.
+func Do[T any](ctx context.Context, g *Guard, op string, redisFn func(ctx context.Context) (T, error), memFn func() (T, error)) (T, error) {
+	return DoTimeout(ctx, g, g.Timeout, op, redisFn, memFn)
+}
+
+// DoTimeout is Do with a per-call timeout other than the guard's (for calls
+// that move many bytes); 0 means DefaultTimeout.
+func DoTimeout[T any](ctx context.Context, g *Guard, timeout time.Duration, op string, redisFn func(ctx context.Context) (T, error), memFn func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	fallback := func(err error) (T, error) {
+		if g.Policy == FallbackToMemory && memFn != nil {
+			return memFn()
+		}
+		return zero, g.Unavailable(op, err)
+	}
+	if skip, err := g.skip(); skip {
+		return fallback(err)
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	v, err := redisFn(cctx)
+	cancel()
+	switch {
+	case err == nil:
+		g.ok()
+		return v, nil
+	case ctx.Err() != nil:
+		return zero, ctx.Err()
+	case !IsOutage(err):
+		g.ok()
+		return v, err
+	}
+	g.failed(op, err)
+	return fallback(err)
+}
+
+// IsOutage reports whether err means Redis could not be reached or could
+// not serve (network, timeout, closed client, loading, read-only replica),
+// as opposed to an answer.
+func IsOutage(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	s := err.Error()
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "connection refused", "broken pipe", "connection reset", "i/o timeout", "use of closed network connection"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefix returns p, or DefaultPrefix when p is empty.
+func Prefix(p string) string {
+	if p == "" {
+		return DefaultPrefix
+	}
+	return p
+}
+
+// Hash returns the first 128 bits of the SHA-256 of s in hex: how a name
+// that may be derived from a secret (an API key used as a rate-limit key)
+// appears in Redis keys.
+func Hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Token returns 16 random bytes in hex, for lock tokens, lease members
+// and reservation ids.
+func Token() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Micros returns t in microseconds since the Unix epoch (0 for the zero
+// Time).
+func Micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}

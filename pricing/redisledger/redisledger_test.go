@@ -1,0 +1,393 @@
+package redisledger
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/imagegen-go/imagegen/internal/redistest"
+	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
+	t.Helper()
+	c := redistest.Client(t)
+	opts.Prefix = redistest.Prefix(t, c)
+	return New(c, opts), c
+}
+
+func TestReserveSettle(t *testing.T) {
+	s, c := newStore(t, Options{})
+	ctx := context.Background()
+	keys := []string{"overall/day/2026-11-21", "team=a/day/2026-11-21"}
+	id1, err := s.Reserve(ctx, keys, []provider.USD{0, 100}, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Reserve(ctx, keys, []provider.USD{0, 100}, 50)
+	var le *pricing.LimitError
+	if !errors.As(err, &le) || le.Key != keys[1] || le.Reserved != 60 || le.Amount != 50 || le.Limit != 100 {
+		t.Fatalf("over the cap: %v", err)
+	}
+	if sp, r, _ := s.Spent(ctx, keys[0]); sp != 0 || r != 60 {
+		t.Errorf("overall after refusal: spent %v reserved %v", sp, r)
+	}
+	if err := s.Settle(ctx, id1, 45); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, id1, 45); err != nil {
+		t.Errorf("second settle of the same id: %v", err)
+	}
+	if err := s.Settle(ctx, "nope", 1); !errors.Is(err, pricing.ErrUnknownReservation) {
+		t.Errorf("unknown id: %v", err)
+	}
+	for _, k := range keys {
+		if sp, r, _ := s.Spent(ctx, k); sp != 45 || r != 0 {
+			t.Errorf("%s: spent %v reserved %v", k, sp, r)
+		}
+		if v := c.HGet(ctx, s.prefix+"t:"+k, "v").Val(); v != "1" {
+			t.Errorf("%s: version %q", k, v)
+		}
+	}
+	if _, err := s.Reserve(ctx, keys, []provider.USD{0, 100}, 55); err != nil {
+		t.Errorf("reserve within the cap after settling: %v", err)
+	}
+	if first, _ := s.MarkAlert(ctx, keys[0], 0.5); !first {
+		t.Error("first alert mark not first")
+	}
+	if first, _ := s.MarkAlert(ctx, keys[0], 0.5); first {
+		t.Error("second alert mark first")
+	}
+}
+
+// TestAbandonedReservationCountedAsSpent: a reservation never settled
+// counts at its amount once ReservationTTL has passed.
+func TestAbandonedReservationCountedAsSpent(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, _ := newStore(t, Options{ReservationTTL: time.Minute, Now: clock})
+	ctx := context.Background()
+	keys := []string{"overall/day/2026-11-21"}
+	id, err := s.Reserve(ctx, keys, []provider.USD{100}, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sp, r, _ := s.Spent(ctx, keys[0]); sp != 70 || r != 0 {
+		t.Errorf("after sweep: spent %v reserved %v", sp, r)
+	}
+	if err := s.Settle(ctx, id, 10); err != nil {
+		t.Errorf("late settle of a swept reservation: %v", err)
+	}
+	if sp, _, _ := s.Spent(ctx, keys[0]); sp != 70 {
+		t.Errorf("late settle changed spend to %v", sp)
+	}
+	if n, _ := s.Open(ctx); n != 0 {
+		t.Errorf("%d open", n)
+	}
+}
+
+// TestAlertsFireOnceAcrossReplicas: two budgets (two replicas) on one
+// ledger fire each threshold once between them.
+func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
+	s1, c := newStore(t, Options{})
+	s2 := New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")]})
+	var fired atomic.Int32
+	mk := func(s *Store) *pricing.Budget {
+		return pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 1000},
+			OnAlert: func(pricing.Alert) { fired.Add(1) }})
+	}
+	b1, b2 := mk(s1), mk(s2)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := b1
+			if i%2 == 1 {
+				b = b2
+			}
+			r, err := b.Reserve(ctx, nil, 50)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := b.Settle(ctx, r, 50); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := fired.Load(); n != 3 {
+		t.Errorf("%d alerts fired, want 3 (50%%, 80%%, 100%%)", n)
+	}
+}
+
+func deadClient(t *testing.T) *redis.Client {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redistest.NewClient(t, "127.0.0.1:"+strconv.Itoa(port))
+}
+
+// TestUnreachableFailClosed: the default policy refuses every request
+// with a typed error, before the provider is called.
+func TestUnreachableFailClosed(t *testing.T) {
+	s := New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})
+	meter := pricing.NewMeter(pricing.MeterConfig{Budget: pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar}})})
+	called := false
+	gen := meter.Middleware()(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		called = true
+		return &provider.Response{}, nil
+	}))
+	_, err := gen.Generate(context.Background(), &provider.Request{Prompt: "x", Model: "fake"})
+	var pe *provider.Error
+	if !errors.Is(err, provider.ErrUnavailable) || !errors.As(err, &pe) || pe.Code != CodeUnavailable {
+		t.Fatalf("err %v, want *provider.Error unavailable with code %s", err, CodeUnavailable)
+	}
+	if errors.Is(err, provider.ErrBudgetExceeded) {
+		t.Error("an unreachable ledger is not an exceeded budget")
+	}
+	if called {
+		t.Error("provider called while the ledger is unreachable")
+	}
+}
+
+// TestUnreachableFallback: FallbackToMemory keeps enforcing the cap per
+// process, with one warning.
+func TestUnreachableFallback(t *testing.T) {
+	s := New(deadClient(t), Options{OnUnavailable: FallbackToMemory, Logger: slog.New(slog.DiscardHandler)})
+	b := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 100}})
+	ctx := context.Background()
+	r, err := b.Reserve(ctx, nil, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Reserve(ctx, nil, 60); !errors.Is(err, provider.ErrBudgetExceeded) {
+		t.Errorf("over the cap in fallback: %v", err)
+	}
+	if err := b.Settle(ctx, r, 30); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Status(ctx)
+	if err != nil || st[0].Spent != 30 {
+		t.Errorf("status %+v %v", st, err)
+	}
+}
+
+// TestRedisRestartKeepsAcknowledgedSpend: a private Redis with
+// appendfsync always is killed (SIGKILL) and restarted while 16 callers
+// reserve and settle. Under FailClosed every call fails with the typed
+// error during the outage and nothing panics; afterwards every settle
+// that was acknowledged is in the ledger, and nothing exceeds the cap.
+func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := redistest.NewClient(t, srv.Addr)
+	const limit = 1_000_000_000
+	s := New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond})
+	b := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: limit}})
+	ctx := context.Background()
+	var acked, reservedOnly atomic.Int64
+	var okCalls, typedFails, otherFails atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				amount := provider.USD(1000 + w*10 + i%7)
+				r, err := b.Reserve(ctx, nil, amount)
+				if err != nil {
+					if errors.Is(err, provider.ErrUnavailable) {
+						typedFails.Add(1)
+						time.Sleep(2 * time.Millisecond)
+					} else {
+						otherFails.Add(1)
+						t.Errorf("reserve: %v", err)
+					}
+					continue
+				}
+				if err := b.Settle(ctx, r, amount-1); err != nil {
+					reservedOnly.Add(int64(amount))
+					if !errors.Is(err, provider.ErrUnavailable) {
+						otherFails.Add(1)
+						t.Errorf("settle: %v", err)
+					}
+					continue
+				}
+				acked.Add(int64(amount - 1))
+				okCalls.Add(1)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.Kill()
+	time.Sleep(300 * time.Millisecond)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	// Retry settles that failed during the outage, then count whatever
+	// is still open at its reserved amount.
+	s.flushPending(ctx)
+	s.now = func() time.Time { return time.Now().Add(2 * DefaultReservationTTL) }
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Format(time.DateOnly)
+	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d calls settled (%v acknowledged), %d refused with the typed error during the outage, %v in settles that failed; ledger: spent %v, reserved %v",
+		okCalls.Load(), provider.USD(acked.Load()), typedFails.Load(), provider.USD(reservedOnly.Load()), spent, reserved)
+	if okCalls.Load() == 0 || typedFails.Load() == 0 {
+		t.Errorf("the run did not span the outage: %d ok, %d refused", okCalls.Load(), typedFails.Load())
+	}
+	if int64(spent) < acked.Load() {
+		t.Errorf("ledger spent %v < acknowledged %v: acknowledged spend lost", spent, provider.USD(acked.Load()))
+	}
+	// A reservation whose reply the kill cut off (at most one per caller)
+	// was made but not acknowledged: it is counted at its amount.
+	if slack := int64(16 * 2000); int64(spent) > acked.Load()+reservedOnly.Load()+slack {
+		t.Errorf("ledger spent %v > acknowledged %v + unsettled %v + in flight at the kill", spent, provider.USD(acked.Load()), provider.USD(reservedOnly.Load()))
+	}
+	if reserved != 0 {
+		t.Errorf("reserved %v left after the sweep", reserved)
+	}
+}
+
+// Multi-process budget test.
+
+const (
+	budgetReplicas = 4
+	perReplica     = 250
+	callCost       = 4 * provider.Cent
+)
+
+type budgetResult struct {
+	OK       int `json:"ok"`
+	Refused  int `json:"refused"`
+	Other    int `json:"other"`
+	MaxSpent int64
+}
+
+// TestReplicasShareBudget: four processes each send 250 concurrent
+// requests through the meter and a $1.00 daily budget on one Redis ledger,
+// over a generator that costs $0.04 a call: the ledger never exceeds
+// $1.00 and every refusal is ErrBudgetExceeded.
+func TestReplicasShareBudget(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	results := make([]budgetResult, budgetReplicas)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	redistest.RunChildren(ctx, t, budgetReplicas, "TestHelperProcess", "budget", []string{"IMAGEGEN_PREFIX=" + prefix}, func(i int) any { return &results[i] })
+	s := New(c, Options{Prefix: prefix})
+	day := time.Now().UTC().Format(time.DateOnly)
+	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, refused := 0, 0
+	var maxSeen provider.USD
+	for i, r := range results {
+		t.Logf("replica %d: %d served, %d refused (budget), %d other errors; highest spend it saw %v", i, r.OK, r.Refused, r.Other, provider.USD(r.MaxSpent))
+		ok += r.OK
+		refused += r.Refused
+		maxSeen = max(maxSeen, provider.USD(r.MaxSpent))
+		if r.Other > 0 {
+			t.Errorf("replica %d: %d errors other than ErrBudgetExceeded", i, r.Other)
+		}
+	}
+	t.Logf("$1.00 budget, %d requests from %d processes: %d served, %d refused; ledger spent %v (highest seen %v), reserved %v",
+		budgetReplicas*perReplica, budgetReplicas, ok, refused, spent, maxSeen, reserved)
+	if spent > provider.Dollar || maxSeen > provider.Dollar {
+		t.Errorf("spent %v (highest seen %v) exceeds $1.00", spent, maxSeen)
+	}
+	if spent != provider.USD(ok)*callCost || reserved != 0 {
+		t.Errorf("spent %v reserved %v for %d calls", spent, reserved, ok)
+	}
+	if ok+refused != budgetReplicas*perReplica {
+		t.Errorf("%d outcomes", ok+refused)
+	}
+}
+
+// TestHelperProcess is a replica of TestReplicasShareBudget when run as its
+// child.
+func TestHelperProcess(t *testing.T) {
+	if !redistest.IsChild("budget") {
+		t.Skip("helper process for TestReplicasShareBudget")
+	}
+	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
+	s := New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 2 * time.Second})
+	budget := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
+		Estimate: pricing.EstimateConfig{UnknownPerImage: callCost}})
+	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget})
+	gen := meter.Middleware()(provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		time.Sleep(20 * time.Millisecond)
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Cost: callCost, Provider: "fake", Model: req.Model}, nil
+	}))
+	ctx := context.Background()
+	key := pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, time.Now().UTC().Format(time.DateOnly))
+	var mu sync.Mutex
+	var res budgetResult
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range perReplica {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := gen.Generate(ctx, &provider.Request{Prompt: "x", Model: "fake-image-model"})
+			sp, _, serr := s.Spent(ctx, key)
+			mu.Lock()
+			defer mu.Unlock()
+			if serr == nil {
+				res.MaxSpent = max(res.MaxSpent, int64(sp))
+			}
+			switch {
+			case err == nil:
+				res.OK++
+			case errors.Is(err, provider.ErrBudgetExceeded):
+				res.Refused++
+			default:
+				res.Other++
+				t.Logf("error: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	redistest.Report(res)
+}
