@@ -11,6 +11,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -43,7 +44,7 @@ const (
 	deadline      = 2 * time.Second
 )
 
-func chaosRoute(t *testing.T, clk *fakeClock, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
+func chaosRoute(t *testing.T, clk *clock.Fake, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
 	t.Helper()
 	opts.APIKey, opts.Now, opts.RequestsPerMinute = chaosKey, clk.Now, emulatorRPM
 	srv := providertest.NewServer(opts)

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 	"github.com/imagegen-go/imagegen/provider/retry"
@@ -47,10 +48,6 @@ import (
 
 // Clock is the time source of the breakers.
 type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // CodeHealthUnknown is the Code of the error recorded for a route skipped
 // because its breaker could not decide (a shared health store that is
@@ -133,7 +130,7 @@ func New(cfg Config) (*Failover, error) {
 	}
 	f := &Failover{clock: cfg.Clock, rng: cfg.Rand, failoverOn: cfg.FailoverOn}
 	if f.clock == nil {
-		f.clock = systemClock{}
+		f.clock = clock.System()
 	}
 	if f.rng == nil {
 		f.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

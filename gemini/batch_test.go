@@ -3,40 +3,17 @@ package gemini_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-// fakeClock drives the emulator's batch progress and WaitBatch's waits:
-// every wait advances it, so polling takes no real time.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	t := c.t
-	c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	ch <- t
-	return ch
-}
-
-func batchSetup(t *testing.T, batchDuration time.Duration) (*providertest.Server, *gemini.Generator, *fakeClock) {
-	clk := &fakeClock{t: now}
+func batchSetup(t *testing.T, batchDuration time.Duration) (*providertest.Server, *gemini.Generator, *clock.Fake) {
+	clk := clock.NewFake(now)
 	srv, g := setup(t, providertest.Options{Now: clk.Now, BatchDuration: batchDuration}, gemini.Config{Model: "gemini-3-pro-image"})
 	return srv, g, clk
 }

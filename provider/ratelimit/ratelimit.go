@@ -32,24 +32,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// Clock is the time source of the limiter. Tests use a fake clock whose
-// After returns at once after moving time forward.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// SystemClock is the real clock.
-var SystemClock Clock = systemClock{}
+// Clock is the time source of the limiter: Now and After. Tests pass a
+// fake one whose After returns at once after moving time forward.
+type Clock = clock.Clock
 
 // CodeLocalLimit is the Code of the *provider.Error values the limiter
 // returns when it refuses a call itself, without calling the provider.
@@ -93,7 +82,7 @@ type Config struct {
 
 	// Store holds the state; default a new MemoryStore.
 	Store Store
-	// Clock is the time source; default SystemClock.
+	// Clock is the time source; default the real clock.
 	Clock Clock
 	// LeaseTTL is passed to Store.Acquire (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
@@ -113,7 +102,7 @@ func New(cfg Config) provider.Middleware {
 		cfg.Store = NewMemoryStore()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock
+		cfg.Clock = clock.System()
 	}
 	if cfg.DayZone == nil {
 		cfg.DayZone = pacific()

@@ -35,24 +35,13 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// Clock is the time source the decorator waits on. Tests use a fake one
-// whose After returns at once, so no test sleeps.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// SystemClock is the real clock.
-var SystemClock Clock = systemClock{}
+// Clock is the time source the decorator waits on: Now and After. Tests
+// pass a fake one whose After returns at once, so no test sleeps.
+type Clock = clock.Clock
 
 // Defaults for a zero Policy.
 const (
@@ -89,7 +78,7 @@ type Policy struct {
 	// OnAttempt, when set, is called after every try, for logging and
 	// metrics. It must not block.
 	OnAttempt func(Attempt)
-	// Clock is the time source for waits (default SystemClock).
+	// Clock is the time source for waits (default the real clock).
 	Clock Clock
 }
 
@@ -170,7 +159,7 @@ func New(p Policy) provider.Middleware {
 		p.Retryable = provider.IsRetryable
 	}
 	if p.Clock == nil {
-		p.Clock = SystemClock
+		p.Clock = clock.System()
 	}
 	return func(next provider.Generator) provider.Generator {
 		r := &retrier{p: p, next: next}

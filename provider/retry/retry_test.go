@@ -5,13 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/retry"
@@ -21,39 +21,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
-// fakeClock moves time forward by d whenever code waits on it, and records
-// the waits, so tests never sleep.
-type fakeClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	waits []time.Duration
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.t
-	c.mu.Unlock()
-	return ch
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
-}
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) }
 
 // script returns a generator that answers with errs in turn, then succeeds.
 func script(calls *int, errs ...error) provider.Generator {
@@ -277,18 +245,18 @@ func TestHintsEndToEnd(t *testing.T) {
 	googleBody := `{"error":{"code":429,"message":"%s","status":"RESOURCE_EXHAUSTED"}}`
 	tests := []struct {
 		name  string
-		fault func(clk *fakeClock) providertest.Fault
+		fault func(clk *clock.Fake) providertest.Fault
 		want  time.Duration
 	}{
-		{"RetryInfo", func(*fakeClock) providertest.Fault { return providertest.RateLimited(7 * time.Second) }, 7 * time.Second},
-		{"Retry-After seconds", func(*fakeClock) providertest.Fault {
+		{"RetryInfo", func(*clock.Fake) providertest.Fault { return providertest.RateLimited(7 * time.Second) }, 7 * time.Second},
+		{"Retry-After seconds", func(*clock.Fake) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "slow down"), http.Header{"Retry-After": {"9"}})
 		}, 9 * time.Second},
-		{"Retry-After date", func(clk *fakeClock) providertest.Fault {
+		{"Retry-After date", func(clk *clock.Fake) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "slow down"),
 				http.Header{"Retry-After": {clk.Now().Add(11 * time.Second).UTC().Format(http.TimeFormat)}})
 		}, 11 * time.Second},
-		{"try again in text", func(*fakeClock) providertest.Fault {
+		{"try again in text", func(*clock.Fake) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "Rate limit reached. Please try again in 13s."), nil)
 		}, 13 * time.Second},
 	}
