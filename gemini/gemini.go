@@ -2,7 +2,6 @@ package gemini
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -226,7 +225,7 @@ func (g *Generator) modelFor(req *provider.Request) string {
 func (g *Generator) prepare(req *provider.Request) (string, []string, error) {
 	model := g.modelFor(req)
 	if err := req.Validate(); err != nil {
-		return model, nil, g.annotate(err, model)
+		return model, nil, provider.WithOrigin(err, g.name, model)
 	}
 	if req.Mask != nil {
 		return model, nil, g.invalid(model, "Mask: Gemini image models take no mask; describe the edit in the prompt")
@@ -238,12 +237,12 @@ func (g *Generator) prepare(req *provider.Request) (string, []string, error) {
 		return model, nil, g.invalid(model, "References: the request would be about %d MB; the inline limit is 20 MB", n>>20)
 	}
 	if err := g.catalog.CheckLive(model, g.now()); err != nil {
-		return model, nil, g.annotate(err, model)
+		return model, nil, provider.WithOrigin(err, g.name, model)
 	}
 	var warnings []string
 	if m, ok := g.catalog.Lookup(model); ok {
 		if err := m.Validate(req); err != nil {
-			return model, nil, g.annotate(err, model)
+			return model, nil, provider.WithOrigin(err, g.name, model)
 		}
 		if lvl := g.thinkingLevel(req); lvl != "" && len(m.ThinkingLevels) > 0 && !containsFold(m.ThinkingLevels, lvl) {
 			return model, nil, g.invalid(model, "Options[thinking_level]: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
@@ -255,22 +254,6 @@ func (g *Generator) prepare(req *provider.Request) (string, []string, error) {
 
 func (g *Generator) invalid(model, format string, args ...any) error {
 	return &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Model: model, Message: fmt.Sprintf(format, args...)}
-}
-
-// annotate fills the provider and model of a *provider.Error.
-func (g *Generator) annotate(err error, model string) error {
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		c := *pe
-		if c.Provider == "" {
-			c.Provider = g.name
-		}
-		if c.Model == "" {
-			c.Model = model
-		}
-		return &c
-	}
-	return err
 }
 
 func containsFold(list []string, s string) bool {

@@ -2,7 +2,6 @@ package imagen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -303,22 +302,6 @@ func (g *Generator) modelFor(req *provider.Request) string {
 
 func (g *Generator) invalid(model, format string, args ...any) error {
 	return &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Model: model, Message: fmt.Sprintf(format, args...)}
-}
-
-// annotate fills the provider and model of a *provider.Error.
-func (g *Generator) annotate(err error, model string) error {
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		c := *pe
-		if c.Provider == "" {
-			c.Provider = g.name
-		}
-		if c.Model == "" {
-			c.Model = model
-		}
-		return &c
-	}
-	return err
 }
 
 // Generate makes one :predict call for up to four images (sampleCount),

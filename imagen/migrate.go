@@ -18,7 +18,7 @@ func (g *Generator) prepareMigration(req *provider.Request, p *params, retiredEr
 	now := g.now()
 	live, _, err := g.catalog.Resolve(p.model, now)
 	if err != nil || live == nil || live.ID == p.model {
-		return nil, g.annotate(retiredErr, p.model)
+		return nil, provider.WithOrigin(retiredErr, g.name, p.model)
 	}
 	shutdown := ""
 	if m, ok := g.catalog.Lookup(p.model); ok {

@@ -191,7 +191,7 @@ func (g *Generator) finish(model string, results []result, warnings []string) (*
 func (g *Generator) generateVertex(ctx context.Context, p *params) (*provider.Response, error) {
 	client, err := g.vertex()
 	if err != nil {
-		return nil, g.annotate(err, p.model)
+		return nil, provider.WithOrigin(err, g.name, p.model)
 	}
 	ctx, rec := capture.WithRecord(ctx)
 	// genai's converters read the config; build a fresh one per call.

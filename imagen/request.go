@@ -78,7 +78,7 @@ type params struct {
 func (g *Generator) prepare(req *provider.Request) (*params, error) {
 	model := g.modelFor(req)
 	if err := req.Validate(); err != nil {
-		return nil, g.annotate(err, model)
+		return nil, provider.WithOrigin(err, g.name, model)
 	}
 	if len(req.References) > 0 {
 		return nil, g.invalid(model, "References: Imagen :predict here only generates from text; use the gemini adapter to edit or to pass reference images")
@@ -103,7 +103,7 @@ func (g *Generator) prepare(req *provider.Request) (*params, error) {
 		case g.cfg.Migrate && g.migrator != nil:
 			return g.prepareMigration(req, p, err)
 		default:
-			return nil, g.annotate(err, model)
+			return nil, provider.WithOrigin(err, g.name, model)
 		}
 	}
 	if known {
@@ -111,7 +111,7 @@ func (g *Generator) prepare(req *provider.Request) (*params, error) {
 			return nil, g.invalid(model, "Model: %s speaks %s, not Imagen :predict; use the %s adapter", model, m.Protocol, m.Protocol)
 		}
 		if err := m.Validate(req); err != nil {
-			return nil, g.annotate(err, model)
+			return nil, provider.WithOrigin(err, g.name, model)
 		}
 		p.warnings = append(p.warnings, m.Warnings(g.now())...)
 	} else if p.sampleCount > MaxSampleCount {

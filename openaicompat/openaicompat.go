@@ -2,7 +2,6 @@ package openaicompat
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -348,22 +347,6 @@ func (g *Generator) modelFor(req *provider.Request) string {
 
 func (g *Generator) invalid(model, code, format string, args ...any) error {
 	return &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Model: model, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// annotate fills the provider and model of a *provider.Error.
-func (g *Generator) annotate(err error, model string) error {
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		c := *pe
-		if c.Provider == "" {
-			c.Provider = g.name
-		}
-		if c.Model == "" {
-			c.Model = model
-		}
-		return &c
-	}
-	return err
 }
 
 // Generate serves req in the configured mode. On the Images API one call

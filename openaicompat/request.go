@@ -81,14 +81,14 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 	model := g.modelFor(req)
 	id := catalogID(model)
 	if err := req.Validate(); err != nil {
-		return nil, g.annotate(err, id)
+		return nil, provider.WithOrigin(err, g.name, id)
 	}
 	p := &plan{req: req, model: model, id: id, wire: model, n: req.Count(), prompt: req.Prompt}
 	if g.cfg.ModelName != nil {
 		p.wire = g.cfg.ModelName(model)
 	}
 	if err := g.catalog.CheckLive(id, g.now()); err != nil {
-		return nil, g.annotate(err, id)
+		return nil, provider.WithOrigin(err, g.name, id)
 	}
 	mode := g.cfg.Mode
 	sz, _ := provider.ParseSize(req.Size)
@@ -111,7 +111,7 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 	}
 	if p.cat != nil {
 		if err := p.cat.Validate(check); err != nil {
-			return nil, g.annotate(err, id)
+			return nil, provider.WithOrigin(err, g.name, id)
 		}
 		p.warnings = append(p.warnings, p.cat.Warnings(g.now())...)
 	}

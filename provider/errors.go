@@ -238,3 +238,22 @@ func BilledUsage(err error) (Usage, bool) {
 	}
 	return Usage{}, false
 }
+
+// WithOrigin returns err with the Provider and Model of its *Error filled
+// where they are empty, as a copy (the original is not modified); errors
+// without an *Error are returned as they are. Adapters use it on errors that
+// checks made without knowing who would serve the request.
+func WithOrigin(err error, providerName, model string) error {
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	c := *pe
+	if c.Provider == "" {
+		c.Provider = providerName
+	}
+	if c.Model == "" {
+		c.Model = model
+	}
+	return &c
+}

@@ -421,3 +421,16 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestWithOrigin(t *testing.T) {
+	orig := &provider.Error{Kind: provider.KindInvalidRequest, Model: "kept"}
+	err := provider.WithOrigin(fmt.Errorf("wrapped: %w", orig), "gemini", "m")
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Provider != "gemini" || pe.Model != "kept" || orig.Provider != "" {
+		t.Errorf("WithOrigin = %+v; original %+v", pe, orig)
+	}
+	plain := errors.New("plain")
+	if provider.WithOrigin(plain, "p", "m") != plain {
+		t.Error("a plain error was changed")
+	}
+}
