@@ -69,10 +69,14 @@ type Route struct {
 	Weight int
 }
 
-// DefaultKinds are the failure kinds that fail over by default.
-var DefaultKinds = []provider.Kind{
-	provider.KindUnavailable, provider.KindRateLimited, provider.KindQuotaExhausted,
-	provider.KindTimeout, provider.KindModelRetired, provider.KindModelNotFound,
+// DefaultKinds returns the failure kinds that fail over by default: the
+// provider's trouble, never the request's (invalid request, auth, content
+// blocked).
+func DefaultKinds() []provider.Kind {
+	return []provider.Kind{
+		provider.KindUnavailable, provider.KindRateLimited, provider.KindQuotaExhausted,
+		provider.KindTimeout, provider.KindModelRetired, provider.KindModelNotFound,
+	}
 }
 
 // CodeCircuitOpen is the Code of the error recorded for a route skipped
@@ -86,7 +90,7 @@ type Config struct {
 	// FailoverOn says which errors move on to the next route; default: the
 	// error's kind is in Kinds.
 	FailoverOn func(error) bool
-	// Kinds that fail over when FailoverOn is nil; default DefaultKinds.
+	// Kinds that fail over when FailoverOn is nil; default DefaultKinds().
 	Kinds []provider.Kind
 	// Breaker configures each route's circuit breaker.
 	Breaker BreakerSettings
@@ -138,7 +142,7 @@ func New(cfg Config) (*Failover, error) {
 	if f.failoverOn == nil {
 		kinds := cfg.Kinds
 		if kinds == nil {
-			kinds = DefaultKinds
+			kinds = DefaultKinds()
 		}
 		kinds = slices.Clone(kinds)
 		f.failoverOn = func(err error) bool { return slices.Contains(kinds, provider.KindOf(err)) }

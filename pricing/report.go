@@ -58,15 +58,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// CSVHeader is the header row of WriteCSV.
-var CSVHeader = []string{"dimension", "key", "calls", "failed", "reported", "unpriced", "images",
-	"input_tokens", "input_image_tokens", "output_tokens", "output_image_tokens", "thought_tokens", "cost_usd"}
+// CSVHeader returns the header row of WriteCSV.
+func CSVHeader() []string {
+	return []string{"dimension", "key", "calls", "failed", "reported", "unpriced", "images",
+		"input_tokens", "input_image_tokens", "output_tokens", "output_image_tokens", "thought_tokens", "cost_usd"}
+}
 
 // WriteCSV writes the report as CSV: CSVHeader, a "total" row, then one row
 // per Row. cost_usd is a decimal dollar amount, exact to the micro-dollar.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(CSVHeader()); err != nil {
 		return err
 	}
 	rows := append([]Row{{Dimension: "total", Key: "", Line: r.Total}}, r.Rows...)
