@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,10 +111,14 @@ func TestChaos(t *testing.T) {
 		kinds     = map[provider.Kind]int{}
 		successes int
 		served    = map[string]int{}
-		late      []time.Duration
-		slow      int
+		tooks     []time.Duration
 		untyped   []error
 	)
+	// A request returning after its deadline is a bug unless the machine
+	// itself was late: a canary measures how late the scheduler runs a
+	// 5 ms ticker meanwhile, and that lag (seen at seconds under -race on a
+	// starved 2-CPU machine) is allowed on top of the deadline.
+	maxLag := watchSchedulerLag(t)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -134,16 +139,7 @@ func TestChaos(t *testing.T) {
 				took := time.Since(start)
 				cancel()
 				mu.Lock()
-				// A request that ignored its deadline would hang until the
-				// emulator closed, after the last request: the test would
-				// never end. Seconds past it are scheduling delay when -race
-				// runs on a starved machine (seen at load 12 on 2 CPUs).
-				if took > deadline+15*time.Second {
-					late = append(late, took)
-				}
-				if took > deadline+250*time.Millisecond {
-					slow++
-				}
+				tooks = append(tooks, took)
 				switch {
 				case err == nil && len(resp.Images) > 0:
 					successes++
@@ -170,8 +166,15 @@ func TestChaos(t *testing.T) {
 	if len(untyped) > 0 {
 		t.Errorf("%d requests ended without a typed error", len(untyped))
 	}
+	allowed := deadline + 250*time.Millisecond + maxLag()
+	var late []time.Duration
+	for _, took := range tooks {
+		if took > allowed {
+			late = append(late, took)
+		}
+	}
 	if len(late) > 0 {
-		t.Errorf("%d requests outlived their deadline, e.g. %v", len(late), late[0])
+		t.Errorf("%d requests outlived their deadline (%v plus %v of scheduler lag), e.g. %v", len(late), deadline, maxLag(), late[0])
 	}
 	total := successes
 	for _, n := range kinds {
@@ -190,7 +193,39 @@ func TestChaos(t *testing.T) {
 	if served["gemini-a"] == 0 || served["gemini-b"] == 0 {
 		t.Errorf("served = %v: both routes should have served", served)
 	}
-	t.Logf("%d requests returned more than 250ms after their deadline (scheduling delay)", slow)
+	t.Logf("longest request %v (deadline %v); longest scheduler lag seen by the canary %v", slices.Max(tooks), deadline, maxLag())
 	t.Logf("successes %d %v, typed errors %v; emulator calls a=%d (faulted %d) b=%d (faulted %d); simulated %v",
 		successes, served, kinds, stA.Total, stA.Faulted, stB.Total, stB.Faulted, clk.Now().Sub(time.Date(2026, 11, 21, 8, 30, 0, 0, time.UTC)).Round(time.Second))
+}
+
+// watchSchedulerLag starts a goroutine that ticks every 5 ms and records
+// how much later than due it runs; the returned func reports the worst lag
+// so far. The goroutine stops when the test ends.
+func watchSchedulerLag(t *testing.T) func() time.Duration {
+	var worst atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		const tick = 5 * time.Millisecond
+		timer := time.NewTimer(tick)
+		defer timer.Stop()
+		due := time.Now().Add(tick)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-timer.C:
+				// Now, not the timer's value: what counts is when this
+				// goroutine got to run.
+				if lag := int64(time.Since(due)); lag > worst.Load() {
+					worst.Store(lag)
+				}
+				due = time.Now().Add(tick)
+				timer.Reset(tick)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return func() time.Duration { return time.Duration(worst.Load()) }
 }
