@@ -109,4 +109,5 @@ func (g *Generator) config(req *provider.Request) *genai.GenerateContentConfig {
 	return cfg
 }
 
+// String names the generator, its provider and default model, for logs.
 func (g *Generator) String() string { return fmt.Sprintf("gemini.Generator(%s, %s)", g.name, g.model) }

@@ -192,6 +192,7 @@ func (g *Generator) ResumeSession(st SessionState) (*Session, error) {
 	return s, nil
 }
 
+// String names the session's model and length, for logs.
 func (s *Session) String() string {
 	return fmt.Sprintf("gemini.Session(%s, %d turns)", s.model, s.Turns())
 }

@@ -51,6 +51,7 @@ const (
 	ModeOpenRouterImages
 )
 
+// String names the mode, as in the README's presets table.
 func (m Mode) String() string {
 	switch m {
 	case ModeImages:
@@ -292,6 +293,7 @@ func (g *Generator) Client() *openai.Client { return g.oa }
 // Mode returns the wire mode in use.
 func (g *Generator) Mode() Mode { return g.cfg.Mode }
 
+// String names the generator, its provider, mode and default model, for logs.
 func (g *Generator) String() string {
 	return fmt.Sprintf("openaicompat.Generator(%s, %s, %s)", g.name, g.model, g.cfg.Mode)
 }

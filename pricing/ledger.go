@@ -48,6 +48,7 @@ type LimitError struct {
 	Limit    provider.USD
 }
 
+// Error says which scope and period the reservation would exceed.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("%s: spent %v + reserved %v + estimate %v exceeds %v", e.Key, e.Spent, e.Reserved, e.Amount, e.Limit)
 }

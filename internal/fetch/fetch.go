@@ -72,6 +72,7 @@ const (
 	ReasonTimeout                     // the download took longer than Timeout (or the context's deadline)
 )
 
+// String names the reason.
 func (r Reason) String() string {
 	switch r {
 	case ReasonBlocked:
@@ -100,6 +101,7 @@ type Error struct {
 	Err        error
 }
 
+// Error describes the refused or failed download without its query string.
 func (e *Error) Error() string {
 	s := "fetch " + e.URL + ": " + e.Reason.String()
 	if e.StatusCode != 0 {
@@ -111,6 +113,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrBlocked is matched (errors.Is) by every refusal of the policy.

@@ -82,6 +82,7 @@ type SyntaxError struct {
 	Err    error  // io.ErrUnexpectedEOF for a truncated body, else nil
 }
 
+// Error describes the malformed input and where it was found.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("jsonimg: malformed JSON at byte %d: %s", e.Offset, e.Msg)
 }
