@@ -15,13 +15,13 @@ import (
 
 // Config configures the cache decorator. Zero values take the defaults.
 type Config struct {
-	// Store holds entries; nil means NewMemory(0, Clock) (256 MiB).
+	// Store holds entries; nil means NewMemory(0, Now) (256 MiB).
 	Store Store
 	// TTL is how long an entry lives; 0 means 24 hours, a negative TTL
 	// means entries never expire.
 	TTL time.Duration
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 	// Namespace is mixed into every key, so that generators that share a
 	// store but must not share entries (different providers serving the
 	// same model ID, say) stay apart.
@@ -85,11 +85,11 @@ func New(cfg Config) provider.Middleware {
 }
 
 func (cfg Config) withDefaults() Config {
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Store == nil {
-		cfg.Store = NewMemory(0, cfg.Clock)
+		cfg.Store = NewMemory(0, cfg.Now)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 24 * time.Hour
@@ -155,7 +155,7 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 		switch {
 		case err != nil:
 			c.event(EventError, k, err)
-		case ok && !e.Expired(c.cfg.Clock()):
+		case ok && !e.Expired(c.cfg.Now()):
 			c.event(EventHit, k, nil)
 			return e.response(), nil
 		}
@@ -223,7 +223,7 @@ func (c *cacher) share(ctx context.Context, sfKey, k string, req *provider.Reque
 // refresh only accepts an entry created after it began.
 func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refresh bool) (*provider.Response, error) {
 	if lk, ok := c.cfg.Store.(Locker); ok {
-		began := c.cfg.Clock()
+		began := c.cfg.Now()
 		for {
 			unlock, got, err := lk.Lock(ctx, k, c.cfg.LockTTL)
 			if err != nil {
@@ -242,7 +242,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 				c.event(EventError, k, err)
 				break
 			}
-			if hit && !e.Expired(c.cfg.Clock()) && (!refresh || !e.Created.Before(began)) {
+			if hit && !e.Expired(c.cfg.Now()) && (!refresh || !e.Created.Before(began)) {
 				c.event(EventShared, k, nil)
 				return e.response(), nil
 			}
@@ -251,7 +251,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 	c.event(EventMiss, k, nil)
 	resp, err := c.next.Generate(ctx, req)
 	if err == nil && resp != nil && storable(resp) {
-		e := entryOf(resp, c.cfg.Clock(), c.cfg.TTL)
+		e := entryOf(resp, c.cfg.Now(), c.cfg.TTL)
 		if serr := c.cfg.Store.Set(context.WithoutCancel(ctx), k, e); serr != nil {
 			c.event(EventError, k, serr)
 		} else {

@@ -75,7 +75,7 @@ func TestHitMissAndTTL(t *testing.T) {
 	clk := &clock{t: t0}
 	up := &upstream{model: "gemini-nano-banana-2.1"}
 	var events []EventKind
-	g := provider.Chain(up, New(Config{TTL: time.Hour, Clock: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }}))
+	g := provider.Chain(up, New(Config{TTL: time.Hour, Now: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }}))
 	if d := provider.Describe(g); d.Model != up.model {
 		t.Fatalf("cache hides the description: %+v", d)
 	}

@@ -25,9 +25,9 @@ type DiskConfig struct {
 	// takes the total over it, the least recently used entries are deleted
 	// until the total is at most 90% of it.
 	MaxBytes int64
-	// Clock returns the current time, for expiry and access order; nil
+	// Now returns the current time, for expiry and access order; nil
 	// means time.Now.
-	Clock func() time.Time
+	Now func() time.Time
 }
 
 // Disk is a Store of content-addressed files: dir/ab/cd/<key>, directories
@@ -76,13 +76,13 @@ func OpenDisk(dir string, cfg DiskConfig) (*Disk, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 1 << 30
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	d := &Disk{dir: dir, maxBytes: cfg.MaxBytes, now: cfg.Clock, index: map[string]diskItem{}}
+	d := &Disk{dir: dir, maxBytes: cfg.MaxBytes, now: cfg.Now, index: map[string]diskItem{}}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.scan(); err != nil {

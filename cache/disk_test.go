@@ -55,7 +55,7 @@ func checkEntry(t *testing.T, e *Entry, i, n int) {
 func TestDiskRoundTripAndPermissions(t *testing.T) {
 	clk := &clock{t: t0}
 	dir := filepath.Join(t.TempDir(), "c")
-	d, err := OpenDisk(dir, DiskConfig{Clock: clk.Now})
+	d, err := OpenDisk(dir, DiskConfig{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestDiskRoundTripAndPermissions(t *testing.T) {
 		t.Errorf("file %s", p)
 	}
 	// Reopen: the index is rebuilt.
-	d2, _ := OpenDisk(dir, DiskConfig{Clock: clk.Now})
+	d2, _ := OpenDisk(dir, DiskConfig{Now: clk.Now})
 	if n, b := d2.Len(); n != 1 || b != fi.Size() {
 		t.Errorf("reopened index %d %d", n, b)
 	}
@@ -135,7 +135,7 @@ func TestDiskEviction(t *testing.T) {
 	clk := &clock{t: t0}
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 1000, t0))))
-	d, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk.Now})
+	d, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
 	ctx := context.Background()
 	for i := range 5 {
 		clk.Add(time.Second)
@@ -159,7 +159,7 @@ func TestDiskEviction(t *testing.T) {
 	os.MkdirAll(filepath.Dir(tmp), 0o700)
 	os.WriteFile(tmp, []byte("partial"), 0o600)
 	os.Chtimes(tmp, t0, t0)
-	d2, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk.Now})
+	d2, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
 	if _, err := os.Stat(tmp); err != nil {
 		t.Error("recent temporary file removed: another process may be writing it")
 	}
@@ -167,7 +167,7 @@ func TestDiskEviction(t *testing.T) {
 		t.Errorf("temporary file indexed: %d entries", n)
 	}
 	clk.Add(2 * time.Hour)
-	OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk.Now})
+	OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
 	if _, err := os.Stat(tmp); err == nil {
 		t.Error("orphaned temporary file kept")
 	}

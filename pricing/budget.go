@@ -59,8 +59,8 @@ type BudgetConfig struct {
 	OnAlert func(Alert)
 	// Location sets where days and months begin; nil means UTC.
 	Location *time.Location
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 	// Catalog prices estimates; nil means Default().
 	Catalog *Catalog
 	// Estimate tunes the upper estimate reserved before each call.
@@ -99,7 +99,7 @@ func NewBudget(cfg BudgetConfig) *Budget {
 		thresholds: slices.Clone(cfg.Thresholds),
 		onAlert:    cfg.OnAlert,
 		loc:        cfg.Location,
-		clock:      cfg.Clock,
+		clock:      cfg.Now,
 		cat:        cfg.Catalog,
 		est:        cfg.Estimate,
 	}

@@ -30,8 +30,8 @@ func TestHardCapUnderConcurrency(t *testing.T) {
 	const n = 1000
 	const limit = provider.Dollar
 	clk := &fixedClock{t: t0}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Clock: clk.Now})
-	m := pricing.NewMeter(pricing.MeterConfig{Budget: b, Clock: clk.Now})
+	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Now: clk.Now})
+	m := pricing.NewMeter(pricing.MeterConfig{Budget: b, Now: clk.Now})
 
 	var (
 		mu      sync.Mutex
@@ -147,7 +147,7 @@ func TestAlertsAndPeriods(t *testing.T) {
 		Limits:   pricing.Limits{Daily: provider.Dollar, Monthly: 10 * provider.Dollar},
 		PerLabel: map[string]pricing.Limits{"team=a": {Daily: 50 * provider.Cent}},
 		OnAlert:  func(a pricing.Alert) { alerts = append(alerts, a) },
-		Location: pst, Clock: clk.Now,
+		Location: pst, Now: clk.Now,
 	})
 	f := relay()
 	g := provider.Chain(f, pricing.NewMeter(pricing.MeterConfig{Budget: b}).Middleware())
@@ -227,7 +227,7 @@ func TestAlertsAndPeriods(t *testing.T) {
 
 func TestMonthlyCap(t *testing.T) {
 	clk := &fixedClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Clock: clk.Now})
+	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Now: clk.Now})
 	g := provider.Chain(relay(), pricing.NewMeter(pricing.MeterConfig{Budget: b}).Middleware())
 	for day := range 3 {
 		clk.Set(clk.Now().Add(time.Duration(day) * time.Hour))

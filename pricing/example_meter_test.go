@@ -56,10 +56,10 @@ func ExampleBudget() {
 		OnAlert: func(a pricing.Alert) {
 			fmt.Printf("alert: %s %s at %.0f%%: %v of %v\n", a.Scope, a.Period, a.Threshold*100, a.Spent, a.Limit)
 		},
-		Clock: now,
+		Now: now,
 		// Store: a *pricing.FileStore keeps the ledger across restarts.
 	})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Clock: now})
+	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Now: now})
 	gen := provider.Chain(canned, meter.Middleware())
 
 	for i := range 3 {

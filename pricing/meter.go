@@ -21,8 +21,8 @@ type MeterConfig struct {
 	// with provider.ErrBudgetExceeded before any network traffic) and
 	// settles it to the actual cost after.
 	Budget *Budget
-	// Clock returns the current time; nil means time.Now.
-	Clock func() time.Time
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 	// OnRecord receives every record synchronously, after totals are
 	// updated: persist or export them here. It must not block for long.
 	OnRecord func(Record)
@@ -62,7 +62,7 @@ type Meter struct {
 
 // NewMeter returns a Meter for cfg.
 func NewMeter(cfg MeterConfig) *Meter {
-	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Clock, onRecord: cfg.OnRecord}
+	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Now, onRecord: cfg.OnRecord}
 	if m.cat == nil {
 		m.cat = Default()
 	}

@@ -58,7 +58,7 @@ var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 func TestMeterSetsCostAndTotals(t *testing.T) {
 	clk := &fixedClock{t: t0}
 	var recs []pricing.Record
-	m := pricing.NewMeter(pricing.MeterConfig{Clock: clk.Now, OnRecord: func(r pricing.Record) { recs = append(recs, r) }})
+	m := pricing.NewMeter(pricing.MeterConfig{Now: clk.Now, OnRecord: func(r pricing.Record) { recs = append(recs, r) }})
 	g := provider.Chain(gemini21(500), m.Middleware())
 	if d := provider.Describe(g); d.Model != "gemini-nano-banana-2.1" {
 		t.Fatalf("meter hides the description: %+v", d)
@@ -112,7 +112,7 @@ func TestMeterBilledFailure(t *testing.T) {
 		return nil, &provider.Error{Kind: provider.KindContentBlocked, Provider: "gemini", Model: "gemini-3-pro-image", StatusCode: 200,
 			Code: "IMAGE_SAFETY", Usage: &provider.Usage{InputTokens: 12, ThoughtTokens: 300}}
 	}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Clock: func() time.Time { return t0 }})
+	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Now: func() time.Time { return t0 }})
 	m := pricing.NewMeter(pricing.MeterConfig{Budget: b})
 	g := provider.Chain(f, m.Middleware())
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"})
@@ -181,7 +181,7 @@ func TestMeterReportedAndUnknown(t *testing.T) {
 
 func TestReportJSONAndCSV(t *testing.T) {
 	clk := &fixedClock{t: t0}
-	m := pricing.NewMeter(pricing.MeterConfig{Clock: clk.Now})
+	m := pricing.NewMeter(pricing.MeterConfig{Now: clk.Now})
 	g := provider.Chain(gemini21(0), m.Middleware())
 	for _, team := range []string{"a", "a", "b"} {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Labels: map[string]string{"team": team}}); err != nil {

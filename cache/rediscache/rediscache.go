@@ -106,7 +106,7 @@ type Options struct {
 	// default 50 ms.
 	PollInterval time.Duration
 	// Now is the clock for access times and expiry; default time.Now.
-	// Use the cache.Config's Clock.
+	// Use the cache.Config's Now.
 	Now func() time.Time
 }
 
