@@ -40,7 +40,7 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	if strings.Contains(e.Code, " ") { // non-JSON body: Status holds "502 Bad Gateway"
 		e.Code = ""
 	}
-	e.Message = googleerr.CleanMessage(ae.Message)
+	e.Message = googleerr.CleanMessage(secret.Redact(ae.Message, g.secrets...)) // redact before cutting, or a cut key survives
 	d := googleerr.ParseDetails(ae.Details)
 	e.Kind = googleerr.Classify(e.StatusCode, e.Code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {

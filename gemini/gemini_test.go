@@ -609,3 +609,15 @@ func TestVertexBearer(t *testing.T) {
 		t.Errorf("headers = %v", h)
 	}
 }
+
+// An upstream that echoes the key near the end of a long message must not
+// leak a prefix of it when the message is shortened.
+func TestKeyRedactedBeforeMessageIsCut(t *testing.T) {
+	srv, g := setup(t, providertest.Options{}, gemini.Config{})
+	body := `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"` + strings.Repeat("x", 490) + ` key=` + testKey + `"}}`
+	srv.Inject(providertest.EndpointGenerateContent, providertest.Status(400, body, nil))
+	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+	if err == nil || strings.Contains(err.Error(), testKey[:8]) {
+		t.Errorf("key prefix in error: %v", err)
+	}
+}

@@ -38,7 +38,7 @@ func (g *Generator) httpError(model string, status int, header http.Header, body
 
 // envelopeError builds the *provider.Error of Google's error envelope.
 func (g *Generator) envelopeError(model string, status int, code, msg string, d googleerr.Details, header http.Header) error {
-	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Message: googleerr.CleanMessage(msg)}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Message: googleerr.CleanMessage(g.redact(msg))} // redact before cutting
 	e.Kind = googleerr.Classify(status, code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
 		g.explainMissingModel(e, model)

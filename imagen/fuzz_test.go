@@ -48,3 +48,33 @@ func FuzzDecodePredict(f *testing.F) {
 		}
 	})
 }
+
+// Only a real "all filtered" answer is a content block: a corrupt or
+// foreign answer is the provider's trouble, which retry and failover act on.
+func TestDecodePredictTellsBlocksFromBrokenAnswers(t *testing.T) {
+	clearEnv(t)
+	g, err := imagen.New(context.Background(), imagen.Config{APIKey: "test-key-0123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		body string
+		kind provider.Kind
+	}{
+		{`{}`, provider.KindContentBlocked},
+		{`{"predictions":[{"raiFilteredReason":"Filtered"}]}`, provider.KindContentBlocked},
+		{`{"predictions":[]}`, provider.KindContentBlocked},
+		{`{"predictions":[{"bytesBase64Encoded":"@@@@"}]}`, provider.KindUnavailable},
+		{`{"predictions":[3]}`, provider.KindUnavailable},
+		{`{"error":"upstream overloaded"}`, provider.KindUnavailable},
+		{`{"message":"bad gateway"}`, provider.KindUnavailable},
+		{`null`, provider.KindUnavailable},
+		{`{"predictions":[{"bytesBase64Encoded":"aGVsbG8="}]}`, provider.KindNoImage}, // decodes, but not an image
+	}
+	for _, tt := range tests {
+		_, err := g.DecodePredict([]byte(tt.body))
+		if got := provider.KindOf(err); got != tt.kind {
+			t.Errorf("%s: %v (%v), want %v", tt.body, got, err, tt.kind)
+		}
+	}
+}

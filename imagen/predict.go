@@ -87,19 +87,39 @@ func (g *Generator) decodePredict(model string, body []byte) (*provider.Response
 		}
 		return nil, err
 	}
+	malformed := func(why string) error {
+		return &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, StatusCode: http.StatusOK,
+			Code: "MALFORMED", Message: "unreadable :predict answer: " + why}
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil || top == nil {
+		why := "not a JSON object"
+		if err != nil {
+			why = googleerr.Truncate(err.Error(), 200)
+		}
+		return nil, malformed(why)
+	}
+	// {} is how Imagen says "all filtered"; anything else without
+	// predictions is not an Imagen answer (a relay's own error shape), which
+	// must not pass for a safety block that nobody retries.
+	if _, ok := top["predictions"]; !ok {
+		for k := range top {
+			if !predictResponseKeys[k] {
+				return nil, malformed(fmt.Sprintf("no predictions and an unexpected field %q", googleerr.Truncate(k, 40)))
+			}
+		}
+	}
 	var r struct {
 		Predictions []json.RawMessage `json:"predictions"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, StatusCode: http.StatusOK,
-			Code: "MALFORMED", Message: "unreadable :predict answer: " + googleerr.Truncate(err.Error(), 200)}
+		return nil, malformed(googleerr.Truncate(err.Error(), 200))
 	}
 	results := make([]result, 0, len(r.Predictions))
-	var warnings []string
-	for i, raw := range r.Predictions {
+	for _, raw := range r.Predictions {
 		var pr prediction
 		if err := json.Unmarshal(raw, &pr); err != nil {
-			warnings = append(warnings, fmt.Sprintf("prediction %d unreadable: %s", i+1, googleerr.Truncate(err.Error(), 200)))
+			results = append(results, result{broken: "unreadable: " + googleerr.Truncate(err.Error(), 200)})
 			continue
 		}
 		if pr.SafetyAttributes != nil && pr.SafetyAttributes.ContentType == "Positive Prompt" {
@@ -109,15 +129,20 @@ func (g *Generator) decodePredict(model string, body []byte) (*provider.Response
 		if pr.BytesBase64Encoded != "" {
 			data, err := decodeBase64(pr.BytesBase64Encoded)
 			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("prediction %d: undecodable base64", i+1))
-				continue
+				res = result{broken: "undecodable base64"}
+			} else {
+				res.data = data
 			}
-			res.data = data
 		}
 		results = append(results, res)
 	}
-	return g.finish(model, results, warnings)
+	return g.finish(model, results, nil)
 }
+
+// predictResponseKeys are the top-level fields of a :predict answer that
+// may stand without predictions.
+var predictResponseKeys = map[string]bool{"metadata": true, "deployedModelId": true, "model": true,
+	"modelDisplayName": true, "modelVersionId": true}
 
 func decodeBase64(s string) ([]byte, error) {
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
@@ -136,6 +161,7 @@ type result struct {
 	mimeType string
 	filtered string // raiFilteredReason
 	revised  string
+	broken   string // why the prediction could not be read
 }
 
 // finish builds the Response of one :predict call: images whose bytes
@@ -146,9 +172,12 @@ type result struct {
 func (g *Generator) finish(model string, results []result, warnings []string) (*provider.Response, error) {
 	out := &provider.Response{Provider: g.name, Model: model}
 	var reasons []string
-	dropped := 0
+	dropped, broken := 0, 0
 	for i, r := range results {
 		switch {
+		case r.broken != "":
+			broken++
+			warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %s", i+1, len(results), r.broken))
 		case len(r.data) > 0:
 			sniffed := provider.SniffMIME(r.data)
 			if sniffed == "" {
@@ -172,6 +201,10 @@ func (g *Generator) finish(model string, results []result, warnings []string) (*
 		e := &provider.Error{Kind: provider.KindContentBlocked, Provider: g.name, Model: model, StatusCode: http.StatusOK,
 			Code: "RAI_FILTERED", Usage: &provider.Usage{}}
 		switch {
+		case broken > 0:
+			// A corrupt answer is the provider's trouble: retry or fail over.
+			e.Kind, e.Code = provider.KindUnavailable, "MALFORMED"
+			e.Message = strings.Join(warnings, "; ")
 		case len(reasons) > 0:
 			e.Message = fmt.Sprintf("all %d images filtered: %s", len(results), googleerr.Truncate(reasons[0], 300))
 		case dropped > 0:

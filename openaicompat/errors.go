@@ -20,6 +20,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/fetch"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
@@ -81,7 +82,7 @@ func (g *Generator) httpError(ctx context.Context, model string, status int, hea
 	}
 	re := &openai.RequestError{HTTPStatusCode: status, HTTPStatus: http.StatusText(status), Body: raw, Err: errors.New("non-JSON error body")}
 	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Kind: kindForStatus(status, "", ""), Err: secret.Quiet(re)}
-	e.Message = secret.Redact(bodyText(raw, status), g.secrets...)
+	e.Message = bodyText([]byte(secret.Redact(string(raw), g.secrets...)), status) // redact before cutting
 	if e.Kind == provider.KindRateLimited || e.Kind == provider.KindUnavailable {
 		e.RetryAfter = g.retryHint(header, e.Message)
 	}
@@ -261,10 +262,7 @@ func bodyText(raw []byte, status int) string {
 		s = html.UnescapeString(s)
 	}
 	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return googleerr.Truncate(s, 300)
 }
 
 // parseCost reads OpenRouter's usage.cost, a JSON number of dollars,

@@ -696,3 +696,12 @@ func TestContentTypeMismatch(t *testing.T) {
 		t.Errorf("mime %s warnings %v", resp.Images[0].MIMEType, resp.Warnings)
 	}
 }
+
+func TestKeyRedactedBeforeBodyIsCut(t *testing.T) {
+	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
+	srv.Inject(providertest.EndpointImagesGenerations, providertest.Status(502, strings.Repeat("y", 280)+" Bearer "+testKey, nil))
+	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+	if err == nil || strings.Contains(err.Error(), testKey[:8]) {
+		t.Errorf("key prefix in error: %v", err)
+	}
+}

@@ -168,8 +168,8 @@ func Repeat(ctx context.Context, n, concurrency int, call func(context.Context) 
 // warnings de-duplicated, Attempts summed (a started call that failed
 // counts one). Images that succeeded are kept even when a sibling failed;
 // the failures are listed in Warnings. When no call produced an image, the
-// first error is returned; with several calls, a *provider.Error is copied
-// to carry the usage billed by all of them.
+// first error is returned as a *provider.Error (with several calls, a copy
+// carrying the usage billed by all of them).
 func Merge(base *provider.Response, results []Result) (*provider.Response, error) {
 	out := *base
 	out.Warnings = append([]string(nil), base.Warnings...)
@@ -215,7 +215,13 @@ func Merge(base *provider.Response, results []Result) (*provider.Response, error
 			return nil, &provider.Error{Kind: provider.KindNoImage, Provider: out.Provider, Model: out.Model, Message: "no call returned an image"}
 		}
 		var pe *provider.Error
-		if errors.As(firstErr, &pe) && len(results) > 1 {
+		if !errors.As(firstErr, &pe) {
+			// Calls never started (ctx ended first) still end in a typed
+			// error that says who would have served.
+			return nil, &provider.Error{Kind: provider.KindOf(firstErr), Provider: out.Provider, Model: out.Model,
+				Message: firstErr.Error(), Err: firstErr}
+		}
+		if len(results) > 1 {
 			c := *pe
 			u := out.Usage
 			c.Usage = &u

@@ -262,8 +262,9 @@ func TestMergeAllFailedCarriesBilledUsage(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	resp, err := fanout.Merge(&provider.Response{}, fanout.Repeat(ctx, 3, 1, blocked))
-	if resp != nil || !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled: %v %v", resp, err)
+	resp, err := fanout.Merge(&provider.Response{Provider: "p", Model: "m"}, fanout.Repeat(ctx, 3, 1, blocked))
+	var pe *provider.Error
+	if resp != nil || !errors.Is(err, context.Canceled) || !errors.As(err, &pe) || pe.Provider != "p" || pe.Model != "m" {
+		t.Errorf("cancelled: %v %v, want a typed error naming p and m", resp, err)
 	}
 }
