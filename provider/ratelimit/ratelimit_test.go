@@ -362,3 +362,63 @@ func TestEfficiencyAgainstEmulator(t *testing.T) {
 		t.Errorf("only %d requests in the first minute, want >= 582 (97%%)", firstMinute)
 	}
 }
+
+// Refusals must not leave the bucket in debt: with x/time/rate, a
+// reservation cancelled after another was made cannot give its token back,
+// which once let two fail-fast callers starve a 600/min limit to 1 request.
+func TestMemoryStoreConcurrentRefusalsKeepTheRate(t *testing.T) {
+	s := ratelimit.NewMemoryStore()
+	r := ratelimit.Rate{Events: 60, Per: time.Minute, Burst: 1}
+	ctx := context.Background()
+	start := noon
+	granted := 0
+	// Two callers alternate every 100 ms of simulated time for a minute,
+	// each refusing any wait: one token a second is due, 60 in all.
+	for i := 0; i < 600; i++ {
+		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		for caller := 0; caller < 2; caller++ {
+			if _, ok, err := s.Take(ctx, "k", r, 1, now, 0); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				granted++
+			}
+		}
+	}
+	if granted < 59 || granted > 61 {
+		t.Errorf("%d granted in a simulated minute at 60/min", granted)
+	}
+
+	// Callers whose nows arrive out of order must not get extra tokens.
+	s = ratelimit.NewMemoryStore()
+	granted = 0
+	for i := 0; i < 600; i++ {
+		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		for _, skew := range []time.Duration{0, -50 * time.Millisecond} {
+			if _, ok, _ := s.Take(ctx, "k", r, 1, now.Add(skew), 0); ok {
+				granted++
+			}
+		}
+	}
+	if granted > 61 {
+		t.Errorf("%d granted with out-of-order clocks at 60/min", granted)
+	}
+}
+
+func TestMemoryStoreDayDoesNotGoBack(t *testing.T) {
+	s := ratelimit.NewMemoryStore()
+	ctx := context.Background()
+	today := ratelimit.Day{Name: "2026-11-22", Left: 24 * time.Hour}
+	yesterday := ratelimit.Day{Name: "2026-11-21", Left: time.Millisecond}
+	for i := 0; i < 3; i++ {
+		if ok, _ := s.TakeDay(ctx, "k", today, 3, 1); !ok {
+			t.Fatalf("take %d refused", i)
+		}
+	}
+	// A caller that read its clock just before midnight arrives late.
+	if ok, _ := s.TakeDay(ctx, "k", yesterday, 3, 1); ok {
+		t.Error("a late caller from yesterday reset today's count")
+	}
+	if ok, _ := s.TakeDay(ctx, "k", today, 3, 1); ok {
+		t.Error("today's count was lost")
+	}
+}

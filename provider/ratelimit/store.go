@@ -75,7 +75,7 @@ var ErrNoSlot = errors.New("ratelimit: no free concurrency slot")
 // golang.org/x/time/rate limiters. It is safe for concurrent use.
 type MemoryStore struct {
 	mu      sync.Mutex
-	buckets map[bucketKey]*rate.Limiter
+	buckets map[bucketKey]*bucket
 	days    map[string]*dayCount
 	pauses  map[string]time.Time
 	sems    map[string]*semaphore
@@ -95,38 +95,54 @@ type dayCount struct {
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		buckets: map[bucketKey]*rate.Limiter{},
+		buckets: map[bucketKey]*bucket{},
 		days:    map[string]*dayCount{},
 		pauses:  map[string]time.Time{},
 		sems:    map[string]*semaphore{},
 	}
 }
 
-// Take implements Store with a rate.Limiter per key and Rate.
+// Take implements Store with a rate.Limiter per key and Rate. It reserves
+// nothing when the wait would exceed maxWait (a cancelled reservation
+// cannot always give its token back once others reserved after it), and it
+// never lets time run backwards for a bucket: callers read their clocks
+// before taking the lock, so their nows arrive slightly out of order, and
+// rate.Limiter would refill from the earlier time twice.
 func (s *MemoryStore) Take(_ context.Context, key string, r Rate, n int, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
-	s.mu.Lock()
-	bk := bucketKey{key, r}
-	lim := s.buckets[bk]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(float64(r.Events)/r.Per.Seconds()), r.Burst)
-		// Start the bucket full at now, not at the zero Time.
-		lim.SetBurstAt(now, r.Burst)
-		s.buckets[bk] = lim
-	}
-	s.mu.Unlock()
 	if n > r.Burst {
 		return time.Duration(1<<63 - 1), false, nil
 	}
-	res := lim.ReserveN(now, n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bk := bucketKey{key, r}
+	b := s.buckets[bk]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(r.Events)/r.Per.Seconds()), r.Burst)}
+		// Start the bucket full at now, not at the zero Time.
+		b.lim.SetBurstAt(now, r.Burst)
+		s.buckets[bk] = b
+	}
+	if now.Before(b.last) {
+		now = b.last
+	}
+	b.last = now
+	if tokens := b.lim.TokensAt(now); tokens < float64(n) {
+		wait := time.Duration((float64(n) - tokens) / float64(b.lim.Limit()) * float64(time.Second))
+		if wait > maxWait {
+			return wait, false, nil
+		}
+	}
+	res := b.lim.ReserveN(now, n)
 	if !res.OK() {
 		return time.Duration(1<<63 - 1), false, nil
 	}
-	wait := res.DelayFrom(now)
-	if wait > maxWait {
-		res.CancelAt(now)
-		return wait, false, nil
-	}
-	return wait, true, nil
+	return res.DelayFrom(now), true, nil
+}
+
+// bucket is one per-minute token bucket and the latest time it was asked.
+type bucket struct {
+	lim  *rate.Limiter
+	last time.Time
 }
 
 // TakeDay implements Store.
@@ -149,9 +165,13 @@ func (s *MemoryStore) ExhaustDay(_ context.Context, key string, day Day) error {
 	return nil
 }
 
+// day returns the count of key's current day. A caller whose clock still
+// reads yesterday (it read the time before midnight) counts against today:
+// going back would reset today's count. Day names are ISO dates, so they
+// order as strings.
 func (s *MemoryStore) day(key, day string) *dayCount {
 	d := s.days[key]
-	if d == nil || d.day != day {
+	if d == nil || day > d.day {
 		d = &dayCount{day: day}
 		s.days[key] = d
 	}
