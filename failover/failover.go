@@ -196,6 +196,20 @@ func New(cfg Config) (*Failover, error) {
 // Describe describes the first route (highest priority, first listed).
 func (f *Failover) Describe() provider.Description { return provider.Describe(f.all[0].gen) }
 
+// Alternatives describes every route (and the content-policy fallback),
+// so that a budget in front of failover reserves enough for whichever
+// serves.
+func (f *Failover) Alternatives() []provider.Description {
+	var out []provider.Description
+	for _, r := range f.all {
+		out = append(out, provider.Candidates(r.gen)...)
+	}
+	if f.fallback != nil {
+		out = append(out, provider.Candidates(f.fallback.gen)...)
+	}
+	return out
+}
+
 // CheckRequest returns nil when at least one route can serve req, and
 // otherwise the first route's reason.
 func (f *Failover) CheckRequest(req *provider.Request) error {

@@ -107,8 +107,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 	var res *Reservation
 	settled := false
 	if m.budget != nil {
-		est := m.budget.Estimate(model, tier, req)
-		res, err = m.budget.Reserve(ctx, req.Labels, est)
+		res, err = m.budget.Reserve(ctx, req.Labels, m.estimate(next, model, tier, req))
 		if err != nil {
 			var pe *provider.Error
 			if errors.As(err, &pe) && pe.Kind == provider.KindBudgetExceeded {
@@ -140,6 +139,20 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		}
 	}
 	return m.finish(rec, c, priced, resp, err)
+}
+
+// estimate is what to reserve for req: the dearest estimate over every
+// generator that may serve it (failover's routes), so that falling over to
+// a dearer provider cannot overshoot the cap.
+func (m *Meter) estimate(next provider.Generator, model string, tier Tier, req *provider.Request) provider.USD {
+	if req.Model != "" {
+		return m.budget.Estimate(model, tier, req)
+	}
+	var est provider.USD
+	for _, d := range provider.Candidates(next) {
+		est = max(est, m.budget.Estimate(d.Model, tier, req))
+	}
+	return est
 }
 
 // finish records rec and returns a copy of resp with its cost set.

@@ -154,3 +154,27 @@ func (w *wrapped) Unwrap() Generator { return w.next }
 func (w *wrapped) Describe() Description { return Describe(w.next) }
 
 func (w *wrapped) CheckRequest(req *Request) error { return CheckRequest(w.next, req) }
+
+// Alternatives is implemented by generators that hand a request to one of
+// several generators (failover), so that what a budget reserves before the
+// call can cover the dearest of them.
+type Alternatives interface {
+	Alternatives() []Description
+}
+
+// Candidates returns the descriptions of every generator that may serve a
+// request sent to g: those listed by the first Alternatives found through
+// decorators, or Describe(g) alone.
+func Candidates(g Generator) []Description {
+	for h := g; h != nil; {
+		if a, ok := h.(Alternatives); ok {
+			return a.Alternatives()
+		}
+		u, ok := h.(Unwrapper)
+		if !ok {
+			break
+		}
+		h = u.Unwrap()
+	}
+	return []Description{Describe(g)}
+}

@@ -434,3 +434,20 @@ func TestWithOrigin(t *testing.T) {
 		t.Error("a plain error was changed")
 	}
 }
+
+type routes struct{ provider.GeneratorFunc }
+
+func (routes) Alternatives() []provider.Description {
+	return []provider.Description{{Model: "a"}, {Model: "b"}}
+}
+
+func TestCandidates(t *testing.T) {
+	through := provider.Chain(routes{}, passThrough, passThrough)
+	if got := provider.Candidates(through); len(got) != 2 || got[1].Model != "b" {
+		t.Errorf("Candidates through decorators = %+v", got)
+	}
+	single := provider.Chain(described{}, passThrough)
+	if got := provider.Candidates(single); len(got) != 1 || got[0].Model != "m1" {
+		t.Errorf("Candidates of one generator = %+v", got)
+	}
+}
