@@ -17,7 +17,7 @@
 // request, auth, content blocked, ...) is returned at once, without calling
 // another route, and does not count against health (a content block is not
 // the provider's fault), and neither does a refusal by the route's own rate
-// limiter (ratelimit.CodeLocalLimit). A content block may instead go to
+// limiter (provider.CodeLocalLimit). A content block may instead go to
 // Config.ContentPolicyFallback, once.
 //
 // Breakers are in memory by default; failover/redishealth keeps them in
@@ -42,7 +42,6 @@ import (
 
 	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
-	"github.com/imagegen-go/imagegen/provider/ratelimit"
 	"github.com/imagegen-go/imagegen/provider/retry"
 )
 
@@ -315,7 +314,16 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeHealthUnknown,
 			Message: fmt.Sprintf("route %s: health unknown", r.name), Err: err}}, false
 	}
+	reported := false
+	defer func() {
+		if !reported {
+			// The route panicked: free the probe slot, or a half-open
+			// breaker would refuse the route for ever.
+			done(Ignored, f.clock.Now())
+		}
+	}()
 	resp, err := r.gen.Generate(ctx, req)
+	reported = true
 	switch {
 	case err == nil:
 		done(Success, f.clock.Now())
@@ -332,7 +340,7 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 			}
 		}
 		return resp, RouteError{}, true
-	case errors.Is(err, context.Canceled) || !f.failoverOn(err) || local(err):
+	case errors.Is(err, context.Canceled) || !f.failoverOn(err) || provider.IsLocal(err):
 		done(Ignored, f.clock.Now())
 	default:
 		done(Failure, f.clock.Now())
@@ -343,13 +351,6 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 		attempts = re.Attempts
 	}
 	return nil, RouteError{Route: r.name, Err: err, Attempts: attempts}, false
-}
-
-// local reports whether err is a refusal by the route's own rate limiter,
-// which made no upstream call and says nothing about the provider's health.
-func local(err error) bool {
-	var pe *provider.Error
-	return errors.As(err, &pe) && pe.Code == ratelimit.CodeLocalLimit
 }
 
 // served adds what the failed routes cost and said to the response.

@@ -415,3 +415,38 @@ func allow(b failover.Breaker, now time.Time) (func(failover.Outcome, time.Time)
 	done, retryIn, err := b.Allow(context.Background(), now)
 	return done, retryIn, err == nil
 }
+
+// A route that panics during a half-open probe must not leave the breaker
+// waiting for the probe's outcome for ever.
+func TestPanicDuringProbeFreesTheBreaker(t *testing.T) {
+	clk := newClock(noon)
+	var calls atomic.Int32
+	panicking := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		switch calls.Add(1) {
+		case 1:
+			return nil, &provider.Error{Kind: provider.KindUnavailable}
+		case 2:
+			panic("boom")
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte{1}}}}, nil
+	})
+	f, err := failover.New(failover.Config{
+		Routes:  []failover.Route{{Name: "only", Generator: panicking}},
+		Breaker: failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second},
+		Clock:   clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := &provider.Request{Prompt: "p"}
+	_, _ = f.Generate(ctx, req) // opens the breaker
+	clk.Advance(2 * time.Second)
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = f.Generate(ctx, req) // the half-open probe panics
+	}()
+	if _, err := f.Generate(ctx, req); err != nil {
+		t.Errorf("after a panicking probe the route stays refused: %v", err)
+	}
+}

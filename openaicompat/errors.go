@@ -18,9 +18,9 @@ import (
 
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
+	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
-	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"

@@ -67,6 +67,7 @@ const (
 	MethodPerImage Method = "per_image" // no token usage: published per-image price × images
 	MethodReported Method = "reported"  // the provider or relay reported its own cost (OpenRouter usage.cost)
 	MethodUnpriced Method = "unpriced"  // no price known: cost 0, with a warning
+	MethodCached   Method = "cached"    // served from a cache: nothing billed
 )
 
 // Cost is the price of one response (or of one billed failure) and how it
@@ -258,7 +259,8 @@ func maxImagePrice(p Price) (provider.USD, bool) {
 	return best, found
 }
 
-// CostOf prices a response of model (an ID or alias) at tier. A cost the
+// CostOf prices a response of model (an ID or alias) at tier. A cache hit
+// (Response.Cached) costs nothing (MethodCached). A cost the
 // response already carries (Response.Cost > 0, set by a relay adapter from
 // its own billing, such as OpenRouter's usage.cost) wins, as
 // MethodReported. Otherwise reported token usage is priced with
@@ -269,6 +271,9 @@ func maxImagePrice(p Price) (provider.USD, bool) {
 func (c *Catalog) CostOf(model string, tier Tier, req *provider.Request, resp *provider.Response) Cost {
 	if resp == nil {
 		return Cost{Method: MethodUnpriced, Tier: tier, Model: model}
+	}
+	if resp.Cached {
+		return Cost{Method: MethodCached, Tier: tier, Model: model}
 	}
 	if resp.Cost > 0 {
 		id := model

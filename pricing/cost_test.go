@@ -262,3 +262,11 @@ func TestTierOf(t *testing.T) {
 		t.Errorf("option wins: %s", got)
 	}
 }
+
+func TestCachedResponsesCostNothing(t *testing.T) {
+	c := pricing.Default().CostOf("gemini-2.5-flash-image", pricing.TierStandard, &provider.Request{Prompt: "p"},
+		&provider.Response{Cached: true, Images: []provider.Image{{Data: []byte{1}}}})
+	if c.Amount != 0 || c.Method != pricing.MethodCached {
+		t.Errorf("a cache hit priced %v (%s)", c.Amount, c.Method)
+	}
+}

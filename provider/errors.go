@@ -108,6 +108,19 @@ type sentinel struct{ kind Kind }
 
 func (s *sentinel) Error() string { return "imagegen: " + s.kind.String() }
 
+// CodeLocalLimit is the Code of an *Error raised by a local decorator (a
+// rate limiter, a shared store) before any upstream call: retry does not
+// count it as an attempt and failover does not hold it against the
+// provider's health.
+const CodeLocalLimit = "LOCAL_LIMIT"
+
+// IsLocal reports whether err was raised locally, before any upstream call
+// (its *Error has Code CodeLocalLimit).
+func IsLocal(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Code == CodeLocalLimit
+}
+
 // Error is a failure with its classification and the provider's detail.
 // It matches its Kind's sentinel with errors.Is and unwraps to Err.
 type Error struct {

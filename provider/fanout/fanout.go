@@ -212,7 +212,8 @@ func Merge(base *provider.Response, results []Result) (*provider.Response, error
 	out.Text = strings.Join(texts, "\n\n")
 	if len(out.Images) == 0 {
 		if firstErr == nil {
-			return nil, &provider.Error{Kind: provider.KindNoImage, Provider: out.Provider, Model: out.Model, Message: "no call returned an image"}
+			u := out.Usage // billed even without an image
+			return nil, &provider.Error{Kind: provider.KindNoImage, Provider: out.Provider, Model: out.Model, Message: "no call returned an image", Usage: &u}
 		}
 		var pe *provider.Error
 		if !errors.As(firstErr, &pe) {

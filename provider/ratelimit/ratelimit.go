@@ -42,7 +42,7 @@ type Clock = clock.Clock
 
 // CodeLocalLimit is the Code of the *provider.Error values the limiter
 // returns when it refuses a call itself, without calling the provider.
-const CodeLocalLimit = "LOCAL_LIMIT"
+const CodeLocalLimit = provider.CodeLocalLimit
 
 // DefaultLeaseTTL is how long a shared Store keeps a concurrency lease of a
 // process that never released it.

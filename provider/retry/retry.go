@@ -198,8 +198,11 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 		}
 		resp, err := r.next.Generate(ctx, req)
 		n := 1
-		if resp != nil && resp.Attempts > 0 {
+		switch {
+		case resp != nil && resp.Attempts > 0:
 			n = resp.Attempts
+		case provider.IsLocal(err):
+			n = 0 // refused before any upstream call
 		}
 		calls += n
 		a := Attempt{Number: try, Calls: n, Err: err}

@@ -288,3 +288,20 @@ func TestHintsEndToEnd(t *testing.T) {
 }
 
 func fmtBody(format, msg string) string { return strings.Replace(format, "%s", msg, 1) }
+
+// A try the rate limiter refused made no upstream call.
+func TestLocalRefusalIsNotAnAttempt(t *testing.T) {
+	clk := newClock()
+	n := 0
+	inner := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		n++
+		if n == 1 {
+			return nil, &provider.Error{Kind: provider.KindRateLimited, Code: provider.CodeLocalLimit, RetryAfter: time.Second}
+		}
+		return &provider.Response{}, nil
+	})
+	resp, err := retry.New(retry.Policy{Clock: clk})(inner).Generate(context.Background(), &provider.Request{Prompt: "p"})
+	if err != nil || resp.Attempts != 1 {
+		t.Fatalf("Attempts = %+v, err %v; want 1 upstream call", resp, err)
+	}
+}
