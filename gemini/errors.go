@@ -63,17 +63,10 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 // explainMissingModel uses the catalog to tell a retired model (with its
 // live replacement) from one that never existed.
 func (g *Generator) explainMissingModel(e *provider.Error, model string) {
-	live, _, err := g.catalog.Resolve(model, g.now())
-	m, known := g.catalog.Lookup(model)
-	switch {
-	case !known:
-		e.Kind = provider.KindModelNotFound
-	case err == nil && live != nil && live.ID != m.ID:
-		e.Kind = provider.KindModelRetired
-		e.Message = fmt.Sprintf("%s; use %s", e.Message, live.ID)
-	default:
-		// The catalog thinks the model is live; the provider disagrees.
-		e.Kind = provider.KindModelRetired
+	var use string
+	e.Kind, use = g.catalog.ExplainMissing(model, g.now())
+	if use != "" {
+		e.Message = fmt.Sprintf("%s; use %s", e.Message, use)
 	}
 }
 

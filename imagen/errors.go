@@ -57,20 +57,10 @@ func (g *Generator) envelopeError(model string, status int, code, msg string, d 
 // explainMissingModel uses the catalog to tell a retired model (naming its
 // live replacement) from one that never existed.
 func (g *Generator) explainMissingModel(e *provider.Error, model string) {
-	m, known := g.catalog.Lookup(model)
-	if !known {
-		e.Kind = provider.KindModelNotFound
-		return
-	}
-	e.Kind = provider.KindModelRetired
-	live, _, err := g.catalog.Resolve(model, g.now())
-	if (err != nil || live.ID == m.ID) && m.Lifecycle.Replacement != "" {
-		// The catalog thinks the model is live; the provider disagrees.
-		// Name where its lifecycle leads.
-		live, _, err = g.catalog.Resolve(m.Lifecycle.Replacement, g.now())
-	}
-	if err == nil && live != nil && live.ID != m.ID {
-		e.Message = fmt.Sprintf("%s; use %s", e.Message, live.ID)
+	var use string
+	e.Kind, use = g.catalog.ExplainMissing(model, g.now())
+	if use != "" {
+		e.Message = fmt.Sprintf("%s; use %s", e.Message, use)
 	}
 }
 

@@ -176,15 +176,10 @@ func (g *Generator) retryHint(h http.Header, msg string) time.Duration {
 // explainMissingModel uses the catalog to tell a retired model (naming its
 // live replacement) from one that never existed.
 func (g *Generator) explainMissingModel(e *provider.Error, model string) {
-	id := catalogID(model)
-	m, known := g.catalog.Lookup(id)
-	if !known {
-		e.Kind = provider.KindModelNotFound
-		return
-	}
-	e.Kind = provider.KindModelRetired
-	if live, _, err := g.catalog.Resolve(id, g.now()); err == nil && live != nil && live.ID != m.ID {
-		e.Message = fmt.Sprintf("%s; use %s", e.Message, live.ID)
+	var use string
+	e.Kind, use = g.catalog.ExplainMissing(catalogID(model), g.now())
+	if use != "" {
+		e.Message = fmt.Sprintf("%s; use %s", e.Message, use)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestErrors(t *testing.T) {
 			provider.KindRateLimited, 429, "rate_limit_exceeded", 12 * time.Second, nil},
 		{"insufficient_quota is a 429 no wait fixes", openaicompat.Config{}, imagesEP, providertest.DailyQuotaExhausted(), provider.KindQuotaExhausted, 429, "insufficient_quota", 0, nil},
 		{"402", openaicompat.Config{}, imagesEP, providertest.PaymentRequired(), provider.KindQuotaExhausted, 402, "billing_hard_limit_reached", 0, nil},
-		{"model_not_found on a catalog model", openaicompat.Config{}, imagesEP, providertest.ModelRetired(), provider.KindModelRetired, 404, "model_not_found", 0, nil},
+		{"model_not_found on a live catalog model without a replacement", openaicompat.Config{}, imagesEP, providertest.ModelRetired(), provider.KindModelNotFound, 404, "model_not_found", 0, nil},
 		{"model_not_found on a deprecated model names its replacement", openaicompat.Config{Model: "gpt-image-1.5"}, imagesEP, providertest.ModelRetired(), provider.KindModelRetired, 404, "model_not_found", 0,
 			func(t *testing.T, e *provider.Error) {
 				if !strings.Contains(e.Message, "use gpt-image-2.6-sunburst") {

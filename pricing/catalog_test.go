@@ -656,3 +656,24 @@ func TestConcurrentUse(t *testing.T) {
 		<-done
 	}
 }
+
+func TestExplainMissing(t *testing.T) {
+	c := pricing.Default()
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		id   string
+		kind provider.Kind
+		use  string
+	}{
+		{"gemini-0-never", provider.KindModelNotFound, ""},
+		{"imagen-4.0-fast-generate-001", provider.KindModelRetired, "gemini-nano-banana-2.1"},
+		{"gemini-3.1-flash-image", provider.KindModelRetired, "gemini-nano-banana-2.1"}, // shutdown disputed, replacement known
+		{"gemini-nano-banana-2.1", provider.KindModelNotFound, ""},                      // live, nothing replaces it
+	}
+	for _, tt := range tests {
+		kind, use := c.ExplainMissing(tt.id, at)
+		if kind != tt.kind || use != tt.use {
+			t.Errorf("ExplainMissing(%s) = %v %q, want %v %q", tt.id, kind, use, tt.kind, tt.use)
+		}
+	}
+}

@@ -191,3 +191,29 @@ func (m *Model) liveReplacement(at time.Time) string {
 	}
 	return live.ID
 }
+
+// ExplainMissing classifies a provider's "model not found" for id at the
+// given time, and names the live model to use instead, if any:
+//   - an ID the catalog does not know is KindModelNotFound;
+//   - a model the catalog has retired, or that has a replacement (its
+//     shutdown may be disputed or not yet recorded), is KindModelRetired,
+//     with the first live model of its replacement chain;
+//   - a model the catalog believes live, with nothing to replace it, is
+//     KindModelNotFound: more likely a relay that does not route it than a
+//     retirement nobody announced.
+func (c *Catalog) ExplainMissing(id string, at time.Time) (kind provider.Kind, replacement string) {
+	m, known := c.Lookup(id)
+	if !known {
+		return provider.KindModelNotFound, ""
+	}
+	if live, _, err := c.Resolve(id, at); err == nil && live != nil && live.ID != m.ID {
+		return provider.KindModelRetired, live.ID
+	}
+	if m.Lifecycle.Replacement == "" {
+		return provider.KindModelNotFound, ""
+	}
+	if live, _, err := c.Resolve(m.Lifecycle.Replacement, at); err == nil && live != nil && live.ID != m.ID {
+		return provider.KindModelRetired, live.ID
+	}
+	return provider.KindModelRetired, ""
+}
