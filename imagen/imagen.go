@@ -205,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 			// genai skips Application Default Credentials when given an
 			// HTTPClient, so look them up ourselves, on the first call:
 			// detecting them may probe the metadata server.
-			g.vertex = sync.OnceValues(func() (*genai.Client, error) {
+			g.vertex = onceOK(func() (*genai.Client, error) {
 				creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}})
 				if err == nil {
 					err = httptransport.AddAuthorizationMiddleware(g.http, creds)
@@ -319,4 +319,28 @@ func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provi
 		return g.generateVertex(ctx, p)
 	}
 	return g.generateDirect(ctx, p)
+}
+
+// onceOK returns a func that calls build until it succeeds and then keeps
+// its result: unlike sync.OnceValues, a transient failure (a metadata
+// server that did not answer) is not remembered for the generator's life.
+func onceOK[T any](build func() (T, error)) func() (T, error) {
+	var (
+		mu   sync.Mutex
+		done bool
+		val  T
+	)
+	return func() (T, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return val, nil
+		}
+		v, err := build()
+		if err != nil {
+			return v, err
+		}
+		done, val = true, v
+		return val, nil
+	}
 }
