@@ -404,4 +404,19 @@ func TestRecording(t *testing.T) {
 	if len(srv.Requests()) != 0 {
 		t.Error("reset")
 	}
+
+	// Credentials in headers a relay asks for are redacted too.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL()+"/v1/images/generations", strings.NewReader(`{"model":"gpt-image-2","prompt":"p"}`))
+	req.Header.Set("Authorization", "Bearer test-key")
+	req.Header.Set("X-Api-Key", "relay-secret-123")
+	req.Header.Set("X-Title", "my app")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := srv.Requests()[0].Header
+	if h.Get("X-Api-Key") != "REDACTED" || h.Get("Authorization") != "REDACTED" || h.Get("X-Title") != "my app" {
+		t.Errorf("recorded headers %v", h)
+	}
 }

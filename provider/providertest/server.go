@@ -526,12 +526,23 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-var secretHeaders = []string{"Authorization", "X-Goog-Api-Key", "Api-Key"}
+// secretHeader reports whether a header may carry a credential: the
+// providers' own (Authorization, X-Goog-Api-Key) and whatever a relay asks
+// for (X-Api-Key, X-Auth-Token, Cookie, ...).
+func secretHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"authorization", "key", "token", "secret", "cookie", "password"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *Server) record(r *http.Request, body []byte, rt route) Request {
 	h := r.Header.Clone()
-	for _, k := range secretHeaders {
-		if len(h.Values(k)) > 0 {
+	for k := range h {
+		if secretHeader(k) {
 			h[k] = []string{"REDACTED"}
 		}
 	}
