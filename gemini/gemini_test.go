@@ -621,3 +621,21 @@ func TestKeyRedactedBeforeMessageIsCut(t *testing.T) {
 		t.Errorf("key prefix in error: %v", err)
 	}
 }
+
+// Earlier turns that would push the request past 20 MB are not re-sent.
+func TestSessionKeepsRequestUnder20MB(t *testing.T) {
+	srv, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3-pro-image"})
+	big := provider.Image{Data: append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 9<<20)...)}
+	s := g.NewSession(gemini.SessionOptions{KeepTurns: 5})
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := s.Generate(ctx, &provider.Request{Prompt: "edit", References: []provider.Image{big}}); err != nil {
+			t.Fatalf("turn %d: %v", i+1, err)
+		}
+	}
+	for i, r := range srv.Requests() {
+		if len(r.Body) > gemini.MaxRequestBytes {
+			t.Errorf("request %d is %d MB", i+1, len(r.Body)>>20)
+		}
+	}
+}

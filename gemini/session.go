@@ -83,7 +83,15 @@ func (s *Session) Generate(ctx context.Context, req *provider.Request) (*provide
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := s.g.call(ctx, model, s.history, r)
+	// The whole conversation travels inline: send only as many earlier
+	// exchanges as fit in the 20 MB request limit, newest first.
+	history := s.history
+	for size := requestBytes(r) + contentBytes(history...); size > MaxRequestBytes && len(history) >= 2; {
+		size -= contentBytes(history[:2]...)
+		history = history[2:]
+		warnings = append(warnings, "an earlier turn was not re-sent: the conversation exceeds the 20 MB request limit")
+	}
+	res := s.g.call(ctx, model, history, r)
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -195,4 +203,19 @@ func (g *Generator) ResumeSession(st SessionState) (*Session, error) {
 // String names the session's model and length, for logs.
 func (s *Session) String() string {
 	return fmt.Sprintf("gemini.Session(%s, %d turns)", s.model, s.Turns())
+}
+
+// contentBytes estimates the JSON size of turns: base64 inflates inline
+// images by 4/3.
+func contentBytes(turns ...*genai.Content) int {
+	n := 0
+	for _, c := range turns {
+		for _, p := range c.Parts {
+			n += len(p.Text) + len(p.ThoughtSignature)*4/3 + 64
+			if p.InlineData != nil {
+				n += (len(p.InlineData.Data) + 2) / 3 * 4
+			}
+		}
+	}
+	return n
 }
