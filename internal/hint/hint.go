@@ -71,7 +71,18 @@ func FromMessage(msg string) (time.Duration, bool) {
 	case strings.HasPrefix(u, "h"):
 		unit = time.Hour
 	}
-	return time.Duration(n * float64(unit)), true
+	return clamp(n * float64(unit)), true
+}
+
+// maxHint bounds every hint: a float beyond int64 converts to an
+// unspecified Duration, and no wait that long is meant.
+const maxHint = 30 * 24 * time.Hour
+
+func clamp(ns float64) time.Duration {
+	if ns >= float64(maxHint) {
+		return maxHint
+	}
+	return time.Duration(ns)
 }
 
 // FromHeader returns the longest back-off hint in an HTTP response's
@@ -83,7 +94,7 @@ func FromHeader(h http.Header, now time.Time) (time.Duration, bool) {
 		best = d
 	}
 	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
-		best = max(best, time.Duration(ms*float64(time.Millisecond)))
+		best = max(best, clamp(ms*float64(time.Millisecond)))
 	}
 	if best == 0 {
 		// Reset headers describe when the bucket refills, which is a hint

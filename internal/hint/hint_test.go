@@ -71,3 +71,14 @@ func TestFromHeader(t *testing.T) {
 		t.Error("hint from empty headers")
 	}
 }
+
+func TestHugeHintsAreClamped(t *testing.T) {
+	if d, ok := FromMessage("try again in 99999999999 hours"); !ok || d != maxHint {
+		t.Errorf("FromMessage = %v %v", d, ok)
+	}
+	h := http.Header{}
+	h.Set("Retry-After-Ms", "1e30")
+	if d, ok := FromHeader(h, time.Now()); !ok || d != maxHint {
+		t.Errorf("FromHeader = %v %v", d, ok)
+	}
+}
