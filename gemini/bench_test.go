@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -46,57 +44,6 @@ func BenchmarkTiny(b *testing.B) {
 			}
 		}
 	})
-}
-
-// BenchmarkLargeImage reports allocated bytes per call as a multiple of a
-// 16 MiB image ("x-image"). The answer is made once by the emulator and then
-// replayed by a handler that allocates nothing, so B/op is the client's own:
-// genai's decoding plus the adapter's.
-//
-// "final-only" answers carry one image (gemini-2.5-flash-image does not
-// think); "with-draft" answers carry a thought draft of the same size before
-// the final image, as Gemini 3 models do.
-func BenchmarkLargeImage(b *testing.B) {
-	b.Run("final-only", func(b *testing.B) { benchLarge(b, "gemini-2.5-flash-image") })
-	b.Run("with-draft", func(b *testing.B) { benchLarge(b, "gemini-nano-banana-2.1") })
-}
-
-func benchLarge(b *testing.B, model string) {
-	const size = 16 << 20
-	clearEnv(b)
-	emu := providertest.NewServer(providertest.Options{APIKey: testKey, LargeImageBytes: size})
-	defer emu.Close()
-	body := rawAnswer(b, emu, model)
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	defer replay.Close()
-	g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: replay.URL, HTTPClient: replay.Client()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := &provider.Request{Prompt: "a large noisy image", Model: model}
-	ctx := context.Background()
-	var got int
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		resp, err := g.Generate(ctx, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		got = len(resp.Images[0].Data)
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	if got < size*9/10 {
-		b.Fatalf("image is %d bytes, want about %d", got, size)
-	}
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(got), "x-image")
 }
 
 // rawAnswer fetches one generateContent answer body from the emulator.

@@ -1,19 +1,15 @@
 package gemini_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/memtest"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
@@ -93,74 +89,10 @@ func runLarge(b *testing.B, g *gemini.Generator, model string) {
 		}
 		got = len(resp.Images[0].Data)
 	}
-	call() // warm up connections and pools
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		call()
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	got = memtest.ImageMultiples(b, func() int { call(); return got })
 	if got < largeSize*9/10 {
 		b.Fatalf("image is %d bytes, want about %d", got, largeSize)
 	}
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(got), "x-image")
-	var peak uint64
-	for range 3 {
-		peak = max(peak, peakHeap(call))
-	}
-	b.ReportMetric(float64(peak)/float64(got), "peak-x-image")
-}
-
-// peakHeap runs f and returns the heap high-water mark above the heap
-// after a forced GC just before it.
-func peakHeap(f func()) uint64 {
-	const name = "/memory/classes/heap/objects:bytes"
-	read := func(s []metrics.Sample) uint64 { metrics.Read(s); return s[0].Value.Uint64() }
-	s := []metrics.Sample{{Name: name}}
-	runtime.GC()
-	base := read(s)
-	var peak atomic.Uint64
-	peak.Store(base)
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ss := []metrics.Sample{{Name: name}}
-		for !stop.Load() {
-			if v := read(ss); v > peak.Load() {
-				peak.Store(v)
-			}
-			time.Sleep(5 * time.Microsecond)
-		}
-	}()
-	f()
-	stop.Store(true)
-	<-done
-	return max(peak.Load(), read(s)) - base
-}
-
-// memTransport answers every request with body, from memory.
-type memTransport struct {
-	body       []byte
-	withLength bool
-}
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_ = r.Body.Close()
-	}
-	n := int64(-1)
-	if m.withLength {
-		n = int64(len(m.body))
-	}
-	return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"application/json; charset=UTF-8"}}, ContentLength: n,
-		Body: io.NopCloser(bytes.NewReader(m.body)), Request: r}, nil
 }
 
 // BenchmarkDecodeLarge is decode time: the same 16 MiB answer fed from
@@ -178,7 +110,7 @@ func BenchmarkDecodeLarge(b *testing.B) {
 		}{{"stream", 0}, {"genai", -1}} {
 			b.Run(m.name+"/"+path.name, func(b *testing.B) {
 				g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: "http://memory.invalid",
-					HTTPClient: &http.Client{Transport: memTransport{body: body, withLength: true}}, StreamThreshold: path.thr})
+					HTTPClient: &http.Client{Transport: memtest.Transport{Body: body, WithLength: true, ContentType: "application/json; charset=UTF-8"}}, StreamThreshold: path.thr})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,19 +1,16 @@
 package openaicompat_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/memtest"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
@@ -106,66 +103,10 @@ func runLarge(b *testing.B, cfg openaicompat.Config) {
 		}
 		got = len(resp.Images[0].Data)
 	}
-	call()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		call()
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	got = memtest.ImageMultiples(b, func() int { call(); return got })
 	if got < largeSize*9/10 {
 		b.Fatalf("image is %d bytes, want about %d", got, largeSize)
 	}
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(got), "x-image")
-	var peak uint64
-	for range 3 {
-		peak = max(peak, peakHeap(call))
-	}
-	b.ReportMetric(float64(peak)/float64(got), "peak-x-image")
-}
-
-// peakHeap runs f and returns the heap high-water mark above the heap
-// after a forced GC just before it.
-func peakHeap(f func()) uint64 {
-	const name = "/memory/classes/heap/objects:bytes"
-	read := func(s []metrics.Sample) uint64 { metrics.Read(s); return s[0].Value.Uint64() }
-	s := []metrics.Sample{{Name: name}}
-	runtime.GC()
-	base := read(s)
-	var peak atomic.Uint64
-	peak.Store(base)
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ss := []metrics.Sample{{Name: name}}
-		for !stop.Load() {
-			if v := read(ss); v > peak.Load() {
-				peak.Store(v)
-			}
-			time.Sleep(5 * time.Microsecond)
-		}
-	}()
-	f()
-	stop.Store(true)
-	<-done
-	return max(peak.Load(), read(s)) - base
-}
-
-type memTransport struct{ body []byte }
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_ = r.Body.Close()
-	}
-	return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(m.body)),
-		Body: io.NopCloser(bytes.NewReader(m.body)), Request: r}, nil
 }
 
 // BenchmarkDecodeLarge is decode time: the same answer fed from memory
@@ -179,7 +120,7 @@ func BenchmarkDecodeLarge(b *testing.B) {
 		}{{"stream", 0}, {"normal", -1}} {
 			b.Run(shape+"/"+path.name, func(b *testing.B) {
 				c := cfg
-				c.BaseURL, c.HTTPClient, c.StreamThreshold = "http://memory.invalid/v1", &http.Client{Transport: memTransport{body}}, path.thr
+				c.BaseURL, c.HTTPClient, c.StreamThreshold = "http://memory.invalid/v1", &http.Client{Transport: memtest.Transport{Body: body, WithLength: true}}, path.thr
 				runLarge(b, c)
 			})
 		}
