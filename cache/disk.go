@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/imagegen-go/imagegen/provider"
 )
 
 // DiskConfig configures a Disk store. Zero values take the defaults.
@@ -64,8 +60,8 @@ type diskItem struct {
 }
 
 const (
-	diskMagic   = "IGCACHE1"
-	headerSize  = len(diskMagic) + sha256.Size + 4
+	diskMagic   = "IGCACHE2"
+	headerSize  = len(diskMagic) + sha256.Size
 	tmpPrefix   = ".tmp-"
 	orphanAfter = time.Hour
 )
@@ -144,85 +140,29 @@ func (d *Disk) scan() error {
 	return nil
 }
 
-// diskHeader is the JSON header of an entry file.
-type diskHeader struct {
-	Images   []diskImage    `json:"images"`
-	Text     string         `json:"text,omitempty"`
-	Provider string         `json:"provider,omitempty"`
-	Model    string         `json:"model,omitempty"`
-	Usage    provider.Usage `json:"usage"`
-	Cost     provider.USD   `json:"cost"`
-	Warnings []string       `json:"warnings,omitempty"`
-	Created  time.Time      `json:"created"`
-	Expires  time.Time      `json:"expires,omitzero"`
-}
-
-type diskImage struct {
-	Len           int    `json:"len"`
-	MIMEType      string `json:"mime,omitempty"`
-	URL           string `json:"url,omitempty"`
-	RevisedPrompt string `json:"revised_prompt,omitempty"`
-}
-
-// encode lays out an entry file.
+// encode lays out an entry file: the magic, a SHA-256 of the rest, then
+// the entry as AppendEntry writes it.
 func encode(e *Entry) ([]byte, error) {
-	h := diskHeader{Text: e.Text, Provider: e.Provider, Model: e.Model, Usage: e.Usage, Cost: e.Cost,
-		Warnings: e.Warnings, Created: e.Created, Expires: e.Expires}
-	size := 0
-	for _, im := range e.Images {
-		h.Images = append(h.Images, diskImage{Len: len(im.Data), MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt})
-		size += len(im.Data)
-	}
-	meta, err := json.Marshal(h)
+	buf, err := AppendEntry(make([]byte, headerSize), e)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, headerSize, headerSize+len(meta)+size)
 	copy(buf, diskMagic)
-	binary.BigEndian.PutUint32(buf[len(diskMagic)+sha256.Size:], uint32(len(meta)))
-	buf = append(buf, meta...)
-	for _, im := range e.Images {
-		buf = append(buf, im.Data...)
-	}
-	sum := sha256.Sum256(buf[len(diskMagic)+sha256.Size:])
+	sum := sha256.Sum256(buf[headerSize:])
 	copy(buf[len(diskMagic):], sum[:])
 	return buf, nil
 }
 
-var errCorrupt = errors.New("cache: corrupt entry")
-
 // decode checks and reads an entry file. Image bytes alias b.
 func decode(b []byte) (*Entry, error) {
 	if len(b) < headerSize || string(b[:len(diskMagic)]) != diskMagic {
-		return nil, errCorrupt
+		return nil, ErrCorruptEntry
 	}
-	sum := sha256.Sum256(b[len(diskMagic)+sha256.Size:])
-	if !bytes.Equal(sum[:], b[len(diskMagic):len(diskMagic)+sha256.Size]) {
-		return nil, errCorrupt
+	sum := sha256.Sum256(b[headerSize:])
+	if !bytes.Equal(sum[:], b[len(diskMagic):headerSize]) {
+		return nil, ErrCorruptEntry
 	}
-	n := int(binary.BigEndian.Uint32(b[len(diskMagic)+sha256.Size:]))
-	rest := b[headerSize:]
-	if n > len(rest) {
-		return nil, errCorrupt
-	}
-	var h diskHeader
-	if err := json.Unmarshal(rest[:n], &h); err != nil {
-		return nil, errCorrupt
-	}
-	data := rest[n:]
-	e := &Entry{Text: h.Text, Provider: h.Provider, Model: h.Model, Usage: h.Usage, Cost: h.Cost,
-		Warnings: h.Warnings, Created: h.Created, Expires: h.Expires}
-	for _, im := range h.Images {
-		if im.Len < 0 || im.Len > len(data) {
-			return nil, errCorrupt
-		}
-		e.Images = append(e.Images, provider.Image{Data: data[:im.Len:im.Len], MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt})
-		data = data[im.Len:]
-	}
-	if len(data) != 0 {
-		return nil, errCorrupt
-	}
-	return e, nil
+	return ParseEntry(b[headerSize:])
 }
 
 // Get implements Store. A corrupt or expired entry is deleted and missed.

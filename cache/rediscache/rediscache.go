@@ -49,11 +49,7 @@
 package rediscache
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -64,7 +60,6 @@ import (
 
 	"github.com/imagegen-go/imagegen/cache"
 	"github.com/imagegen-go/imagegen/internal/redisx"
-	"github.com/imagegen-go/imagegen/provider"
 )
 
 // Policy says what the store does when Redis is unreachable.
@@ -165,83 +160,19 @@ func (s *Store) timeoutFor(n int) time.Duration {
 	return s.timeout + time.Duration(n>>20)*10*time.Millisecond
 }
 
-// header is the JSON part of an encoded entry.
-type header struct {
-	Text     string         `json:"text,omitempty"`
-	Provider string         `json:"provider,omitempty"`
-	Model    string         `json:"model,omitempty"`
-	Usage    provider.Usage `json:"usage"`
-	Cost     provider.USD   `json:"cost,omitzero"`
-	Warnings []string       `json:"warnings,omitempty"`
-	Created  time.Time      `json:"created"`
-	Expires  time.Time      `json:"expires,omitzero"`
-	Images   []imageHeader  `json:"images"`
-}
-
-type imageHeader struct {
-	MIMEType      string `json:"mime,omitempty"`
-	URL           string `json:"url,omitempty"`
-	RevisedPrompt string `json:"revised_prompt,omitempty"`
-	Len           int    `json:"len"`
-}
-
 // formatVersion is the first byte of every encoded entry.
 const formatVersion byte = redisx.Version
 
-// encode writes e as: version byte, uvarint header length, header JSON,
-// image bytes.
+// encode writes e as its version byte, then cache.AppendEntry's encoding.
 func encode(e *cache.Entry) ([]byte, error) {
-	h := header{Text: e.Text, Provider: e.Provider, Model: e.Model, Usage: e.Usage, Cost: e.Cost,
-		Warnings: e.Warnings, Created: e.Created, Expires: e.Expires}
-	n := 0
-	for _, im := range e.Images {
-		h.Images = append(h.Images, imageHeader{MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt, Len: len(im.Data)})
-		n += len(im.Data)
-	}
-	hb, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(hb)+n)
-	out = append(out, formatVersion)
-	out = binary.AppendUvarint(out, uint64(len(hb)))
-	out = append(out, hb...)
-	for _, im := range e.Images {
-		out = append(out, im.Data...)
-	}
-	return out, nil
+	return cache.AppendEntry([]byte{formatVersion}, e)
 }
-
-var errCorrupt = errors.New("rediscache: corrupt entry")
 
 func decode(b []byte) (*cache.Entry, error) {
 	if len(b) == 0 || b[0] != formatVersion {
-		return nil, errCorrupt
+		return nil, cache.ErrCorruptEntry
 	}
-	r := bytes.NewReader(b[1:])
-	hl, err := binary.ReadUvarint(r)
-	if err != nil || hl > uint64(r.Len()) {
-		return nil, errCorrupt
-	}
-	off := len(b) - r.Len()
-	var h header
-	if err := json.Unmarshal(b[off:off+int(hl)], &h); err != nil {
-		return nil, errCorrupt
-	}
-	rest := b[off+int(hl):]
-	e := &cache.Entry{Text: h.Text, Provider: h.Provider, Model: h.Model, Usage: h.Usage, Cost: h.Cost,
-		Warnings: h.Warnings, Created: h.Created, Expires: h.Expires}
-	for _, im := range h.Images {
-		if im.Len < 0 || im.Len > len(rest) {
-			return nil, errCorrupt
-		}
-		e.Images = append(e.Images, provider.Image{Data: rest[:im.Len:im.Len], MIMEType: im.MIMEType, URL: im.URL, RevisedPrompt: im.RevisedPrompt})
-		rest = rest[im.Len:]
-	}
-	if len(rest) != 0 {
-		return nil, errCorrupt
-	}
-	return e, nil
+	return cache.ParseEntry(b[1:])
 }
 
 // dropLua removes an entry and its accounting; it needs P in scope.
