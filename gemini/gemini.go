@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/auth"
-	"cloud.google.com/go/auth/httptransport"
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -121,10 +120,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	if g.parallel <= 0 {
 		g.parallel = 4
 	}
-	key := cfg.APIKey
-	if key == "" && cfg.Backend == BackendGeminiAPI {
-		key = firstEnv("GEMINI_API_KEY", "GOOGLE_API_KEY")
-	}
+	key := googleauth.Key(cfg.APIKey, cfg.Backend == BackendGeminiAPI)
 	g.secrets = []string{key}
 	cc := &genai.ClientConfig{
 		APIKey:      key,
@@ -132,13 +128,6 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		Location:    cfg.Location,
 		Credentials: cfg.Credentials,
 		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
-	}
-	var rewrite func(*http.Request)
-	if cfg.BearerAuth && key != "" {
-		rewrite = func(r *http.Request) {
-			r.Header.Del("X-Goog-Api-Key")
-			r.Header.Set("Authorization", "Bearer "+key)
-		}
 	}
 	switch cfg.Backend {
 	case BackendGeminiAPI:
@@ -166,13 +155,12 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	default:
 		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: fmt.Sprintf("Config.Backend: unknown backend %d", cfg.Backend)}
 	}
-	cc.HTTPClient = capture.Client(cfg.HTTPClient, rewrite)
-	if cfg.Credentials != nil {
-		cc.Credentials = nil // we authorise through our own transport instead
-		if err := httptransport.AddAuthorizationMiddleware(cc.HTTPClient, cfg.Credentials); err != nil {
-			return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "Config.Credentials: " + secret.Redact(err.Error(), key)}
-		}
+	cc.Credentials = nil // we authorise through our own transport instead
+	hc, err := googleauth.Client(cfg.HTTPClient, key, cfg.BearerAuth, cfg.Credentials)
+	if err != nil {
+		return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "Config.Credentials: " + secret.Redact(err.Error(), key)}
 	}
+	cc.HTTPClient = hc
 	client, err := genai.NewClient(ctx, cc)
 	if err != nil {
 		// genai's message can print the whole config, key included.
@@ -180,15 +168,6 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	}
 	g.client = client
 	return g, nil
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Client returns the underlying genai client, for calls this package does

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -152,20 +152,12 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	if v := cfg.SafetyLevel; v != "" && normalize(v, safetySettings) == "" {
 		return fail(provider.KindInvalidRequest, "Config.SafetyLevel: %q is not one of %s", v, strings.Join(safetySettings, ", "))
 	}
-	g.key = cfg.APIKey
-	if g.key == "" && cfg.Backend == BackendGeminiAPI {
-		g.key = firstEnv("GEMINI_API_KEY", "GOOGLE_API_KEY")
-	}
+	g.key = googleauth.Key(cfg.APIKey, cfg.Backend == BackendGeminiAPI)
 	g.secrets = []string{g.key}
-	var rewrite func(*http.Request)
-	if cfg.BearerAuth && g.key != "" {
-		key := g.key
-		rewrite = func(r *http.Request) {
-			r.Header.Del("X-Goog-Api-Key")
-			r.Header.Set("Authorization", "Bearer "+key)
-		}
+	var err error
+	if g.http, err = googleauth.Client(cfg.HTTPClient, g.key, cfg.BearerAuth, cfg.Credentials); err != nil {
+		return fail(provider.KindAuth, "Config.Credentials: %v", err)
 	}
-	g.http = capture.Client(cfg.HTTPClient, rewrite)
 
 	switch cfg.Backend {
 	case BackendGeminiAPI:
@@ -174,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		}
 		base := cfg.BaseURL
 		if base == "" {
-			base = firstEnv("GOOGLE_GEMINI_BASE_URL")
+			base = os.Getenv("GOOGLE_GEMINI_BASE_URL")
 		}
 		if base == "" {
 			base = DefaultBaseURL
@@ -194,9 +186,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		}
 		switch {
 		case cfg.Credentials != nil:
-			if err := httptransport.AddAuthorizationMiddleware(g.http, cfg.Credentials); err != nil {
-				return fail(provider.KindAuth, "Config.Credentials: %v", err)
-			}
+			// The transport authorises every request.
 		case g.key != "" && !cfg.BearerAuth:
 			cc.APIKey = g.key // express mode: genai sends x-goog-api-key
 		case g.key != "":
@@ -254,15 +244,6 @@ func (g *Generator) newVertexClient(ctx context.Context, cc *genai.ClientConfig)
 		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
 	}
 	return client, nil
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Describe reports the provider name, default model and its capabilities.

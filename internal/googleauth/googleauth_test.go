@@ -1,0 +1,59 @@
+package googleauth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"cloud.google.com/go/auth"
+)
+
+func TestKey(t *testing.T) {
+	t.Setenv("GEMINI_API_KEY", "")
+	t.Setenv("GOOGLE_API_KEY", "from-google")
+	if got := Key("", true); got != "from-google" {
+		t.Errorf("Key from env = %q", got)
+	}
+	t.Setenv("GEMINI_API_KEY", "from-gemini")
+	if got := Key("", true); got != "from-gemini" {
+		t.Errorf("GEMINI_API_KEY first: %q", got)
+	}
+	if Key("given", true) != "given" || Key("", false) != "" {
+		t.Error("an explicit key or Vertex must not read the environment")
+	}
+}
+
+type token string
+
+func (s token) Token(context.Context) (*auth.Token, error) {
+	return &auth.Token{Value: string(s), Type: "Bearer"}, nil
+}
+
+func TestClient(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	defer srv.Close()
+	send := func(c *http.Client) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("X-Goog-Api-Key", "k1")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	c, _ := Client(srv.Client(), "k1", true, nil)
+	send(c)
+	if got.Get("Authorization") != "Bearer k1" || got.Get("X-Goog-Api-Key") != "" {
+		t.Errorf("bearer: %v", got)
+	}
+	c, err := Client(srv.Client(), "", false, auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: token("oauth")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(c)
+	if got.Get("Authorization") != "Bearer oauth" {
+		t.Errorf("credentials: %v", got)
+	}
+}
