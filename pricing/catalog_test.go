@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -654,6 +655,12 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for range 8 {
 		<-done
+	}
+	// What callers changed in their copies never reaches the shared catalog.
+	for _, id := range allIDs {
+		if m, _ := pricing.Default().Lookup(id); slices.Contains(m.Sizes, "x") {
+			t.Fatalf("%s: a caller's change reached the shared catalog", id)
+		}
 	}
 }
 
