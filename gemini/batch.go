@@ -155,14 +155,15 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 		if r.Count() > 1 {
 			return nil, g.invalid(model, "BatchItems[%d]: N: a batch item makes one image; add one item per image", i)
 		}
-		if _, _, err := g.prepare(r); err != nil {
+		p, err := g.prepare(r)
+		if err != nil {
 			return nil, fmt.Errorf("BatchItems[%d] (%s): %w", i, key, err)
 		}
 		total += requestBytes(r)
 		reqs = append(reqs, &genai.InlinedRequest{
 			Contents: []*genai.Content{userTurn(r)},
 			Metadata: map[string]string{"key": key},
-			Config:   g.config(r),
+			Config:   g.config(r, p.info),
 		})
 	}
 	if opts.UseFile || total >= MaxRequestBytes {

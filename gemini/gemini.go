@@ -95,6 +95,7 @@ type Config struct {
 // Generator generates images with Gemini's generateContent. It is safe for
 // concurrent use.
 type Generator struct {
+	desc     provider.Description // what Describe reports, computed once
 	client   *genai.Client
 	cfg      Config
 	catalog  *pricing.Catalog
@@ -167,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
 	}
 	g.client = client
+	g.desc = g.describe()
 	return g, nil
 }
 
@@ -174,8 +176,12 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 // not wrap. Its requests go through the same transport.
 func (g *Generator) Client() *genai.Client { return g.client }
 
-// Describe reports the provider name, default model and its capabilities.
-func (g *Generator) Describe() provider.Description {
+// Describe reports the provider name, default model and its capabilities,
+// computed once when the generator was built.
+func (g *Generator) Describe() provider.Description { return g.desc }
+
+// describe computes what Describe reports.
+func (g *Generator) describe() provider.Description {
 	d := provider.Description{Provider: g.name, Model: g.model, Capabilities: provider.Capabilities{MaxImages: provider.MaxN, EditKnown: true, Edit: true}}
 	if m, ok := g.catalog.Lookup(g.model); ok {
 		d.Capabilities = m.Capabilities()
@@ -187,7 +193,7 @@ func (g *Generator) Describe() provider.Description {
 // CheckRequest validates req for the model it would use, without calling
 // the network: the common checks, the model's lifecycle and catalog limits.
 func (g *Generator) CheckRequest(req *provider.Request) error {
-	_, _, err := g.prepare(req)
+	_, err := g.prepare(req)
 	return err
 }
 
@@ -199,36 +205,46 @@ func (g *Generator) modelFor(req *provider.Request) string {
 	return strings.TrimPrefix(m, "models/")
 }
 
-// prepare validates req and returns the model ID and the warnings the
+// plan is a validated request: the model it goes to, the catalog's entry
+// for it (nil for a model the catalog does not know) and the warnings the
 // response will carry.
-func (g *Generator) prepare(req *provider.Request) (string, []string, error) {
+type plan struct {
+	model    string
+	info     *pricing.Model
+	warnings []string
+}
+
+// prepare validates req and returns its plan. The catalog entry is looked
+// up once here (Lookup copies it) and travels with the plan.
+func (g *Generator) prepare(req *provider.Request) (plan, error) {
 	model := g.modelFor(req)
+	p := plan{model: model}
 	if err := req.Validate(); err != nil {
-		return model, nil, provider.WithOrigin(err, g.name, model)
+		return p, provider.WithOrigin(err, g.name, model)
 	}
 	if req.Mask != nil {
-		return model, nil, g.invalid(model, "Mask: Gemini image models take no mask; describe the edit in the prompt")
+		return p, g.invalid(model, "Mask: Gemini image models take no mask; describe the edit in the prompt")
 	}
 	if sz, _ := provider.ParseSize(req.Size); sz.Width > 0 {
-		return model, nil, g.invalid(model, "Size: %q: Gemini takes a size tier (512, 1K, 2K, 4K) and an AspectRatio, not WIDTHxHEIGHT", req.Size)
+		return p, g.invalid(model, "Size: %q: Gemini takes a size tier (512, 1K, 2K, 4K) and an AspectRatio, not WIDTHxHEIGHT", req.Size)
 	}
 	if n := requestBytes(req); n > MaxRequestBytes {
-		return model, nil, g.invalid(model, "References: the request would be about %d MB; the inline limit is 20 MB", n>>20)
+		return p, g.invalid(model, "References: the request would be about %d MB; the inline limit is 20 MB", n>>20)
 	}
 	if err := g.catalog.CheckLive(model, g.now()); err != nil {
-		return model, nil, provider.WithOrigin(err, g.name, model)
+		return p, provider.WithOrigin(err, g.name, model)
 	}
-	var warnings []string
 	if m, ok := g.catalog.Lookup(model); ok {
+		p.info = m
 		if err := m.Validate(req); err != nil {
-			return model, nil, provider.WithOrigin(err, g.name, model)
+			return p, provider.WithOrigin(err, g.name, model)
 		}
 		if lvl := g.thinkingLevel(req); lvl != "" && len(m.ThinkingLevels) > 0 && !containsFold(m.ThinkingLevels, lvl) {
-			return model, nil, g.invalid(model, "Options[thinking_level]: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
+			return p, g.invalid(model, "Options[thinking_level]: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
 		}
-		warnings = m.Warnings(g.now())
+		p.warnings = m.Warnings(g.now())
 	}
-	return model, warnings, nil
+	return p, nil
 }
 
 func (g *Generator) invalid(model, format string, args ...any) error {
@@ -258,18 +274,18 @@ func requestBytes(req *provider.Request) int {
 // sibling call failed; the failures are listed in Warnings. When every call
 // fails, the first error is returned, carrying the usage billed by all.
 func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
-	model, warnings, err := g.prepare(req)
+	p, err := g.prepare(req)
 	if err != nil {
 		return nil, err
 	}
 	results := fanout.Repeat(ctx, req.Count(), g.parallel, func(ctx context.Context) (*provider.Response, error) {
-		r := g.call(ctx, model, nil, req)
+		r := g.call(ctx, p, nil, req)
 		if r.resp != nil {
 			r.resp.Attempts = r.calls
 		}
 		return r.resp, r.err
 	})
-	return fanout.Merge(&provider.Response{Provider: g.name, Model: model, Warnings: warnings}, results)
+	return fanout.Merge(&provider.Response{Provider: g.name, Model: p.model, Warnings: p.warnings}, results)
 }
 
 type callResult struct {
@@ -301,7 +317,8 @@ func (g *Generator) streamThreshold() int64 {
 
 // call makes one generateContent call. history, when set, is sent before
 // the new user turn (sessions).
-func (g *Generator) call(ctx context.Context, model string, history []*genai.Content, req *provider.Request) callResult {
+func (g *Generator) call(ctx context.Context, p plan, history []*genai.Content, req *provider.Request) callResult {
+	model := p.model
 	contents := append(history[:len(history):len(history)], userTurn(req))
 	ctx, rec := capture.WithRecord(ctx)
 	var streamed *jsonimg.Result
@@ -320,7 +337,7 @@ func (g *Generator) call(ctx context.Context, model string, history []*genai.Con
 		})
 	}
 	// genai mutates the config it is given: build a fresh one per call.
-	resp, err := g.client.Models.GenerateContent(ctx, model, contents, g.config(req))
+	resp, err := g.client.Models.GenerateContent(ctx, model, contents, g.config(req, p.info))
 	calls := max(rec.Calls(), 1)
 	if err != nil {
 		return callResult{err: g.mapError(ctx, model, err, rec), calls: calls}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -66,8 +67,9 @@ func (g *Generator) thinkingLevel(req *provider.Request) string {
 	return strings.ToLower(g.cfg.ThinkingLevel)
 }
 
-// config builds a fresh GenerateContentConfig for one call.
-func (g *Generator) config(req *provider.Request) *genai.GenerateContentConfig {
+// config builds a fresh GenerateContentConfig for one call; info is the
+// catalog's entry for the model, nil when it does not know it.
+func (g *Generator) config(req *provider.Request, info *pricing.Model) *genai.GenerateContentConfig {
 	off := false
 	cfg := &genai.GenerateContentConfig{
 		ResponseModalities:    []string{"TEXT", "IMAGE"},
@@ -85,7 +87,7 @@ func (g *Generator) config(req *provider.Request) *genai.GenerateContentConfig {
 		ic.AspectRatio = req.AspectRatio
 	}
 	if sz, err := provider.ParseSize(req.Size); err == nil && sz.Tier != "" {
-		if m, ok := g.catalog.Lookup(g.modelFor(req)); !ok || len(m.Sizes) > 1 {
+		if info == nil || len(info.Sizes) > 1 {
 			// Single-size models (2.5 Flash) take no imageSize at all.
 			ic.ImageSize = wireSize(sz.Tier)
 		}

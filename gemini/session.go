@@ -77,7 +77,7 @@ func (s *Session) Generate(ctx context.Context, req *provider.Request) (*provide
 	}
 	r := req.Clone()
 	r.Model = s.model
-	model, warnings, err := s.g.prepare(r)
+	p, err := s.g.prepare(r)
 	if err != nil {
 		return nil, err
 	}
@@ -89,15 +89,15 @@ func (s *Session) Generate(ctx context.Context, req *provider.Request) (*provide
 	for size := requestBytes(r) + contentBytes(history...); size > MaxRequestBytes && len(history) >= 2; {
 		size -= contentBytes(history[:2]...)
 		history = history[2:]
-		warnings = append(warnings, "an earlier turn was not re-sent: the conversation exceeds the 20 MB request limit")
+		p.warnings = append(p.warnings, "an earlier turn was not re-sent: the conversation exceeds the 20 MB request limit")
 	}
-	res := s.g.call(ctx, model, history, r)
+	res := s.g.call(ctx, p, history, r)
 	if res.err != nil {
 		return nil, res.err
 	}
 	resp := res.resp
 	resp.Attempts = res.calls
-	resp.Warnings = append(warnings, resp.Warnings...)
+	resp.Warnings = append(p.warnings, resp.Warnings...)
 	s.history = append(s.history, userTurn(r), modelTurn(restoreTurn(res.turn, res.streamed)))
 	if extra := len(s.history) - 2*s.keep; extra > 0 {
 		s.history = append([]*genai.Content(nil), s.history[extra:]...)

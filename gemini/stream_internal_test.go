@@ -35,7 +35,7 @@ func TestStreamingPathTaken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := g.call(context.Background(), "gemini-nano-banana-2.1", nil, &provider.Request{Prompt: "p"})
+			r := g.call(context.Background(), plan{model: "gemini-nano-banana-2.1"}, nil, &provider.Request{Prompt: "p"})
 			if r.err != nil {
 				t.Fatal(r.err)
 			}

@@ -111,6 +111,7 @@ type Config struct {
 // Generator generates images with Imagen's :predict. It is safe for
 // concurrent use.
 type Generator struct {
+	desc     provider.Description // what Describe reports, computed once
 	cfg      Config
 	catalog  *pricing.Catalog
 	name     string
@@ -233,6 +234,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		}
 		g.migrator = m
 	}
+	g.desc = g.describe()
 	return g, nil
 }
 
@@ -246,8 +248,12 @@ func (g *Generator) newVertexClient(ctx context.Context, cc *genai.ClientConfig)
 	return client, nil
 }
 
-// Describe reports the provider name, default model and its capabilities.
-func (g *Generator) Describe() provider.Description {
+// Describe reports the provider name, default model and its capabilities,
+// computed once when the generator was built.
+func (g *Generator) Describe() provider.Description { return g.desc }
+
+// describe computes what Describe reports.
+func (g *Generator) describe() provider.Description {
 	d := provider.Description{Provider: g.name, Model: g.model, Capabilities: provider.Capabilities{
 		MaxImages: MaxSampleCount, NoReferences: true, EditKnown: true}}
 	if m, ok := g.catalog.Lookup(g.model); ok {

@@ -214,6 +214,7 @@ func AIMLAPI(key string) Config {
 // Generator generates images through an OpenAI-compatible API. It is safe
 // for concurrent use.
 type Generator struct {
+	desc     provider.Description // what Describe reports, computed once
 	cfg      Config
 	name     string
 	model    string
@@ -283,6 +284,7 @@ func New(cfg Config) (*Generator, error) {
 	oc.BaseURL = g.base
 	oc.HTTPClient = g.http
 	g.oa = openai.NewClientWithConfig(oc)
+	g.desc = g.describe()
 	return g, nil
 }
 
@@ -307,10 +309,12 @@ func catalogID(model string) string {
 	return model
 }
 
-// Describe reports the provider name, default model and its capabilities:
-// up to 10 images (one call on the Images API, N calls in the chat modes),
-// 16 references and a mask on the Images API, the catalog's sizes.
-func (g *Generator) Describe() provider.Description {
+// Describe reports the provider name, default model and its capabilities,
+// computed once when the generator was built.
+func (g *Generator) Describe() provider.Description { return g.desc }
+
+// describe computes what Describe reports.
+func (g *Generator) describe() provider.Description {
 	c := provider.Capabilities{MaxImages: provider.MaxN, MaxReferences: MaxReferences, Edit: true, EditKnown: true}
 	if m, ok := g.catalog.Lookup(catalogID(g.model)); ok {
 		c = m.Capabilities()

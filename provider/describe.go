@@ -73,7 +73,10 @@ type Description struct {
 }
 
 // Describer is implemented by generators that can describe themselves.
-// Adapters implement it; decorators built with Wrap forward it.
+// Adapters implement it; decorators built with Wrap forward it. Describe is
+// called on every request by decorators (cache, meter, failover), so
+// adapters compute their Description once; its slices are shared and must
+// be treated as read-only, like image bytes.
 type Describer interface {
 	Describe() Description
 }
