@@ -201,6 +201,14 @@ func (c *cacher) share(ctx context.Context, sfKey, k string, req *provider.Reque
 	ran := false
 	ch := c.sf.DoChan(sfKey, func() (any, error) {
 		ran = true
+		if sfKey == k {
+			// A flight that just ended may have stored the answer after
+			// this caller looked: check again before going upstream.
+			if e, ok, err := c.cfg.Store.Get(f.ctx, k); err == nil && ok && !e.Expired(c.cfg.Now()) {
+				c.event(EventHit, k, nil)
+				return result{e.response(), nil}, nil
+			}
+		}
 		resp, err := c.fill(f.ctx, k, req, sfKey != k)
 		return result{resp, err}, nil
 	})
