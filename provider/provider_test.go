@@ -451,3 +451,18 @@ func TestCandidates(t *testing.T) {
 		t.Errorf("Candidates of one generator = %+v", got)
 	}
 }
+
+func TestConfigError(t *testing.T) {
+	t.Parallel()
+	err := error(provider.InvalidConfig("ratelimit.Config.Burst", 100, "0 to RequestsPerMinute (60)"))
+	if !errors.Is(err, provider.ErrInvalidConfig) {
+		t.Fatal("ConfigError does not match ErrInvalidConfig")
+	}
+	if errors.Is(err, provider.ErrInvalidRequest) {
+		t.Fatal("a configuration mistake must not be a request error")
+	}
+	const want = "imagegen: invalid configuration: ratelimit.Config.Burst = 100: want 0 to RequestsPerMinute (60)"
+	if err.Error() != want {
+		t.Fatalf("Error() = %q, want %q", err.Error(), want)
+	}
+}
