@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"testing"
 
 	"github.com/imagegen-go/imagegen/provider"
@@ -12,7 +13,7 @@ func benchHit(b *testing.B, store Store, size int) {
 	up := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{Images: []provider.Image{{Data: img, MIMEType: "image/png"}}, Model: "m"}, nil
 	})
-	g := provider.Chain(up, New(Config{Store: store}))
+	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
 	req := &provider.Request{Prompt: "a lighthouse at dusk", Model: "m", Size: "1K"}
 	ctx := context.Background()
 	if _, err := g.Generate(ctx, req); err != nil {
@@ -30,7 +31,7 @@ func benchHit(b *testing.B, store Store, size int) {
 }
 
 // BenchmarkMemoryHit: a hit of a 1 MiB image in the memory store.
-func BenchmarkMemoryHit(b *testing.B) { benchHit(b, NewMemory(0, nil), 1<<20) }
+func BenchmarkMemoryHit(b *testing.B) { benchHit(b, testutil.Must(NewMemory(0, nil)), 1<<20) }
 
 // BenchmarkDiskHit1MiB: a hit of a 1 MiB image in the disk store (read,
 // checksum, decode).

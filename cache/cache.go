@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -77,11 +78,19 @@ type Event struct {
 // Only successful responses whose images all carry bytes are stored
 // (errors never; links expire). Request.Options[OptionCache] = Skip
 // bypasses the cache, Refresh skips the read and writes the new response.
-func New(cfg Config) provider.Middleware {
+//
+// It returns a *provider.ConfigError when cfg makes no sense (a negative
+// LockTTL).
+func New(cfg Config) (provider.Middleware, error) {
+	var e cfgcheck.Errors
+	cfgcheck.NonNegative(&e, "cache.Config.LockTTL", cfg.LockTTL, "0 (default 2m) or more")
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	return func(next provider.Generator) provider.Generator {
 		return provider.Wrap(next, newCacher(cfg, next).generate)
-	}
+	}, nil
 }
 
 func (cfg Config) withDefaults() Config {
@@ -89,7 +98,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.Now = time.Now
 	}
 	if cfg.Store == nil {
-		cfg.Store = NewMemory(0, cfg.Now)
+		cfg.Store = newMemory(defaultMemoryBytes, cfg.Now)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 24 * time.Hour

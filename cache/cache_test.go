@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"os"
 	"runtime"
 	"strings"
@@ -75,7 +76,7 @@ func TestHitMissAndTTL(t *testing.T) {
 	clk := &clock{t: t0}
 	up := &upstream{model: "gemini-nano-banana-2.1"}
 	var events []EventKind
-	g := provider.Chain(up, New(Config{TTL: time.Hour, Now: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }}))
+	g := provider.Chain(up, testutil.Must(New(Config{TTL: time.Hour, Now: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }})))
 	if d := provider.Describe(g); d.Model != up.model {
 		t.Fatalf("cache hides the description: %+v", d)
 	}
@@ -118,8 +119,8 @@ func TestHitMissAndTTL(t *testing.T) {
 
 func TestOptOut(t *testing.T) {
 	up := &upstream{model: "m"}
-	store := NewMemory(0, nil)
-	g := provider.Chain(up, New(Config{Store: store}))
+	store := testutil.Must(NewMemory(0, nil))
+	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
 	ctx := context.Background()
 	skip := &provider.Request{Prompt: "x", Options: map[string]any{OptionCache: Skip}}
 	g.Generate(ctx, skip)
@@ -145,8 +146,8 @@ func TestOptOut(t *testing.T) {
 
 func TestErrorsAndLinksNotCached(t *testing.T) {
 	up := &upstream{model: "m", err: provider.Errorf(provider.KindUnavailable, "overloaded")}
-	store := NewMemory(0, nil)
-	g := provider.Chain(up, New(Config{Store: store}))
+	store := testutil.Must(NewMemory(0, nil))
+	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
 	for range 2 {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"}); !errors.Is(err, provider.ErrUnavailable) {
 			t.Fatal(err)
@@ -158,7 +159,7 @@ func TestErrorsAndLinksNotCached(t *testing.T) {
 	links := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{Images: []provider.Image{{URL: "https://example.com/a.png"}}}, nil
 	})
-	provider.Chain(links, New(Config{Store: store})).Generate(context.Background(), &provider.Request{Prompt: "x"})
+	provider.Chain(links, testutil.Must(New(Config{Store: store}))).Generate(context.Background(), &provider.Request{Prompt: "x"})
 	if n, _ := store.Len(); n != 0 {
 		t.Errorf("link-only response cached")
 	}
@@ -231,7 +232,7 @@ func TestKey(t *testing.T) {
 	}
 	// Unencodable options bypass the cache instead of failing.
 	up := &upstream{model: "m"}
-	g := provider.Chain(up, New(Config{}))
+	g := provider.Chain(up, testutil.Must(New(Config{})))
 	for range 2 {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: map[string]any{"f": func() {}}}); err != nil {
 			t.Fatal(err)
@@ -342,7 +343,7 @@ func TestDedupCancellation(t *testing.T) {
 
 	// Everyone gives up: the upstream call is cancelled.
 	up2 := &upstream{model: "m", gate: make(chan struct{}), ctxs: make(chan context.Context, 1)}
-	g2 := provider.Chain(up2, New(Config{}))
+	g2 := provider.Chain(up2, testutil.Must(New(Config{})))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := g2.Generate(ctx, req); done <- err }()
@@ -358,7 +359,7 @@ func TestMemoryStoreBound(t *testing.T) {
 		return &Entry{Images: []provider.Image{{Data: make([]byte, n)}}, Created: clk.Now()}
 	}
 	per := entry(1000).Size()
-	m := NewMemory(3*per, clk.Now)
+	m := testutil.Must(NewMemory(3*per, clk.Now))
 	ctx := context.Background()
 	keys := []string{strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64), strings.Repeat("d", 64)}
 	for _, k := range keys[:3] {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,9 +68,18 @@ const (
 )
 
 // OpenDisk opens (creating it 0700 if needed) a disk store in dir and
-// indexes the entries already there.
+// indexes the entries already there. A negative MaxBytes or an empty dir
+// is a *provider.ConfigError.
 func OpenDisk(dir string, cfg DiskConfig) (*Disk, error) {
-	if cfg.MaxBytes <= 0 {
+	var e cfgcheck.Errors
+	cfgcheck.NonNegative(&e, "cache.DiskConfig.MaxBytes", cfg.MaxBytes, "0 (default 1 GiB) or more")
+	if dir == "" {
+		e.Add("cache.OpenDisk dir", `""`, "a directory path")
+	}
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 1 << 30
 	}
 	if cfg.Now == nil {

@@ -3,10 +3,10 @@
 // one upstream call, entries that expire, and a per-request opt-out.
 //
 //	store, err := cache.OpenDisk(dir, cache.DiskConfig{MaxBytes: 2 << 30})
-//	gen := provider.Chain(adapter,
-//		cache.New(cache.Config{Store: store, TTL: 7 * 24 * time.Hour}),
-//		meter.Middleware(),
-//	)
+//	if err != nil { ... }
+//	cached, err := cache.New(cache.Config{Store: store, TTL: 7 * 24 * time.Hour})
+//	if err != nil { ... } // a *provider.ConfigError naming the field
+//	gen := provider.Chain(adapter, cached, meter.Middleware())
 //
 // # Keys
 //

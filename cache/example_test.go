@@ -18,7 +18,17 @@ func ExampleNew() {
 		}, nil
 	})
 	// Memory store bounded to 64 MiB; cache.OpenDisk for a persistent one.
-	gen := provider.Chain(adapter, cache.New(cache.Config{Store: cache.NewMemory(64<<20, nil)}))
+	store, err := cache.NewMemory(64<<20, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cached, err := cache.New(cache.Config{Store: store})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	gen := provider.Chain(adapter, cached)
 
 	req := &provider.Request{Prompt: "a lighthouse at dusk", Model: "gemini-nano-banana-2.1"}
 	for range 2 {

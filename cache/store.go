@@ -11,6 +11,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -109,13 +110,26 @@ type Memory struct {
 	now      func() time.Time
 }
 
+// defaultMemoryBytes bounds a memory store by default.
+const defaultMemoryBytes = 256 << 20
+
 // NewMemory returns a memory store holding at most maxBytes (0 means 256
-// MiB). An entry larger than maxBytes is not stored. now is the clock for
-// expiry; nil means time.Now.
-func NewMemory(maxBytes int64, now func() time.Time) *Memory {
-	if maxBytes <= 0 {
-		maxBytes = 256 << 20
+// MiB), or a *provider.ConfigError for a negative maxBytes. An entry larger
+// than maxBytes is not stored. now is the clock for expiry; nil means
+// time.Now.
+func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
+	var e cfgcheck.Errors
+	cfgcheck.NonNegative(&e, "cache.NewMemory maxBytes", maxBytes, "0 (default 256 MiB) or more")
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
+	if maxBytes == 0 {
+		maxBytes = defaultMemoryBytes
+	}
+	return newMemory(maxBytes, now), nil
+}
+
+func newMemory(maxBytes int64, now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -50,8 +51,8 @@ func BenchmarkFullStack(b *testing.B) {
 		b.Fatal(err)
 	}
 	stack := provider.Chain(adapter,
-		retry.New(retry.Policy{}),
-		ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, Burst: 1 << 20, RequestsPerDay: 1 << 30, MaxConcurrent: 64}))
+		testutil.Must(retry.New(retry.Policy{})),
+		testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, Burst: 1 << 20, RequestsPerDay: 1 << 30, MaxConcurrent: 64})))
 	f, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: stack}}})
 	if err != nil {
 		b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/clock"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -56,9 +57,9 @@ func chaosRoute(t *testing.T, clk *clock.Fake, name string, opts providertest.Op
 		t.Fatal(err)
 	}
 	return srv, provider.Chain(adapter,
-		retry.New(retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond,
-			MaxWait: time.Second, Clock: clk}),
-		ratelimit.New(ratelimit.Config{RequestsPerMinute: limiterRPM, RequestsPerDay: rpd, MaxConcurrent: maxConcurrent, Clock: clk}),
+		testutil.Must(retry.New(retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond,
+			MaxWait: time.Second, Clock: clk})),
+		testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: limiterRPM, RequestsPerDay: rpd, MaxConcurrent: maxConcurrent, Clock: clk})),
 	)
 }
 

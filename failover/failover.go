@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/retry"
@@ -126,10 +127,12 @@ type route struct {
 	breaker Breaker
 }
 
-// New returns a Failover over cfg.Routes.
+// New returns a Failover over cfg.Routes, or a *provider.ConfigError naming
+// every mistake in cfg: no routes, a route without a Generator, two routes
+// with the same Name, a negative Weight, breaker settings out of range.
 func New(cfg Config) (*Failover, error) {
-	if len(cfg.Routes) == 0 {
-		return nil, provider.Errorf(provider.KindInvalidRequest, "failover: no routes")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	f := &Failover{clock: cfg.Clock, rng: cfg.Rand, failoverOn: cfg.FailoverOn}
 	if f.clock == nil {
@@ -150,11 +153,13 @@ func New(cfg Config) (*Failover, error) {
 	if newBreaker == nil {
 		newBreaker = func(string, BreakerSettings) Breaker { return NewBreaker(cfg.Breaker) }
 	}
+	// Explicit names are unique (checked above) and kept; a route without
+	// one is named after what it serves, with a suffix if that is taken.
 	names := map[string]bool{}
-	mk := func(r Route) (*route, error) {
-		if r.Generator == nil {
-			return nil, provider.Errorf(provider.KindInvalidRequest, "failover: route %q has no Generator", r.Name)
-		}
+	for _, r := range cfg.Routes {
+		names[r.Name] = r.Name != ""
+	}
+	mk := func(r Route) *route {
 		name := r.Name
 		if name == "" {
 			d := provider.Describe(r.Generator)
@@ -162,20 +167,17 @@ func New(cfg Config) (*Failover, error) {
 			if name == "" {
 				name = "route"
 			}
+			for base, i := name, 2; names[name]; i++ {
+				name = fmt.Sprintf("%s#%d", base, i)
+			}
+			names[name] = true
 		}
-		for base, i := name, 2; names[name]; i++ {
-			name = fmt.Sprintf("%s#%d", base, i)
-		}
-		names[name] = true
-		return &route{name: name, gen: r.Generator, weight: max(r.Weight, 1), breaker: newBreaker(name, cfg.Breaker)}, nil
+		return &route{name: name, gen: r.Generator, weight: max(r.Weight, 1), breaker: newBreaker(name, cfg.Breaker)}
 	}
 	routes := slices.Clone(cfg.Routes)
 	slices.SortStableFunc(routes, func(a, b Route) int { return a.Priority - b.Priority })
 	for i, r := range routes {
-		rt, err := mk(r)
-		if err != nil {
-			return nil, err
-		}
+		rt := mk(r)
 		f.all = append(f.all, rt)
 		if i == 0 || r.Priority != routes[i-1].Priority {
 			f.groups = append(f.groups, nil)
@@ -183,13 +185,49 @@ func New(cfg Config) (*Failover, error) {
 		f.groups[len(f.groups)-1] = append(f.groups[len(f.groups)-1], rt)
 	}
 	if cfg.ContentPolicyFallback != nil {
-		rt, err := mk(*cfg.ContentPolicyFallback)
-		if err != nil {
-			return nil, err
-		}
-		f.fallback = rt
+		f.fallback = mk(*cfg.ContentPolicyFallback)
 	}
 	return f, nil
+}
+
+func (cfg Config) check() error {
+	var e cfgcheck.Errors
+	if len(cfg.Routes) == 0 {
+		e.Add("failover.Config.Routes", "[]", "at least one route")
+	}
+	named := map[string]int{}
+	route := func(field string, r Route) {
+		if r.Generator == nil {
+			e.Add(field+".Generator", "nil", "a provider.Generator")
+		}
+		cfgcheck.NonNegative(&e, field+".Weight", r.Weight, "0 (default 1) or more")
+	}
+	for i, r := range cfg.Routes {
+		field := fmt.Sprintf("failover.Config.Routes[%d]", i)
+		route(field, r)
+		if r.Name == "" {
+			continue
+		}
+		if j, dup := named[r.Name]; dup {
+			e.Addf(field+".Name", fmt.Sprintf("%q", r.Name), "a name no other route has (Routes[%d] has it)", j)
+		}
+		named[r.Name] = i
+	}
+	if cfg.ContentPolicyFallback != nil {
+		route("failover.Config.ContentPolicyFallback", *cfg.ContentPolicyFallback)
+	}
+	checkBreaker(&e, "failover.Config.Breaker", cfg.Breaker)
+	return e.Err()
+}
+
+func checkBreaker(e *cfgcheck.Errors, field string, s BreakerSettings) {
+	if !(s.FailureRate >= 0 && s.FailureRate <= 1) {
+		e.Add(field+".FailureRate", s.FailureRate, "0 (off) to 1")
+	}
+	cfgcheck.NonNegative(e, field+".MinRequests", s.MinRequests, "0 (default 10) or more")
+	cfgcheck.NonNegative(e, field+".Window", s.Window, "0 (default 60s) or more")
+	cfgcheck.NonNegative(e, field+".OpenTimeout", s.OpenTimeout, "0 (default 30s) or more")
+	cfgcheck.NonNegative(e, field+".HalfOpenProbes", s.HalfOpenProbes, "0 (default 1) or more")
 }
 
 // Describe describes the first route (highest priority, first listed).

@@ -389,11 +389,41 @@ func TestProviderAndModelSayWhoServed(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	if _, err := failover.New(failover.Config{}); !errors.Is(err, provider.ErrInvalidRequest) {
-		t.Errorf("no routes: %v", err)
+	t.Parallel()
+	g := &fake{name: "g"}
+	tests := []struct {
+		name  string
+		cfg   failover.Config
+		field string
+	}{
+		{"no routes", failover.Config{}, "failover.Config.Routes"},
+		{"nil generator", failover.Config{Routes: []failover.Route{{Name: "x"}}}, "failover.Config.Routes[0].Generator"},
+		{"duplicate names", failover.Config{Routes: []failover.Route{{Name: "a", Generator: g}, {Name: "a", Generator: g}}}, "failover.Config.Routes[1].Name"},
+		{"negative weight", failover.Config{Routes: []failover.Route{{Generator: g, Weight: -1}}}, "failover.Config.Routes[0].Weight"},
+		{"failure rate above 1", failover.Config{Routes: []failover.Route{{Generator: g}}, Breaker: failover.BreakerSettings{FailureRate: 2}}, "failover.Config.Breaker.FailureRate"},
+		{"negative open timeout", failover.Config{Routes: []failover.Route{{Generator: g}}, Breaker: failover.BreakerSettings{OpenTimeout: -time.Second}}, "failover.Config.Breaker.OpenTimeout"},
+		{"fallback without generator", failover.Config{Routes: []failover.Route{{Generator: g}}, ContentPolicyFallback: &failover.Route{}}, "failover.Config.ContentPolicyFallback.Generator"},
 	}
-	if _, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "x"}}}); !errors.Is(err, provider.ErrInvalidRequest) {
-		t.Errorf("nil generator: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := failover.New(tt.cfg)
+			var ce *provider.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("err = %v, want a ConfigError for %s", err, tt.field)
+			}
+			if !errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrInvalidRequest) {
+				t.Errorf("a configuration mistake is classified as %v", provider.KindOf(err))
+			}
+		})
+	}
+	// Auto-named routes never take an explicit name.
+	f, err := failover.New(failover.Config{Routes: []failover.Route{{Generator: g}, {Name: "g g-model", Generator: g}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.RouteState("g g-model"); !ok {
+		t.Error("explicit name lost")
 	}
 }
 

@@ -2,6 +2,7 @@ package pricing_test
 
 import (
 	"context"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"testing"
 
 	"github.com/imagegen-go/imagegen/pricing"
@@ -24,11 +25,11 @@ func benchGen(b *testing.B, g provider.Generator) {
 func BenchmarkMeter(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { benchGen(b, canned) })
 	b.Run("meter", func(b *testing.B) {
-		benchGen(b, provider.Chain(canned, pricing.NewMeter(pricing.MeterConfig{}).Middleware()))
+		benchGen(b, provider.Chain(canned, testutil.Must(pricing.NewMeter(pricing.MeterConfig{})).Middleware()))
 	})
 	b.Run("meter+budget", func(b *testing.B) {
-		budget := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}})
-		benchGen(b, provider.Chain(canned, pricing.NewMeter(pricing.MeterConfig{Budget: budget}).Middleware()))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
+		benchGen(b, provider.Chain(canned, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget})).Middleware()))
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -90,8 +91,14 @@ type Budget struct {
 	est        EstimateConfig
 }
 
-// NewBudget returns a Budget for cfg.
-func NewBudget(cfg BudgetConfig) *Budget {
+// NewBudget returns a Budget for cfg, or a *provider.ConfigError naming
+// every field that makes no sense: a negative cap (which would switch the
+// cap off), a PerLabel key that is not "key=value", a threshold outside
+// (0, 1], a negative estimate allowance.
+func NewBudget(cfg BudgetConfig) (*Budget, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	b := &Budget{
 		store:      cfg.Store,
 		limits:     cfg.Limits,
@@ -119,7 +126,32 @@ func NewBudget(cfg BudgetConfig) *Budget {
 	if b.cat == nil {
 		b.cat = Default()
 	}
-	return b
+	return b, nil
+}
+
+func (cfg BudgetConfig) check() error {
+	var e cfgcheck.Errors
+	limits := func(field string, l Limits) {
+		cfgcheck.NonNegative(&e, field+".Daily", l.Daily, "0 (no cap) or more")
+		cfgcheck.NonNegative(&e, field+".Monthly", l.Monthly, "0 (no cap) or more")
+	}
+	limits("pricing.BudgetConfig.Limits", cfg.Limits)
+	for _, k := range slices.Sorted(maps.Keys(cfg.PerLabel)) {
+		field := fmt.Sprintf("pricing.BudgetConfig.PerLabel[%q]", k)
+		if name, _, ok := strings.Cut(k, "="); !ok || name == "" {
+			e.Add(field, k, `a "key=value" label scope`)
+		}
+		limits(field, cfg.PerLabel[k])
+	}
+	for i, th := range cfg.Thresholds {
+		if !(th > 0 && th <= 1) {
+			e.Add(fmt.Sprintf("pricing.BudgetConfig.Thresholds[%d]", i), th, "a fraction of the cap above 0 and at most 1")
+		}
+	}
+	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.ThinkingTokens", cfg.Estimate.ThinkingTokens, "0 (default) or more")
+	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.ReferenceTokens", cfg.Estimate.ReferenceTokens, "0 (default) or more")
+	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.UnknownPerImage", cfg.Estimate.UnknownPerImage, "0 (default) or more")
+	return e.Err()
 }
 
 // Store returns the budget's ledger.

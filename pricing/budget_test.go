@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +31,8 @@ func TestHardCapUnderConcurrency(t *testing.T) {
 	const n = 1000
 	const limit = provider.Dollar
 	clk := &fixedClock{t: t0}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Now: clk.Now})
-	m := pricing.NewMeter(pricing.MeterConfig{Budget: b, Now: clk.Now})
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Now: clk.Now}))
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b, Now: clk.Now}))
 
 	var (
 		mu      sync.Mutex
@@ -143,14 +144,14 @@ func TestAlertsAndPeriods(t *testing.T) {
 	pst := time.FixedZone("PST", -8*3600)
 	clk := &fixedClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, pst)}
 	var alerts []pricing.Alert
-	b := pricing.NewBudget(pricing.BudgetConfig{
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{
 		Limits:   pricing.Limits{Daily: provider.Dollar, Monthly: 10 * provider.Dollar},
 		PerLabel: map[string]pricing.Limits{"team=a": {Daily: 50 * provider.Cent}},
 		OnAlert:  func(a pricing.Alert) { alerts = append(alerts, a) },
 		Location: pst, Now: clk.Now,
-	})
+	}))
 	f := relay()
-	g := provider.Chain(f, pricing.NewMeter(pricing.MeterConfig{Budget: b}).Middleware())
+	g := provider.Chain(f, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
 	call := func(team string) error {
 		var labels map[string]string
 		if team != "" {
@@ -227,8 +228,8 @@ func TestAlertsAndPeriods(t *testing.T) {
 
 func TestMonthlyCap(t *testing.T) {
 	clk := &fixedClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Now: clk.Now})
-	g := provider.Chain(relay(), pricing.NewMeter(pricing.MeterConfig{Budget: b}).Middleware())
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Now: clk.Now}))
+	g := provider.Chain(relay(), testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
 	for day := range 3 {
 		clk.Set(clk.Now().Add(time.Duration(day) * time.Hour))
 		err := func() error { _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"}); return err }()

@@ -22,7 +22,11 @@ var canned = provider.GeneratorFunc(func(ctx context.Context, req *provider.Requ
 })
 
 func ExampleNewMeter() {
-	meter := pricing.NewMeter(pricing.MeterConfig{})
+	meter, err := pricing.NewMeter(pricing.MeterConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	gen := provider.Chain(canned, meter.Middleware())
 
 	for _, team := range []string{"search", "ads", "search"} {
@@ -50,7 +54,7 @@ func ExampleNewMeter() {
 
 func ExampleBudget() {
 	now := func() time.Time { return time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC) }
-	budget := pricing.NewBudget(pricing.BudgetConfig{
+	budget, err := pricing.NewBudget(pricing.BudgetConfig{
 		Limits:   pricing.Limits{Daily: 10 * provider.Cent, Monthly: 5 * provider.Dollar},
 		PerLabel: map[string]pricing.Limits{"team=ads": {Daily: 5 * provider.Cent}},
 		OnAlert: func(a pricing.Alert) {
@@ -59,7 +63,15 @@ func ExampleBudget() {
 		Now: now,
 		// Store: a *pricing.FileStore keeps the ledger across restarts.
 	})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Now: now})
+	if err != nil {
+		fmt.Println(err) // a *provider.ConfigError naming the field
+		return
+	}
+	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Now: now})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	gen := provider.Chain(canned, meter.Middleware())
 
 	for i := range 3 {

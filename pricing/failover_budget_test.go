@@ -2,6 +2,7 @@ package pricing_test
 
 import (
 	"context"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"sync"
 	"testing"
 
@@ -41,8 +42,8 @@ func TestBudgetHoldsThroughFailoverToDearerRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	budget := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget})
+	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}}))
+	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	gen := provider.Chain(routes, meter.Middleware())
 	var wg sync.WaitGroup
 	for range 40 {

@@ -60,8 +60,10 @@ type Meter struct {
 	since  time.Time
 }
 
-// NewMeter returns a Meter for cfg.
-func NewMeter(cfg MeterConfig) *Meter {
+// NewMeter returns a Meter for cfg. Every MeterConfig is valid today; the
+// error is there so that a field added later can be checked without
+// breaking callers.
+func NewMeter(cfg MeterConfig) (*Meter, error) {
 	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Now, onRecord: cfg.OnRecord}
 	if m.cat == nil {
 		m.cat = Default()
@@ -71,7 +73,7 @@ func NewMeter(cfg MeterConfig) *Meter {
 	}
 	m.since = m.clock()
 	m.totals = newTotals()
-	return m
+	return m, nil
 }
 
 // Middleware returns the metering decorator. Place it inside the cache and

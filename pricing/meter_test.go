@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 func TestMeterSetsCostAndTotals(t *testing.T) {
 	clk := &fixedClock{t: t0}
 	var recs []pricing.Record
-	m := pricing.NewMeter(pricing.MeterConfig{Now: clk.Now, OnRecord: func(r pricing.Record) { recs = append(recs, r) }})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Now: clk.Now, OnRecord: func(r pricing.Record) { recs = append(recs, r) }}))
 	g := provider.Chain(gemini21(500), m.Middleware())
 	if d := provider.Describe(g); d.Model != "gemini-nano-banana-2.1" {
 		t.Fatalf("meter hides the description: %+v", d)
@@ -91,7 +92,7 @@ func TestMeterSetsCostAndTotals(t *testing.T) {
 }
 
 func TestMeterBatchTier(t *testing.T) {
-	m := pricing.NewMeter(pricing.MeterConfig{})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	g := provider.Chain(gemini21(0), m.Middleware())
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: map[string]any{pricing.OptionTier: "batch"}})
 	if err != nil {
@@ -112,8 +113,8 @@ func TestMeterBilledFailure(t *testing.T) {
 		return nil, &provider.Error{Kind: provider.KindContentBlocked, Provider: "gemini", Model: "gemini-3-pro-image", StatusCode: 200,
 			Code: "IMAGE_SAFETY", Usage: &provider.Usage{InputTokens: 12, ThoughtTokens: 300}}
 	}
-	b := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Now: func() time.Time { return t0 }})
-	m := pricing.NewMeter(pricing.MeterConfig{Budget: b})
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Now: func() time.Time { return t0 }}))
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b}))
 	g := provider.Chain(f, m.Middleware())
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"})
 	if !errors.Is(err, provider.ErrContentBlocked) {
@@ -135,7 +136,7 @@ func TestMeterBilledFailure(t *testing.T) {
 		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: "openrouter", StatusCode: 200,
 			Usage: &provider.Usage{InputTokens: 10, OutputTokens: 1120, OutputImageTokens: 1120}}
 	}
-	m2 := pricing.NewMeter(pricing.MeterConfig{})
+	m2 := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	if _, err := provider.Chain(r, m2.Middleware()).Generate(context.Background(), &provider.Request{Prompt: "x"}); !errors.Is(err, provider.ErrNoImage) {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestMeterBilledFailure(t *testing.T) {
 	u.fn = func(*provider.Request) (*provider.Response, error) {
 		return nil, provider.Errorf(provider.KindUnavailable, "overloaded")
 	}
-	m3 := pricing.NewMeter(pricing.MeterConfig{})
+	m3 := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	provider.Chain(u, m3.Middleware()).Generate(context.Background(), &provider.Request{Prompt: "x"})
 	if m3.Totals().All.Calls != 0 {
 		t.Errorf("unbilled failure recorded")
@@ -163,7 +164,7 @@ func TestMeterReportedAndUnknown(t *testing.T) {
 		}
 		return &provider.Response{Images: []provider.Image{{Data: []byte("x")}}, Usage: imageUsage(1000), Warnings: []string{"w0"}}, nil
 	}
-	m := pricing.NewMeter(pricing.MeterConfig{})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	g := provider.Chain(f, m.Middleware())
 	resp, _ := g.Generate(context.Background(), &provider.Request{Prompt: "reported"})
 	if resp.Cost != 38_123 {
@@ -181,7 +182,7 @@ func TestMeterReportedAndUnknown(t *testing.T) {
 
 func TestReportJSONAndCSV(t *testing.T) {
 	clk := &fixedClock{t: t0}
-	m := pricing.NewMeter(pricing.MeterConfig{Now: clk.Now})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Now: clk.Now}))
 	g := provider.Chain(gemini21(0), m.Middleware())
 	for _, team := range []string{"a", "a", "b"} {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Labels: map[string]string{"team": team}}); err != nil {
@@ -237,7 +238,7 @@ func TestReportJSONAndCSV(t *testing.T) {
 func TestMeterDoesNotMutateUpstreamResponse(t *testing.T) {
 	shared := &provider.Response{Images: []provider.Image{{Data: []byte("x")}}, Model: "gemini-nano-banana-2.1", Usage: imageUsage(1120), Warnings: make([]string, 0, 4)}
 	f := &fake{model: "gemini-nano-banana-2.1", fn: func(*provider.Request) (*provider.Response, error) { return shared, nil }}
-	m := pricing.NewMeter(pricing.MeterConfig{})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	resp, _ := provider.Chain(f, m.Middleware()).Generate(context.Background(), &provider.Request{Prompt: "x", Size: "1K"})
 	if resp.Cost != 33_600 || shared.Cost != 0 || resp == shared {
 		t.Errorf("resp %v shared %v", resp.Cost, shared.Cost)
@@ -245,7 +246,7 @@ func TestMeterDoesNotMutateUpstreamResponse(t *testing.T) {
 }
 
 func TestObserveBatchResultAtHalfPrice(t *testing.T) {
-	m := pricing.NewMeter(pricing.MeterConfig{})
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	resp := &provider.Response{Provider: "gemini", Model: "gemini-nano-banana-2.1", Images: []provider.Image{{Data: []byte{1}}},
 		Usage: provider.Usage{OutputTokens: 1120, OutputImageTokens: 1120, Images: 1}}
 	out, err := m.Observe("gemini", "gemini-nano-banana-2.1", pricing.TierBatch, &provider.Request{Prompt: "p"}, resp, nil)

@@ -4,8 +4,9 @@
 // upstream once (the store implements cache.Locker).
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
-//	store := rediscache.New(rdb, rediscache.Options{MaxBytes: 1 << 30})
-//	mw := cache.New(cache.Config{Store: store, TTL: 7 * 24 * time.Hour})
+//	store, err := rediscache.New(rdb, rediscache.Options{MaxBytes: 1 << 30})
+//	if err != nil { ... } // a *provider.ConfigError naming the field
+//	mw, err := cache.New(cache.Config{Store: store, TTL: 7 * 24 * time.Hour})
 //
 // # Entries and eviction
 //
@@ -59,6 +60,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/imagegen-go/imagegen/cache"
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 )
 
@@ -124,7 +126,18 @@ var (
 )
 
 // New returns a Store on rdb. The caller keeps ownership of rdb.
-func New(rdb redis.UniversalClient, opts Options) *Store {
+//
+// It returns a *provider.ConfigError for a nil rdb, an unknown policy,
+// negative sizes or durations.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	var e cfgcheck.Errors
+	redisx.CheckOptions(&e, "rediscache", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	cfgcheck.NonNegative(&e, "rediscache.Options.MaxBytes", opts.MaxBytes, "0 (default 1 GiB) or more")
+	cfgcheck.NonNegative(&e, "rediscache.Options.FallbackBytes", opts.FallbackBytes, "0 (default 64 MiB) or more")
+	cfgcheck.NonNegative(&e, "rediscache.Options.PollInterval", opts.PollInterval, "0 (default 50ms) or more")
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
 	s := &Store{
 		rdb:    rdb,
 		prefix: redisx.Prefix(opts.Prefix) + "cache:",
@@ -151,8 +164,8 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if fb <= 0 {
 		fb = 64 << 20
 	}
-	s.mem = cache.NewMemory(fb, s.now)
-	return s
+	s.mem, _ = cache.NewMemory(fb, s.now) // fb > 0: cannot fail
+	return s, nil
 }
 
 // timeoutFor returns the timeout of a call that moves n bytes.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,7 +34,7 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return New(c, opts), c
+	return testutil.Must(New(c, opts)), c
 }
 
 func key(i int) string { return fmt.Sprintf("%064x", i) }
@@ -192,9 +193,9 @@ func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provid
 // TestUnreachableFallback: with FallbackToMemory the cache keeps working
 // in the process.
 func TestUnreachableFallback(t *testing.T) {
-	s := New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})
+	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
 	up := &upstream{}
-	gen := cache.New(cache.Config{Store: s})(up)
+	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
 	ctx := context.Background()
 	for range 2 {
 		if _, err := gen.Generate(ctx, &provider.Request{Prompt: "x"}); err != nil {
@@ -209,7 +210,7 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with FailClosed every store operation returns
 // the typed error; the decorator reports it and serves from upstream.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})
+	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
 	ctx := context.Background()
 	var pe *provider.Error
 	if _, _, err := s.Get(ctx, key(1)); !errors.As(err, &pe) || pe.Code != CodeUnavailable || !errors.Is(err, provider.ErrUnavailable) {
@@ -224,7 +225,7 @@ func TestUnreachableFailClosed(t *testing.T) {
 	up := &upstream{}
 	var events []cache.EventKind
 	var mu sync.Mutex
-	gen := cache.New(cache.Config{Store: s, OnEvent: func(e cache.Event) { mu.Lock(); events = append(events, e.Kind); mu.Unlock() }})(up)
+	gen := testutil.Must(cache.New(cache.Config{Store: s, OnEvent: func(e cache.Event) { mu.Lock(); events = append(events, e.Kind); mu.Unlock() }}))(up)
 	for range 2 {
 		resp, err := gen.Generate(ctx, &provider.Request{Prompt: "x"})
 		if err != nil || resp.Cached {
@@ -321,7 +322,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: time.Second, PollInterval: 10 * time.Millisecond})
+	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: time.Second, PollInterval: 10 * time.Millisecond}))
 	ctx := context.Background()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -331,11 +332,11 @@ func TestHelperProcess(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []string
-	gen := cache.New(cache.Config{Store: store, Namespace: "gemini", OnEvent: func(e cache.Event) {
+	gen := testutil.Must(cache.New(cache.Config{Store: store, Namespace: "gemini", OnEvent: func(e cache.Event) {
 		mu.Lock()
 		events = append(events, string(e.Kind))
 		mu.Unlock()
-	}})(adapter)
+	}}))(adapter)
 	if os.Getenv("IMAGEGEN_BARRIER") != "" {
 		start, err := redistest.WaitBarrier()
 		if err != nil {

@@ -112,7 +112,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
-	meter := pricing.NewMeter(pricing.MeterConfig{})
+	meter, err := pricing.NewMeter(pricing.MeterConfig{})
+	if err != nil {
+		return err
+	}
 	var results []fanout.Result
 	switch cfg.mode {
 	case "live":

@@ -38,10 +38,17 @@ func route(ctx context.Context, name string) (*providertest.Server, provider.Gen
 		srv.Close()
 		return nil, nil, err
 	}
-	return srv, provider.Chain(g,
-		retry.New(retry.Policy{MaxAttempts: 2, InitialInterval: 10 * time.Millisecond}),
-		ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, Burst: 10}),
-	), nil
+	retries, err := retry.New(retry.Policy{MaxAttempts: 2, InitialInterval: 10 * time.Millisecond})
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	limits, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, Burst: 10})
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, provider.Chain(g, retries, limits), nil
 }
 
 func run(out io.Writer) error {

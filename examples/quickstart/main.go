@@ -56,11 +56,19 @@ func run(ctx context.Context, stdout io.Writer, outDir string) error {
 	fmt.Fprintf(stdout, "generating with %s\n\n", where)
 
 	// Outermost first: a cache hit costs nothing and never reaches the meter.
-	meter := pricing.NewMeter(pricing.MeterConfig{})
-	gen := provider.Chain(adapter,
-		cache.New(cache.Config{Store: cache.NewMemory(64<<20, nil)}),
-		meter.Middleware(),
-	)
+	store, err := cache.NewMemory(64<<20, nil)
+	if err != nil {
+		return err
+	}
+	cached, err := cache.New(cache.Config{Store: store})
+	if err != nil {
+		return err
+	}
+	meter, err := pricing.NewMeter(pricing.MeterConfig{})
+	if err != nil {
+		return err
+	}
+	gen := provider.Chain(adapter, cached, meter.Middleware())
 
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err

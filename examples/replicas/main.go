@@ -148,7 +148,10 @@ func run(ctx context.Context, w io.Writer) error {
 		tot.Errors += r.Errors
 		tot.Spent += r.Spent
 	}
-	ledger := redisledger.New(rdb, redisledger.Options{Prefix: prefix})
+	ledger, err := redisledger.New(rdb, redisledger.Options{Prefix: prefix})
+	if err != nil {
+		return err
+	}
 	day := time.Now().UTC().Format(time.DateOnly)
 	spent, _, err := ledger.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
 	if err != nil {
@@ -228,25 +231,50 @@ func runReplica(ctx context.Context, id int, w io.Writer) error {
 		}
 		return adapter.Generate(ctx, req)
 	})
-	limited := provider.Chain(provider.Wrap(adapter, inMinute.Generate), ratelimit.New(ratelimit.Config{
-		Key: "gemini-project", RequestsPerMinute: perMinute, Clock: clk,
-		Store: redisstore.New(rdb, redisstore.Options{Prefix: prefix, Logger: logger}),
-	}))
-	routes, err := failover.New(failover.Config{
-		Routes:     []failover.Route{{Name: "gemini", Generator: limited}},
-		Clock:      clk,
-		NewBreaker: redishealth.New(rdb, redishealth.Options{Prefix: prefix, Logger: logger}).NewBreaker,
+	limitStore, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Logger: logger})
+	if err != nil {
+		return err
+	}
+	limits, err := ratelimit.New(ratelimit.Config{
+		Key: "gemini-project", RequestsPerMinute: perMinute, Clock: clk, Store: limitStore,
 	})
 	if err != nil {
 		return err
 	}
-	ledger := redisledger.New(rdb, redisledger.Options{Prefix: prefix, Logger: logger})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: pricing.NewBudget(pricing.BudgetConfig{
-		Store: ledger, Limits: pricing.Limits{Daily: budget}})})
-	gen := provider.Chain(routes,
-		cache.New(cache.Config{Store: rediscache.New(rdb, rediscache.Options{Prefix: prefix, Logger: logger}), Namespace: "gemini"}),
-		meter.Middleware(),
-	)
+	limited := provider.Chain(provider.Wrap(adapter, inMinute.Generate), limits)
+	health, err := redishealth.New(rdb, redishealth.Options{Prefix: prefix, Logger: logger})
+	if err != nil {
+		return err
+	}
+	routes, err := failover.New(failover.Config{
+		Routes:     []failover.Route{{Name: "gemini", Generator: limited}},
+		Clock:      clk,
+		NewBreaker: health.NewBreaker,
+	})
+	if err != nil {
+		return err
+	}
+	ledger, err := redisledger.New(rdb, redisledger.Options{Prefix: prefix, Logger: logger})
+	if err != nil {
+		return err
+	}
+	budgetCap, err := pricing.NewBudget(pricing.BudgetConfig{Store: ledger, Limits: pricing.Limits{Daily: budget}})
+	if err != nil {
+		return err
+	}
+	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budgetCap})
+	if err != nil {
+		return err
+	}
+	cacheStore, err := rediscache.New(rdb, rediscache.Options{Prefix: prefix, Logger: logger})
+	if err != nil {
+		return err
+	}
+	cached, err := cache.New(cache.Config{Store: cacheStore, Namespace: "gemini"})
+	if err != nil {
+		return err
+	}
+	gen := provider.Chain(routes, cached, meter.Middleware())
 
 	time.Sleep(time.Until(clk.epoch))
 	var mu sync.Mutex

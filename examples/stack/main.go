@@ -55,26 +55,49 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 
 	// Each provider gets its own retry budget and its own limits.
-	perProvider := func(g provider.Generator, rpm, rpd int) provider.Generator {
-		return provider.Chain(g,
-			retry.New(retry.Policy{InitialInterval: 10 * time.Millisecond}), // short waits for the demo
-			ratelimit.New(ratelimit.Config{RequestsPerMinute: rpm, RequestsPerDay: rpd}),
-		)
+	perProvider := func(g provider.Generator, rpm, rpd int) (provider.Generator, error) {
+		retries, err := retry.New(retry.Policy{InitialInterval: 10 * time.Millisecond}) // short waits for the demo
+		if err != nil {
+			return nil, err
+		}
+		limits, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: rpm, RequestsPerDay: rpd})
+		if err != nil {
+			return nil, err
+		}
+		return provider.Chain(g, retries, limits), nil
+	}
+	primary, err := perProvider(geminiGen, 60, 1000)
+	if err != nil {
+		return err
+	}
+	secondary, err := perProvider(relayGen, 120, 0)
+	if err != nil {
+		return err
 	}
 	routes, err := failover.New(failover.Config{Routes: []failover.Route{
-		{Name: "gemini", Generator: perProvider(geminiGen, 60, 1000), Priority: 0},
-		{Name: "openrouter", Generator: perProvider(relayGen, 120, 0), Priority: 1},
+		{Name: "gemini", Generator: primary, Priority: 0},
+		{Name: "openrouter", Generator: secondary, Priority: 1},
 	}})
 	if err != nil {
 		return err
 	}
-	meter := pricing.NewMeter(pricing.MeterConfig{
-		Budget: pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 20 * provider.Dollar}}),
-	})
-	gen := provider.Chain(routes,
-		cache.New(cache.Config{Store: cache.NewMemory(256<<20, nil)}),
-		meter.Middleware(),
-	)
+	budget, err := pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 20 * provider.Dollar}})
+	if err != nil {
+		return err
+	}
+	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budget})
+	if err != nil {
+		return err
+	}
+	store, err := cache.NewMemory(256<<20, nil)
+	if err != nil {
+		return err
+	}
+	cached, err := cache.New(cache.Config{Store: store})
+	if err != nil {
+		return err
+	}
+	gen := provider.Chain(routes, cached, meter.Middleware())
 
 	req := &provider.Request{Prompt: "a lighthouse on a cliff at dusk", Size: "1K"}
 	for i := 1; i <= 2; i++ {

@@ -4,7 +4,8 @@
 // opens for all of them, and the others stop sending it traffic without
 // having to fail first.
 //
-//	health := redishealth.New(rdb, redishealth.Options{})
+//	health, err := redishealth.New(rdb, redishealth.Options{})
+//	if err != nil { ... } // a *provider.ConfigError naming the field
 //	routes, err := failover.New(failover.Config{
 //		Routes:     []failover.Route{...},
 //		NewBreaker: health.NewBreaker,
@@ -49,6 +50,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/imagegen-go/imagegen/failover"
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 )
 
@@ -95,7 +97,15 @@ type Health struct {
 }
 
 // New returns a Health on rdb. The caller keeps ownership of rdb.
-func New(rdb redis.UniversalClient, opts Options) *Health {
+//
+// It returns a *provider.ConfigError for a nil rdb, an unknown policy or
+// negative durations.
+func New(rdb redis.UniversalClient, opts Options) (*Health, error) {
+	var e cfgcheck.Errors
+	redisx.CheckOptions(&e, "redishealth", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
 	g := opts.Group
 	if g == "" {
 		g = "default"
@@ -105,7 +115,7 @@ func New(rdb redis.UniversalClient, opts Options) *Health {
 		prefix: redisx.Prefix(opts.Prefix) + "health:" + g + ":",
 		guard: &redisx.Guard{Store: "health", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
 			Timeout: opts.Timeout, Retry: opts.RetryInterval},
-	}
+	}, nil
 }
 
 // NewBreaker returns the shared breaker of route; its signature fits

@@ -3,6 +3,7 @@ package redishealth
 import (
 	"context"
 	"errors"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -27,7 +28,7 @@ func newHealth(t testing.TB, opts Options) (*Health, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return New(c, opts), c
+	return testutil.Must(New(c, opts)), c
 }
 
 var noon = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -102,7 +103,7 @@ func (f *flaky) Describe() provider.Description { return provider.Description{Pr
 // breaker; replica B then skips the failing route without calling it.
 func TestOneReplicaProtectsTheOthers(t *testing.T) {
 	h, c := newHealth(t, Options{})
-	h2 := New(c, Options{Prefix: strings.TrimSuffix(h.prefix, "health:default:")})
+	h2 := testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(h.prefix, "health:default:")}))
 	ctx := context.Background()
 	mk := func(h *Health) (*failover.Failover, *flaky, *flaky) {
 		p, s := &flaky{name: "primary", fail: true}, &flaky{name: "secondary"}
@@ -168,7 +169,7 @@ func deadClient(t *testing.T) *redis.Client {
 }
 
 func TestUnreachableFallback(t *testing.T) {
-	h := New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})
+	h := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
 	ctx := context.Background()
 	b := h.NewBreaker("r", failover.BreakerSettings{ConsecutiveFailures: 2})
 	for range 2 {
@@ -187,7 +188,7 @@ func TestUnreachableFallback(t *testing.T) {
 }
 
 func TestUnreachableFailClosed(t *testing.T) {
-	h := New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})
+	h := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
 	p := &flaky{name: "primary"}
 	f, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "primary", Generator: p}}, NewBreaker: h.NewBreaker})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -250,4 +251,18 @@ func Micros(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixMicro()
+}
+
+// CheckOptions records the mistakes in the options every store shares:
+// a nil client, an unknown policy, negative durations. store names the
+// package in field names ("redisstore").
+func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, p Policy, timeout, retry time.Duration) {
+	if rdb == nil {
+		e.Add(store+".New rdb", "nil", "a Redis client")
+	}
+	if p < DefaultPolicy || p > FailClosed {
+		e.Add(store+".Options.OnUnavailable", p, "DefaultPolicy, FallbackToMemory or FailClosed")
+	}
+	cfgcheck.NonNegative(e, store+".Options.Timeout", timeout, "0 (default 250ms) or more")
+	cfgcheck.NonNegative(e, store+".Options.RetryInterval", retry, "0 (default 1s) or more")
 }

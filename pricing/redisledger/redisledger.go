@@ -4,8 +4,10 @@
 // once.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
-//	budget := pricing.NewBudget(pricing.BudgetConfig{
-//		Store:  redisledger.New(rdb, redisledger.Options{}),
+//	ledger, err := redisledger.New(rdb, redisledger.Options{})
+//	if err != nil { ... } // a *provider.ConfigError naming the field
+//	budget, err := pricing.NewBudget(pricing.BudgetConfig{
+//		Store:  ledger,
 //		Limits: pricing.Limits{Daily: 20 * provider.Dollar},
 //	})
 //
@@ -74,6 +76,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -140,7 +143,16 @@ var _ pricing.Store = (*Store)(nil)
 const memPrefix = "mem-"
 
 // New returns a Store on rdb. The caller keeps ownership of rdb.
-func New(rdb redis.UniversalClient, opts Options) *Store {
+//
+// It returns a *provider.ConfigError for a nil rdb, an unknown policy or
+// negative durations.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	var e cfgcheck.Errors
+	redisx.CheckOptions(&e, "redisledger", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	cfgcheck.NonNegative(&e, "redisledger.Options.ReservationTTL", opts.ReservationTTL, "0 (default) or more")
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
 	pol := opts.OnUnavailable.Or(FailClosed)
 	s := &Store{
 		rdb:    rdb,
@@ -157,7 +169,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	return s
+	return s, nil
 }
 
 // sweepLua counts expired open reservations as spent at their amount.

@@ -3,6 +3,7 @@ package redisledger
 import (
 	"context"
 	"errors"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"os"
 	"strconv"
@@ -27,7 +28,7 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return New(c, opts), c
+	return testutil.Must(New(c, opts)), c
 }
 
 func TestReserveSettle(t *testing.T) {
@@ -111,11 +112,11 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 // ledger fire each threshold once between them.
 func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
 	s1, c := newStore(t, Options{})
-	s2 := New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")]})
+	s2 := testutil.Must(New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")]}))
 	var fired atomic.Int32
 	mk := func(s *Store) *pricing.Budget {
-		return pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 1000},
-			OnAlert: func(pricing.Alert) { fired.Add(1) }})
+		return testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 1000},
+			OnAlert: func(pricing.Alert) { fired.Add(1) }}))
 	}
 	b1, b2 := mk(s1), mk(s2)
 	ctx := context.Background()
@@ -155,8 +156,8 @@ func deadClient(t *testing.T) *redis.Client {
 // TestUnreachableFailClosed: the default policy refuses every request
 // with a typed error, before the provider is called.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar}})})
+	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
+	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar}}))}))
 	called := false
 	gen := meter.Middleware()(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		called = true
@@ -178,8 +179,8 @@ func TestUnreachableFailClosed(t *testing.T) {
 // TestUnreachableFallback: FallbackToMemory keeps enforcing the cap per
 // process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
-	s := New(deadClient(t), Options{OnUnavailable: FallbackToMemory, Logger: slog.New(slog.DiscardHandler)})
-	b := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 100}})
+	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FallbackToMemory, Logger: slog.New(slog.DiscardHandler)}))
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 100}}))
 	ctx := context.Background()
 	r, err := b.Reserve(ctx, nil, 60)
 	if err != nil {
@@ -206,8 +207,8 @@ func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
 	const limit = 1_000_000_000
-	s := New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond})
-	b := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: limit}})
+	s := testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond}))
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: limit}}))
 	ctx := context.Background()
 	var acked, reservedOnly atomic.Int64
 	var okCalls, typedFails, otherFails atomic.Int64
@@ -313,7 +314,7 @@ func TestReplicasShareBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	redistest.RunChildren(ctx, t, budgetReplicas, "TestHelperProcess", "budget", []string{"IMAGEGEN_PREFIX=" + prefix}, func(i int) any { return &results[i] })
-	s := New(c, Options{Prefix: prefix})
+	s := testutil.Must(New(c, Options{Prefix: prefix}))
 	day := time.Now().UTC().Format(time.DateOnly)
 	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
 	if err != nil {
@@ -350,10 +351,10 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestReplicasShareBudget")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	s := New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 2 * time.Second})
-	budget := pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
-		Estimate: pricing.EstimateConfig{UnknownPerImage: callCost}})
-	meter := pricing.NewMeter(pricing.MeterConfig{Budget: budget})
+	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 2 * time.Second}))
+	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
+		Estimate: pricing.EstimateConfig{UnknownPerImage: callCost}}))
+	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	gen := meter.Middleware()(provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 		time.Sleep(20 * time.Millisecond)
 		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Cost: callCost, Provider: "fake", Model: req.Model}, nil

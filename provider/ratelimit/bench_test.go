@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 )
@@ -21,9 +22,9 @@ func BenchmarkNothingToDo(b *testing.B) {
 		g    provider.Generator
 	}{
 		{"bare", canned},
-		{"no-limits", ratelimit.New(ratelimit.Config{})(canned)},
-		{"all-limits", ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, Burst: 1 << 20, RequestsPerDay: 1 << 30,
-			ImagesPerMinute: 1 << 30, MaxConcurrent: 1 << 10})(canned)},
+		{"no-limits", testutil.Must(ratelimit.New(ratelimit.Config{}))(canned)},
+		{"all-limits", testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, Burst: 1 << 20, RequestsPerDay: 1 << 30,
+			ImagesPerMinute: 1 << 30, MaxConcurrent: 1 << 10}))(canned)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

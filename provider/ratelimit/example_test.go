@@ -17,13 +17,18 @@ func ExampleNew() {
 		return &provider.Response{Provider: "demo"}, nil
 	})
 	clock := newClock(time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)) // noon in Los Angeles; each call a minute later
-	g := ratelimit.New(ratelimit.Config{
+	limit, err := ratelimit.New(ratelimit.Config{
 		Key:               "demo-project",
 		RequestsPerMinute: 60,
 		RequestsPerDay:    2,
 		FailFast:          true,
 		Clock:             clock,
-	})(upstream)
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	g := limit(upstream)
 	for i := 1; i <= 3; i++ {
 		clock.Advance(time.Minute)
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse"})

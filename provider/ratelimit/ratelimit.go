@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -97,7 +98,14 @@ type Config struct {
 // which is exactly what a provider's sliding-window limiter (reject when
 // RequestsPerMinute were accepted in (now−60s, now]) admits. With the
 // default Burst of 1, a steady caller gets (RequestsPerMinute−1) per minute.
-func New(cfg Config) provider.Middleware {
+//
+// It returns a *provider.ConfigError naming every field that makes no
+// sense: a negative limit or LeaseTTL, or a Burst without
+// RequestsPerMinute or above it.
+func New(cfg Config) (provider.Middleware, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
 	}
@@ -135,7 +143,25 @@ func New(cfg Config) provider.Middleware {
 			l.dayLimit = math.MaxInt32
 		}
 		return provider.Wrap(next, l.generate)
+	}, nil
+}
+
+func (cfg Config) check() error {
+	var e cfgcheck.Errors
+	cfgcheck.NonNegative(&e, "ratelimit.Config.RequestsPerMinute", cfg.RequestsPerMinute, "0 (no limit) or more")
+	cfgcheck.NonNegative(&e, "ratelimit.Config.RequestsPerDay", cfg.RequestsPerDay, "0 (no limit) or more")
+	cfgcheck.NonNegative(&e, "ratelimit.Config.ImagesPerMinute", cfg.ImagesPerMinute, "0 (no limit) or more")
+	cfgcheck.NonNegative(&e, "ratelimit.Config.MaxConcurrent", cfg.MaxConcurrent, "0 (no limit) or more")
+	cfgcheck.NonNegative(&e, "ratelimit.Config.LeaseTTL", cfg.LeaseTTL, "0 (default 10m) or more")
+	switch {
+	case cfg.Burst < 0:
+		e.Add("ratelimit.Config.Burst", cfg.Burst, "0 (default) or more, at most RequestsPerMinute")
+	case cfg.Burst > 0 && cfg.RequestsPerMinute <= 0:
+		e.Add("ratelimit.Config.Burst", cfg.Burst, "0 when RequestsPerMinute is not set")
+	case cfg.RequestsPerMinute > 0 && cfg.Burst > cfg.RequestsPerMinute:
+		e.Addf("ratelimit.Config.Burst", cfg.Burst, "0 to RequestsPerMinute (%d)", cfg.RequestsPerMinute)
 	}
+	return e.Err()
 }
 
 func pacific() *time.Location {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/clock"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -59,7 +60,7 @@ func TestRequestsPerMinuteWaits(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
 	// 61 per minute with a burst of 1 refills one token a second.
-	g := ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, Clock: clk})(up)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, Clock: clk}))(up)
 	for range 3 {
 		if err := gen(t, g, context.Background(), 1); err != nil {
 			t.Fatal(err)
@@ -73,7 +74,7 @@ func TestRequestsPerMinuteWaits(t *testing.T) {
 func TestFailFast(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
-	g := ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, FailFast: true, Clock: clk})(up)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, FailFast: true, Clock: clk}))(up)
 	if err := gen(t, g, context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestFailFast(t *testing.T) {
 func TestWaitBeyondDeadlineFailsAtOnce(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
-	g := ratelimit.New(ratelimit.Config{RequestsPerMinute: 2, Clock: clk})(up) // one token a minute
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 2, Clock: clk}))(up) // one token a minute
 	_ = gen(t, g, context.Background(), 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -131,7 +132,7 @@ func TestRequestsPerDay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock(tt.start)
 			up := &counter{}
-			g := ratelimit.New(ratelimit.Config{RequestsPerDay: 2, DayZone: tt.zone, Clock: clk})(up)
+			g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerDay: 2, DayZone: tt.zone, Clock: clk}))(up)
 			for i := range 2 {
 				if err := gen(t, g, context.Background(), 1); err != nil {
 					t.Fatalf("call %d: %v", i, err)
@@ -163,7 +164,7 @@ func TestUpstreamDailyQuotaMarksTheDay(t *testing.T) {
 		}
 		return nil
 	}}
-	g := ratelimit.New(ratelimit.Config{Clock: clk})(up)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{Clock: clk}))(up)
 	if err := gen(t, g, context.Background(), 1); !errors.Is(err, provider.ErrQuotaExhausted) {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestUpstreamDailyQuotaMarksTheDay(t *testing.T) {
 func TestImagesPerMinute(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
-	g := ratelimit.New(ratelimit.Config{ImagesPerMinute: 6, FailFast: true, Clock: clk})(up)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{ImagesPerMinute: 6, FailFast: true, Clock: clk}))(up)
 	if err := gen(t, g, context.Background(), 4); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestMaxConcurrent(t *testing.T) {
 				}
 				return &provider.Response{}, nil
 			})
-			g := ratelimit.New(ratelimit.Config{MaxConcurrent: 2, FailFast: failFast, Clock: clk})(up)
+			g := testutil.Must(ratelimit.New(ratelimit.Config{MaxConcurrent: 2, FailFast: failFast, Clock: clk}))(up)
 			var wg sync.WaitGroup
 			for range 2 {
 				wg.Go(func() { _, _ = g.Generate(context.Background(), &provider.Request{Prompt: "hold"}) })
@@ -262,7 +263,7 @@ func TestPauseAfterHint(t *testing.T) {
 				}
 				return nil
 			}}
-			g := ratelimit.New(ratelimit.Config{FailFast: failFast, Clock: clk})(up)
+			g := testutil.Must(ratelimit.New(ratelimit.Config{FailFast: failFast, Clock: clk}))(up)
 			if err := gen(t, g, context.Background(), 1); !errors.Is(err, provider.ErrRateLimited) {
 				t.Fatal(err)
 			}
@@ -303,8 +304,8 @@ func TestSharedStore(t *testing.T) {
 	clk := newClock(noon)
 	store := ratelimit.NewMemoryStore()
 	cfg := ratelimit.Config{Key: "project-1", RequestsPerDay: 3, Store: store, Clock: clk}
-	a := ratelimit.New(cfg)(&counter{})
-	b := ratelimit.New(cfg)(&counter{})
+	a := testutil.Must(ratelimit.New(cfg))(&counter{})
+	b := testutil.Must(ratelimit.New(cfg))(&counter{})
 	for _, g := range []provider.Generator{a, b, a} {
 		if err := gen(t, g, context.Background(), 1); err != nil {
 			t.Fatal(err)
@@ -316,7 +317,7 @@ func TestSharedStore(t *testing.T) {
 }
 
 func TestForwardsDescribe(t *testing.T) {
-	g := ratelimit.New(ratelimit.Config{})(&counter{})
+	g := testutil.Must(ratelimit.New(ratelimit.Config{}))(&counter{})
 	if d := provider.Describe(g); d.Provider != "fake" {
 		t.Errorf("Describe = %+v", d)
 	}
@@ -343,7 +344,7 @@ func TestEfficiencyAgainstEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := ratelimit.New(ratelimit.Config{RequestsPerMinute: 600, Clock: clk})(adapter)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 600, Clock: clk}))(adapter)
 	req := &provider.Request{Prompt: "p", Model: "gemini-2.5-flash-image"}
 	var firstMinute, total int
 	for clk.Now().Before(noon.Add(65 * time.Second)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/retry"
 )
@@ -19,7 +20,7 @@ func BenchmarkNothingToDo(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		g    provider.Generator
-	}{{"bare", canned}, {"retry", retry.New(retry.Policy{})(canned)}} {
+	}{{"bare", canned}, {"retry", testutil.Must(retry.New(retry.Policy{}))(canned)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

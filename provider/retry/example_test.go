@@ -23,15 +23,19 @@ func ExampleNew() {
 		}
 		return &provider.Response{Provider: "demo", Model: "m"}, nil
 	})
-	g := retry.New(retry.Policy{
+	mw, err := retry.New(retry.Policy{
 		InitialInterval:     10 * time.Millisecond,
 		RandomizationFactor: -1, // no jitter, for a stable output
 		Clock:               newClock(),
 		OnAttempt: func(a retry.Attempt) {
 			fmt.Printf("attempt %d: err=%v wait=%v\n", a.Number, a.Err, a.Wait)
 		},
-	})(flaky)
-	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse"})
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp, err := mw(flaky).Generate(context.Background(), &provider.Request{Prompt: "a lighthouse"})
 	fmt.Println(resp.Attempts, err)
 	// Output:
 	// attempt 1: err=demo: provider unavailable: overloaded wait=10ms

@@ -35,6 +35,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -130,21 +131,53 @@ func (e *Error) Error() string {
 // Unwrap returns the last try's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// New returns the retry decorator for p.
-func New(p Policy) provider.Middleware {
-	if p.MaxAttempts <= 0 {
+// New returns the retry decorator for p, or a *provider.ConfigError
+// naming every field of p that makes no sense (negative counts or
+// durations, a Multiplier below 1, a RandomizationFactor above 1, a
+// MaxInterval below InitialInterval).
+func New(p Policy) (provider.Middleware, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	p = p.withDefaults()
+	return func(next provider.Generator) provider.Generator {
+		r := &retrier{p: p, next: next}
+		return provider.Wrap(next, r.generate)
+	}, nil
+}
+
+func (p Policy) check() error {
+	var e cfgcheck.Errors
+	cfgcheck.NonNegative(&e, "retry.Policy.MaxAttempts", p.MaxAttempts, "0 (default 4) or more; 1 disables retrying")
+	cfgcheck.NonNegative(&e, "retry.Policy.InitialInterval", p.InitialInterval, "0 (default 500ms) or more")
+	cfgcheck.NonNegative(&e, "retry.Policy.MaxInterval", p.MaxInterval, "0 (default 30s) or more")
+	cfgcheck.NonNegative(&e, "retry.Policy.MaxWait", p.MaxWait, "0 (default 60s) or more")
+	if p.Multiplier != 0 && p.Multiplier < 1 {
+		e.Add("retry.Policy.Multiplier", p.Multiplier, "0 (default 2) or at least 1")
+	}
+	if p.RandomizationFactor > 1 {
+		e.Add("retry.Policy.RandomizationFactor", p.RandomizationFactor, "at most 1 (0 means the default 0.5, negative means no jitter)")
+	}
+	if p.InitialInterval > 0 && p.MaxInterval > 0 && p.MaxInterval < p.InitialInterval {
+		e.Addf("retry.Policy.MaxInterval", p.MaxInterval, "at least InitialInterval (%s)", p.InitialInterval)
+	}
+	return e.Err()
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.MaxAttempts == 0 {
 		p.MaxAttempts = DefaultMaxAttempts
 	}
-	if p.InitialInterval <= 0 {
+	if p.InitialInterval == 0 {
 		p.InitialInterval = DefaultInitialInterval
 	}
-	if p.MaxInterval <= 0 {
-		p.MaxInterval = DefaultMaxInterval
+	if p.MaxInterval == 0 {
+		p.MaxInterval = max(DefaultMaxInterval, p.InitialInterval)
 	}
-	if p.MaxWait <= 0 {
+	if p.MaxWait == 0 {
 		p.MaxWait = DefaultMaxWait
 	}
-	if p.Multiplier < 1 {
+	if p.Multiplier == 0 {
 		p.Multiplier = DefaultMultiplier
 	}
 	switch {
@@ -152,8 +185,6 @@ func New(p Policy) provider.Middleware {
 		p.RandomizationFactor = DefaultRandomizationFactor
 	case p.RandomizationFactor < 0:
 		p.RandomizationFactor = 0
-	case p.RandomizationFactor > 1:
-		p.RandomizationFactor = 1
 	}
 	if p.Retryable == nil {
 		p.Retryable = provider.IsRetryable
@@ -161,10 +192,7 @@ func New(p Policy) provider.Middleware {
 	if p.Clock == nil {
 		p.Clock = clock.System()
 	}
-	return func(next provider.Generator) provider.Generator {
-		r := &retrier{p: p, next: next}
-		return provider.Wrap(next, r.generate)
-	}
+	return p
 }
 
 type retrier struct {

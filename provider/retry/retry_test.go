@@ -12,6 +12,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/clock"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/retry"
@@ -83,7 +84,7 @@ func TestRules(t *testing.T) {
 			p := tt.policy
 			p.Clock = clk
 			calls := 0
-			g := retry.New(p)(script(&calls, tt.errs...))
+			g := testutil.Must(retry.New(p))(script(&calls, tt.errs...))
 			ctx := context.Background()
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
@@ -142,7 +143,7 @@ func TestJitterStaysInRange(t *testing.T) {
 	for i := range errs {
 		errs[i] = perr(provider.KindUnavailable, 0)
 	}
-	g := retry.New(retry.Policy{Clock: clk, InitialInterval: time.Second, RandomizationFactor: 0.5})(script(&calls, errs...))
+	g := testutil.Must(retry.New(retry.Policy{Clock: clk, InitialInterval: time.Second, RandomizationFactor: 0.5}))(script(&calls, errs...))
 	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestAttemptsSumInnerAttempts(t *testing.T) {
 		}
 		return &provider.Response{Attempts: 2}, nil // e.g. an adapter that fanned out
 	})
-	resp, err := retry.New(retry.Policy{Clock: clk})(inner).Generate(context.Background(), &provider.Request{Prompt: "p"})
+	resp, err := testutil.Must(retry.New(retry.Policy{Clock: clk}))(inner).Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil || resp.Attempts != 3 {
 		t.Fatalf("Attempts = %v, err %v; want 3", resp, err)
 	}
@@ -178,7 +179,7 @@ func TestOnAttemptHook(t *testing.T) {
 	p.Clock = clk
 	p.MaxAttempts = 2
 	p.OnAttempt = func(a retry.Attempt) { got = append(got, a) }
-	_, err := retry.New(p)(script(&calls, perr(provider.KindRateLimited, 2*time.Second), perr(provider.KindUnavailable, 0))).
+	_, err := testutil.Must(retry.New(p))(script(&calls, perr(provider.KindRateLimited, 2*time.Second), perr(provider.KindUnavailable, 0))).
 		Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err == nil {
 		t.Fatal("want an error")
@@ -198,7 +199,7 @@ func TestContextDoneDuringWait(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	blocked := blockingClock{}
 	calls := 0
-	g := retry.New(retry.Policy{Clock: blocked})(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+	g := testutil.Must(retry.New(retry.Policy{Clock: blocked}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		calls++
 		cancel()
 		return nil, perr(provider.KindUnavailable, 0)
@@ -218,7 +219,7 @@ func (blockingClock) After(time.Duration) <-chan time.Time { return nil }
 
 func TestForwardsDescribe(t *testing.T) {
 	inner := describing{}
-	g := retry.New(retry.Policy{})(inner)
+	g := testutil.Must(retry.New(retry.Policy{}))(inner)
 	if d := provider.Describe(g); d.Provider != "fake" || d.Model != "m" {
 		t.Errorf("Describe = %+v", d)
 	}
@@ -273,7 +274,7 @@ func TestHintsEndToEnd(t *testing.T) {
 			srv.Inject(providertest.EndpointGenerateContent, tt.fault(clk))
 			p := noJitter
 			p.Clock = clk
-			resp, err := retry.New(p)(g).Generate(context.Background(), &provider.Request{Prompt: "p"})
+			resp, err := testutil.Must(retry.New(p))(g).Generate(context.Background(), &provider.Request{Prompt: "p"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -300,7 +301,7 @@ func TestLocalRefusalIsNotAnAttempt(t *testing.T) {
 		}
 		return &provider.Response{}, nil
 	})
-	resp, err := retry.New(retry.Policy{Clock: clk})(inner).Generate(context.Background(), &provider.Request{Prompt: "p"})
+	resp, err := testutil.Must(retry.New(retry.Policy{Clock: clk}))(inner).Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil || resp.Attempts != 1 {
 		t.Fatalf("Attempts = %+v, err %v; want 1 upstream call", resp, err)
 	}

@@ -4,7 +4,8 @@
 // send 120 a minute between them, not 480.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
-//	store := redisstore.New(rdb, redisstore.Options{})
+//	store, err := redisstore.New(rdb, redisstore.Options{})
+//	if err != nil { ... } // a *provider.ConfigError naming the field
 //	mw := ratelimit.New(ratelimit.Config{Key: "gemini-prod", RequestsPerMinute: 120, Store: store})
 //
 // Every operation is one Lua script, atomic on the server:
@@ -57,6 +58,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 )
@@ -114,7 +116,16 @@ var _ ratelimit.Store = (*Store)(nil)
 // New returns a Store on rdb. The caller keeps ownership of rdb and
 // closes it after the last use of the store; give it ContextTimeoutEnabled
 // and short dial and read timeouts so that Options.Timeout is honoured.
-func New(rdb redis.UniversalClient, opts Options) *Store {
+//
+// It returns a *provider.ConfigError for a nil rdb, an unknown policy or
+// negative durations.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	var e cfgcheck.Errors
+	redisx.CheckOptions(&e, "redisstore", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	cfgcheck.NonNegative(&e, "redisstore.Options.PollInterval", opts.PollInterval, "0 (default 50ms) or more")
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
 	s := &Store{
 		rdb:    rdb,
 		prefix: redisx.Prefix(opts.Prefix) + "rl:",
@@ -126,7 +137,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if s.poll <= 0 {
 		s.poll = 50 * time.Millisecond
 	}
-	return s
+	return s, nil
 }
 
 func (s *Store) key(kind, key string) string { return s.prefix + kind + ":" + redisx.Hash(key) }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/internal/redistest"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 )
@@ -28,7 +29,7 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return New(c, opts), c
+	return testutil.Must(New(c, opts)), c
 }
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -63,7 +64,7 @@ func TestTakeMatchesMemoryStore(t *testing.T) {
 // minute [0, 60s), in total, whichever store asks, as one memory store does.
 func TestTakeSharedBetweenStores(t *testing.T) {
 	a, c := newStore(t, Options{})
-	b := New(c, Options{Prefix: strings.TrimSuffix(a.prefix, "rl:")})
+	b := testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(a.prefix, "rl:")}))
 	ctx := context.Background()
 	r := ratelimit.Rate{Events: 9, Per: time.Minute, Burst: 1}
 	got, want := 0, 0
@@ -257,9 +258,9 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // leaves the limiter working per process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
 	var logs logBuf
-	s := New(deadClient(t), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	gen := ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Burst: 3, FailFast: true, Store: s,
-		RequestsPerDay: 100, MaxConcurrent: 2})(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Burst: 3, FailFast: true, Store: s,
+		RequestsPerDay: 100, MaxConcurrent: 2}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{}, nil
 	}))
 	ctx := context.Background()
@@ -283,9 +284,9 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with FailClosed, calls are refused with a
 // typed error and the provider is not called.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})
+	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
 	called := false
-	gen := ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Store: s})(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Store: s}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		called = true
 		return &provider.Response{}, nil
 	}))
@@ -326,8 +327,8 @@ func TestUnreachableFailClosed(t *testing.T) {
 func TestRedisRestartMidRun(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
-	s := New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 50 * time.Millisecond})
-	gen := ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: math.MaxInt32 / 2, Burst: 1000, MaxConcurrent: 8, Store: s})(
+	s := testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 50 * time.Millisecond}))
+	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: math.MaxInt32 / 2, Burst: 1000, MaxConcurrent: 8, Store: s}))(
 		provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 			time.Sleep(time.Millisecond)
 			return &provider.Response{}, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/redistest"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -104,7 +105,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})
+	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
 	ctx := context.Background()
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
@@ -129,7 +130,7 @@ func TestHelperProcess(t *testing.T) {
 		}
 		return adapter.Generate(ctx, req)
 	})
-	gen := ratelimit.New(ratelimit.Config{Key: "gemini-project", RequestsPerMinute: perMinute, Store: store, Clock: clk})(guard)
+	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "gemini-project", RequestsPerMinute: perMinute, Store: store, Clock: clk}))(guard)
 
 	time.Sleep(time.Until(clk.Epoch))
 	var mu sync.Mutex
