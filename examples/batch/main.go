@@ -9,13 +9,20 @@
 //
 // The file holds one prompt per line, or a JSON object per line with
 // per-prompt options: {"key", "prompt", "model", "size", "aspect_ratio"}.
-// Blank lines and lines starting with # are skipped. Without GEMINI_API_KEY
-// it runs on the providertest emulator.
+// Blank lines and lines starting with # are skipped; without -file the
+// built-in prompts (prompts.txt, embedded) are used, wherever it runs from.
+// Without GEMINI_API_KEY it runs on the providertest emulator.
+//
+// It exits with status 1 when any prompt failed, after listing what failed,
+// and 2 on a bad flag. Progress redraws in place on a terminal and is
+// written as plain lines elsewhere.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,25 +36,58 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/fanout"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
+//go:embed prompts.txt
+var defaultPrompts []byte
+
 func main() {
-	var cfg config
-	flag.StringVar(&cfg.file, "file", "examples/batch/prompts.txt", "prompts file: one per line, or JSON lines")
-	flag.StringVar(&cfg.mode, "mode", "live", "live (concurrent requests) or batch (one Batch Mode job, half price)")
-	flag.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight at once in live mode")
-	flag.StringVar(&cfg.out, "out", "out/batch", "directory for the images")
-	flag.Parse()
+	cfg, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "batch:", err)
+		os.Exit(2)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "batch:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags reads and checks the command line before anything runs.
+func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
+	var cfg config
+	fs.StringVar(&cfg.file, "file", "", "prompts file: one per line, or JSON lines (default: the built-in prompts)")
+	fs.StringVar(&cfg.mode, "mode", "live", "live (concurrent requests) or batch (one Batch Mode job, half price)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight at once in live mode (1-64)")
+	fs.StringVar(&cfg.out, "out", "out/batch", "directory for the images")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: batch [flags]\n\nGenerates an image per prompt, live or as a Gemini Batch Mode job; offline on the emulator unless GEMINI_API_KEY is set.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return cfg, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	case cfg.mode != "live" && cfg.mode != "batch":
+		return cfg, fmt.Errorf("-mode %q: want live or batch", cfg.mode)
+	case cfg.concurrency < 1 || cfg.concurrency > 64:
+		return cfg, fmt.Errorf("-concurrency %d: want 1 to 64", cfg.concurrency)
+	case strings.TrimSpace(cfg.out) == "":
+		return cfg, errors.New("-out: want a directory")
+	}
+	return cfg, nil
 }
 
 type config struct {
@@ -90,18 +130,30 @@ func readItems(r io.Reader) ([]item, error) {
 	return items, sc.Err()
 }
 
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	f, err := os.Open(cfg.file)
-	if err != nil {
-		return err
+// loadItems reads cfg.file, or the built-in prompts when it is empty.
+func loadItems(file string) ([]item, error) {
+	name, data := "built-in prompts", defaultPrompts
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		name, data = file, b
 	}
-	items, err := readItems(f)
-	f.Close()
+	items, err := readItems(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.file, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(items) == 0 {
-		return fmt.Errorf("%s: no prompts", cfg.file)
+		return nil, fmt.Errorf("%s: no prompts", name)
+	}
+	return items, nil
+}
+
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	items, err := loadItems(cfg.file)
+	if err != nil {
+		return err
 	}
 	g, where, closeFn, err := newGenerator(ctx)
 	if err != nil {
@@ -117,11 +169,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	var results []fanout.Result
+	prog := progress.New(stderr)
 	switch cfg.mode {
 	case "live":
-		results = runLive(ctx, g, meter, items, cfg.concurrency, stderr)
+		results = runLive(ctx, g, meter, items, cfg.concurrency, prog)
 	case "batch":
-		results, err = runBatch(ctx, g, meter, items, cfg.batchPoll, stderr)
+		results, err = runBatch(ctx, g, meter, items, cfg.batchPoll, stderr, prog)
 		if err != nil {
 			return err
 		}
@@ -136,21 +189,18 @@ func request(it item) *provider.Request {
 		Labels: map[string]string{"key": it.Key}}
 }
 
-func runLive(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, items []item, concurrency int, stderr io.Writer) []fanout.Result {
+func runLive(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, items []item, concurrency int, prog *progress.Reporter) []fanout.Result {
 	reqs := make([]*provider.Request, len(items))
 	for i, it := range items {
 		reqs[i] = request(it)
 	}
 	gen := provider.Chain(g, meter.Middleware())
 	return fanout.Run(ctx, gen, reqs, fanout.Options{Concurrency: concurrency, OnProgress: func(p fanout.Progress) {
-		fmt.Fprintf(stderr, "\r%s %d/%d, %d failed, %s", bar(p.Done, p.Total), p.Done, p.Total, p.Failed, p.Cost)
-		if p.Done == p.Total {
-			fmt.Fprintln(stderr)
-		}
+		prog.Update(progress.State{Done: p.Done, Total: p.Total, Failed: p.Failed, Cost: p.Cost.String()})
 	}})
 }
 
-func runBatch(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, items []item, poll time.Duration, stderr io.Writer) ([]fanout.Result, error) {
+func runBatch(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, items []item, poll time.Duration, stderr io.Writer, prog *progress.Reporter) ([]fanout.Result, error) {
 	bitems := make([]gemini.BatchItem, len(items))
 	for i, it := range items {
 		bitems[i] = gemini.BatchItem{Key: it.Key, Request: request(it)}
@@ -162,9 +212,8 @@ func runBatch(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, it
 	}
 	fmt.Fprintf(stderr, "submitted %s; keep its name to resume after a restart\n", job.Name)
 	job, err = g.WaitBatch(ctx, job.Name, gemini.WaitOptions{MinInterval: poll, OnPoll: func(j *gemini.BatchJob) {
-		fmt.Fprintf(stderr, "\rjob %s: %-10s", j.Name, j.State)
+		prog.Update(progress.State{Done: 0, Total: len(items), Note: fmt.Sprintf("job %s", j.State)})
 	}})
-	fmt.Fprintln(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -178,17 +227,14 @@ func runBatch(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, it
 		resp, err := meter.Observe(g.Describe().Provider, job.Model, pricing.TierBatch, req, r.Response, r.Err)
 		results[i] = fanout.Result{Index: i, Response: resp, Err: err}
 	}
-	fmt.Fprintf(stderr, "\r%s %d/%d\n", bar(1, 1), len(batch), len(batch))
-	return results, nil
-}
-
-func bar(done, total int) string {
-	const width = 30
-	n := width
-	if total > 0 {
-		n = done * width / total
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+		}
 	}
-	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+	prog.Update(progress.State{Done: len(results), Total: len(items), Failed: failed, Note: "job " + string(job.State)})
+	return results, nil
 }
 
 func report(stdout io.Writer, dir string, items []item, results []fanout.Result, totals pricing.Totals) error {
@@ -217,8 +263,8 @@ func report(stdout io.Writer, dir string, items []item, results []fanout.Result,
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(failed) == len(results) {
-		return errors.Join(failed...)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d prompts failed:\n%w", len(failed), len(results), errors.Join(failed...))
 	}
 	return nil
 }

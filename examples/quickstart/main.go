@@ -8,12 +8,16 @@
 // GEMINI_API_KEY set it uses Google's Gemini API; with OPENAI_API_KEY set,
 // OpenAI's Images API.
 //
-//	go run ./examples/quickstart
+//	go run ./examples/quickstart [-out dir]
+//
+// It exits with status 1 when any prompt failed, after saying which, and 2
+// on a bad flag.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -31,10 +35,37 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout, "out"); err != nil {
+	out, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), os.Stdout, out); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags returns the output directory.
+func parseFlags(fs *flag.FlagSet, args []string) (string, error) {
+	out := fs.String("out", "out", "directory for the images")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: quickstart [-out dir]\n\nGenerates a few images through a cache and a cost meter: offline on the emulator,\nor on Gemini / OpenAI when GEMINI_API_KEY / OPENAI_API_KEY is set.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return "", fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	case strings.TrimSpace(*out) == "":
+		return "", errors.New("-out: want a directory")
+	}
+	return *out, nil
 }
 
 var prompts = []provider.Request{
@@ -53,6 +84,12 @@ func run(ctx context.Context, stdout io.Writer, outDir string) error {
 		return err
 	}
 	defer closeFn()
+	return generate(ctx, stdout, outDir, adapter, where)
+}
+
+// generate makes the prompts' images with adapter and writes them to
+// outDir.
+func generate(ctx context.Context, stdout io.Writer, outDir string, adapter provider.Generator, where string) error {
 	fmt.Fprintf(stdout, "generating with %s\n\n", where)
 
 	// Outermost first: a cache hit costs nothing and never reaches the meter.
@@ -98,7 +135,10 @@ func run(ctx context.Context, stdout io.Writer, outDir string) error {
 		return err
 	}
 	printCosts(stdout, meter.Totals())
-	return errors.Join(failed...)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d prompts failed:\n%w", len(failed), len(prompts), errors.Join(failed...))
+	}
+	return nil
 }
 
 // printCosts prints what the meter recorded, by model.
@@ -122,9 +162,11 @@ func slug(s string) string {
 	return shorten(s, 32)
 }
 
+// shorten cuts s to at most n characters (runes, never mid-character).
 func shorten(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return strings.TrimRight(s[:n], "-")
+	return strings.TrimRight(string(r[:n]), "-")
 }

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
@@ -48,5 +52,40 @@ func TestQuickstartOffline(t *testing.T) {
 		if filepath.Ext(f) != ext {
 			t.Errorf("%s holds %s bytes", f, format)
 		}
+	}
+}
+
+func TestFailureExitsNonZeroWithSummary(t *testing.T) {
+	t.Parallel()
+	blocked := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if strings.Contains(req.Prompt, "fox") {
+			return nil, &provider.Error{Kind: provider.KindContentBlocked, Provider: "demo", Message: "blocked"}
+		}
+		return &provider.Response{Provider: "demo", Model: "m", Images: []provider.Image{{Data: []byte("\x89PNG\r\n\x1a\nxx"), MIMEType: "image/png"}}}, nil
+	})
+	var out bytes.Buffer
+	err := generate(context.Background(), &out, t.TempDir(), blocked, "a fake")
+	if err == nil || !strings.Contains(err.Error(), "1 of 4 prompts failed") || !strings.Contains(err.Error(), "fox") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-out", ""}, {"extra"}, {"-bogus"}} {
+		fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		if _, err := parseFlags(fs, args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	if _, err := parseFlags(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-out") {
+		t.Errorf("-h: %v %q", err, help.String())
+	}
+	if got := shorten("ééééé", 3); got != "ééé" {
+		t.Errorf("shorten cut a character: %q", got)
 	}
 }

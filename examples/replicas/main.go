@@ -62,11 +62,19 @@ const (
 	model     = "gemini-2.5-flash-image"
 )
 
-var budget = 5 * provider.Dollar // daily, shared
+const budget = 5 * provider.Dollar // daily, shared
 
 func main() {
-	replica := flag.Int("replica", -1, "run as replica N (internal)")
+	replica := flag.Int("replica", -1, "run as replica N (internal: the parent starts the replicas)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: replicas\n\nStarts %d processes sharing one Redis (REDIS_ADDR, or a private redis-server)\nand prints the shared limit and spend. Exits with status 1 when a replica fails.\n\n", replicas)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if flag.NArg() > 0 || *replica >= replicas {
+		fmt.Fprintf(os.Stderr, "replicas: want no arguments and -replica below %d (see -h)\n", replicas)
+		os.Exit(2)
+	}
 	var err error
 	if *replica >= 0 {
 		err = runReplica(context.Background(), *replica, os.Stdout)
@@ -103,8 +111,7 @@ func run(ctx context.Context, w io.Writer) error {
 	if addr == "" {
 		a, stop, err := startRedis()
 		if err != nil {
-			fmt.Fprintf(w, "replicas needs Redis: REDIS_ADDR=127.0.0.1:6379 go run ./examples/replicas (apt-get install redis-server): %v\n", err)
-			return nil
+			return fmt.Errorf("replicas needs Redis: REDIS_ADDR=127.0.0.1:6379 go run ./examples/replicas (apt-get install redis-server): %w", err)
 		}
 		defer stop()
 		addr = a
