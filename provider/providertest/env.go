@@ -1,14 +1,15 @@
 package providertest
 
 // EnvVars returns the environment variables the provider SDKs read at
-// client creation (keys, backends, base URLs, cloud projects). A test that
-// points a real SDK client at the emulator must clear them, or a
-// developer's real key or endpoint would leak into it.
+// client creation (keys, backends, base URLs, API versions, cloud
+// projects). A test that points a real SDK client at the emulator must
+// clear them, or a developer's real key, endpoint or API version would
+// leak into it. .ci/run unsets the same list.
 func EnvVars() []string {
 	return []string{
 		"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE",
 		"GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
-		"GOOGLE_CLOUD_REGION", "GOOGLE_APPLICATION_CREDENTIALS",
+		"GOOGLE_CLOUD_REGION", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GENAI_API_VERSION",
 		"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
 	}
 }
