@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -35,7 +36,7 @@ func (g *Generator) batchJSONL(ctx context.Context, model string, keys []string,
 		APIKey:      "wire-capture",
 		Backend:     genai.BackendGeminiAPI,
 		HTTPClient:  &http.Client{Transport: wire},
-		HTTPOptions: genai.HTTPOptions{BaseURL: "http://genai-wire.invalid/"},
+		HTTPOptions: genai.HTTPOptions{BaseURL: "http://genai-wire.invalid/", APIVersion: googleauth.GeminiAPIVersion},
 	})
 	if err != nil {
 		return nil, g.invalid(model, "BatchItems: cannot encode requests: %v", err)

@@ -53,8 +53,16 @@ type Config struct {
 	Model string
 	// BaseURL replaces Google's endpoint (a relay, or providertest).
 	BaseURL string
-	// APIVersion overrides genai's default ("v1beta"; "v1beta1" on Vertex).
+	// APIVersion is the version in every request path. Empty means
+	// "v1beta" on the Gemini API ("v1beta1" on Vertex AI), set explicitly:
+	// genai's own default moved to "v1" in v1.78.0, where Google documents
+	// neither Batch nor the Files API.
 	APIVersion string
+	// APIVersionFromEnv lets GOOGLE_GENAI_API_VERSION choose the version
+	// when APIVersion is empty, as genai reads it ("beta" is the backend's
+	// beta version); unset or empty keeps the default. Without it the
+	// variable is ignored.
+	APIVersionFromEnv bool
 	// HTTPClient carries the calls; its Transport is wrapped, not replaced.
 	HTTPClient *http.Client
 	// Backend selects the Gemini API (default) or Vertex AI.
@@ -128,7 +136,8 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		Project:     cfg.Project,
 		Location:    cfg.Location,
 		Credentials: cfg.Credentials,
-		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
+		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL,
+			APIVersion: googleauth.APIVersion(cfg.APIVersion, cfg.APIVersionFromEnv, cfg.Backend == BackendVertex)},
 	}
 	switch cfg.Backend {
 	case BackendGeminiAPI:

@@ -67,8 +67,15 @@ type Config struct {
 	Model string
 	// BaseURL replaces Google's endpoint (a relay, or providertest).
 	BaseURL string
-	// APIVersion replaces "v1beta" ("v1beta1" on Vertex).
+	// APIVersion is the version in every request path; empty means
+	// "v1beta" ("v1beta1" on Vertex AI), set explicitly rather than left to
+	// genai, whose default moved to "v1" in v1.78.0.
 	APIVersion string
+	// APIVersionFromEnv lets GOOGLE_GENAI_API_VERSION choose the version
+	// when APIVersion is empty, as genai reads it ("beta" is the backend's
+	// beta version); unset or empty keeps the default. Without it the
+	// variable is ignored.
+	APIVersionFromEnv bool
 	// HTTPClient carries the calls; its Transport is wrapped, not replaced.
 	HTTPClient *http.Client
 	// Backend selects the direct Gemini API :predict call (default) or
@@ -95,8 +102,9 @@ type Config struct {
 	// takes precedence.
 	Migrate bool
 	// Gemini is the generator used for migration; nil means one built from
-	// APIKey, BearerAuth, BaseURL, APIVersion, HTTPClient, Backend, Project,
-	// Location, Credentials, Catalog and Now (only when Migrate is set).
+	// APIKey, BearerAuth, BaseURL, APIVersion, APIVersionFromEnv, HTTPClient,
+	// Backend, Project, Location, Credentials, Catalog and Now (only when
+	// Migrate is set).
 	Gemini *gemini.Generator
 	// PersonGeneration is the default parameters.personGeneration:
 	// "allow_adult", "dont_allow" or "allow_all". Request.Options
@@ -172,10 +180,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		if base == "" {
 			base = DefaultBaseURL
 		}
-		version := cfg.APIVersion
-		if version == "" {
-			version = "v1beta"
-		}
+		version := googleauth.APIVersion(cfg.APIVersion, cfg.APIVersionFromEnv, false)
 		g.predict = strings.TrimRight(base, "/") + "/" + strings.Trim(version, "/") + "/models/"
 	case BackendVertex:
 		cc := &genai.ClientConfig{
@@ -183,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 			Project:     cfg.Project,
 			Location:    cfg.Location,
 			HTTPClient:  g.http,
-			HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion},
+			HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL, APIVersion: googleauth.APIVersion(cfg.APIVersion, cfg.APIVersionFromEnv, true)},
 		}
 		switch {
 		case cfg.Credentials != nil:
@@ -225,7 +230,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 			gb = gemini.BackendVertex
 		}
 		m, err := gemini.New(ctx, gemini.Config{
-			APIKey: g.key, BearerAuth: cfg.BearerAuth, BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion,
+			APIKey: g.key, BearerAuth: cfg.BearerAuth, BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion, APIVersionFromEnv: cfg.APIVersionFromEnv,
 			HTTPClient: cfg.HTTPClient, Backend: gb, Project: cfg.Project, Location: cfg.Location,
 			Credentials: cfg.Credentials, Catalog: g.catalog, Now: g.now,
 		})

@@ -57,3 +57,30 @@ func TestClient(t *testing.T) {
 		t.Errorf("credentials: %v", got)
 	}
 }
+
+func TestAPIVersion(t *testing.T) {
+	tests := []struct {
+		name, version, env string
+		fromEnv, vertex    bool
+		want               string
+	}{
+		{name: "pinned", want: "v1beta"},
+		{name: "pinned vertex", vertex: true, want: "v1beta1"},
+		{name: "env ignored", env: "v1", want: "v1beta"},
+		{name: "env ignored vertex", env: "v1", vertex: true, want: "v1beta1"},
+		{name: "explicit", version: "v1alpha", env: "v1", fromEnv: true, want: "v1alpha"},
+		{name: "env opted in", env: "v1", fromEnv: true, want: "v1"},
+		{name: "env opted in vertex", env: "v1", fromEnv: true, vertex: true, want: "v1"},
+		{name: "env beta", env: "beta", fromEnv: true, want: "v1beta"},
+		{name: "env beta vertex", env: "beta", fromEnv: true, vertex: true, want: "v1beta1"},
+		{name: "env empty", fromEnv: true, want: "v1beta"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(APIVersionEnv, tt.env)
+			if got := APIVersion(tt.version, tt.fromEnv, tt.vertex); got != tt.want {
+				t.Errorf("APIVersion(%q, %v, %v) with %s=%q = %q, want %q", tt.version, tt.fromEnv, tt.vertex, APIVersionEnv, tt.env, got, tt.want)
+			}
+		})
+	}
+}

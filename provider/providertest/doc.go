@@ -27,8 +27,12 @@
 //		APIKey:      "test-key",
 //		Backend:     genai.BackendGeminiAPI,
 //		HTTPClient:  srv.Client(),
-//		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL()},
+//		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), APIVersion: "v1beta"},
 //	})
+//
+// The emulator serves any version prefix; naming one keeps the paths a test
+// asserts from following genai's default (v1 since genai v1.78.0) or
+// GOOGLE_GENAI_API_VERSION.
 //
 // For the Vertex backend (Imagen :predict) without any Google credentials,
 // give genai an HTTPClient (so it skips Application Default Credentials)

@@ -27,7 +27,7 @@ func ExampleNewServer() {
 		APIKey:      "test-key",
 		Backend:     genai.BackendGeminiAPI,
 		HTTPClient:  srv.Client(),
-		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL()},
+		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), APIVersion: "v1beta"},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -41,7 +41,7 @@ func geminiClient(t *testing.T, srv *providertest.Server, key string, headers ht
 		APIKey:      key,
 		Backend:     genai.BackendGeminiAPI,
 		HTTPClient:  srv.Client(),
-		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), Headers: headers},
+		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), APIVersion: "v1beta", Headers: headers},
 	})
 	if err != nil {
 		t.Fatal(err)
