@@ -30,16 +30,37 @@ const (
 // are labels, "key=value".
 const ScopeOverall = "overall"
 
-// Alert says that spend in a scope and period has reached a threshold of
-// its cap. Each threshold fires once per scope and period (the store
-// remembers, so a restart with a FileStore does not repeat it).
+// AlertKind says what an Alert reports.
+type AlertKind string
+
+// The kinds of alert.
+const (
+	// AlertThreshold: spend in a scope and period has reached a threshold
+	// of its cap. Each threshold fires once per scope and period (the
+	// store remembers, so a restart with a FileStore does not repeat it).
+	AlertThreshold AlertKind = "threshold"
+	// AlertOverrun: a call cost more than was reserved for it (Actual >
+	// Reserved). It was settled in full, so its cost counts against every
+	// cap, which the overall daily spend may now exceed; the next requests
+	// are refused until there is room again. It fires for every such call,
+	// with the overall daily scope. An overrun means the estimate was not
+	// an upper bound: a model priced above the catalog, thinking beyond
+	// EstimateConfig.ThinkingTokens, or an unknown model costing more than
+	// its Ceiling.
+	AlertOverrun AlertKind = "overrun"
+)
+
+// Alert reports a threshold reached or an overrun. Kind says which.
 type Alert struct {
+	Kind      AlertKind
 	Scope     string // ScopeOverall or "key=value"
 	Period    string // PeriodDaily or PeriodMonthly
 	Window    string // the day ("2026-11-21") or month ("2026-11")
 	Spent     provider.USD
-	Limit     provider.USD
-	Threshold float64 // 0.5, 0.8, 1.0, ...
+	Limit     provider.USD // 0 when the scope and period have no cap
+	Threshold float64      // AlertThreshold: 0.5, 0.8, 1.0, ...
+	// AlertOverrun: what was reserved for the call and what it cost.
+	Reserved, Actual provider.USD
 }
 
 // BudgetConfig configures a Budget. The zero value is a budget without caps
@@ -160,7 +181,17 @@ func (b *Budget) Store() Store { return b.store }
 // Estimate returns the amount reserved for req on model at tier: see
 // Catalog.Estimate and BudgetConfig.Estimate.
 func (b *Budget) Estimate(model string, tier Tier, req *provider.Request) provider.USD {
-	v, _ := b.cat.Estimate(model, tier, req, b.est)
+	return b.estimate(model, tier, req, 0)
+}
+
+// estimate is Estimate with a route's declared ceiling for unknown models
+// (0: the configured default).
+func (b *Budget) estimate(model string, tier Tier, req *provider.Request, ceiling provider.USD) provider.USD {
+	cfg := b.est
+	if ceiling > 0 {
+		cfg.UnknownPerImage = ceiling
+	}
+	v, _ := b.cat.Estimate(model, tier, req, cfg)
 	return v
 }
 
@@ -238,12 +269,15 @@ func (b *Budget) Reserve(ctx context.Context, labels map[string]string, amount p
 }
 
 // Settle closes r with the actual cost and fires any alert thresholds the
-// new spend has reached. Use a context that is not cancelled with the
-// call's (context.WithoutCancel): the money is spent either way.
+// new spend has reached. An actual above r.Amount is settled in full (it
+// counts against every cap) and fires an AlertOverrun; a negative actual
+// counts as 0. Use a context that is not cancelled with the call's
+// (context.WithoutCancel): the money is spent either way.
 func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD) error {
 	if r == nil {
 		return nil
 	}
+	actual = max(actual, 0)
 	if err := b.store.Settle(ctx, r.ID, actual); err != nil {
 		return err
 	}
@@ -251,6 +285,16 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 		return nil
 	}
 	var errs []error
+	if actual > r.Amount && len(r.keys) > 0 {
+		// keys[0] is the overall daily scope (see plan).
+		spent, _, err := b.store.Spent(ctx, r.keys[0])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		sc := r.scopes[0]
+		b.onAlert(Alert{Kind: AlertOverrun, Scope: sc.scope, Period: sc.period, Window: sc.window,
+			Spent: spent, Limit: r.limits[0], Reserved: r.Amount, Actual: actual})
+	}
 	for i, k := range r.keys {
 		lim := r.limits[i]
 		if lim <= 0 {
@@ -272,7 +316,7 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 			}
 			if first {
 				sc := r.scopes[i]
-				b.onAlert(Alert{Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
+				b.onAlert(Alert{Kind: AlertThreshold, Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
 			}
 		}
 	}

@@ -40,3 +40,14 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 		t.Errorf("valid thresholds refused: %v", err)
 	}
 }
+
+func TestCeilingRejectsNonsense(t *testing.T) {
+	t.Parallel()
+	for _, v := range []provider.USD{0, -provider.Cent} {
+		mw, err := pricing.Ceiling(v)
+		var ce *provider.ConfigError
+		if mw != nil || !errors.As(err, &ce) || ce.Field != "pricing.Ceiling perImage" || errors.Is(err, provider.ErrInvalidRequest) {
+			t.Errorf("Ceiling(%v) = %v, want a ConfigError", v, err)
+		}
+	}
+}
