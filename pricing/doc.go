@@ -88,4 +88,9 @@
 // dearest image the catalog knows (Catalog.DearestImage, $0.71). A call
 // that costs more than its reservation is settled in full — it counts
 // against the cap — and fires an Alert of kind AlertOverrun.
+//
+// Near a cap, reservations of calls in flight can fill it while spend
+// leaves room: by default such a request is refused at once (refusals are
+// never delayed); with BudgetConfig.WaitForRoom it waits for them to
+// settle, so concurrent callers do not strand the cap.
 package pricing

@@ -180,3 +180,62 @@ func TestCeilingDeclaredByRoute(t *testing.T) {
 		t.Errorf("Describe through the ceiling: %+v", d)
 	}
 }
+
+// cancelOnLimit cancels a context once its store has refused a
+// reservation, so that a test sees a waiter's context end while it waits.
+type cancelOnLimit struct {
+	pricing.Store
+	cancel context.CancelFunc
+}
+
+func (s cancelOnLimit) Reserve(ctx context.Context, keys []string, limits []provider.USD, amount provider.USD) (string, error) {
+	id, err := s.Store.Reserve(ctx, keys, limits, amount)
+	var le *pricing.LimitError
+	if errors.As(err, &le) {
+		s.cancel()
+	}
+	return id, err
+}
+
+// With WaitForRoom a request that only open reservations keep out waits
+// for them to settle; one that spend alone keeps out is refused at once;
+// a waiter whose context ends is refused with the context's error too.
+func TestWaitForRoom(t *testing.T) {
+	ctx := context.Background()
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, WaitForRoom: time.Hour}))
+	r1 := testutil.Must(b.Reserve(ctx, nil, 60*provider.Cent))
+	got := make(chan error, 1)
+	var r2 *pricing.Reservation
+	go func() {
+		var err error
+		r2, err = b.Reserve(ctx, nil, 60*provider.Cent) // fits once r1 settles below $0.40
+		got <- err
+	}()
+	if err := b.Settle(ctx, r1, 30*provider.Cent); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	// Spent $0.30 + $0.80 > $1.00: no settle can make room.
+	if _, err := b.Reserve(ctx, nil, 80*provider.Cent); !errors.Is(err, provider.ErrBudgetExceeded) {
+		t.Fatalf("over the cap by spend alone: %v", err)
+	}
+	if err := b.Settle(ctx, r2, 60*provider.Cent); err != nil {
+		t.Fatal(err)
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	store := pricing.NewMemoryStore()
+	w := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, WaitForRoom: time.Hour,
+		Store: cancelOnLimit{store, cancel}}))
+	open := testutil.Must(w.Reserve(ctx, nil, 90*provider.Cent))
+	_, err := w.Reserve(wctx, nil, 20*provider.Cent)
+	if !errors.Is(err, provider.ErrBudgetExceeded) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter whose context ended: %v", err)
+	}
+	if st := testutil.Must(w.Status(ctx)); st[0].Reserved != open.Amount {
+		t.Errorf("reserved %v, want only the open %v", st[0].Reserved, open.Amount)
+	}
+}
