@@ -53,7 +53,8 @@ func burst(gen provider.Generator, n int, req provider.Request) (ok, refused int
 // the calls interleave (24 × $0.4003 + $0.4004 > $10).
 func TestBudget200Concurrent4KHigh(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, Now: func() time.Time { return emulatorNow }})
+	// Only the bill matters: a small PNG stands for the 3840x2160 image.
+	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, LargeImageBytes: 2048, Now: func() time.Time { return emulatorNow }})
 	t.Cleanup(srv.Close)
 	m, _ := pricing.Default().Lookup("gpt-image-2")
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 10 * provider.Dollar},

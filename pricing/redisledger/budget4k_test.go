@@ -76,7 +76,8 @@ func TestHelperProcess4K(t *testing.T) {
 	}
 	providertest.ClearEnv(t)
 	now := func() time.Time { return fourKDay }
-	srv := providertest.NewServer(providertest.Options{APIKey: "k", Now: now})
+	// Only the bill matters: a small PNG stands for the 3840x2160 image.
+	srv := providertest.NewServer(providertest.Options{APIKey: "k", LargeImageBytes: 2048, Now: now})
 	defer srv.Close()
 	gen := testutil.Must(openaicompat.New(openaicompat.Config{APIKey: "k", BaseURL: srv.URL() + "/v1", HTTPClient: srv.Client(),
 		Model: "gpt-image-2", Now: now}))
