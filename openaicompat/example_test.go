@@ -41,7 +41,7 @@ func ExampleNew() {
 	fmt.Println("output image tokens:", resp.Usage.OutputImageTokens)
 	// Output:
 	// openai gpt-image-2 1 image/jpeg .jpg
-	// output image tokens: 6240
+	// output image tokens: 5488
 }
 
 // OpenRouter's preset speaks chat completions with modalities and names

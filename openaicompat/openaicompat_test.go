@@ -141,8 +141,8 @@ func TestGenerateDefaults(t *testing.T) {
 		t.Errorf("response %s %s attempts %d images %d", resp.Provider, resp.Model, resp.Attempts, len(resp.Images))
 	}
 	u := resp.Usage
-	// The emulator scales 4160 high-quality tokens by area: 6240.
-	if u.OutputTokens != 6240 || u.OutputImageTokens != 6240 || u.InputTokens == 0 || u.Images != 1 {
+	// The emulator bills as OpenAI does: 5488 tokens for 1536x1024 at high.
+	if u.OutputTokens != 5488 || u.OutputImageTokens != 5488 || u.InputTokens == 0 || u.Images != 1 {
 		t.Errorf("usage = %+v", u)
 	}
 	rec := last(t, srv)
@@ -397,7 +397,7 @@ func TestEditsMultipart(t *testing.T) {
 	if rec.Form["model"][0] != "gpt-image-2" || rec.Form["quality"][0] != "low" || rec.Form["input_fidelity"][0] != "high" {
 		t.Errorf("form %v", rec.Form)
 	}
-	if resp.Usage.InputImageTokens != 3*323 {
+	if resp.Usage.InputImageTokens != 3 { // one 32-px patch for each small reference
 		t.Errorf("usage %+v", resp.Usage)
 	}
 	// One reference goes as "image".

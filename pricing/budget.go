@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
@@ -30,16 +31,37 @@ const (
 // are labels, "key=value".
 const ScopeOverall = "overall"
 
-// Alert says that spend in a scope and period has reached a threshold of
-// its cap. Each threshold fires once per scope and period (the store
-// remembers, so a restart with a FileStore does not repeat it).
+// AlertKind says what an Alert reports.
+type AlertKind string
+
+// The kinds of alert.
+const (
+	// AlertThreshold: spend in a scope and period has reached a threshold
+	// of its cap. Each threshold fires once per scope and period (the
+	// store remembers, so a restart with a FileStore does not repeat it).
+	AlertThreshold AlertKind = "threshold"
+	// AlertOverrun: a call cost more than was reserved for it (Actual >
+	// Reserved). It was settled in full, so its cost counts against every
+	// cap, which the overall daily spend may now exceed; the next requests
+	// are refused until there is room again. It fires for every such call,
+	// with the overall daily scope. An overrun means the estimate was not
+	// an upper bound: a model priced above the catalog, thinking beyond
+	// EstimateConfig.ThinkingTokens, or an unknown model costing more than
+	// its Ceiling.
+	AlertOverrun AlertKind = "overrun"
+)
+
+// Alert reports a threshold reached or an overrun. Kind says which.
 type Alert struct {
+	Kind      AlertKind
 	Scope     string // ScopeOverall or "key=value"
 	Period    string // PeriodDaily or PeriodMonthly
 	Window    string // the day ("2026-11-21") or month ("2026-11")
 	Spent     provider.USD
-	Limit     provider.USD
-	Threshold float64 // 0.5, 0.8, 1.0, ...
+	Limit     provider.USD // 0 when the scope and period have no cap
+	Threshold float64      // AlertThreshold: 0.5, 0.8, 1.0, ...
+	// AlertOverrun: what was reserved for the call and what it cost.
+	Reserved, Actual provider.USD
 }
 
 // BudgetConfig configures a Budget. The zero value is a budget without caps
@@ -66,6 +88,13 @@ type BudgetConfig struct {
 	Catalog *Catalog
 	// Estimate tunes the upper estimate reserved before each call.
 	Estimate EstimateConfig
+	// WaitForRoom is how long a request may wait when it does not fit only
+	// because of reservations still open (calls in flight that may settle
+	// below their estimates), rather than being refused at once: a cap is
+	// then refused only when spend leaves no room, so concurrent callers
+	// near the cap do not strand it. The caller's context bounds the wait
+	// too. 0 refuses at once.
+	WaitForRoom time.Duration
 }
 
 // Budget enforces spending caps with reservations: before a call, an upper
@@ -89,12 +118,16 @@ type Budget struct {
 	clock      func() time.Time
 	cat        *Catalog
 	est        EstimateConfig
+
+	waitForRoom time.Duration
+	mu          sync.Mutex
+	settled     chan struct{} // closed and replaced at every Settle
 }
 
 // NewBudget returns a Budget for cfg, or a *provider.ConfigError naming
 // every field that makes no sense: a negative cap (which would switch the
 // cap off), a PerLabel key that is not "key=value", a threshold outside
-// (0, 1], a negative estimate allowance.
+// (0, 1], a negative estimate allowance or WaitForRoom.
 func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -109,6 +142,9 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		clock:      cfg.Now,
 		cat:        cfg.Catalog,
 		est:        cfg.Estimate,
+
+		waitForRoom: cfg.WaitForRoom,
+		settled:     make(chan struct{}),
 	}
 	if b.store == nil {
 		b.store = NewMemoryStore()
@@ -151,6 +187,7 @@ func (cfg BudgetConfig) check() error {
 	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.ThinkingTokens", cfg.Estimate.ThinkingTokens, "0 (default) or more")
 	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.ReferenceTokens", cfg.Estimate.ReferenceTokens, "0 (default) or more")
 	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.Estimate.UnknownPerImage", cfg.Estimate.UnknownPerImage, "0 (default) or more")
+	cfgcheck.NonNegative(&e, "pricing.BudgetConfig.WaitForRoom", cfg.WaitForRoom, "0 (refuse at once) or more")
 	return e.Err()
 }
 
@@ -160,7 +197,17 @@ func (b *Budget) Store() Store { return b.store }
 // Estimate returns the amount reserved for req on model at tier: see
 // Catalog.Estimate and BudgetConfig.Estimate.
 func (b *Budget) Estimate(model string, tier Tier, req *provider.Request) provider.USD {
-	v, _ := b.cat.Estimate(model, tier, req, b.est)
+	return b.estimate(model, tier, req, 0)
+}
+
+// estimate is Estimate with a route's declared ceiling for unknown models
+// (0: the configured default).
+func (b *Budget) estimate(model string, tier Tier, req *provider.Request, ceiling provider.USD) provider.USD {
+	cfg := b.est
+	if ceiling > 0 {
+		cfg.UnknownPerImage = ceiling
+	}
+	v, _ := b.cat.Estimate(model, tier, req, cfg)
 	return v
 }
 
@@ -219,38 +266,115 @@ func (b *Budget) plan(labels map[string]string, t time.Time) (keys []string, lim
 // *provider.Error of kind provider.KindBudgetExceeded (matching
 // provider.ErrBudgetExceeded) whose Code is "daily" or "monthly" and whose
 // Err is the store's *LimitError.
+//
+// With BudgetConfig.WaitForRoom, a request that does not fit only because
+// of reservations still open (spent + amount is within the cap) waits for
+// them to settle, up to WaitForRoom and while ctx lasts, and is refused
+// once spend alone leaves no room or the wait ends (the error then also
+// wraps ctx's error when ctx ended it).
 func (b *Budget) Reserve(ctx context.Context, labels map[string]string, amount provider.USD) (*Reservation, error) {
-	now := b.clock()
-	keys, limits, scopes := b.plan(labels, now)
-	id, err := b.store.Reserve(ctx, keys, limits, amount)
-	if err != nil {
+	var (
+		giveUp *time.Timer
+		poll   = 5 * time.Millisecond
+	)
+	for {
+		wake := b.settledSignal()
+		now := b.clock()
+		keys, limits, scopes := b.plan(labels, now)
+		id, err := b.store.Reserve(ctx, keys, limits, amount)
+		if err == nil {
+			return &Reservation{ID: id, Amount: amount, At: now, keys: keys, limits: limits, scopes: scopes}, nil
+		}
 		var le *LimitError
-		if errors.As(err, &le) {
+		if !errors.As(err, &le) {
+			return nil, err
+		}
+		refuse := func(cause error) error {
 			i := slices.Index(keys, le.Key)
 			sc := scopes[max(i, 0)]
-			return nil, &provider.Error{Kind: provider.KindBudgetExceeded, Code: sc.period,
+			var inner error = le
+			if cause != nil {
+				inner = errors.Join(le, cause)
+			}
+			return &provider.Error{Kind: provider.KindBudgetExceeded, Code: sc.period,
 				Message: fmt.Sprintf("%s budget %s: %s", sc.period, sc.scope, le.Error()),
-				Err:     le}
+				Err:     inner}
 		}
-		return nil, err
+		// Only open reservations stand in the way: they may settle lower.
+		if b.waitForRoom <= 0 || le.Reserved <= 0 || le.Spent+amount > le.Limit {
+			return nil, refuse(nil)
+		}
+		if giveUp == nil {
+			giveUp = time.NewTimer(b.waitForRoom)
+			defer giveUp.Stop()
+		}
+		// Settles in this process wake the waiters at once; the poll
+		// catches settles by other processes sharing the store.
+		tick := time.NewTimer(poll)
+		select {
+		case <-wake:
+		case <-tick.C:
+			poll = min(2*poll, 100*time.Millisecond)
+		case <-giveUp.C:
+			tick.Stop()
+			return nil, refuse(nil)
+		case <-ctx.Done():
+			tick.Stop()
+			return nil, refuse(ctx.Err())
+		}
+		tick.Stop()
 	}
-	return &Reservation{ID: id, Amount: amount, At: now, keys: keys, limits: limits, scopes: scopes}, nil
+}
+
+// settledSignal returns a channel closed at the next Settle.
+func (b *Budget) settledSignal() <-chan struct{} {
+	if b.waitForRoom <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.settled
+}
+
+// signalSettled wakes the requests waiting for room.
+func (b *Budget) signalSettled() {
+	if b.waitForRoom <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.settled)
+	b.settled = make(chan struct{})
 }
 
 // Settle closes r with the actual cost and fires any alert thresholds the
-// new spend has reached. Use a context that is not cancelled with the
-// call's (context.WithoutCancel): the money is spent either way.
+// new spend has reached. An actual above r.Amount is settled in full (it
+// counts against every cap) and fires an AlertOverrun; a negative actual
+// counts as 0. Use a context that is not cancelled with the call's
+// (context.WithoutCancel): the money is spent either way.
 func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD) error {
 	if r == nil {
 		return nil
 	}
+	actual = max(actual, 0)
 	if err := b.store.Settle(ctx, r.ID, actual); err != nil {
 		return err
 	}
+	b.signalSettled()
 	if b.onAlert == nil || actual <= 0 {
 		return nil
 	}
 	var errs []error
+	if actual > r.Amount && len(r.keys) > 0 {
+		// keys[0] is the overall daily scope (see plan).
+		spent, _, err := b.store.Spent(ctx, r.keys[0])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		sc := r.scopes[0]
+		b.onAlert(Alert{Kind: AlertOverrun, Scope: sc.scope, Period: sc.period, Window: sc.window,
+			Spent: spent, Limit: r.limits[0], Reserved: r.Amount, Actual: actual})
+	}
 	for i, k := range r.keys {
 		lim := r.limits[i]
 		if lim <= 0 {
@@ -272,7 +396,7 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 			}
 			if first {
 				sc := r.scopes[i]
-				b.onAlert(Alert{Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
+				b.onAlert(Alert{Kind: AlertThreshold, Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
 			}
 		}
 	}

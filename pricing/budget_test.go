@@ -131,7 +131,12 @@ func TestHardCapUnderConcurrency(t *testing.T) {
 }
 
 // relay answers every request with a reported cost of $0.25 from a model
-// the catalog does not know (estimated at $0.25 an image by default).
+// the catalog does not know; relayGen declares that ceiling.
+func relayGen() (*fake, provider.Generator) {
+	f := relay()
+	return f, provider.Chain(f, testutil.Must(pricing.Ceiling(25*provider.Cent)))
+}
+
 func relay() *fake {
 	f := &fake{provider: "openrouter", model: "acme/unknown"}
 	f.fn = func(*provider.Request) (*provider.Response, error) {
@@ -150,8 +155,8 @@ func TestAlertsAndPeriods(t *testing.T) {
 		OnAlert:  func(a pricing.Alert) { alerts = append(alerts, a) },
 		Location: pst, Now: clk.Now,
 	}))
-	f := relay()
-	g := provider.Chain(f, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
+	f, rg := relayGen()
+	g := provider.Chain(rg, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
 	call := func(team string) error {
 		var labels map[string]string
 		if team != "" {
@@ -229,7 +234,8 @@ func TestAlertsAndPeriods(t *testing.T) {
 func TestMonthlyCap(t *testing.T) {
 	clk := &fixedClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Now: clk.Now}))
-	g := provider.Chain(relay(), testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
+	_, rg := relayGen()
+	g := provider.Chain(rg, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
 	for day := range 3 {
 		clk.Set(clk.Now().Add(time.Duration(day) * time.Hour))
 		err := func() error { _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"}); return err }()

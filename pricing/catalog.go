@@ -47,6 +47,8 @@ type Catalog struct {
 	models []*Model           // sorted by ID; never modified after load
 	index  map[string]*Model  // ID and alias → model
 	alias  map[string]aliasOf // alias → its model and lifecycle
+
+	dearest func() provider.USD // DearestImage, computed once; shared by header copies
 }
 
 type aliasOf struct {
@@ -93,6 +95,13 @@ type Model struct {
 	Prices        map[Tier]Price    `json:"prices,omitempty"`
 	Sources       map[string]Source `json:"sources"`
 	Notes         string            `json:"notes,omitempty"`
+
+	// ImageTokenFormula, when set, gives the image output tokens of a size
+	// and quality (the gpt-image-2 family); it applies at every tier.
+	ImageTokenFormula *ImageTokenFormula `json:"image_token_formula,omitempty"`
+	// ReferenceTokens, when set, gives the input tokens one reference
+	// image (or mask) is billed; budgets estimate references with it.
+	ReferenceTokens *ReferenceTokens `json:"reference_tokens,omitempty"`
 
 	cat *Catalog // the catalog the model came from, for Warnings
 }
@@ -207,6 +216,11 @@ const (
 	FactQualities      = "qualities"
 	FactOutputFormats  = "output_formats"
 	FactEdit           = "edit"
+
+	// FactImageTokenFormula and FactReferenceTokens source how tokens are
+	// counted: ImageTokenFormula and ReferenceTokens.
+	FactImageTokenFormula = "image_token_formula"
+	FactReferenceTokens   = "reference_tokens"
 )
 
 // FactGroups returns the names of m's non-empty fact groups, each of which
@@ -228,6 +242,8 @@ func (m *Model) FactGroups() []string {
 	add(len(m.Qualities) > 0, FactQualities)
 	add(len(m.OutputFormats) > 0, FactOutputFormats)
 	add(m.Edit || m.Mask, FactEdit)
+	add(m.ImageTokenFormula != nil, FactImageTokenFormula)
+	add(m.ReferenceTokens != nil, FactReferenceTokens)
 	for _, t := range slices.Sorted(maps.Keys(m.Prices)) {
 		add(!m.Prices[t].IsZero(), "prices."+string(t))
 	}
@@ -359,6 +375,8 @@ func Load(r io.Reader) (*Catalog, error) {
 		return nil, fmt.Errorf("pricing: invalid catalog: %w", errors.Join(errs...))
 	}
 	sort.Slice(c.models, func(i, j int) bool { return c.models[i].ID < c.models[j].ID })
+	models := c.models
+	c.dearest = sync.OnceValue(func() provider.USD { return dearestImage(models) })
 	return c, nil
 }
 
@@ -438,6 +456,21 @@ func validateModel(c *Catalog, m *Model) []error {
 			}
 		}
 	}
+	if f := m.ImageTokenFormula; f != nil {
+		for _, e := range f.check() {
+			fail("image_token_formula: %s", e)
+		}
+		for _, q := range m.Qualities {
+			if _, ok := f.QualityFactors[q]; !ok && q != "auto" {
+				fail("image_token_formula: no factor for quality %q", q)
+			}
+		}
+	}
+	if r := m.ReferenceTokens; r != nil {
+		for _, e := range r.check() {
+			fail("reference_tokens: %s", e)
+		}
+	}
 	groups := m.FactGroups()
 	for _, g := range groups {
 		s, ok := m.Sources[g]
@@ -461,7 +494,7 @@ func validateModel(c *Catalog, m *Model) []error {
 func isFactName(k string) bool {
 	switch k {
 	case FactLifecycle, FactAliases, FactSizes, FactAspectRatios, FactMaxReferences, FactImagesPerCall,
-		FactThinkingLevels, FactQualities, FactOutputFormats, FactEdit:
+		FactThinkingLevels, FactQualities, FactOutputFormats, FactEdit, FactImageTokenFormula, FactReferenceTokens:
 		return true
 	}
 	return k == "prices."+string(TierStandard) || k == "prices."+string(TierBatch)
@@ -517,6 +550,15 @@ func (m *Model) clone() *Model {
 			p.ImageTokens = maps.Clone(p.ImageTokens)
 			cp.Prices[t] = p
 		}
+	}
+	if f := m.ImageTokenFormula; f != nil {
+		c := *f
+		c.QualityFactors = maps.Clone(f.QualityFactors)
+		cp.ImageTokenFormula = &c
+	}
+	if r := m.ReferenceTokens; r != nil {
+		c := *r
+		cp.ReferenceTokens = &c
 	}
 	cp.Sources = maps.Clone(m.Sources)
 	return &cp

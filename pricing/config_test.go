@@ -3,6 +3,7 @@ package pricing_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -22,6 +23,7 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 		{"label scope without =", pricing.BudgetConfig{PerLabel: map[string]pricing.Limits{"team": {Daily: 1}}}, `pricing.BudgetConfig.PerLabel["team"]`},
 		{"negative label cap", pricing.BudgetConfig{PerLabel: map[string]pricing.Limits{"team=a": {Daily: -1}}}, `pricing.BudgetConfig.PerLabel["team=a"].Daily`},
 		{"negative estimate", pricing.BudgetConfig{Estimate: pricing.EstimateConfig{UnknownPerImage: -1}}, "pricing.BudgetConfig.Estimate.UnknownPerImage"},
+		{"negative wait", pricing.BudgetConfig{WaitForRoom: -time.Second}, "pricing.BudgetConfig.WaitForRoom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,5 +40,16 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 	}
 	if _, err := pricing.NewBudget(pricing.BudgetConfig{Thresholds: []float64{0.5, 1}}); err != nil {
 		t.Errorf("valid thresholds refused: %v", err)
+	}
+}
+
+func TestCeilingRejectsNonsense(t *testing.T) {
+	t.Parallel()
+	for _, v := range []provider.USD{0, -provider.Cent} {
+		mw, err := pricing.Ceiling(v)
+		var ce *provider.ConfigError
+		if mw != nil || !errors.As(err, &ce) || ce.Field != "pricing.Ceiling perImage" || errors.Is(err, provider.ErrInvalidRequest) {
+			t.Errorf("Ceiling(%v) = %v, want a ConfigError", v, err)
+		}
 	}
 }

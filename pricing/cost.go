@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -193,15 +194,22 @@ func (m *Model) defaultSize() string {
 }
 
 // imagePrice returns what one image of the request's size and quality
-// costs at p: the published per-image price (or ImageTokens × the
-// image-output rate when no price is published for the size). When the
-// quality is not given or not listed, the dearest quality of the size is
-// used, with a warning.
-func (m *Model) imagePrice(p Price, size, quality string) (provider.USD, []string, bool) {
+// costs at p: the published per-image price, else the image's tokens
+// (ImageTokenFormula, ImageTokens) × the image-output rate. When neither
+// knows the quality, the dearest listed quality of the size is used, with
+// a warning. A size tier on the Images API is priced as the size the
+// adapter sends (ImagesSize).
+func (m *Model) imagePrice(p Price, size, aspectRatio, quality string) (provider.USD, []string, bool) {
 	var warns []string
 	sz := ""
 	if s, err := provider.ParseSize(size); err == nil {
 		sz = s.String()
+	}
+	if m.Protocol == ProtocolOpenAI && sz != "" && sz != "auto" {
+		// A tier is sent to the Images API as a WIDTHxHEIGHT.
+		if s, err := m.ImagesSize(size, aspectRatio); err == nil && s != "" {
+			sz = s
+		}
 	}
 	if sz == "" || sz == "auto" {
 		if d := m.defaultSize(); d != "" {
@@ -217,7 +225,7 @@ func (m *Model) imagePrice(p Price, size, quality string) (provider.USD, []strin
 	if v, ok := p.ImageCostQuality(sz, quality); ok {
 		return v, warns, true
 	}
-	if t := p.ImageTokens[sz]; t > 0 && p.ImageOutputPerMTok > 0 {
+	if t, ok := m.imageTokens(p, sz, quality); ok {
 		var a acc128
 		a.add(t, p.ImageOutputPerMTok)
 		return a.micro(), warns, true
@@ -236,27 +244,6 @@ func (m *Model) imagePrice(p Price, size, quality string) (provider.USD, []strin
 		return best, append(warns, fmt.Sprintf("quality %s of %s priced at the dearest listed quality", q, sz)), true
 	}
 	return 0, nil, false
-}
-
-// maxImagePrice is the dearest image of the tier: every published
-// per-image price and every ImageTokens count at the image-output rate.
-func maxImagePrice(p Price) (provider.USD, bool) {
-	best, found := provider.USD(0), false
-	for _, v := range p.PerImage {
-		if v >= best {
-			best, found = v, true
-		}
-	}
-	if p.ImageOutputPerMTok > 0 {
-		for _, t := range p.ImageTokens {
-			var a acc128
-			a.add(t, p.ImageOutputPerMTok)
-			if v := a.micro(); v >= best {
-				best, found = v, true
-			}
-		}
-	}
-	return best, found
 }
 
 // CostOf prices a response of model (an ID or alias) at tier. A cache hit
@@ -324,11 +311,11 @@ func (c *Catalog) UsageCostOf(model string, tier Tier, req *provider.Request, u 
 		out.Method = MethodUsage
 		return out
 	}
-	var size, quality string
+	var size, aspect, quality string
 	if req != nil {
-		size, quality = req.Size, req.Quality
+		size, aspect, quality = req.Size, req.AspectRatio, req.Quality
 	}
-	each, w, ok := m.imagePrice(p, size, quality)
+	each, w, ok := m.imagePrice(p, size, aspect, quality)
 	out.Warnings = append(out.Warnings, w...)
 	if !ok {
 		out.Method = MethodUnpriced
@@ -347,11 +334,15 @@ type EstimateConfig struct {
 	// call, priced at the text-output rate. Default 2048.
 	ThinkingTokens int
 	// ReferenceTokens is the input tokens allowed per reference image (and
-	// mask), priced at the image-input rate. Default 4096.
+	// mask) of a model whose catalog entry says nothing of how references
+	// are counted (Model.ReferenceTokens), priced at the image-input rate.
+	// Default 4096.
 	ReferenceTokens int
-	// UnknownPerImage is the estimate per image for a model the catalog has
-	// no usable price for, so that unknown models cannot blow a cap.
-	// Default $0.25.
+	// UnknownPerImage is the estimate per image for a model the catalog
+	// has no usable price for, so that unknown models cannot blow a cap. A
+	// route declares its own with provider.Description.MaxCostPerImage
+	// (see Ceiling), which the meter passes here. Default: the dearest
+	// image the catalog knows (Catalog.DearestImage).
 	UnknownPerImage provider.USD
 }
 
@@ -362,29 +353,46 @@ func (e EstimateConfig) withDefaults() EstimateConfig {
 	if e.ReferenceTokens <= 0 {
 		e.ReferenceTokens = 4096
 	}
-	if e.UnknownPerImage <= 0 {
-		e.UnknownPerImage = 25 * provider.Cent
-	}
 	return e
 }
 
 // Estimate returns an upper estimate of what req will cost on model at
-// tier, for budget reservations: per image, the dearer of the published
-// per-image price and ImageTokens × the image-output rate at the requested
-// size and quality (the dearest size of the tier when none is requested),
-// plus, per upstream call (one per image on models that fan out, else one),
-// ThinkingTokens at the text-output rate and the prompt at the
-// text-input rate counting one token per byte, plus ReferenceTokens per
-// reference image and mask at the image-input rate. A model with no usable
-// price is estimated at UnknownPerImage per image; known reports whether
-// the catalog priced it.
+// tier, for budget reservations. It assumes req is valid
+// (provider.Request.Validate and the model's Validate pass): the meter
+// checks before it estimates. The estimate is the sum of:
+//
+//   - per image: the image of the size and quality the request asks for —
+//     Size, or the model's own default size when there is none (1K on
+//     Gemini; on the Images API "auto" and no size are the dearest listed
+//     fixed size, 1024x1024 on the gpt-image-2 family), never the largest
+//     the model offers; a size tier on the Images API is the WIDTHxHEIGHT
+//     the adapter sends (Model.ImagesSize). Quality is Quality, or the
+//     quality "auto" is billed at. The image costs its ImageTokenFormula
+//     or ImageTokens tokens at the image-output rate, else its published
+//     per-image price (the dearest listed quality of the size when the
+//     quality is not listed).
+//   - per upstream call (one per image on models that fan out, else one):
+//     the prompt at the text-input rate counting one token per byte (an
+//     upper bound for the tokenizers in use) plus 16; every reference
+//     image and mask at the image-input rate, counted with the model's
+//     ReferenceTokens rule from the image's own size (EstimateConfig
+//     .ReferenceTokens without a rule); and ThinkingTokens at the
+//     text-output rate.
+//
+// A model with no usable price is estimated at UnknownPerImage per image
+// (default: Catalog.DearestImage); known reports whether the catalog
+// priced it.
 func (c *Catalog) Estimate(model string, tier Tier, req *provider.Request, cfg EstimateConfig) (est provider.USD, known bool) {
 	cfg = cfg.withDefaults()
-	n := 1
-	if req != nil {
-		n = req.Count()
+	if req == nil {
+		req = &provider.Request{}
 	}
-	unknown := cfg.UnknownPerImage * provider.USD(n)
+	n := req.Count()
+	unknownEach := cfg.UnknownPerImage
+	if unknownEach <= 0 {
+		unknownEach = c.DearestImage()
+	}
+	unknown := mulSat(unknownEach, n)
 	m, ok := c.lookup(model)
 	if !ok {
 		return unknown, false
@@ -396,22 +404,7 @@ func (c *Catalog) Estimate(model string, tier Tier, req *provider.Request, cfg E
 	if p.IsZero() {
 		return unknown, false
 	}
-	var each provider.USD
-	found := false
-	if req != nil && req.Size != "" {
-		if sz, err := provider.ParseSize(req.Size); err == nil && !sz.Auto {
-			each, _, found = m.imagePrice(p, req.Size, req.Quality)
-			if t := p.ImageTokens[sz.String()]; t > 0 {
-				var a acc128
-				a.add(t, p.ImageOutputPerMTok)
-				each = max(each, a.ceil())
-				found = true
-			}
-		}
-	}
-	if !found {
-		each, found = maxImagePrice(p)
-	}
+	each, found := m.estimateImage(p, req)
 	if !found {
 		return unknown, false
 	}
@@ -419,19 +412,217 @@ func (c *Catalog) Estimate(model string, tier Tier, req *provider.Request, cfg E
 	if m.FansOut() {
 		calls = n
 	}
-	var a acc128
-	if req != nil {
-		refs := len(req.References)
-		if req.Mask != nil {
-			refs++
-		}
-		imgIn := p.ImageInputPerMTok
-		if imgIn == 0 {
-			imgIn = p.TextInputPerMTok
-		}
-		a.add(calls*(len(req.Prompt)+len(req.NegativePrompt)+16), p.TextInputPerMTok)
-		a.add(calls*refs*cfg.ReferenceTokens, imgIn)
+	imgIn := p.ImageInputPerMTok
+	if imgIn == 0 {
+		imgIn = p.TextInputPerMTok
 	}
+	refs := 0
+	for _, img := range req.References {
+		refs += m.referenceTokens(img, cfg)
+	}
+	if req.Mask != nil {
+		refs += m.referenceTokens(*req.Mask, cfg)
+	}
+	var a acc128
+	a.add(calls*(len(req.Prompt)+len(req.NegativePrompt)+16), p.TextInputPerMTok)
+	a.add(calls*refs, imgIn)
 	a.add(calls*cfg.ThinkingTokens, p.TextOutputPerMTok)
-	return each*provider.USD(n) + a.ceil(), true
+	return addSat(mulSat(each, n), a.ceil()), true
+}
+
+// referenceTokens is what one reference image is estimated to be billed.
+func (m *Model) referenceTokens(img provider.Image, cfg EstimateConfig) int {
+	if m.ReferenceTokens == nil {
+		return cfg.ReferenceTokens
+	}
+	w, h := 0, 0
+	if m.ReferenceTokens.PerImage == 0 {
+		w, h = imageDims(img.Data)
+	}
+	if t, ok := m.ReferenceTokens.Tokens(w, h); ok {
+		return t
+	}
+	return cfg.ReferenceTokens
+}
+
+// estimateImage is the upper price of one image of req on m at p (see
+// Estimate), rounded up to the micro-dollar.
+func (m *Model) estimateImage(p Price, req *provider.Request) (provider.USD, bool) {
+	var sizes []string
+	if m.Protocol == ProtocolOpenAI {
+		s, err := m.ImagesSize(req.Size, req.AspectRatio)
+		if err == nil && s != "" && s != "auto" {
+			sizes = []string{s}
+		} else {
+			// The service picks: the dearest size it may pick.
+			for _, fs := range m.Sizes {
+				if sz, err := provider.ParseSize(fs); err == nil && sz.Width > 0 {
+					sizes = append(sizes, fs)
+				}
+			}
+		}
+	} else {
+		sz, err := provider.ParseSize(req.Size)
+		switch {
+		case err == nil && sz.Tier != "":
+			sizes = []string{sz.Tier}
+		case err == nil && sz.Width > 0:
+			sizes = []string{sz.String()}
+		default:
+			if d := m.defaultSize(); d != "" {
+				sizes = []string{d}
+			}
+		}
+	}
+	best, found := provider.USD(0), false
+	for _, s := range sizes {
+		if v, ok := m.imageEstimate(p, s, req.Quality); ok && (!found || v > best) {
+			best, found = v, true
+		}
+	}
+	if !found {
+		return maxImagePrice(m, p)
+	}
+	return best, true
+}
+
+// imageEstimate bounds one image of a canonical size at quality: the
+// dearer of its tokens at the image-output rate (rounded up) and its
+// published price (the dearest listed quality of the size when the
+// quality is not given or not listed), since either may be what is
+// charged: tokens when the answer reports usage, the published price when
+// it does not.
+func (m *Model) imageEstimate(p Price, size, quality string) (provider.USD, bool) {
+	best, found := provider.USD(0), false
+	consider := func(v provider.USD) {
+		if !found || v > best {
+			best, found = v, true
+		}
+	}
+	if t, ok := m.imageTokens(p, size, quality); ok {
+		var a acc128
+		a.add(t, p.ImageOutputPerMTok)
+		consider(a.ceil())
+	}
+	q := strings.ToLower(strings.TrimSpace(quality))
+	if v, ok := p.ImageCost(size + "@" + q); ok && q != "" && q != "auto" {
+		consider(v)
+	} else if v, ok := p.ImageCost(size); ok {
+		consider(v)
+	} else {
+		for k, v := range p.PerImage {
+			if strings.HasPrefix(k, size+"@") {
+				consider(v)
+			}
+		}
+	}
+	return best, found
+}
+
+// imageTokens returns the output tokens of one image of a canonical size
+// at quality, from ImageTokenFormula (WIDTHxHEIGHT sizes) or ImageTokens.
+func (m *Model) imageTokens(p Price, size, quality string) (int, bool) {
+	if p.ImageOutputPerMTok <= 0 {
+		return 0, false
+	}
+	if f := m.ImageTokenFormula; f != nil {
+		if sz, err := provider.ParseSize(size); err == nil && sz.Width > 0 {
+			if t, ok := f.Tokens(sz.Width, sz.Height, quality); ok {
+				return t, true
+			}
+		}
+	}
+	if t := p.ImageTokens[size]; t > 0 {
+		return t, true
+	}
+	return 0, false
+}
+
+// DearestImage returns the dearest single image the catalog prices, at
+// any tier, size and quality: every published per-image price, every
+// ImageTokens count and every ImageTokenFormula at the model's listed
+// sizes and its largest free size, at the image-output rate. It is the
+// default estimate per image for unknown models (EstimateConfig
+// .UnknownPerImage): $0.71 in the embedded catalog (gpt-image-2 at high
+// quality and 2880x2880).
+func (c *Catalog) DearestImage() provider.USD {
+	if c.dearest != nil {
+		return c.dearest()
+	}
+	return dearestImage(c.models)
+}
+
+func dearestImage(models []*Model) provider.USD {
+	var best provider.USD
+	for _, m := range models {
+		for _, p := range m.Prices {
+			if v, ok := maxImagePrice(m, p); ok {
+				best = max(best, v)
+			}
+		}
+	}
+	return best
+}
+
+// maxImagePrice is the dearest image of m at p: every published
+// per-image price, ImageTokens count and formula size at the image-output
+// rate.
+func maxImagePrice(m *Model, p Price) (provider.USD, bool) {
+	best, found := provider.USD(0), false
+	for _, v := range p.PerImage {
+		if v >= best {
+			best, found = v, true
+		}
+	}
+	tokens := slices.Collect(maps.Values(p.ImageTokens))
+	if f := m.ImageTokenFormula; f != nil {
+		var sizes [][2]int
+		for _, s := range m.Sizes {
+			if sz, err := provider.ParseSize(s); err == nil && sz.Width > 0 {
+				sizes = append(sizes, [2]int{sz.Width, sz.Height})
+			}
+		}
+		if m.FreeSize != nil {
+			if side, ok := largestFreeSquare(m.FreeSize); ok {
+				sizes = append(sizes, [2]int{side, side})
+			}
+		}
+		for _, wh := range sizes {
+			for q := range f.QualityFactors {
+				if t, ok := f.Tokens(wh[0], wh[1], q); ok {
+					tokens = append(tokens, t)
+				}
+			}
+		}
+	}
+	if p.ImageOutputPerMTok > 0 {
+		for _, t := range tokens {
+			var a acc128
+			a.add(t, p.ImageOutputPerMTok)
+			if v := a.ceil(); v >= best {
+				best, found = v, true
+			}
+		}
+	}
+	return best, found
+}
+
+// mulSat multiplies a price by a count, saturating.
+func mulSat(v provider.USD, n int) provider.USD {
+	if v <= 0 || n <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(v), uint64(n))
+	if hi != 0 || lo > math.MaxInt64 {
+		return provider.USD(math.MaxInt64)
+	}
+	return provider.USD(lo)
+}
+
+// addSat adds two non-negative prices, saturating.
+func addSat(a, b provider.USD) provider.USD {
+	if a > math.MaxInt64-b {
+		return provider.USD(math.MaxInt64)
+	}
+	return a + b
 }

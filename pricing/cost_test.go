@@ -123,14 +123,34 @@ func TestPerImageModels(t *testing.T) {
 		t.Errorf("3 billed images: %v", got.Amount)
 	}
 	// No quality given for a model priced per quality: the dearest, with a warning.
-	got = c.CostOf("gpt-image-2", "", &provider.Request{Size: "1024x1024"}, &provider.Response{Images: make([]provider.Image, 1)})
-	if got.Amount != 211_000 || len(got.Warnings) != 1 {
+	got = c.CostOf("dall-e-3", "", &provider.Request{Size: "1024x1024"}, &provider.Response{Images: make([]provider.Image, 1)})
+	if got.Amount != 80_000 || len(got.Warnings) != 1 {
 		t.Errorf("no quality: %v %v", got.Amount, got.Warnings)
 	}
+	// A token formula prices what no table lists: gpt-image-2 with no quality
+	// is billed as high (7024 tokens at $30/1M), a 3840x2160 high image
+	// 13,342 tokens, gpt-image-2.6 at 1024x1024 high 1756 tokens, and a tier
+	// is the size the Images API is sent (4K at 16:9 is 3840x2160).
+	for _, tc := range []struct {
+		model string
+		req   provider.Request
+		want  provider.USD
+	}{
+		{"gpt-image-2", provider.Request{Size: "1024x1024"}, 210_720},
+		{"gpt-image-2", provider.Request{Size: "3840x2160", Quality: "high"}, 400_260},
+		{"gpt-image-2", provider.Request{Size: "4K", AspectRatio: "16:9", Quality: "high"}, 400_260},
+		{"gpt-image-2.6-flare", provider.Request{Size: "1024x1024"}, 52_680},
+		{"gpt-image-2.5-sunburst", provider.Request{Size: "1024x1024", Quality: "max"}, 210_720},
+	} {
+		got = c.CostOf(tc.model, "", &tc.req, &provider.Response{Images: make([]provider.Image, 1)})
+		if got.Amount != tc.want || got.Method != pricing.MethodPerImage || len(got.Warnings) != 0 {
+			t.Errorf("%s %+v without usage: %+v, want %v", tc.model, tc.req, got, tc.want)
+		}
+	}
 	// A size with neither a price nor a token count: unpriced, with a warning.
-	got = c.CostOf("gpt-image-2.6-flare", "", &provider.Request{Size: "1024x1024"}, &provider.Response{Images: make([]provider.Image, 1)})
+	got = c.CostOf("gemini-3.1-flash-lite-image", "", &provider.Request{Size: "4K"}, &provider.Response{Images: make([]provider.Image, 1)})
 	if got.Amount != 0 || got.Method != pricing.MethodUnpriced || len(got.Warnings) == 0 {
-		t.Errorf("token-only model without usage: %+v", got)
+		t.Errorf("no price for the size: %+v", got)
 	}
 }
 
@@ -226,14 +246,18 @@ func TestEstimateIsAnUpperBound(t *testing.T) {
 			}
 		}
 	}
-	// No size: the dearest size.
+	// No size: the model's own default (1K), not its largest.
 	est, _ := c.Estimate("gemini-3-pro-image", pricing.TierStandard, &provider.Request{Prompt: "x"}, cfg)
-	if est < 240_000 {
-		t.Errorf("pro without size: %v", est)
+	if want := provider.USD(134_400 + 24_576 + 34); est != want {
+		t.Errorf("pro without size: %v, want %v (1K, 2048 thinking tokens, 17 prompt tokens)", est, want)
 	}
-	// Unknown model: UnknownPerImage × N.
+	// Unknown model: the dearest image the catalog knows × N.
+	dearest := c.DearestImage()
+	if dearest != 711_570 {
+		t.Errorf("dearest image %v, want $0.71157 (gpt-image-2 high at 2880x2880: 23,719 tokens)", dearest)
+	}
 	est, known := c.Estimate("flux-9", pricing.TierStandard, &provider.Request{N: 3}, cfg)
-	if known || est != 75*provider.Cent {
+	if known || est != 3*dearest {
 		t.Errorf("unknown: %v %v", est, known)
 	}
 	est, _ = c.Estimate("flux-9", pricing.TierStandard, &provider.Request{}, pricing.EstimateConfig{UnknownPerImage: provider.Dollar})

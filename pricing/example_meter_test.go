@@ -91,3 +91,44 @@ func ExampleBudget() {
 	// 1 ok
 	// 2 refused before any network call: gemini-nano-banana-2.1: budget exceeded (daily): daily budget overall: overall/day/2026-11-21: spent $0.07326 + reserved $0.0000 + estimate $0.049002 exceeds $0.1000
 }
+
+// A relay serves its own model IDs, which the catalog cannot price: its
+// route declares what one image may cost, and the budget reserves that
+// instead of the dearest image the catalog knows. A call that costs more
+// is still settled in full and reported as an overrun.
+func ExampleCeiling() {
+	relay := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		// The relay reports what it billed (OpenRouter's usage.cost).
+		return &provider.Response{Images: []provider.Image{{Data: []byte("…")}}, Provider: "relay", Model: req.Model, Cost: 12 * provider.Cent}, nil
+	})
+	tenCents, err := pricing.Ceiling(10 * provider.Cent)
+	if err != nil {
+		fmt.Println(err) // a *provider.ConfigError: the ceiling must be positive
+		return
+	}
+	budget, err := pricing.NewBudget(pricing.BudgetConfig{
+		Limits: pricing.Limits{Daily: provider.Dollar},
+		OnAlert: func(a pricing.Alert) {
+			if a.Kind == pricing.AlertOverrun {
+				fmt.Printf("overrun: reserved %v, cost %v\n", a.Reserved, a.Actual)
+			}
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budget, OnRecord: func(r pricing.Record) {
+		fmt.Println("reserved", r.Estimate, "cost", r.Cost)
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	route := provider.Chain(relay, tenCents) // a relay generator, or a failover route
+	gen := provider.Chain(route, meter.Middleware())
+	_, _ = gen.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse", Model: "acme/image-v9", N: 1})
+	// Output:
+	// overrun: reserved $0.1000, cost $0.1200
+	// reserved $0.1000 cost $0.1200
+}

@@ -82,8 +82,11 @@ func NewMeter(cfg MeterConfig) (*Meter, error) {
 //
 // The model priced is Response.Model (who served), else Request.Model, else
 // the model the wrapped generator describes; the provider likewise. The
-// tier is TierOf(next, req). A call refused by the budget returns its
-// *provider.Error without calling next. A failed call whose error carries
+// tier is TierOf(next, req). A nil request is provider.ErrInvalidRequest.
+// With a budget, a request that fails provider.Request.Validate or
+// provider.CheckRequest(next, req) returns that error before anything is
+// reserved; a call refused by the budget returns its *provider.Error
+// without calling next. A failed call whose error carries
 // billed usage (provider.BilledUsage: Gemini thinking tokens on a blocked
 // prompt, a relay's HTTP 200 without an image) is priced, recorded as
 // Failed and settled against the budget as actual spend.
@@ -97,7 +100,7 @@ func (m *Meter) Middleware() provider.Middleware {
 
 func (m *Meter) generate(ctx context.Context, next provider.Generator, req *provider.Request) (resp *provider.Response, err error) {
 	if req == nil {
-		return next.Generate(ctx, req)
+		return nil, req.Validate() // ErrInvalidRequest: nil request
 	}
 	d := provider.Describe(next)
 	model := req.Model
@@ -109,7 +112,16 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 	var res *Reservation
 	settled := false
 	if m.budget != nil {
-		res, err = m.budget.Reserve(ctx, req.Labels, m.estimate(next, model, tier, req))
+		// Validate before estimating: a request no generator can serve
+		// (N=10000, a size the model lacks) is ErrInvalidRequest, not
+		// ErrBudgetExceeded, and reserves nothing.
+		if err := req.Validate(); err != nil {
+			return nil, provider.WithOrigin(err, d.Provider, model)
+		}
+		if err := provider.CheckRequest(next, req); err != nil {
+			return nil, err
+		}
+		res, err = m.budget.Reserve(ctx, req.Labels, m.estimate(next, tier, req))
 		if err != nil {
 			var pe *provider.Error
 			if errors.As(err, &pe) && pe.Kind == provider.KindBudgetExceeded {
@@ -145,14 +157,18 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 
 // estimate is what to reserve for req: the dearest estimate over every
 // generator that may serve it (failover's routes), so that falling over to
-// a dearer provider cannot overshoot the cap.
-func (m *Meter) estimate(next provider.Generator, model string, tier Tier, req *provider.Request) provider.USD {
-	if req.Model != "" {
-		return m.budget.Estimate(model, tier, req)
-	}
+// a dearer provider cannot overshoot the cap. Each route's model is
+// Request.Model when set; a model the catalog cannot price is reserved at
+// the route's declared MaxCostPerImage (Ceiling), else the budget's
+// default.
+func (m *Meter) estimate(next provider.Generator, tier Tier, req *provider.Request) provider.USD {
 	var est provider.USD
 	for _, d := range provider.Candidates(next) {
-		est = max(est, m.budget.Estimate(d.Model, tier, req))
+		model := req.Model
+		if model == "" {
+			model = d.Model
+		}
+		est = max(est, m.budget.estimate(model, tier, req, d.MaxCostPerImage))
 	}
 	return est
 }
@@ -207,8 +223,21 @@ func (m *Meter) price(prov, model string, tier Tier, req *provider.Request, resp
 		rec.Usage, rec.Images = resp.Usage, len(resp.Images)
 		priced = true
 	}
+	// Totals never go down: a negative count or cost from a broken answer
+	// counts as zero.
+	c.Amount = max(c.Amount, 0)
+	rec.Usage = nonNegative(rec.Usage)
+	rec.Images = max(rec.Images, 0)
 	rec.Cost, rec.Method, rec.Reported, rec.Warnings = c.Amount, c.Method, c.Method == MethodReported, c.Warnings
 	return rec, c, priced
+}
+
+// nonNegative returns u with every negative count set to zero.
+func nonNegative(u provider.Usage) provider.Usage {
+	for _, p := range []*int{&u.InputTokens, &u.InputImageTokens, &u.OutputTokens, &u.OutputImageTokens, &u.ThoughtTokens, &u.Images} {
+		*p = max(*p, 0)
+	}
+	return u
 }
 
 // Observe prices and records a result obtained without the middleware,

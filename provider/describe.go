@@ -70,6 +70,13 @@ type Description struct {
 	Provider     string
 	Model        string
 	Capabilities Capabilities
+	// MaxCostPerImage, when positive, is the most one image from this
+	// generator is declared to cost. A budget reserves it per image for a
+	// model its price catalog does not know (a relay's own model ID)
+	// instead of its default, the dearest image it knows. Zero declares
+	// nothing. Set it on a failover route or a relay generator with
+	// pricing.Ceiling.
+	MaxCostPerImage USD
 }
 
 // Describer is implemented by generators that can describe themselves.

@@ -96,10 +96,13 @@
 //     so 16:9 at 1K is 1360x768, not Google's 1344x768).
 //   - output_format "webp" returns PNG bytes labelled output_format "png": the
 //     standard library cannot encode WebP.
-//   - Token counts are approximations (text ≈ len/4, input images 560 tokens on
-//     Gemini, 323 on OpenAI edits); Gemini image-output tokens follow the
-//     published per-size table; OpenAI output tokens scale gpt-image-1's table
-//     by area; chat "cost" is a rough estimate.
+//   - Text token counts are approximations (len/4) and chat "cost" is a rough
+//     estimate. Image tokens follow the providers' published rules: Gemini
+//     output by size tier, input 560 per image on 3.x (768-px tiles of 258
+//     on 2.5); OpenAI gpt-image-2 family output by OpenAI's area-and-quality
+//     calculator ("auto" billed as high), edit sources in 32-px patches up
+//     to 1,536; gpt-image-1 family by its size table. openai.go and
+//     gemini.go cite the sources; pricing/catalog.json holds the same facts.
 //   - Model IDs are not validated (any ID works) and per-model limits
 //     (sizes, aspect ratios, reference counts) are not enforced, except the
 //     strict Gemini imageSize spelling, OpenAI n and size rules, and the

@@ -3,7 +3,9 @@ package providertest
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"image"
 	"net/http"
 	"slices"
 	"strconv"
@@ -70,6 +72,25 @@ func geminiImageTokens(model, size string) int {
 	return 1290
 }
 
+// geminiInputImageTokens is what one input image is billed: 560 tokens
+// on the Gemini 3 image models ("Gemini 3 Pro Image consumes 560 input
+// image tokens per input image",
+// https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/3-pro-image,
+// checked 2026-12-04; assumed for the other 3.x image models), and on
+// Gemini 2.x 258 tokens per 768x768 tile (one tile up to 384 px;
+// https://ai.google.dev/gemini-api/docs/image-understanding), 16 tiles
+// for an image whose size cannot be read.
+func geminiInputImageTokens(model, b64data string) int {
+	if isGemini3(model) {
+		return 560
+	}
+	cfg, _, err := image.DecodeConfig(base64.NewDecoder(base64.StdEncoding, strings.NewReader(b64data)))
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
+		return 16 * 258
+	}
+	return min(((cfg.Width+767)/768)*((cfg.Height+767)/768), 16) * 258
+}
+
 var sizeBase = map[string]int{"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 
 // generate builds a generateContent answer. f may carry a content fault.
@@ -93,7 +114,7 @@ func (s *Server) generate(model string, req *gRequest, f Fault) (map[string]any,
 	}
 	// Prompt, input images and the thought-signature rule.
 	var prompt strings.Builder
-	textLen, images := 0, 0
+	textLen, images, imageTokens := 0, 0, 0
 	for _, c := range req.Contents {
 		for _, p := range c.Parts {
 			if c.Role == "model" {
@@ -111,6 +132,7 @@ func (s *Server) generate(model string, req *gRequest, f Fault) (map[string]any,
 			textLen += len(p.Text)
 			if p.InlineData != nil {
 				images++
+				imageTokens += geminiInputImageTokens(model, p.InlineData.Data)
 			}
 		}
 	}
@@ -127,7 +149,7 @@ func (s *Server) generate(model string, req *gRequest, f Fault) (map[string]any,
 		}
 	}
 	textTokens := textLen/4 + 1
-	promptTokens := textTokens + 560*images
+	promptTokens := textTokens + imageTokens
 	thoughts := 0
 	if g3 {
 		thoughts = 120 + len(promptText)%97
@@ -140,7 +162,7 @@ func (s *Server) generate(model string, req *gRequest, f Fault) (map[string]any,
 	}
 	if images > 0 {
 		usage["promptTokensDetails"] = append(usage["promptTokensDetails"].([]any),
-			map[string]any{"modality": "IMAGE", "tokenCount": 560 * images})
+			map[string]any{"modality": "IMAGE", "tokenCount": imageTokens})
 	}
 	if thoughts > 0 {
 		usage["thoughtsTokenCount"] = thoughts

@@ -1,8 +1,12 @@
 package providertest
 
 import (
+	"bytes"
 	"fmt"
+	"image"
 	"math"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +17,7 @@ type imageParams struct {
 	model, prompt, size, quality, format, background, responseFormat string
 	n                                                                int
 	inputImages                                                      int
+	inputTokens                                                      int // image input tokens of the edit sources
 }
 
 func str(m map[string]any, k string) string {
@@ -69,13 +74,104 @@ func parseSize(model, size string) (w, h int, err string) {
 	return w, h, ""
 }
 
-// outputImageTokens approximates gpt-image output tokens.
-func outputImageTokens(quality string, w, h int) int {
-	base := map[string]int{"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}[quality]
-	if base == 0 {
-		base = 1056
+// Image token counts, as OpenAI bills them.
+//
+// The gpt-image-2 family bills output tokens by area and quality with the
+// calculator of OpenAI's image-generation guide
+// (https://developers.openai.com/api/docs/guides/image-generation#cost-and-latency,
+// formula read from its source at
+// https://community.openai.com/t/gpt-image-2-output-pricing-calculator-online-and-in-your-code/1382699,
+// checked 2026-12-04): with f the quality factor and long, short the sides,
+// s = ⌊f·short/long + ½⌋ and tokens = ⌈f·s·(2,000,000 + w·h) / 4,000,000⌉.
+// gpt-image-2 at high: 7,024 tokens for 1024x1024 ($0.211), 5,488 for
+// 1536x1024, 13,342 for 3840x2160. The 2.5 and 2.6 factors are derived from
+// ComfyUI's price badge (pricing/catalog.json gives the sources). quality
+// "auto" (or none) is billed as high. gpt-image-1, 1.5, 1-mini and
+// chatgpt-image-latest use the guide's table for their three fixed sizes
+// (low 272/408/400, medium 1056/1584/1568, high 4160/6240/6208 for
+// 1024x1024, 1024x1536, 1536x1024), scaled by area elsewhere.
+var (
+	gptImage2Factors  = map[string]int{"low": 16, "medium": 48, "high": 96}
+	gptImage25Factors = map[string]int{"low": 16, "medium": 24, "high": 48, "xhigh": 64, "max": 96}
+	gptImage1Tokens   = map[string][3]int{"low": {272, 408, 400}, "medium": {1056, 1584, 1568}, "high": {4160, 6240, 6208}}
+)
+
+// billedQuality is the quality a request is billed at: "auto" and none are
+// billed as high.
+func billedQuality(q string) string {
+	if q == "" || q == "auto" {
+		return "high"
 	}
-	return int(math.Round(float64(base) * float64(w*h) / (1024 * 1024)))
+	return q
+}
+
+// outputImageTokens is what one w×h image of model at quality is billed.
+func outputImageTokens(model, quality string, w, h int) int {
+	quality = billedQuality(quality)
+	factors := gptImage2Factors
+	switch {
+	case strings.HasPrefix(model, "gpt-image-2.5") || strings.HasPrefix(model, "gpt-image-2.6"):
+		factors = gptImage25Factors
+	case strings.HasPrefix(model, "gpt-image-2"):
+	default:
+		t, ok := gptImage1Tokens[quality]
+		if !ok {
+			t = gptImage1Tokens["high"]
+		}
+		switch {
+		case w == 1024 && h == 1024:
+			return t[0]
+		case w == 1024 && h == 1536:
+			return t[1]
+		case w == 1536 && h == 1024:
+			return t[2]
+		}
+		return int(math.Round(float64(t[0]) * float64(w*h) / (1024 * 1024)))
+	}
+	f, ok := factors[quality]
+	if !ok {
+		f = factors["high"]
+	}
+	q, long, short := int64(f), int64(max(w, h)), int64(min(w, h))
+	s := (2*q*short + long) / (2 * long)
+	return int((q*s*(2_000_000+int64(w)*int64(h)) + 4_000_000 - 1) / 4_000_000)
+}
+
+// inputImageTokens is what one reference of w×h pixels is billed on the
+// Images API: 32-px patches, at most 1,536 (a 1024x1024 reference is
+// 1,024 tokens; derived from ComfyUI's prices, see pricing/catalog.json).
+// A reference whose size cannot be read counts 1,536.
+func inputImageTokens(w, h int) int {
+	if w <= 0 || h <= 0 {
+		return 1536
+	}
+	return min(((w+31)/32)*((h+31)/32), 1536)
+}
+
+// editInputTokens reads the size of every image[] part of a multipart
+// edits body and sums their input tokens.
+func editInputTokens(rec Request) int {
+	_, params, _ := mime.ParseMediaType(rec.Header.Get("Content-Type"))
+	if params["boundary"] == "" {
+		return 0
+	}
+	total := 0
+	mr := multipart.NewReader(bytes.NewReader(rec.Body), params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if p.FileName() == "" || (p.FormName() != "image" && p.FormName() != "image[]") {
+			continue
+		}
+		w, h := 0, 0
+		if cfg, _, err := image.DecodeConfig(p); err == nil {
+			w, h = cfg.Width, cfg.Height
+		}
+		total += inputImageTokens(w, h)
+	}
+	return total
 }
 
 func (s *Server) invalid(w http.ResponseWriter, msg, param, code string) {
@@ -175,6 +271,7 @@ func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault) 
 		}
 	}
 	p.inputImages = len(rec.Files["image"]) + len(rec.Files["image[]"])
+	p.inputTokens = editInputTokens(rec)
 	if p.inputImages == 0 {
 		s.invalid(w, "Missing required parameter: 'image'.", "image", "missing_required_parameter")
 		return
@@ -250,7 +347,7 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 	textTok := len(p.prompt)/4 + 1
 	imgIn := 0
 	if ep == EndpointImagesEdits {
-		imgIn = 323 * p.inputImages
+		imgIn = p.inputTokens
 	}
 	if ep == EndpointOpenRouterImages {
 		resp["usage"] = map[string]any{
@@ -261,11 +358,8 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 		return
 	}
 	if !dalle {
-		q := p.quality
-		if q == "" || q == "auto" {
-			q = "medium"
-		}
-		out := outputImageTokens(q, wd, ht) * len(data)
+		q := billedQuality(p.quality)
+		out := outputImageTokens(p.model, q, wd, ht) * len(data)
 		resp["usage"] = map[string]any{
 			"input_tokens":          textTok + imgIn,
 			"input_tokens_details":  map[string]any{"text_tokens": textTok, "image_tokens": imgIn},
