@@ -9,8 +9,10 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -170,7 +172,9 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 		return g.submitFile(ctx, model, keys, reqs, opts)
 	}
 	ctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Create(ctx, model, &genai.BatchJobSource{InlinedRequests: reqs}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	job, err := answer.Guard(func() (*genai.BatchJob, error) {
+		return g.client.Batches.Create(ctx, model, &genai.BatchJobSource{InlinedRequests: reqs}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	})
 	if err != nil {
 		return nil, g.mapError(ctx, model, err, rec)
 	}
@@ -182,7 +186,7 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 // Batch fetches a job by name: to poll it, or to resume after a restart.
 func (g *Generator) Batch(ctx context.Context, name string) (*BatchJob, error) {
 	ctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Get(ctx, name, nil)
+	job, err := answer.Guard(func() (*genai.BatchJob, error) { return g.client.Batches.Get(ctx, name, nil) })
 	if err != nil {
 		return nil, g.mapError(ctx, g.model, err, rec)
 	}
@@ -192,7 +196,7 @@ func (g *Generator) Batch(ctx context.Context, name string) (*BatchJob, error) {
 // CancelBatch asks the service to cancel a job; it ends as BatchCancelled.
 func (g *Generator) CancelBatch(ctx context.Context, name string) error {
 	ctx, rec := capture.WithRecord(ctx)
-	if err := g.client.Batches.Cancel(ctx, name, nil); err != nil {
+	if _, err := answer.Guard(func() (struct{}, error) { return struct{}{}, g.client.Batches.Cancel(ctx, name, nil) }); err != nil {
 		return g.mapError(ctx, g.model, err, rec)
 	}
 	return nil
@@ -260,7 +264,7 @@ func (g *Generator) batchJob(j *genai.BatchJob) *BatchJob {
 		msg := "batch job failed"
 		kind := provider.KindUnavailable
 		if j.Error != nil {
-			msg += ": " + j.Error.Message
+			msg += ": " + g.redact.Clean(j.Error.Message, textutil.MaxMessage)
 			if j.Error.Code != nil {
 				if k, _, _ := googleerr.ClassifyRPC(int(*j.Error.Code), j.Error.Message); k != provider.KindUnknown {
 					kind = k
@@ -345,7 +349,7 @@ func (g *Generator) itemError(model string, e *genai.JobError) error {
 	if kind == provider.KindUnknown {
 		kind = provider.KindUnavailable
 	}
-	return &provider.Error{Kind: kind, Provider: g.name, Model: model, StatusCode: status, Code: name, Message: e.Message}
+	return &provider.Error{Kind: kind, Provider: g.name, Model: model, StatusCode: status, Code: name, Message: g.redact.Clean(e.Message, textutil.MaxMessage)}
 }
 
 // inOrder sorts results by the submission order of their keys; results

@@ -8,30 +8,41 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// mapError turns whatever genai returned into a *provider.Error.
+// mapError turns whatever genai returned into a *provider.Error. Every
+// text taken from the answer is redacted, then cut.
 func (g *Generator) mapError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	status, header := rec.Last()
+	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
+		e := answer.Error(code, g.redact.Clean(msg, textutil.MaxMessage), status)
+		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+		return e
+	}
 	e := &provider.Error{Provider: g.name, Model: model, Err: err}
 	var ae genai.APIError // genai returns APIError by value
 	var aep *genai.APIError
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &aep):
+	case errors.As(err, &aep) && aep != nil:
 		ae = *aep
 	default:
 		g.classifyTransport(ctx, e, err, rec.Calls() == 0)
-		e.Message = secret.Redact(e.Message, g.secrets...)
-		e.Err = secret.Wrap(err, g.secrets...)
+		if e.Code == answer.CodeMalformed {
+			e.StatusCode = status
+		}
+		e.Message = g.redact.Clean(e.Message, textutil.MaxMessage)
+		e.Err = g.redact.Wrap(err)
 		return e
 	}
-	status, header := rec.Last()
 	e.StatusCode = ae.Code
 	if e.StatusCode == 0 {
 		e.StatusCode = status
@@ -40,7 +51,11 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	if strings.Contains(e.Code, " ") { // non-JSON body: Status holds "502 Bad Gateway"
 		e.Code = ""
 	}
-	e.Message = googleerr.CleanMessage(secret.Redact(ae.Message, g.secrets...)) // redact before cutting, or a cut key survives
+	e.Code = textutil.Truncate(g.redact.Redact(e.Code), 100)
+	e.Message = googleerr.CleanMessage(g.redact.Redact(ae.Message)) // redact before cutting, or a cut key survives
+	if rec.Cut() {
+		e.Message += " (error body cut at 1 MiB)"
+	}
 	d := googleerr.ParseDetails(ae.Details)
 	e.Kind = googleerr.Classify(e.StatusCode, e.Code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
@@ -53,7 +68,6 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	} else if h, ok := hint.FromMessage(e.Message); ok {
 		e.RetryAfter = h
 	}
-	e.Message = secret.Redact(e.Message, g.secrets...)
 	// The message already says what genai's error says, at length and
 	// with raw bodies; keep genai's error for errors.As but not its text.
 	e.Err = secret.Quiet(err)
@@ -77,8 +91,11 @@ func (g *Generator) classifyTransport(ctx context.Context, e *provider.Error, er
 	e.Kind, e.Message = neterr.Classify(ctx, err)
 	switch {
 	case notSent && e.Kind == provider.KindUnavailable:
-		e.Kind, e.Message = provider.KindInvalidRequest, "genai refused the request before sending it: "+err.Error()
+		e.Kind, e.Message = provider.KindInvalidRequest, "genai refused the request before sending it: "+g.redact.Redact(err.Error())
 	case e.Kind == provider.KindUnavailable:
-		e.Message += ": " + err.Error()
+		if e.Message == "malformed answer" || e.Message == "truncated answer" {
+			e.Code = answer.CodeMalformed
+		}
+		e.Message += ": " + g.redact.Redact(err.Error())
 	}
 }

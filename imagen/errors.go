@@ -9,15 +9,17 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-func (g *Generator) redact(s string) string { return secret.Redact(s, g.secrets...) }
+func (g *Generator) redact(s string) string { return g.secrets.Redact(s) }
 
 // httpError maps a non-2xx :predict answer.
 func (g *Generator) httpError(model string, status int, header http.Header, body []byte) error {
@@ -74,7 +76,7 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	case errors.As(err, &aep):
 		ae = *aep
 	default:
-		return g.transportError(ctx, model, err)
+		return g.transportError(ctx, model, err, rec)
 	}
 	status, header := rec.Last()
 	if ae.Code != 0 {
@@ -93,13 +95,23 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	return e
 }
 
-// transportError handles failures without a readable HTTP answer.
-func (g *Generator) transportError(ctx context.Context, model string, err error) error {
+// transportError handles failures without a readable HTTP answer: an
+// answer over its cap, a malformed one, a panic in genai, the network.
+func (g *Generator) transportError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	status, _ := rec.Last()
+	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
+		e := answer.Error(code, g.secrets.Clean(msg, textutil.MaxMessage), status)
+		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+		return e
+	}
 	e := &provider.Error{Provider: g.name, Model: model}
 	e.Kind, e.Message = neterr.Classify(ctx, err)
 	if e.Kind == provider.KindUnavailable {
-		e.Message += ": " + g.redact(err.Error())
+		if e.Message == "malformed answer" || e.Message == "truncated answer" {
+			e.Code, e.StatusCode = answer.CodeMalformed, status
+		}
+		e.Message = g.secrets.Clean(e.Message+": "+err.Error(), textutil.MaxMessage)
 	}
-	e.Err = secret.Wrap(err, g.secrets...)
+	e.Err = g.secrets.Wrap(err)
 	return e
 }

@@ -11,9 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -97,10 +97,11 @@ func Classify(status int, code, msg string, d Details) provider.Kind {
 var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 // MaxMessage is the longest message CleanMessage returns, in bytes.
-const MaxMessage = 500
+const MaxMessage = textutil.MaxMessage
 
 // CleanMessage trims a message and shortens an HTML error page from a
-// proxy to its text, at most MaxMessage bytes.
+// proxy to its text, at most MaxMessage bytes. Redact secrets before: a
+// cut must not leave part of a key behind.
 func CleanMessage(msg string) string {
 	msg = strings.TrimSpace(msg)
 	if strings.HasPrefix(msg, "<") {
@@ -109,19 +110,7 @@ func CleanMessage(msg string) string {
 			msg = "non-JSON error page"
 		}
 	}
-	return Truncate(msg, MaxMessage)
-}
-
-// Truncate cuts s to at most n bytes, on a rune boundary, marking the cut
-// with "…".
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(msg, MaxMessage)
 }
 
 // ParseBody reads Google's error envelope {"error":{...}} from an HTTP

@@ -50,6 +50,10 @@ const (
 	cOChoice
 	cOMsg
 	cOContentArr
+	// Imagen :predict: root, predictions[], prediction
+	cIRoot
+	cIPreds
+	cIPred
 )
 
 // role says what to do with a string value.
@@ -76,6 +80,8 @@ const (
 	kChoices
 	kMessage
 	kImageURL
+	kPredictions
+	kBytesB64
 )
 
 var keyNames = []struct {
@@ -84,7 +90,7 @@ var keyNames = []struct {
 }{
 	{"candidates", kCandidates}, {"content", kContent}, {"parts", kParts}, {"inlinedata", kInlineData},
 	{"data", kData}, {"text", kText}, {"b64_json", kB64JSON}, {"url", kURL}, {"choices", kChoices},
-	{"message", kMessage}, {"image_url", kImageURL},
+	{"message", kMessage}, {"image_url", kImageURL}, {"predictions", kPredictions}, {"bytesbase64encoded", kBytesB64},
 }
 
 type frame struct {
@@ -119,7 +125,9 @@ type parser struct {
 
 	win  [windowSize]byte // lower-cased recent characters of a text string
 	winN int
-	key  [16]byte
+	key  [24]byte
+
+	maxJSON int64 // cap on len(out); 0 = none
 }
 
 func newParser(r io.Reader, hint int64, schema Schema) *parser {
@@ -140,9 +148,25 @@ func (p *parser) release() {
 
 func (p *parser) offset() int64 { return p.base + int64(p.pos) }
 
+// errJSONTooLarge is the read error fill reports once out passes maxJSON.
+var errJSONTooLarge = fmt.Errorf("%w: the JSON around the images passed its cap", ErrTooLarge)
+
+// fits reports whether n more bytes of out stay within maxJSON; when they
+// do not, it ends the parse with ErrTooLarge.
+func (p *parser) fits(n int) bool {
+	if p.maxJSON > 0 && int64(len(p.out))+int64(n) > p.maxJSON {
+		p.eof, p.rerr = true, errJSONTooLarge
+		return false
+	}
+	return true
+}
+
 // fill reads more of the body; false at the end or on a read error.
 func (p *parser) fill() bool {
 	if p.eof {
+		return false
+	}
+	if !p.fits(0) {
 		return false
 	}
 	if p.pos == p.end {
@@ -231,6 +255,8 @@ func (p *parser) run() error {
 		root = cGRoot
 	case OpenAI:
 		root = cORoot
+	case Imagen:
+		root = cIRoot
 	}
 	if err := p.document(root); err != nil {
 		return err
@@ -242,6 +268,9 @@ func (p *parser) run() error {
 		if !p.fill() {
 			break
 		}
+	}
+	if p.rerr == nil {
+		p.fits(0)
 	}
 	if p.rerr != nil {
 		return fmt.Errorf("jsonimg: reading body: %w", p.rerr)
@@ -417,6 +446,14 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 			if k == kMessage {
 				return cOMsg, rNone
 			}
+		case cIRoot:
+			if k == kPredictions {
+				return cIPreds, rNone
+			}
+		case cIPred:
+			if k == kBytesB64 {
+				return cNone, rWhole
+			}
 		case cOMsg, cOContentArr:
 			switch k {
 			case kB64JSON:
@@ -443,6 +480,8 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 		return cOMsg, rNone
 	case cOContentArr:
 		return cOMsg, rText
+	case cIPreds:
+		return cIPred, rNone
 	}
 	return cNone, rNone
 }
@@ -784,6 +823,9 @@ func (p *parser) dataURIPrefix() bool {
 // out[start:end], keeping what was copied after it.
 func (p *parser) unmark(i, start, end int) {
 	pl := &p.res.Payloads[i]
+	if !p.fits(len(pl.Data)/3*4 + 4) {
+		return
+	}
 	tail := append([]byte(nil), p.out[end:]...)
 	p.out = p.out[:start]
 	enc := base64.StdEncoding
@@ -938,6 +980,10 @@ func (p *parser) bulk(s []byte) int {
 // bail gives up a run: the text decoded so far is re-encoded (the same
 // characters, since it was canonical) followed by the pending ones.
 func (p *parser) bail(pending []byte) {
+	if !p.fits(p.plen()/3*4 + 4 + len(pending)) {
+		p.pabort()
+		return
+	}
 	p.out = p.pencode(p.out)
 	p.out = append(p.out, pending...)
 	p.pabort()
@@ -1017,6 +1063,18 @@ func (p *parser) pencode(dst []byte) []byte {
 		dst = base64.StdEncoding.AppendEncode(dst, c)
 	}
 	return dst
+}
+
+// plen is the length of the payload decoded so far.
+func (p *parser) plen() int {
+	if p.useArena {
+		return len(p.arena) - p.mark
+	}
+	n := 0
+	for _, c := range p.chunks[:p.nchunk] {
+		n += len(c)
+	}
+	return n
 }
 
 func (p *parser) pabort() {
