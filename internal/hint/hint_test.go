@@ -90,9 +90,13 @@ func TestHugeHintsAreClamped(t *testing.T) {
 		"RetryInfo beyond int64":             func() (time.Duration, bool) { return Duration("99999999999999999999s") },
 		"Go duration beyond int64":           func() (time.Duration, bool) { return Duration("9999999h") },
 		"x-ratelimit-reset 10y":              func() (time.Duration, bool) { return FromHeader(header("X-Ratelimit-Reset-Requests", "87600h"), now) },
-		"x-ratelimit-reset RFC 3339":         func() (time.Duration, bool) { return FromHeader(header("X-Ratelimit-Reset-Tokens", tenYears.Format(time.RFC3339)), now) },
-		"message hours":                      func() (time.Duration, bool) { return FromMessage("try again in 99999999999 hours") },
-		"message 1e400 seconds":              func() (time.Duration, bool) { return FromMessage("Please retry in " + strings.Repeat("9", 400) + " seconds") },
+		"x-ratelimit-reset RFC 3339": func() (time.Duration, bool) {
+			return FromHeader(header("X-Ratelimit-Reset-Tokens", tenYears.Format(time.RFC3339)), now)
+		},
+		"message hours": func() (time.Duration, bool) { return FromMessage("try again in 99999999999 hours") },
+		"message 1e400 seconds": func() (time.Duration, bool) {
+			return FromMessage("Please retry in " + strings.Repeat("9", 400) + " seconds")
+		},
 	}
 	for name, f := range sources {
 		if d, ok := f(); !ok || d != Max {
