@@ -43,9 +43,11 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 		e.Err = g.redact.Wrap(err)
 		return e
 	}
-	e.StatusCode = ae.Code
-	if e.StatusCode == 0 {
-		e.StatusCode = status
+	// The status the transport saw is the truth; the envelope's code is
+	// only a hint when there was none (an answer can claim any code).
+	e.StatusCode = status
+	if e.StatusCode == 0 && ae.Code >= 100 && ae.Code <= 599 {
+		e.StatusCode = ae.Code
 	}
 	e.Code = ae.Status
 	if strings.Contains(e.Code, " ") { // non-JSON body: Status holds "502 Bad Gateway"

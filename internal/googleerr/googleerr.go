@@ -65,6 +65,8 @@ var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0\b`)
 // KindModelNotFound). Every Gemini 429 says "check your plan and billing
 // details", so only a per-day quota ID, a zero limit or depleted prepaid
 // credit makes a 429 KindQuotaExhausted; the rest are KindRateLimited.
+// Any other 4xx is KindInvalidRequest, and anything else (5xx, or a
+// status an answer made up) KindUnavailable: never KindUnknown.
 func Classify(status int, code, msg string, d Details) provider.Kind {
 	lower := strings.ToLower(msg)
 	switch {
@@ -88,10 +90,13 @@ func Classify(status int, code, msg string, d Details) provider.Kind {
 		return provider.KindInvalidRequest
 	case status == 408 || status == 504 || code == "DEADLINE_EXCEEDED":
 		return provider.KindTimeout
-	case status >= 500:
+	case status == 409 || code == "ABORTED" || code == "UNAVAILABLE" || code == "INTERNAL":
 		return provider.KindUnavailable
+	case status >= 400 && status < 500:
+		return provider.KindInvalidRequest
 	}
-	return provider.KindUnknown
+	// 5xx, and anything else an answer may claim: the provider's trouble.
+	return provider.KindUnavailable
 }
 
 var htmlTag = regexp.MustCompile(`<[^>]*>`)
