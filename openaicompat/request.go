@@ -79,6 +79,9 @@ func (p *plan) dallE() bool { return strings.HasPrefix(p.id, "dall-e") }
 // prepare validates req (common rules, lifecycle, catalog limits, mode
 // limits, options) and builds the plan.
 func (g *Generator) prepare(req *provider.Request) (*plan, error) {
+	if g == nil || g.http == nil {
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: "openaicompat", Message: "Generator: nil or not built with openaicompat.New"}
+	}
 	model := g.modelFor(req)
 	id := catalogID(model)
 	if err := req.Validate(); err != nil {
