@@ -78,8 +78,10 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	default:
 		return g.transportError(ctx, model, err, rec)
 	}
+	// The status the transport saw is the truth; the envelope's code is
+	// only a hint when there was none (an answer can claim any code).
 	status, header := rec.Last()
-	if ae.Code != 0 {
+	if status == 0 && ae.Code >= 100 && ae.Code <= 599 {
 		status = ae.Code
 	}
 	code := ae.Status
@@ -91,6 +93,9 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	if errors.As(e, &pe) {
 		// Keep genai's error for errors.As, without repeating its text.
 		pe.Err = secret.Quiet(err)
+		if rec.Cut() {
+			pe.Message += " (error body cut at 1 MiB)"
+		}
 	}
 	return e
 }
