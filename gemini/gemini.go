@@ -253,6 +253,9 @@ func (g *Generator) describe() provider.Description {
 		d.Capabilities = m.Capabilities()
 		d.Capabilities.MaxImages = provider.MaxN // N images are N calls
 	}
+	// The model chooses between PNG and JPEG; this package converts to the
+	// one asked for, and can produce no other.
+	d.Capabilities.OutputFormats = []string{"png", "jpeg"}
 	return d
 }
 

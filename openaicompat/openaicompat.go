@@ -419,7 +419,10 @@ func (g *Generator) describe() provider.Description {
 	case ModeOpenRouterImages:
 		c.NoReferences, c.MaxReferences, c.Edit, c.Mask = true, 0, false, false
 	default:
+		// Chat completions cannot choose the format: PNG and JPEG are
+		// converted from what comes back.
 		c.Mask = false
+		c.OutputFormats = []string{"png", "jpeg"}
 	}
 	return provider.Description{Provider: g.name, Model: g.model, Capabilities: c}
 }
