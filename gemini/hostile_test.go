@@ -116,16 +116,22 @@ func TestNilRequestEverywhere(t *testing.T) {
 	ctx := context.Background()
 	var nilGen *gemini.Generator
 	checks := map[string]func() error{
-		"Generate":                func() error { _, err := g.Generate(ctx, nil); return err },
-		"CheckRequest":            func() error { return g.CheckRequest(nil) },
-		"Session.Generate":        func() error { _, err := g.NewSession(gemini.SessionOptions{}).Generate(ctx, nil); return err },
-		"SubmitBatch nil item":    func() error { _, err := g.SubmitBatch(ctx, []gemini.BatchItem{{Request: nil}}, gemini.BatchOptions{}); return err },
-		"BatchResults nil job":    func() error { _, err := g.BatchResults(nil); return err },
-		"provider.CheckRequest":   func() error { return provider.CheckRequest(g, nil) },
-		"Capabilities.Check":      func() error { return g.Describe().Capabilities.Check(nil) },
-		"nil Generator.Generate":  func() error { _, err := nilGen.Generate(ctx, &provider.Request{Prompt: "p"}); return err },
-		"nil Generator.CheckReq":  func() error { return nilGen.CheckRequest(&provider.Request{Prompt: "p"}) },
-		"zero Generator.Generate": func() error { _, err := (&gemini.Generator{}).Generate(ctx, &provider.Request{Prompt: "p"}); return err },
+		"Generate":         func() error { _, err := g.Generate(ctx, nil); return err },
+		"CheckRequest":     func() error { return g.CheckRequest(nil) },
+		"Session.Generate": func() error { _, err := g.NewSession(gemini.SessionOptions{}).Generate(ctx, nil); return err },
+		"SubmitBatch nil item": func() error {
+			_, err := g.SubmitBatch(ctx, []gemini.BatchItem{{Request: nil}}, gemini.BatchOptions{})
+			return err
+		},
+		"BatchResults nil job":   func() error { _, err := g.BatchResults(nil); return err },
+		"provider.CheckRequest":  func() error { return provider.CheckRequest(g, nil) },
+		"Capabilities.Check":     func() error { return g.Describe().Capabilities.Check(nil) },
+		"nil Generator.Generate": func() error { _, err := nilGen.Generate(ctx, &provider.Request{Prompt: "p"}); return err },
+		"nil Generator.CheckReq": func() error { return nilGen.CheckRequest(&provider.Request{Prompt: "p"}) },
+		"zero Generator.Generate": func() error {
+			_, err := (&gemini.Generator{}).Generate(ctx, &provider.Request{Prompt: "p"})
+			return err
+		},
 	}
 	for name, f := range checks {
 		if err := f(); !errors.Is(err, provider.ErrInvalidRequest) {

@@ -74,7 +74,10 @@ func TestNilRequestEverywhere(t *testing.T) {
 			"Generate":              func() error { _, err := g.Generate(context.Background(), nil); return err },
 			"CheckRequest":          func() error { return g.CheckRequest(nil) },
 			"provider.CheckRequest": func() error { return provider.CheckRequest(g, nil) },
-			"nil Generator":         func() error { _, err := nilGen.Generate(context.Background(), &provider.Request{Prompt: "p"}); return err },
+			"nil Generator": func() error {
+				_, err := nilGen.Generate(context.Background(), &provider.Request{Prompt: "p"})
+				return err
+			},
 		} {
 			if err := f(); !errors.Is(err, provider.ErrInvalidRequest) {
 				t.Errorf("backend %d, %s: %v", i, name, err)

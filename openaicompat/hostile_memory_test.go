@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/internal/hostiletest"
+	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
 )
 

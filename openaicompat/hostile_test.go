@@ -101,7 +101,10 @@ func TestNilRequestEverywhere(t *testing.T) {
 		"CheckRequest":          func() error { return g.CheckRequest(nil) },
 		"provider.CheckRequest": func() error { return provider.CheckRequest(g, nil) },
 		"Capabilities.Check":    func() error { return g.Describe().Capabilities.Check(nil) },
-		"nil Generator":         func() error { _, err := nilGen.Generate(context.Background(), &provider.Request{Prompt: "p"}); return err },
+		"nil Generator": func() error {
+			_, err := nilGen.Generate(context.Background(), &provider.Request{Prompt: "p"})
+			return err
+		},
 	} {
 		if err := f(); !errors.Is(err, provider.ErrInvalidRequest) {
 			t.Errorf("%s: %v", name, err)
@@ -132,8 +135,8 @@ func TestRelayErrorsIn200(t *testing.T) {
 		for body, want := range map[string]provider.Kind{
 			`{"error":"upstream overloaded"}`: provider.KindUnavailable,
 			`{"error":{"message":"Rate limit exceeded: free-models-per-day","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"50"}}}}`: provider.KindRateLimited,
-			`{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"{\"error\":{}}","provider_name":"Google"}}}`:     provider.KindUnavailable,
-			`{"error":{"message":["bad","worse"],"type":"invalid_request_error","code":"x"}}`:                                          provider.KindUnavailable,
+			`{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"{\"error\":{}}","provider_name":"Google"}}}`:       provider.KindUnavailable,
+			`{"error":{"message":["bad","worse"],"type":"invalid_request_error","code":"x"}}`:                                               provider.KindUnavailable,
 		} {
 			h.set(200, body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -164,9 +167,9 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 			body   string
 		}{
 			{200, chatAnswer(t, `"I cannot draw that with key `+echo+`"`, "")},
-			{200, `{"error":"invalid token `+echo+`"}`},
-			{401, `{"error":{"message":"Incorrect API key provided: `+echo+`. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`},
-			{502, `<html><title>bad gateway `+echo+`</title></html>`},
+			{200, `{"error":"invalid token ` + echo + `"}`},
+			{401, `{"error":{"message":"Incorrect API key provided: ` + echo + `. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`},
+			{502, `<html><title>bad gateway ` + echo + `</title></html>`},
 		} {
 			h.set(ans.status, ans.body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})

@@ -60,9 +60,12 @@ func TestNoVerbPrintsAKey(t *testing.T) {
 		"providertest.Options":   providertest.Options{APIKey: key},
 		"*providertest.Options":  &providertest.Options{APIKey: key},
 		"*providertest.Server":   srv,
-		"nested struct":          struct{ G gemini.Config; O *openaicompat.Config }{gcfg, &ocfg},
-		"slice":                  []any{gcfg, icfg, ocfg, gg, ig, og},
-		"map":                    map[string]any{"g": gg, "i": icfg},
+		"nested struct": struct {
+			G gemini.Config
+			O *openaicompat.Config
+		}{gcfg, &ocfg},
+		"slice": []any{gcfg, icfg, ocfg, gg, ig, og},
+		"map":   map[string]any{"g": gg, "i": icfg},
 	}
 	forbidden := []string{key, key[:12], key[len(key)-12:], hex.EncodeToString([]byte(key))[:24], strings.ToUpper(hex.EncodeToString([]byte(key))[:24])}
 	for name, v := range values {
