@@ -159,6 +159,9 @@ func (g *Generator) parseWire(model string, resp *genai.GenerateContentResponse,
 		}
 	}
 	usage.Images = len(images)
+	for i := range warnings {
+		warnings[i] = g.redact.Clean(warnings[i], textutil.MaxMessage)
+	}
 	return &provider.Response{
 		Images:   images,
 		Text:     g.redact.Clean(text, textutil.MaxKept),

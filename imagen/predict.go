@@ -234,6 +234,9 @@ func (g *Generator) finish(model string, results []result, warnings []string) (*
 		return nil, e
 	}
 	out.Usage.Images = len(out.Images)
+	for i := range warnings {
+		warnings[i] = g.secrets.Clean(warnings[i], textutil.MaxMessage)
+	}
 	out.Warnings = warnings
 	return out, nil
 }

@@ -423,13 +423,13 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 	wg.Wait()
 	for i, r := range results {
 		if r.warn != "" {
-			warnings = append(warnings, r.warn)
+			warnings = append(warnings, g.secrets.Clean(r.warn, textutil.MaxMessage))
 		}
 		if r.err != nil {
 			if firstErr == nil {
 				firstErr = r.err
 			}
-			warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err))
+			warnings = append(warnings, g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err), textutil.MaxMessage))
 			continue
 		}
 		if r.img != nil {
