@@ -458,3 +458,34 @@ func TestKeptTextIsCapped(t *testing.T) {
 		t.Errorf("Text is %d bytes", len(resp.Text))
 	}
 }
+
+// A batch job's inline results keep Gemini's finishMessage (genai drops
+// it) and their images are decoded as the answer streams in.
+func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
+	h, g := hostileGen(t, gemini.Config{})
+	b64 := base64.StdEncoding.EncodeToString(pngData(t))
+	items := `{"inlinedResponses":{"inlinedResponses":[` +
+		`{"response":{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + b64 + `"}}]},"finishReason":"STOP"}]},"metadata":{"key":"ok"}},` +
+		`{"response":{"candidates":[{"content":{},"finishReason":"IMAGE_SAFETY","finishMessage":"Support code: 42876398"}]},"metadata":{"key":"blocked"}}]}}`
+	h.set(200, `{"name":"batches/b1","metadata":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch","model":"models/gemini-nano-banana-2.1","state":"BATCH_STATE_SUCCEEDED","output":`+items+`},"done":true,"response":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",`+items[1:len(items)-1]+`}}`, nil)
+	job, err := g.Batch(context.Background(), "batches/b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := g.BatchResults(job)
+	if err != nil || len(results) != 2 {
+		t.Fatalf("%v %v", results, err)
+	}
+	if r := results[0]; r.Err != nil || len(r.Response.Images) != 1 || !bytes.Equal(r.Response.Images[0].Data, pngData(t)) {
+		t.Errorf("ok item: %+v", r)
+	}
+	if r := results[1]; !errors.Is(r.Err, provider.ErrContentBlocked) || !strings.Contains(r.Err.Error(), "Support code: 42876398") {
+		t.Errorf("blocked item: %v", r.Err)
+	}
+	for _, body := range []string{"", "null", `{"name":`} {
+		h.set(200, body, nil)
+		if _, err := g.Batch(context.Background(), "batches/b1"); err == nil || !strings.Contains(err.Error(), "MALFORMED") {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}

@@ -7,7 +7,7 @@
 //
 // # What is replaced
 //
-// Rewrite knows three answer shapes (Schema):
+// Rewrite knows four answer shapes (Schema):
 //
 //   - Gemini generateContent: the string at inlineData.data in any object
 //     under "candidates" (a whole base64 field), and base64 runs of
@@ -18,7 +18,10 @@
 //     b64_json fields anywhere, and data URI runs in strings at the keys
 //     content, text, url and image_url, and in string elements of a
 //     content array;
-//   - Imagen :predict: predictions[*].bytesBase64Encoded (a whole field).
+//   - Imagen :predict: predictions[*].bytesBase64Encoded (a whole field);
+//   - a Gemini batch job: the Gemini shape in each
+//     inlinedResponses.inlinedResponses[*].response, under metadata.output
+//     or response.
 //
 // Everything else is copied through unchanged, so the result decodes with
 // the same decoders, to the same values, as the original.
@@ -73,6 +76,10 @@ const (
 	OpenAI
 	// Imagen is a :predict answer: predictions[*].bytesBase64Encoded.
 	Imagen
+	// GeminiBatch is a Gemini batch job (an operation): the Gemini shape
+	// in the response of every item of inlinedResponses.inlinedResponses,
+	// under metadata.output or response.
+	GeminiBatch
 )
 
 // ErrMalformed is matched (errors.Is) by every error about invalid JSON.

@@ -54,6 +54,14 @@ const (
 	cIRoot
 	cIPreds
 	cIPred
+	// Gemini batch job: root, metadata / response / output, the
+	// inlinedResponses wrapper, its list, one item (whose response is a
+	// generateContent answer)
+	cBRoot
+	cBWrap
+	cBInl
+	cBInlArr
+	cBItem
 )
 
 // role says what to do with a string value.
@@ -82,6 +90,10 @@ const (
 	kImageURL
 	kPredictions
 	kBytesB64
+	kMetadata
+	kResponse
+	kOutput
+	kInlinedResponses
 )
 
 var keyNames = []struct {
@@ -91,6 +103,7 @@ var keyNames = []struct {
 	{"candidates", kCandidates}, {"content", kContent}, {"parts", kParts}, {"inlinedata", kInlineData},
 	{"data", kData}, {"text", kText}, {"b64_json", kB64JSON}, {"url", kURL}, {"choices", kChoices},
 	{"message", kMessage}, {"image_url", kImageURL}, {"predictions", kPredictions}, {"bytesbase64encoded", kBytesB64},
+	{"metadata", kMetadata}, {"response", kResponse}, {"output", kOutput}, {"inlinedresponses", kInlinedResponses},
 }
 
 type frame struct {
@@ -281,6 +294,8 @@ func (p *parser) run() error {
 		root = cORoot
 	case Imagen:
 		root = cIRoot
+	case GeminiBatch:
+		root = cBRoot
 	}
 	if err := p.document(root); err != nil {
 		return err
@@ -478,6 +493,21 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 			if k == kBytesB64 {
 				return cNone, rWhole
 			}
+		case cBRoot, cBWrap:
+			switch k {
+			case kMetadata, kResponse, kOutput:
+				return cBWrap, rNone
+			case kInlinedResponses:
+				return cBInl, rNone
+			}
+		case cBInl:
+			if k == kInlinedResponses {
+				return cBInlArr, rNone
+			}
+		case cBItem:
+			if k == kResponse {
+				return cGRoot, rNone
+			}
 		case cOMsg, cOContentArr:
 			switch k {
 			case kB64JSON:
@@ -506,6 +536,8 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 		return cOMsg, rText
 	case cIPreds:
 		return cIPred, rNone
+	case cBInlArr:
+		return cBItem, rNone
 	}
 	return cNone, rNone
 }
