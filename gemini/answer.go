@@ -78,6 +78,9 @@ func (g *Generator) filter(w *wire) func(*http.Response) error {
 		if err := answer.CheckObject(data); err != nil {
 			return err
 		}
+		if err := errorIn200(data); err != nil {
+			return err
+		}
 		w.seen, w.streamed = true, res
 		data = w.read(data)
 		resp.Body = io.NopCloser(bytes.NewReader(data))
@@ -87,6 +90,69 @@ func (g *Generator) filter(w *wire) func(*http.Response) error {
 		}
 		return nil
 	}
+}
+
+// relayError is an error envelope a relay sent with HTTP 200 in place of
+// an answer: Google's {"error":{"code","status","message","details"}},
+// OpenAI's {"error":{"message","type","code"}} or a bare {"error":"..."}.
+type relayError struct {
+	code    int    // the envelope's numeric code, when it has one
+	status  string // Google's status or OpenAI's code/type
+	message string
+	details []map[string]any
+}
+
+func (e *relayError) Error() string { return "error envelope in a 200 answer: " + e.message }
+
+// errorIn200 returns a *relayError when data is an error envelope and no
+// answer (no candidates, no promptFeedback).
+func errorIn200(data []byte) error {
+	if !bytes.Contains(data, []byte(`"error"`)) {
+		return nil
+	}
+	var top struct {
+		Error          json.RawMessage `json:"error"`
+		Candidates     json.RawMessage `json:"candidates"`
+		PromptFeedback json.RawMessage `json:"promptFeedback"`
+	}
+	if json.Unmarshal(data, &top) != nil || len(top.Error) == 0 || string(top.Error) == "null" || len(top.Candidates) > 0 || len(top.PromptFeedback) > 0 {
+		return nil
+	}
+	e := &relayError{}
+	var s string
+	if json.Unmarshal(top.Error, &s) == nil {
+		e.message = s
+		return e
+	}
+	var obj struct {
+		Code    any              `json:"code"`
+		Status  string           `json:"status"`
+		Type    string           `json:"type"`
+		Message any              `json:"message"`
+		Details []map[string]any `json:"details"`
+	}
+	if json.Unmarshal(top.Error, &obj) != nil {
+		e.message = string(top.Error)
+		return e
+	}
+	switch c := obj.Code.(type) {
+	case float64:
+		e.code = int(c)
+	case string:
+		e.status = c
+	}
+	if obj.Status != "" {
+		e.status = obj.Status
+	} else if e.status == "" {
+		e.status = obj.Type
+	}
+	if m, ok := obj.Message.(string); ok {
+		e.message = m
+	} else if obj.Message != nil {
+		e.message = fmt.Sprint(obj.Message)
+	}
+	e.details = obj.Details
+	return e
 }
 
 // wireAnswer is the part of an answer read beside genai.

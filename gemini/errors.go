@@ -27,6 +27,9 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
 		return e
 	}
+	if re := (*relayError)(nil); errors.As(err, &re) || errors.As(rec.Err(), &re) {
+		return g.relayError(model, re, err)
+	}
 	e := &provider.Error{Provider: g.name, Model: model, Err: err}
 	var ae genai.APIError // genai returns APIError by value
 	var aep *genai.APIError
@@ -73,6 +76,28 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	// The message already says what genai's error says, at length and
 	// with raw bodies; keep genai's error for errors.As but not its text.
 	e.Err = secret.Quiet(err)
+	return e
+}
+
+// relayError classifies an error envelope sent with HTTP 200: by its own
+// code when it is an HTTP status, else as the provider's trouble.
+func (g *Generator) relayError(model string, re *relayError, err error) error {
+	status := re.code
+	if status < 400 || status > 599 {
+		status = 500
+	}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: textutil.Truncate(g.redact.Redact(re.status), 100),
+		Message: googleerr.CleanMessage(g.redact.Redact(re.message)), Err: secret.Quiet(err)}
+	d := googleerr.ParseDetails(re.details)
+	e.Kind = googleerr.Classify(status, re.status, e.Message, d)
+	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
+		g.explainMissingModel(e, model)
+	}
+	if d.RetryDelay > 0 {
+		e.RetryAfter = d.RetryDelay
+	} else if h, ok := hint.FromMessage(e.Message); ok {
+		e.RetryAfter = h
+	}
 	return e
 }
 

@@ -489,3 +489,21 @@ func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
 		}
 	}
 }
+
+// Gemini-native relays that answer 200 with an error envelope are
+// classified as the error they are, not as an answer without candidates.
+func TestRelayErrorEnvelopeIn200(t *testing.T) {
+	h, g := hostileGen(t, gemini.Config{BearerAuth: true})
+	for body, want := range map[string]provider.Kind{
+		`{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Resource has been exhausted","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}`: provider.KindRateLimited,
+		`{"error":{"message":"当前分组上游负载已饱和，请稍后再试","type":"new_api_error","code":"upstream_error"}}`:                                                                                        provider.KindUnavailable,
+		`{"error":"upstream overloaded"}`:                                             provider.KindUnavailable,
+		`{"error":{"code":401,"message":"invalid token","status":"UNAUTHENTICATED"}}`: provider.KindAuth,
+	} {
+		h.set(200, body, nil)
+		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+		if pe := asError(t, err); pe.Kind != want {
+			t.Errorf("%s: %v, want %v", body, err, want)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func (g *Generator) parseWire(model string, resp *genai.GenerateContentResponse,
 	}
 	served := model
 	if v := strings.TrimPrefix(resp.ModelVersion, "models/"); v != "" {
-		served = textutil.Truncate(v, 200)
+		served = g.redact.Clean(v, 200)
 	}
 	fail := func(kind provider.Kind, code, format string, args ...any) error {
 		u := usage

@@ -40,7 +40,8 @@ func (g *Generator) httpError(model string, status int, header http.Header, body
 
 // envelopeError builds the *provider.Error of Google's error envelope.
 func (g *Generator) envelopeError(model string, status int, code, msg string, d googleerr.Details, header http.Header) error {
-	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Message: googleerr.CleanMessage(g.redact(msg))} // redact before cutting
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: textutil.Truncate(g.redact(code), 100),
+		Message: googleerr.CleanMessage(g.redact(msg))} // redact before cutting
 	e.Kind = googleerr.Classify(status, code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
 		g.explainMissingModel(e, model)
