@@ -40,7 +40,7 @@ type Body struct {
 	// WithLength sends a Content-Length; without it the answer is chunked.
 	WithLength bool
 	// Gzip sends the body gzip-encoded (Content-Encoding: gzip), as a
-	// stream of members that each hold 64 MiB of filler in about 64 KiB:
+	// stream of members that each hold 8 MiB of filler in about 8 KiB:
 	// a few MiB on the wire for 2 GB inflated.
 	Gzip bool
 }
@@ -116,7 +116,7 @@ func Serve(t testing.TB, b Body) (*httptest.Server, func() *Stats) {
 	if b.Status == 0 {
 		b.Status = http.StatusOK
 	}
-	const unit = 64 << 20
+	const unit = 8 << 20
 	var bomb []byte
 	if b.Gzip {
 		bomb = member(b.Filler, unit)
