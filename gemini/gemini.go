@@ -116,6 +116,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 	if r.APIKey != "" {
 		r.APIKey = secret.Mask
 	}
+	r.BaseURL = secret.URL(r.BaseURL)
 	secret.Format(f, verb, r, "gemini.config", "gemini.Config")
 }
 
@@ -227,7 +228,7 @@ func checkConfig(cfg Config) error {
 	}
 	if cfg.BaseURL != "" {
 		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return provider.InvalidConfig("gemini.Config.BaseURL", fmt.Sprintf("%q", cfg.BaseURL), "an http(s) URL")
+			return provider.InvalidConfig("gemini.Config.BaseURL", fmt.Sprintf("%q", secret.URL(cfg.BaseURL)), "an http(s) URL")
 		}
 	}
 	return nil

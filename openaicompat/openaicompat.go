@@ -182,6 +182,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 	if r.APIKey != "" {
 		r.APIKey = secret.Mask
 	}
+	r.BaseURL = secret.URL(r.BaseURL)
 	r.ExtraHeaders = secret.Headers(c.ExtraHeaders)
 	secret.Format(f, verb, r, "openaicompat.config", "openaicompat.Config")
 }
@@ -336,7 +337,7 @@ func checkConfig(cfg Config) error {
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return provider.InvalidConfig("openaicompat.Config.BaseURL", fmt.Sprintf("%q", cfg.BaseURL), "an http(s) URL such as https://api.openai.com/v1")
+			return provider.InvalidConfig("openaicompat.Config.BaseURL", fmt.Sprintf("%q", secret.URL(cfg.BaseURL)), "an http(s) URL such as https://api.openai.com/v1")
 		}
 	}
 	switch {

@@ -260,6 +260,28 @@ func Format(f fmt.State, verb rune, v any, local, public string) {
 	_, _ = io.WriteString(f, s)
 }
 
+// URL returns raw for printing with any user information and the values
+// of its query replaced by Mask: a base URL may carry credentials
+// ("https://user:pass@relay", "?key=..."). Text that does not parse is
+// returned cut to 100 bytes.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return textutil.Truncate(raw, 100)
+	}
+	if u.User != nil {
+		u.User = url.User(Mask)
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{Mask}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // Headers returns a copy of h for printing, with the values of headers
 // that carry credentials (Authorization, cookies, anything named like a
 // key or token) replaced by Mask.

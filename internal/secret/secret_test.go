@@ -119,3 +119,15 @@ func BenchmarkRedact1MiB(b *testing.B) {
 		_ = r.Redact(s)
 	}
 }
+
+func TestURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:pass@relay.example/v1?key=abc&x=1": "https://%5BREDACTED%5D@relay.example/v1?key=%5BREDACTED%5D&x=%5BREDACTED%5D",
+		"https://api.openai.com/v1":                      "https://api.openai.com/v1",
+		"":                                               "",
+	} {
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
