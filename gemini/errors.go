@@ -56,6 +56,13 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	if strings.Contains(e.Code, " ") { // non-JSON body: Status holds "502 Bad Gateway"
 		e.Code = ""
 	}
+	if e.Code == "" && len(ae.Details) == 0 {
+		// genai reads only {"error":{...}}: the one-element list that
+		// streaming endpoints and some proxies send lands in Message.
+		if _, st, msg, details, ok := googleerr.ParseBody([]byte(ae.Message)); ok {
+			e.Code, ae.Message, ae.Details = st, msg, details
+		}
+	}
 	e.Code = textutil.Truncate(g.redact.Redact(e.Code), 100)
 	e.Message = googleerr.CleanMessage(g.redact.Redact(ae.Message)) // redact before cutting, or a cut key survives
 	if rec.Cut() {

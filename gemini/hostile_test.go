@@ -507,3 +507,30 @@ func TestRelayErrorEnvelopeIn200(t *testing.T) {
 		}
 	}
 }
+
+// Real error shapes beside genai's own: the one-element list streaming
+// endpoints send, and an envelope without a status.
+func TestErrorEnvelopeShapes(t *testing.T) {
+	h, g := hostileGen(t, gemini.Config{})
+	tests := []struct {
+		status int
+		body   string
+		kind   provider.Kind
+		code   string
+		retry  time.Duration
+	}{
+		{429, `[{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"26s"}]}}]`, provider.KindRateLimited, "RESOURCE_EXHAUSTED", 26 * time.Second},
+		{503, `[{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}]`, provider.KindUnavailable, "UNAVAILABLE", 0},
+		{403, `{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}`, provider.KindAuth, "PERMISSION_DENIED", 0},
+		{400, `{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}`, provider.KindInvalidRequest, "FAILED_PRECONDITION", 0},
+		{500, `{"error":{"message":"An internal error has occurred."}}`, provider.KindUnavailable, "", 0},
+	}
+	for _, tt := range tests {
+		h.set(tt.status, tt.body, nil)
+		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+		pe := asError(t, err)
+		if pe.Kind != tt.kind || pe.Code != tt.code || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry {
+			t.Errorf("%s: %v (code %q, status %d, retry %v)", tt.body, err, pe.Code, pe.StatusCode, pe.RetryAfter)
+		}
+	}
+}
