@@ -163,7 +163,7 @@ type wireAnswer struct {
 	PromptFeedback *struct {
 		BlockReasonMessage string `json:"blockReasonMessage"`
 	} `json:"promptFeedback"`
-	UsageMetadata map[string]any `json:"usageMetadata"`
+	UsageMetadata map[string]json.RawMessage `json:"usageMetadata"`
 }
 
 // read fills w from an answer's JSON and returns the JSON genai should
@@ -172,9 +172,7 @@ type wireAnswer struct {
 // judges them.
 func (w *wire) read(data []byte) []byte {
 	var a wireAnswer
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	_ = dec.Decode(&a)
+	_ = json.Unmarshal(data, &a) // no copy of data, unlike a Decoder
 	for _, c := range a.Candidates {
 		w.finishMessages = append(w.finishMessages, c.FinishMessage)
 	}
@@ -182,7 +180,16 @@ func (w *wire) read(data []byte) []byte {
 		w.blockReasonMessage = a.PromptFeedback.BlockReasonMessage
 	}
 	var bad []string
-	w.usage, bad = usageFromWire(a.UsageMetadata)
+	md := make(map[string]any, len(a.UsageMetadata))
+	for k, raw := range a.UsageMetadata {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil {
+			md[k] = v
+		}
+	}
+	w.usage, bad = usageFromWire(md)
 	if len(bad) == 0 {
 		return data
 	}
