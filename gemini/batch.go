@@ -1,16 +1,23 @@
 package gemini
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -91,8 +98,9 @@ type BatchJob struct {
 	// job; BatchResults downloads it. Empty for inline jobs.
 	ResultsFile string
 
-	keys []string        // item keys in submission order, when this process submitted it
-	job  *genai.BatchJob // what the API said last
+	keys   []string        // item keys in submission order, when this process submitted it
+	job    *genai.BatchJob // what the API said last
+	finish [][]string      // finishMessage of each inline result, which genai drops
 }
 
 // BatchResult is the outcome of one item.
@@ -170,7 +178,9 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 		return g.submitFile(ctx, model, keys, reqs, opts)
 	}
 	ctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Create(ctx, model, &genai.BatchJobSource{InlinedRequests: reqs}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	job, err := answer.Guard(func() (*genai.BatchJob, error) {
+		return g.client.Batches.Create(ctx, model, &genai.BatchJobSource{InlinedRequests: reqs}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	})
 	if err != nil {
 		return nil, g.mapError(ctx, model, err, rec)
 	}
@@ -180,19 +190,88 @@ func (g *Generator) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 }
 
 // Batch fetches a job by name: to poll it, or to resume after a restart.
+// The answer is read as the other answers are (capped, its images decoded
+// as they stream in), and the finishMessage of each inline result, which
+// genai drops, is kept for BatchResults.
 func (g *Generator) Batch(ctx context.Context, name string) (*BatchJob, error) {
 	ctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Get(ctx, name, nil)
+	bw := &batchWire{}
+	rec.SetFilter(g.batchFilter(bw))
+	job, err := answer.Guard(func() (*genai.BatchJob, error) { return g.client.Batches.Get(ctx, name, nil) })
 	if err != nil {
 		return nil, g.mapError(ctx, g.model, err, rec)
 	}
-	return g.batchJob(job), nil
+	if bw.streamed != nil && job.Dest != nil {
+		for _, it := range job.Dest.InlinedResponses {
+			if it != nil && it.Response != nil {
+				swapBlobs(it.Response, bw.streamed)
+			}
+		}
+	}
+	out := g.batchJob(job)
+	out.finish = bw.finish
+	return out, nil
+}
+
+// batchWire is what the transport read of a batch job beside genai.
+type batchWire struct {
+	streamed *jsonimg.Result
+	finish   [][]string // per inline result, its candidates' finishMessage
+}
+
+// batchFilter reads a successful batch job answer in the transport.
+func (g *Generator) batchFilter(bw *batchWire) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		if resp.StatusCode < 200 || resp.StatusCode > 299 || (resp.Request != nil && resp.Request.Method != http.MethodGet) {
+			return nil
+		}
+		data, res, err := jsonimg.Read(resp.Body, resp.ContentLength, 0, jsonimg.GeminiBatch, answer.JSONCap(g.maxResponse))
+		_ = resp.Body.Close()
+		if err == nil {
+			err = answer.CheckObject(data)
+		}
+		if err != nil {
+			return err
+		}
+		bw.streamed = res
+		var op struct {
+			Metadata struct {
+				Output batchOutput `json:"output"`
+			} `json:"metadata"`
+			Response batchOutput `json:"response"`
+		}
+		_ = json.Unmarshal(data, &op)
+		items := op.Metadata.Output.InlinedResponses.InlinedResponses
+		if len(items) == 0 {
+			items = op.Response.InlinedResponses.InlinedResponses
+		}
+		for _, it := range items {
+			var msgs []string
+			if it.Response != nil {
+				for _, c := range it.Response.Candidates {
+					msgs = append(msgs, c.FinishMessage)
+				}
+			}
+			bw.finish = append(bw.finish, msgs)
+		}
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(data)), int64(len(data))
+		resp.Header.Del("Content-Length")
+		return nil
+	}
+}
+
+type batchOutput struct {
+	InlinedResponses struct {
+		InlinedResponses []struct {
+			Response *wireAnswer `json:"response"`
+		} `json:"inlinedResponses"`
+	} `json:"inlinedResponses"`
 }
 
 // CancelBatch asks the service to cancel a job; it ends as BatchCancelled.
 func (g *Generator) CancelBatch(ctx context.Context, name string) error {
 	ctx, rec := capture.WithRecord(ctx)
-	if err := g.client.Batches.Cancel(ctx, name, nil); err != nil {
+	if _, err := answer.Guard(func() (struct{}, error) { return struct{}{}, g.client.Batches.Cancel(ctx, name, nil) }); err != nil {
 		return g.mapError(ctx, g.model, err, rec)
 	}
 	return nil
@@ -260,7 +339,7 @@ func (g *Generator) batchJob(j *genai.BatchJob) *BatchJob {
 		msg := "batch job failed"
 		kind := provider.KindUnavailable
 		if j.Error != nil {
-			msg += ": " + j.Error.Message
+			msg += ": " + g.redact.Clean(j.Error.Message, textutil.MaxMessage)
 			if j.Error.Code != nil {
 				if k, _, _ := googleerr.ClassifyRPC(int(*j.Error.Code), j.Error.Message); k != provider.KindUnknown {
 					kind = k
@@ -322,7 +401,11 @@ func (g *Generator) BatchResultsContext(ctx context.Context, job *BatchJob) ([]B
 		case it.Error != nil:
 			r.Err = g.itemError(job.Model, it.Error)
 		default:
-			r.Response, r.Err = g.parse(job.Model, it.Response)
+			w := &wire{}
+			if i < len(job.finish) {
+				w.finishMessages = job.finish[i]
+			}
+			r.Response, r.Err = g.parseWire(job.Model, it.Response, w, nil)
 			if r.Response != nil {
 				r.Response.Attempts = 1
 			}
@@ -345,7 +428,7 @@ func (g *Generator) itemError(model string, e *genai.JobError) error {
 	if kind == provider.KindUnknown {
 		kind = provider.KindUnavailable
 	}
-	return &provider.Error{Kind: kind, Provider: g.name, Model: model, StatusCode: status, Code: name, Message: e.Message}
+	return &provider.Error{Kind: kind, Provider: g.name, Model: model, StatusCode: status, Code: name, Message: g.redact.Clean(e.Message, textutil.MaxMessage)}
 }
 
 // inOrder sorts results by the submission order of their keys; results

@@ -13,9 +13,11 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -129,12 +131,16 @@ func (g *Generator) submitFile(ctx context.Context, model string, keys []string,
 		display = "imagegen batch input"
 	}
 	uctx, rec := capture.WithRecord(ctx)
-	f, err := g.client.Files.Upload(uctx, bytes.NewReader(data), &genai.UploadFileConfig{MIMEType: mt, DisplayName: display})
+	f, err := answer.Guard(func() (*genai.File, error) {
+		return g.client.Files.Upload(uctx, bytes.NewReader(data), &genai.UploadFileConfig{MIMEType: mt, DisplayName: display})
+	})
 	if err != nil {
 		return nil, g.filesError(uctx, model, err, rec, nil)
 	}
 	cctx, rec := capture.WithRecord(ctx)
-	job, err := g.client.Batches.Create(cctx, model, &genai.BatchJobSource{FileName: f.Name}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	job, err := answer.Guard(func() (*genai.BatchJob, error) {
+		return g.client.Batches.Create(cctx, model, &genai.BatchJobSource{FileName: f.Name}, &genai.CreateBatchJobConfig{DisplayName: opts.DisplayName})
+	})
 	if err != nil {
 		err = g.mapError(cctx, model, err, rec)
 		var pe *provider.Error
@@ -163,7 +169,7 @@ func (g *Generator) filesError(ctx context.Context, model string, err error, rec
 				body = body[i:]
 			}
 		}
-		ae := genai.APIError{Code: status, Message: googleerr.Truncate(strings.TrimSpace(string(body)), 500)}
+		ae := genai.APIError{Code: status, Message: textutil.Truncate(g.redact.Redact(strings.TrimSpace(string(body))), textutil.MaxMessage)}
 		if code, st, msg, details, ok := googleerr.ParseBody(body); ok {
 			ae = genai.APIError{Code: code, Status: st, Message: msg, Details: details}
 		}
@@ -181,7 +187,9 @@ func (g *Generator) filesError(ctx context.Context, model string, err error, rec
 // fileResults downloads a job's responses file and reads its lines.
 func (g *Generator) fileResults(ctx context.Context, job *BatchJob, name string) ([]BatchResult, error) {
 	dctx, rec := capture.WithRecord(ctx)
-	data, err := g.client.Files.Download(dctx, genai.NewDownloadURIFromFile(&genai.File{Name: name, DownloadURI: name}), nil)
+	data, err := answer.Guard(func() ([]byte, error) {
+		return g.client.Files.Download(dctx, genai.NewDownloadURIFromFile(&genai.File{Name: name, DownloadURI: name}), nil)
+	})
 	if status, _ := rec.Last(); err != nil || status >= 400 {
 		return nil, g.filesError(dctx, job.Model, err, rec, data)
 	}
@@ -236,7 +244,7 @@ func (g *Generator) fileResult(model string, i int, line []byte) BatchResult {
 
 func (g *Generator) badLine(model string, i int, err error) error {
 	return &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model,
-		Message: fmt.Sprintf("responses file line %d is unreadable: %s", i+1, googleerr.Truncate(err.Error(), 200))}
+		Message: fmt.Sprintf("responses file line %d is unreadable: %s", i+1, g.redact.Clean(err.Error(), textutil.MaxDetail))}
 }
 
 // lineKey reads a line's key, a string (or, from other writers, a number);

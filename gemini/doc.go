@@ -43,8 +43,45 @@
 // # Request.Options
 //
 // OptThinkingLevel, OptImageOnly, OptSystemInstruction and
-// OptPersonGeneration; see their docs. Request.Quality is not a Gemini
-// parameter and is ignored.
+// OptPersonGeneration; see their docs. A value of the wrong type or outside
+// its vocabulary ("thinking_level": 5) is provider.ErrInvalidRequest naming
+// the key. Request.Quality is not a Gemini parameter and is ignored.
+//
+// # Inputs and output format
+//
+// Reference images are checked before any call: their bytes must be PNG,
+// JPEG, WebP, HEIC or HEIF (what Gemini takes; not GIF), any MIMEType given
+// must name that type, and the request with its images in base64 must fit
+// the model's inline limit (the catalog's max_request_bytes, 20 MiB).
+// Gemini chooses between PNG and JPEG itself: OutputFormat "png" or "jpeg"
+// is met by converting the image with the standard library when the model
+// returned the other, with a warning saying so; any other format is
+// provider.ErrInvalidRequest before the call.
+//
+// # Hostile answers
+//
+// No answer can crash the process or take unbounded memory. A successful
+// body is capped at Config.MaxResponseBytes (DefaultMaxResponseBytes, 256
+// MiB, counted after decompression, so a gzip bomb stops at the cap) and its
+// base64 images are decoded as it streams in; the JSON around them (text
+// parts, thought signatures) is capped at 32 MiB. Past a cap the call ends
+// with provider.ErrUnavailable, Code "RESPONSE_TOO_LARGE", and the
+// connection is closed, not drained. An empty, truncated, null or
+// non-object 200 is ErrUnavailable, Code "MALFORMED", as is any panic
+// inside genai's decoding. Error bodies are read up to 1 MiB.
+//
+// Gemini's own words are kept: finishMessage (which genai drops on the
+// Gemini API backend) and promptFeedback.blockReasonMessage are read from
+// the body as it passes the transport, on both backends and for batch
+// results; MALFORMED_RESPONSE (a retryable provider.ErrUnavailable) and
+// finish reasons this package does not know are kept verbatim in Code.
+// Usage counts that are negative, fractional or beyond int32 are dropped
+// with a warning instead of making genai discard a good image. Text kept
+// from an answer is redacted of the key, its percent- and JSON-encoded
+// forms and any 8-character run of it, then cut on a character boundary.
+// Back-off hints from every source are clamped to a day, never dropped.
+// Configuration mistakes are *provider.ConfigError from New; Config and
+// Generator print without the key under every fmt verb.
 //
 // # Sessions
 //

@@ -8,39 +8,66 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// mapError turns whatever genai returned into a *provider.Error.
+// mapError turns whatever genai returned into a *provider.Error. Every
+// text taken from the answer is redacted, then cut.
 func (g *Generator) mapError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	status, header := rec.Last()
+	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
+		e := answer.Error(code, g.redact.Clean(msg, textutil.MaxMessage), status)
+		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+		return e
+	}
+	if re := (*relayError)(nil); errors.As(err, &re) || errors.As(rec.Err(), &re) {
+		return g.relayError(model, re, err)
+	}
 	e := &provider.Error{Provider: g.name, Model: model, Err: err}
 	var ae genai.APIError // genai returns APIError by value
 	var aep *genai.APIError
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &aep):
+	case errors.As(err, &aep) && aep != nil:
 		ae = *aep
 	default:
 		g.classifyTransport(ctx, e, err, rec.Calls() == 0)
-		e.Message = secret.Redact(e.Message, g.secrets...)
-		e.Err = secret.Wrap(err, g.secrets...)
+		if e.Code == answer.CodeMalformed {
+			e.StatusCode = status
+		}
+		e.Message = g.redact.Clean(e.Message, textutil.MaxMessage)
+		e.Err = g.redact.Wrap(err)
 		return e
 	}
-	status, header := rec.Last()
-	e.StatusCode = ae.Code
-	if e.StatusCode == 0 {
-		e.StatusCode = status
+	// The status the transport saw is the truth; the envelope's code is
+	// only a hint when there was none (an answer can claim any code).
+	e.StatusCode = status
+	if e.StatusCode == 0 && ae.Code >= 100 && ae.Code <= 599 {
+		e.StatusCode = ae.Code
 	}
 	e.Code = ae.Status
 	if strings.Contains(e.Code, " ") { // non-JSON body: Status holds "502 Bad Gateway"
 		e.Code = ""
 	}
-	e.Message = googleerr.CleanMessage(secret.Redact(ae.Message, g.secrets...)) // redact before cutting, or a cut key survives
+	if e.Code == "" && len(ae.Details) == 0 {
+		// genai reads only {"error":{...}}: the one-element list that
+		// streaming endpoints and some proxies send lands in Message.
+		if _, st, msg, details, ok := googleerr.ParseBody([]byte(ae.Message)); ok {
+			e.Code, ae.Message, ae.Details = st, msg, details
+		}
+	}
+	e.Code = textutil.Truncate(g.redact.Redact(e.Code), 100)
+	e.Message = googleerr.CleanMessage(g.redact.Redact(ae.Message)) // redact before cutting, or a cut key survives
+	if rec.Cut() {
+		e.Message += " (error body cut at 1 MiB)"
+	}
 	d := googleerr.ParseDetails(ae.Details)
 	e.Kind = googleerr.Classify(e.StatusCode, e.Code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
@@ -53,10 +80,31 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	} else if h, ok := hint.FromMessage(e.Message); ok {
 		e.RetryAfter = h
 	}
-	e.Message = secret.Redact(e.Message, g.secrets...)
 	// The message already says what genai's error says, at length and
 	// with raw bodies; keep genai's error for errors.As but not its text.
 	e.Err = secret.Quiet(err)
+	return e
+}
+
+// relayError classifies an error envelope sent with HTTP 200: by its own
+// code when it is an HTTP status, else as the provider's trouble.
+func (g *Generator) relayError(model string, re *relayError, err error) error {
+	status := re.code
+	if status < 400 || status > 599 {
+		status = 500
+	}
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: textutil.Truncate(g.redact.Redact(re.status), 100),
+		Message: googleerr.CleanMessage(g.redact.Redact(re.message)), Err: secret.Quiet(err)}
+	d := googleerr.ParseDetails(re.details)
+	e.Kind = googleerr.Classify(status, re.status, e.Message, d)
+	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
+		g.explainMissingModel(e, model)
+	}
+	if d.RetryDelay > 0 {
+		e.RetryAfter = d.RetryDelay
+	} else if h, ok := hint.FromMessage(e.Message); ok {
+		e.RetryAfter = h
+	}
 	return e
 }
 
@@ -77,8 +125,11 @@ func (g *Generator) classifyTransport(ctx context.Context, e *provider.Error, er
 	e.Kind, e.Message = neterr.Classify(ctx, err)
 	switch {
 	case notSent && e.Kind == provider.KindUnavailable:
-		e.Kind, e.Message = provider.KindInvalidRequest, "genai refused the request before sending it: "+err.Error()
+		e.Kind, e.Message = provider.KindInvalidRequest, "genai refused the request before sending it: "+g.redact.Redact(err.Error())
 	case e.Kind == provider.KindUnavailable:
-		e.Message += ": " + err.Error()
+		if e.Message == "malformed answer" || e.Message == "truncated answer" {
+			e.Code = answer.CodeMalformed
+		}
+		e.Message += ": " + g.redact.Redact(err.Error())
 	}
 }

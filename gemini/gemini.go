@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/auth"
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
+	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -96,27 +100,62 @@ type Config struct {
 	// threshold first and streams if it is longer; without a length the
 	// decoder cannot size an image up front and copies it once (about 2×
 	// instead of 1×). 0 means DefaultStreamThreshold; -1 turns streaming
-	// off. Requests and error answers are genai's in either case.
+	// off: the answer is then read whole and decoded by genai, which holds
+	// several copies of it at once. Requests and error answers are genai's
+	// in either case.
 	StreamThreshold int64
+	// MaxResponseBytes caps a successful answer's body, counted after
+	// decompression; 0 means DefaultMaxResponseBytes. A larger answer
+	// ends the call with provider.ErrUnavailable, Code
+	// "RESPONSE_TOO_LARGE", and the connection is closed, not drained. It
+	// also caps batch job and Files API answers. Error answers are read up
+	// to 1 MiB whatever this says.
+	MaxResponseBytes int64
+}
+
+// String describes the configuration without its key.
+func (c Config) String() string { return fmt.Sprintf("%v", c) }
+
+// Format prints the configuration with APIKey redacted, under every verb
+// (%v, %+v, %#v, %s, ...).
+func (c Config) Format(f fmt.State, verb rune) {
+	type config Config // without methods
+	r := config(c)
+	if r.APIKey != "" {
+		r.APIKey = secret.Mask
+	}
+	r.BaseURL = secret.URL(r.BaseURL)
+	secret.Format(f, verb, r, "gemini.config", "gemini.Config")
 }
 
 // Generator generates images with Gemini's generateContent. It is safe for
 // concurrent use.
 type Generator struct {
-	desc     provider.Description // what Describe reports, computed once
-	client   *genai.Client
-	cfg      Config
-	catalog  *pricing.Catalog
-	secrets  []string
-	name     string
-	model    string
-	now      func() time.Time
-	parallel int
+	desc        provider.Description // what Describe reports, computed once
+	client      *genai.Client
+	cfg         Config
+	catalog     *pricing.Catalog
+	redact      *secret.Redactor
+	name        string
+	model       string
+	now         func() time.Time
+	parallel    int
+	maxResponse int64
 }
 
-// New returns a Generator for cfg. It makes no network call.
+// thinkingLevels are the thinkingConfig.thinkingLevel values the Gemini
+// API knows; which a model takes is in the catalog.
+var thinkingLevels = []string{"minimal", "low", "medium", "high"}
+
+// New returns a Generator for cfg. It makes no network call. A
+// configuration mistake is a *provider.ConfigError naming the field; a
+// missing key is provider.ErrAuth.
 func New(ctx context.Context, cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, parallel: cfg.MaxConcurrency}
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now,
+		parallel: cfg.MaxConcurrency, maxResponse: cfg.MaxResponseBytes}
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
 	if g.catalog == nil {
 		g.catalog = pricing.Default()
 	}
@@ -126,11 +165,14 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	if g.parallel <= 0 {
+	if g.parallel == 0 {
 		g.parallel = 4
 	}
+	if g.maxResponse == 0 {
+		g.maxResponse = DefaultMaxResponseBytes
+	}
 	key := googleauth.Key(cfg.APIKey, cfg.Backend == BackendGeminiAPI)
-	g.secrets = []string{key}
+	g.redact = secret.New(key)
 	cc := &genai.ClientConfig{
 		APIKey:      key,
 		Project:     cfg.Project,
@@ -162,23 +204,43 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		if cfg.BearerAuth {
 			cc.APIKey = "" // the rewrite sends the key as a bearer token
 		}
-	default:
-		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: fmt.Sprintf("Config.Backend: unknown backend %d", cfg.Backend)}
 	}
 	cc.Credentials = nil // we authorise through our own transport instead
-	hc, err := googleauth.Client(cfg.HTTPClient, key, cfg.BearerAuth, cfg.Credentials)
+	hc, err := googleauth.Client(cfg.HTTPClient, key, cfg.BearerAuth, cfg.Credentials, answer.Limits(g.maxResponse))
 	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "Config.Credentials: " + secret.Redact(err.Error(), key)}
+		return nil, &provider.ConfigError{Field: "gemini.Config.Credentials", Err: g.redact.Wrap(err)}
 	}
 	cc.HTTPClient = hc
 	client, err := genai.NewClient(ctx, cc)
 	if err != nil {
 		// genai's message can print the whole config, key included.
-		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
+		return nil, &provider.ConfigError{Field: "gemini.Config", Want: "a configuration genai accepts", Err: g.redact.Wrap(err)}
 	}
 	g.client = client
 	g.desc = g.describe()
 	return g, nil
+}
+
+// checkConfig refuses configuration values that cannot work.
+func checkConfig(cfg Config) error {
+	switch {
+	case cfg.Backend != BackendGeminiAPI && cfg.Backend != BackendVertex:
+		return provider.InvalidConfig("gemini.Config.Backend", int(cfg.Backend), "BackendGeminiAPI (0) or BackendVertex (1)")
+	case cfg.MaxConcurrency < 0:
+		return provider.InvalidConfig("gemini.Config.MaxConcurrency", cfg.MaxConcurrency, "0 (the default, 4) or more")
+	case cfg.MaxResponseBytes < 0:
+		return provider.InvalidConfig("gemini.Config.MaxResponseBytes", cfg.MaxResponseBytes, "0 (the default) or a positive number of bytes")
+	case cfg.StreamThreshold < -1:
+		return provider.InvalidConfig("gemini.Config.StreamThreshold", cfg.StreamThreshold, "-1 (off), 0 (the default) or a positive number of bytes")
+	case cfg.ThinkingLevel != "" && !containsFold(thinkingLevels, cfg.ThinkingLevel):
+		return provider.InvalidConfig("gemini.Config.ThinkingLevel", fmt.Sprintf("%q", cfg.ThinkingLevel), strings.Join(thinkingLevels, ", "))
+	}
+	if cfg.BaseURL != "" {
+		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return provider.InvalidConfig("gemini.Config.BaseURL", fmt.Sprintf("%q", secret.URL(cfg.BaseURL)), "an http(s) URL")
+		}
+	}
+	return nil
 }
 
 // Client returns the underlying genai client, for calls this package does
@@ -187,7 +249,12 @@ func (g *Generator) Client() *genai.Client { return g.client }
 
 // Describe reports the provider name, default model and its capabilities,
 // computed once when the generator was built.
-func (g *Generator) Describe() provider.Description { return g.desc }
+func (g *Generator) Describe() provider.Description {
+	if g == nil {
+		return provider.Description{}
+	}
+	return g.desc
+}
 
 // describe computes what Describe reports.
 func (g *Generator) describe() provider.Description {
@@ -196,6 +263,9 @@ func (g *Generator) describe() provider.Description {
 		d.Capabilities = m.Capabilities()
 		d.Capabilities.MaxImages = provider.MaxN // N images are N calls
 	}
+	// The model chooses between PNG and JPEG; this package converts to the
+	// one asked for, and can produce no other.
+	d.Capabilities.OutputFormats = []string{"png", "jpeg"}
 	return d
 }
 
@@ -207,7 +277,10 @@ func (g *Generator) CheckRequest(req *provider.Request) error {
 }
 
 func (g *Generator) modelFor(req *provider.Request) string {
-	m := req.Model
+	m := ""
+	if req != nil {
+		m = req.Model
+	}
 	if m == "" {
 		m = g.model
 	}
@@ -226,6 +299,9 @@ type plan struct {
 // prepare validates req and returns its plan. The catalog entry is looked
 // up once here (Lookup copies it) and travels with the plan.
 func (g *Generator) prepare(req *provider.Request) (plan, error) {
+	if g == nil || g.client == nil {
+		return plan{}, &provider.Error{Kind: provider.KindInvalidRequest, Provider: "gemini", Message: "Generator: nil or not built with gemini.New"}
+	}
 	model := g.modelFor(req)
 	p := plan{model: model}
 	if err := req.Validate(); err != nil {
@@ -237,13 +313,20 @@ func (g *Generator) prepare(req *provider.Request) (plan, error) {
 	if sz, _ := provider.ParseSize(req.Size); sz.Width > 0 {
 		return p, g.invalid(model, "Size: %q: Gemini takes a size tier (512, 1K, 2K, 4K) and an AspectRatio, not WIDTHxHEIGHT", req.Size)
 	}
-	if n := requestBytes(req); n > MaxRequestBytes {
-		return p, g.invalid(model, "References: the request would be about %d MB; the inline limit is 20 MB", n>>20)
+	if err := g.checkOptions(req, model); err != nil {
+		return p, err
 	}
 	if err := g.catalog.CheckLive(model, g.now()); err != nil {
 		return p, provider.WithOrigin(err, g.name, model)
 	}
-	if m, ok := g.catalog.Lookup(model); ok {
+	m, known := g.catalog.Lookup(model)
+	if err := g.checkInputs(req, model, m); err != nil {
+		return p, err
+	}
+	if f := provider.NormalizeFormat(req.OutputFormat); f != "" && !imageconv.CanConvert(f) {
+		return p, g.invalid(model, "OutputFormat: %q: Gemini image models return PNG or JPEG, and this package converts between the two; %s cannot be produced", req.OutputFormat, f)
+	}
+	if known {
 		p.info = m
 		if err := m.Validate(req); err != nil {
 			return p, provider.WithOrigin(err, g.name, model)
@@ -269,6 +352,59 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
+// referenceTypes are the image types Gemini takes as inline input
+// (ai.google.dev/gemini-api/docs/image-understanding, checked 2026-12-04:
+// PNG, JPEG, WEBP, HEIC, HEIF; no GIF).
+var referenceTypes = []string{"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
+
+// checkInputs checks the reference images against what Gemini takes (the
+// common checks in Request.Validate have sniffed them) and the request
+// against the size limits of the catalog's entry m (nil for an unknown
+// model, which gets the Gemini API's own 20 MB inline limit).
+func (g *Generator) checkInputs(req *provider.Request, model string, m *pricing.Model) error {
+	for i, ref := range req.References {
+		if mt := provider.SniffMIME(ref.Data); !slices.Contains(referenceTypes, mt) {
+			return g.invalid(model, "References[%d]: Gemini does not take %s input; send PNG, JPEG, WebP, HEIC or HEIF", i, mt)
+		}
+		if m != nil && m.MaxReferenceBytes > 0 && int64(len(ref.Data)) > m.MaxReferenceBytes {
+			return g.invalid(model, "References[%d]: %d bytes; %s takes at most %d per image", i, len(ref.Data), model, m.MaxReferenceBytes)
+		}
+	}
+	limit := int64(MaxRequestBytes)
+	if m != nil && m.MaxRequestBytes > 0 {
+		limit = m.MaxRequestBytes
+	}
+	if n := requestBytes(req); int64(n) > limit {
+		return g.invalid(model, "References: the request would be about %d bytes; %s takes at most %d inline (base64 makes images 4/3 larger)", n, model, limit)
+	}
+	return nil
+}
+
+// checkOptions checks the type and value of the Request.Options this
+// adapter reads.
+func (g *Generator) checkOptions(req *provider.Request, model string) error {
+	for key, want := range map[string]string{OptThinkingLevel: "string", OptImageOnly: "bool", OptSystemInstruction: "string", OptPersonGeneration: "string"} {
+		v, ok := req.Options[key]
+		if !ok || v == nil {
+			continue
+		}
+		var okType bool
+		switch want {
+		case "string":
+			_, okType = v.(string)
+		case "bool":
+			_, okType = v.(bool)
+		}
+		if !okType {
+			return g.invalid(model, "Options[%s]: want a %s, got %T %.40v", key, want, v, v)
+		}
+	}
+	if lvl, _ := req.Options[OptThinkingLevel].(string); lvl != "" && !containsFold(thinkingLevels, lvl) {
+		return g.invalid(model, "Options[%s]: %.40q is not one of %s", OptThinkingLevel, lvl, strings.Join(thinkingLevels, ", "))
+	}
+	return nil
+}
+
 // requestBytes estimates the JSON body size: base64 inflates images by 4/3.
 func requestBytes(req *provider.Request) int {
 	n := len(req.Prompt) + 1024
@@ -283,7 +419,7 @@ func requestBytes(req *provider.Request) int {
 // sibling call failed; the failures are listed in Warnings. When every call
 // fails, the first error is returned, carrying the usage billed by all.
 func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
-	p, err := g.prepare(req)
+	p, err := g.prepare(req) // a nil req is an ErrInvalidRequest
 	if err != nil {
 		return nil, err
 	}
@@ -330,32 +466,23 @@ func (g *Generator) call(ctx context.Context, p plan, history []*genai.Content, 
 	model := p.model
 	contents := append(history[:len(history):len(history)], userTurn(req))
 	ctx, rec := capture.WithRecord(ctx)
-	var streamed *jsonimg.Result
-	if thr := g.streamThreshold(); thr >= 0 {
-		// Large answers are decoded in the transport; genai still builds
-		// the request, handles error answers and decodes what is left.
-		rec.SetFilter(func(resp *http.Response) error {
-			if resp.Request != nil && !strings.HasSuffix(resp.Request.URL.Path, ":generateContent") {
-				return nil
-			}
-			res, err := jsonimg.RewriteResponse(resp, thr, jsonimg.Gemini)
-			if res != nil {
-				streamed = res
-			}
-			return err
-		})
-	}
-	// genai mutates the config it is given: build a fresh one per call.
-	resp, err := g.client.Models.GenerateContent(ctx, model, contents, g.config(req, p.info))
+	w := &wire{}
+	rec.SetFilter(g.filter(w))
+	// genai mutates the config it is given: build a fresh one per call. A
+	// panic in its decoding (it has panicked on a body of null) is an
+	// error, not a crash.
+	resp, err := answer.Guard(func() (*genai.GenerateContentResponse, error) {
+		return g.client.Models.GenerateContent(ctx, model, contents, g.config(req, p.info))
+	})
 	calls := max(rec.Calls(), 1)
 	if err != nil {
 		return callResult{err: g.mapError(ctx, model, err, rec), calls: calls}
 	}
-	if streamed != nil {
-		swapBlobs(resp, streamed)
+	if w.streamed != nil {
+		swapBlobs(resp, w.streamed)
 	}
-	out, err := g.parseStreamed(model, resp, streamed)
-	r := callResult{resp: out, err: err, calls: calls, streamed: streamed}
+	out, err := g.parseWire(model, resp, w, req)
+	r := callResult{resp: out, err: err, calls: calls, streamed: w.streamed}
 	if err == nil && len(resp.Candidates) > 0 {
 		r.turn = resp.Candidates[0].Content
 	}

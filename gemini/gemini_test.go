@@ -164,7 +164,7 @@ func TestRequestMapping(t *testing.T) {
 					t.Errorf("responseModalities = %v", mods)
 				}
 			}},
-		{"references are inline parts before the prompt", provider.Request{Prompt: "make it blue", References: []provider.Image{{Data: png, MIMEType: "image/jpeg"}}, NegativePrompt: "text"},
+		{"references are inline parts before the prompt", provider.Request{Prompt: "make it blue", References: []provider.Image{{Data: png}}, NegativePrompt: "text"},
 			gemini.Config{},
 			func(t *testing.T, b map[string]any) {
 				contents, _ := b["contents"].([]any)

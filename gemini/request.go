@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -39,13 +40,11 @@ func userTurn(req *provider.Request) *genai.Content {
 	return genai.NewContentFromParts(parts, genai.RoleUser)
 }
 
-// refMIME trusts the bytes over the caller's label.
+// refMIME is the sniffed type: Request.Validate has checked that the
+// bytes are an image and that a declared MIMEType names the same type.
 func refMIME(img provider.Image) string {
 	if mt := provider.SniffMIME(img.Data); mt != "" {
 		return mt
-	}
-	if img.MIMEType != "" {
-		return img.MIMEType
 	}
 	return "image/png"
 }
@@ -112,4 +111,22 @@ func (g *Generator) config(req *provider.Request, info *pricing.Model) *genai.Ge
 }
 
 // String names the generator, its provider and default model, for logs.
-func (g *Generator) String() string { return fmt.Sprintf("gemini.Generator(%s, %s)", g.name, g.model) }
+func (g *Generator) String() string {
+	if g == nil {
+		return "gemini.Generator(nil)"
+	}
+	return fmt.Sprintf("gemini.Generator(%s, %s)", g.name, g.model)
+}
+
+// Format prints String under every verb; %#v adds the field names. No
+// verb reaches the key through reflection.
+func (g *Generator) Format(f fmt.State, verb rune) {
+	switch {
+	case g == nil:
+		_, _ = io.WriteString(f, "<nil>")
+	case verb == 'v' && f.Flag('#'):
+		fmt.Fprintf(f, "&gemini.Generator{Provider:%q, Model:%q}", g.name, g.model)
+	default:
+		_, _ = io.WriteString(f, g.String())
+	}
+}

@@ -6,8 +6,11 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/datauri"
+	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -23,91 +26,149 @@ var blockedFinish = map[genai.FinishReason]bool{
 	genai.FinishReasonSPII:                   true,
 }
 
-// usageOf maps usageMetadata; candidatesTokensDetails is the only reliable
-// split of image and text output.
-func usageOf(md *genai.GenerateContentResponseUsageMetadata) provider.Usage {
+// usageOf maps usageMetadata as genai decoded it (batch results);
+// candidatesTokensDetails is the only reliable split of image and text
+// output. Negative counts are dropped and named in bad.
+func usageOf(md *genai.GenerateContentResponseUsageMetadata) (u provider.Usage, bad []string) {
 	if md == nil {
-		return provider.Usage{}
+		return provider.Usage{}, nil
 	}
-	u := provider.Usage{
-		InputTokens:   int(md.PromptTokenCount),
-		OutputTokens:  int(md.CandidatesTokenCount),
-		ThoughtTokens: int(md.ThoughtsTokenCount),
+	count := func(name string, v int32) int {
+		if v < 0 {
+			bad = append(bad, fmt.Sprintf("%s=%d", name, v))
+			return 0
+		}
+		return int(v)
+	}
+	u = provider.Usage{
+		InputTokens:   count("promptTokenCount", md.PromptTokenCount),
+		OutputTokens:  count("candidatesTokenCount", md.CandidatesTokenCount),
+		ThoughtTokens: count("thoughtsTokenCount", md.ThoughtsTokenCount),
 	}
 	for _, d := range md.PromptTokensDetails {
 		if d != nil && d.Modality == genai.MediaModalityImage {
-			u.InputImageTokens += int(d.TokenCount)
+			u.InputImageTokens += count("promptTokensDetails.tokenCount", d.TokenCount)
 		}
 	}
 	for _, d := range md.CandidatesTokensDetails {
 		if d != nil && d.Modality == genai.MediaModalityImage {
-			u.OutputImageTokens += int(d.TokenCount)
+			u.OutputImageTokens += count("candidatesTokensDetails.tokenCount", d.TokenCount)
 		}
 	}
-	return u
+	return u, bad
 }
 
-// parse turns a generateContent answer into a Response, or into the typed
-// error that an HTTP 200 without an image really is.
+// parse turns a generateContent answer decoded by genai alone (batch
+// results) into a Response, or into the typed error that an HTTP 200
+// without an image really is.
 func (g *Generator) parse(model string, resp *genai.GenerateContentResponse) (*provider.Response, error) {
-	return g.parseStreamed(model, resp, nil)
+	return g.parseWire(model, resp, nil, nil)
 }
 
-// parseStreamed is parse for an answer rewritten by internal/jsonimg:
-// data URI markers in text parts are mapped to their payloads (inlineData
-// markers were swapped by swapBlobs), and markers left in text restored.
-func (g *Generator) parseStreamed(model string, resp *genai.GenerateContentResponse, streamed *jsonimg.Result) (*provider.Response, error) {
+// parseWire is parse for an answer the transport read (w, nil for batch
+// results): images streamed by internal/jsonimg are mapped back (markers
+// in inlineData were swapped by swapBlobs), markers left in text restored,
+// and the finishMessage, blockReasonMessage and usage are taken from the
+// body as sent. req, when set, is the request, whose OutputFormat the
+// images are converted to.
+func (g *Generator) parseWire(model string, resp *genai.GenerateContentResponse, w *wire, req *provider.Request) (*provider.Response, error) {
 	if resp == nil {
-		return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, Message: "empty response"}
+		return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, StatusCode: 200, Code: answer.CodeMalformed, Message: "empty response"}
 	}
-	usage := usageOf(resp.UsageMetadata)
+	var usage provider.Usage
+	var warnings []string
+	if w != nil && w.seen {
+		usage, warnings = w.usage, append(warnings, w.warnings...)
+	} else {
+		var bad []string
+		if usage, bad = usageOf(resp.UsageMetadata); len(bad) > 0 {
+			warnings = append(warnings, "usage counts out of range dropped: "+strings.Join(bad, ", "))
+		}
+	}
 	served := model
-	if resp.ModelVersion != "" {
-		served = strings.TrimPrefix(resp.ModelVersion, "models/")
+	if v := strings.TrimPrefix(resp.ModelVersion, "models/"); v != "" {
+		served = g.redact.Clean(v, 200)
 	}
 	fail := func(kind provider.Kind, code, format string, args ...any) error {
 		u := usage
-		return &provider.Error{Kind: kind, Provider: g.name, Model: served, StatusCode: 200, Code: code,
-			Message: fmt.Sprintf(format, args...), Usage: &u}
+		return &provider.Error{Kind: kind, Provider: g.name, Model: served, StatusCode: 200, Code: textutil.Truncate(code, 100),
+			Message: g.redact.Clean(fmt.Sprintf(format, args...), textutil.MaxMessage), Usage: &u}
 	}
 	if pf := resp.PromptFeedback; pf != nil && pf.BlockReason != "" {
 		msg := "prompt blocked: " + string(pf.BlockReason)
-		if pf.BlockReasonMessage != "" {
-			msg += ": " + pf.BlockReasonMessage
+		detail := pf.BlockReasonMessage
+		if detail == "" && w != nil {
+			detail = w.blockReasonMessage
+		}
+		if detail != "" {
+			msg += ": " + detail
 		}
 		return nil, fail(provider.KindContentBlocked, string(pf.BlockReason), "%s", msg)
 	}
-	if len(resp.Candidates) == 0 || resp.Candidates[0] == nil {
+	if len(resp.Candidates) > 0 && resp.Candidates[0] == nil {
+		// A null candidate is a broken answer, not a refusal: worth a retry.
+		return nil, fail(provider.KindUnavailable, answer.CodeMalformed, "a null candidate")
+	}
+	if len(resp.Candidates) == 0 {
 		return nil, fail(provider.KindNoImage, "NO_CANDIDATES", "the model returned no candidate")
 	}
 	cand := resp.Candidates[0]
-	images, text, warnings := extractStreamed(cand.Content, streamed)
+	images, text, ew := extractStreamed(cand.Content, w.result())
+	warnings = append(warnings, ew...)
 	reason := cand.FinishReason
+	finishMsg := cand.FinishMessage
+	if finishMsg == "" {
+		finishMsg = w.finishMessage(0)
+	}
 	if len(images) == 0 {
-		detail := cand.FinishMessage
-		if detail == "" && text != "" {
-			detail = "the model answered in text: " + truncate(text, 300)
+		detail := finishMsg
+		if text != "" {
+			said := "the model answered in text: " + g.redact.Clean(text, textutil.MaxDetail)
+			if detail == "" {
+				detail = said
+			} else {
+				detail += "; " + said
+			}
 		}
 		switch {
 		case blockedFinish[reason]:
 			return nil, fail(provider.KindContentBlocked, string(reason), "output blocked (%s)%s", reason, prefixed(detail))
 		case reason == genai.FinishReasonImageOther || reason == genai.FinishReasonNoImage || reason == genai.FinishReasonOther:
 			return nil, fail(provider.KindNoImage, string(reason), "no image (%s)%s", reason, prefixed(detail))
+		case reason == finishMalformedResponse:
+			// The model's own output was malformed: a retry may well work.
+			return nil, fail(provider.KindUnavailable, string(reason), "the model's response was malformed (%s)%s", reason, prefixed(detail))
+		case reason == "" || reason == genai.FinishReasonStop:
+			return nil, fail(provider.KindNoImage, orDefault(string(reason), "NO_IMAGE"), "no image in the answer%s", prefixed(detail))
 		default:
-			code := string(reason)
-			if code == "" {
-				code = "NO_IMAGE"
-			}
-			return nil, fail(provider.KindNoImage, code, "no image in the answer%s", prefixed(detail))
+			// A finish reason this package does not know: kept verbatim.
+			return nil, fail(provider.KindNoImage, string(reason), "no image (finish reason %s)%s", reason, prefixed(detail))
 		}
 	}
 	if reason != "" && reason != genai.FinishReasonStop {
-		warnings = append(warnings, fmt.Sprintf("finish reason %s", reason))
+		wr := fmt.Sprintf("finish reason %s", textutil.Truncate(string(reason), 100))
+		if finishMsg != "" {
+			wr += ": " + g.redact.Clean(finishMsg, textutil.MaxMessage)
+		}
+		warnings = append(warnings, wr)
+	}
+	if req != nil {
+		if f := provider.NormalizeFormat(req.OutputFormat); f != "" {
+			for i := range images {
+				var wc string
+				if images[i], wc = imageconv.Ensure(images[i], f); wc != "" {
+					warnings = append(warnings, wc)
+				}
+			}
+		}
 	}
 	usage.Images = len(images)
+	for i := range warnings {
+		warnings[i] = g.redact.Clean(warnings[i], textutil.MaxMessage)
+	}
 	return &provider.Response{
 		Images:   images,
-		Text:     text,
+		Text:     g.redact.Clean(text, textutil.MaxKept),
 		Provider: g.name,
 		Model:    served,
 		Usage:    usage,
@@ -115,18 +176,22 @@ func (g *Generator) parseStreamed(model string, resp *genai.GenerateContentRespo
 	}, nil
 }
 
+// finishMalformedResponse is genai v1.78's FinishReasonMalformedResponse,
+// spelled here so that it is recognised with older genai too.
+const finishMalformedResponse genai.FinishReason = "MALFORMED_RESPONSE"
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
 func prefixed(s string) string {
 	if s == "" {
 		return ""
 	}
 	return ": " + s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // extractStreamed returns the final images of a model turn (thought
@@ -164,7 +229,7 @@ func extractStreamed(c *genai.Content, streamed *jsonimg.Result) (images []provi
 			}
 			mt, data, err := datauri.Decode(l.URL)
 			if err != nil {
-				warnings = append(warnings, "undecodable data URI in text: "+err.Error())
+				warnings = append(warnings, "undecodable data URI in text: "+textutil.Truncate(err.Error(), textutil.MaxDetail))
 				continue
 			}
 			if pl, ok := streamed.Lookup(data); ok {
@@ -195,9 +260,9 @@ func checkedImage(data []byte, claimed string) (*provider.Image, string) {
 	sniffed := provider.SniffMIME(data)
 	switch {
 	case sniffed == "":
-		return nil, fmt.Sprintf("dropped %d bytes labelled %q that are not an image", len(data), claimed)
+		return nil, fmt.Sprintf("dropped %d bytes labelled %.60q that are not an image", len(data), claimed)
 	case claimed != "" && !strings.EqualFold(claimed, sniffed):
-		return &provider.Image{Data: data, MIMEType: sniffed}, fmt.Sprintf("image labelled %s is %s", claimed, sniffed)
+		return &provider.Image{Data: data, MIMEType: sniffed}, fmt.Sprintf("image labelled %.60q is %s", claimed, sniffed)
 	}
 	return &provider.Image{Data: data, MIMEType: sniffed}, ""
 }

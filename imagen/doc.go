@@ -66,6 +66,18 @@
 // proxy HTML pages, resets, truncated or malformed bodies ErrUnavailable,
 // and a missed deadline ErrTimeout.
 //
+// No answer can crash the process or take unbounded memory: a successful
+// body is capped at Config.MaxResponseBytes (DefaultMaxResponseBytes, 128
+// MiB, after decompression) and its base64 images are decoded as it
+// streams in, on both paths; past the cap the call ends with
+// ErrUnavailable, Code "RESPONSE_TOO_LARGE", and the connection is closed.
+// An empty, truncated or non-object 200 is ErrUnavailable, Code
+// "MALFORMED", as is a panic inside genai's decoding. Error bodies are read
+// up to 1 MiB; back-off hints are clamped to a day, never dropped; text
+// kept from an answer is redacted of the key (and its encoded forms and
+// fragments) before it is cut on a character boundary. Configuration
+// mistakes are *provider.ConfigError from New.
+//
 // # Retired models and migration
 //
 // Google shut every Imagen model down on 2026-08-17. By default a retired

@@ -9,15 +9,17 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-func (g *Generator) redact(s string) string { return secret.Redact(s, g.secrets...) }
+func (g *Generator) redact(s string) string { return g.secrets.Redact(s) }
 
 // httpError maps a non-2xx :predict answer.
 func (g *Generator) httpError(model string, status int, header http.Header, body []byte) error {
@@ -38,7 +40,8 @@ func (g *Generator) httpError(model string, status int, header http.Header, body
 
 // envelopeError builds the *provider.Error of Google's error envelope.
 func (g *Generator) envelopeError(model string, status int, code, msg string, d googleerr.Details, header http.Header) error {
-	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: code, Message: googleerr.CleanMessage(g.redact(msg))} // redact before cutting
+	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Code: textutil.Truncate(g.redact(code), 100),
+		Message: googleerr.CleanMessage(g.redact(msg))} // redact before cutting
 	e.Kind = googleerr.Classify(status, code, e.Message, d)
 	if e.Kind == provider.KindModelRetired || e.Kind == provider.KindModelNotFound {
 		g.explainMissingModel(e, model)
@@ -74,10 +77,12 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	case errors.As(err, &aep):
 		ae = *aep
 	default:
-		return g.transportError(ctx, model, err)
+		return g.transportError(ctx, model, err, rec)
 	}
+	// The status the transport saw is the truth; the envelope's code is
+	// only a hint when there was none (an answer can claim any code).
 	status, header := rec.Last()
-	if ae.Code != 0 {
+	if status == 0 && ae.Code >= 100 && ae.Code <= 599 {
 		status = ae.Code
 	}
 	code := ae.Status
@@ -89,17 +94,30 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 	if errors.As(e, &pe) {
 		// Keep genai's error for errors.As, without repeating its text.
 		pe.Err = secret.Quiet(err)
+		if rec.Cut() {
+			pe.Message += " (error body cut at 1 MiB)"
+		}
 	}
 	return e
 }
 
-// transportError handles failures without a readable HTTP answer.
-func (g *Generator) transportError(ctx context.Context, model string, err error) error {
+// transportError handles failures without a readable HTTP answer: an
+// answer over its cap, a malformed one, a panic in genai, the network.
+func (g *Generator) transportError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	status, _ := rec.Last()
+	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
+		e := answer.Error(code, g.secrets.Clean(msg, textutil.MaxMessage), status)
+		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+		return e
+	}
 	e := &provider.Error{Provider: g.name, Model: model}
 	e.Kind, e.Message = neterr.Classify(ctx, err)
 	if e.Kind == provider.KindUnavailable {
-		e.Message += ": " + g.redact(err.Error())
+		if e.Message == "malformed answer" || e.Message == "truncated answer" {
+			e.Code, e.StatusCode = answer.CodeMalformed, status
+		}
+		e.Message = g.secrets.Clean(e.Message+": "+err.Error(), textutil.MaxMessage)
 	}
-	e.Err = secret.Wrap(err, g.secrets...)
+	e.Err = g.secrets.Wrap(err)
 	return e
 }

@@ -3,7 +3,9 @@ package imagen
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -33,8 +36,12 @@ const DefaultBaseURL = "https://generativelanguage.googleapis.com"
 // (parameters.sampleCount 1-4), used for models the catalog does not know.
 const MaxSampleCount = 4
 
-// MaxResponseBytes caps the body read from one :predict answer.
-const MaxResponseBytes = 256 << 20
+// DefaultMaxResponseBytes caps a :predict answer (after decompression)
+// when Config.MaxResponseBytes is 0. The largest real answer: four images
+// (sampleCount) at 2K, at most 2816x1536 (16:9; 4.3 MP), each at most
+// about 13 MB as a PNG of incompressible RGB: 4 x 13 MB x 4/3 for base64
+// = 69 MB, plus headroom for relays that answer for other models: 128 MiB.
+const DefaultMaxResponseBytes = 128 << 20
 
 // Backend selects how :predict is reached.
 type Backend int
@@ -114,6 +121,28 @@ type Config struct {
 	// "block_low_and_above", "block_medium_and_above", "block_only_high" or
 	// "block_none". Request.Options "safety_setting" overrides it.
 	SafetyLevel string
+	// MaxResponseBytes caps a successful answer's body, counted after
+	// decompression; 0 means DefaultMaxResponseBytes. A larger answer ends
+	// the call with provider.ErrUnavailable, Code "RESPONSE_TOO_LARGE",
+	// and the connection is closed, not drained. Error answers are read up
+	// to 1 MiB whatever this says. The base64 images are decoded as the
+	// answer streams in, so an answer costs about its images' size.
+	MaxResponseBytes int64
+}
+
+// String describes the configuration without its key.
+func (c Config) String() string { return fmt.Sprintf("%v", c) }
+
+// Format prints the configuration with APIKey redacted, under every verb
+// (%v, %+v, %#v, %s, ...).
+func (c Config) Format(f fmt.State, verb rune) {
+	type config Config // without methods
+	r := config(c)
+	if r.APIKey != "" {
+		r.APIKey = secret.Mask
+	}
+	r.BaseURL = secret.URL(r.BaseURL)
+	secret.Format(f, verb, r, "imagen.config", "imagen.Config")
 }
 
 // Generator generates images with Imagen's :predict. It is safe for
@@ -125,8 +154,9 @@ type Generator struct {
 	name     string
 	model    string
 	now      func() time.Time
-	secrets  []string
+	secrets  *secret.Redactor
 	key      string
+	maxResp  int64
 	http     *http.Client // wrapped in capture.Transport
 	predict  string       // "{base}/{version}/models/" for BackendGeminiAPI
 	migrator *gemini.Generator
@@ -138,7 +168,13 @@ type Generator struct {
 
 // New returns a Generator for cfg. It makes no network call.
 func New(ctx context.Context, cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Gemini}
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Gemini, maxResp: cfg.MaxResponseBytes}
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	if g.maxResp == 0 {
+		g.maxResp = DefaultMaxResponseBytes
+	}
 	if g.catalog == nil {
 		g.catalog = pricing.Default()
 	}
@@ -153,19 +189,13 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		g.now = time.Now
 	}
 	fail := func(kind provider.Kind, format string, args ...any) (*Generator, error) {
-		return nil, &provider.Error{Kind: kind, Provider: g.name, Message: secret.Redact(fmt.Sprintf(format, args...), g.secrets...)}
-	}
-	if v := cfg.PersonGeneration; v != "" && normalize(v, personGenerations) == "" {
-		return fail(provider.KindInvalidRequest, "Config.PersonGeneration: %q is not one of %s", v, strings.Join(personGenerations, ", "))
-	}
-	if v := cfg.SafetyLevel; v != "" && normalize(v, safetySettings) == "" {
-		return fail(provider.KindInvalidRequest, "Config.SafetyLevel: %q is not one of %s", v, strings.Join(safetySettings, ", "))
+		return nil, &provider.Error{Kind: kind, Provider: g.name, Message: g.secrets.Redact(fmt.Sprintf(format, args...))}
 	}
 	g.key = googleauth.Key(cfg.APIKey, cfg.Backend == BackendGeminiAPI)
-	g.secrets = []string{g.key}
+	g.secrets = secret.New(g.key)
 	var err error
-	if g.http, err = googleauth.Client(cfg.HTTPClient, g.key, cfg.BearerAuth, cfg.Credentials); err != nil {
-		return fail(provider.KindAuth, "Config.Credentials: %v", err)
+	if g.http, err = googleauth.Client(cfg.HTTPClient, g.key, cfg.BearerAuth, cfg.Credentials, answer.Limits(g.maxResp)); err != nil {
+		return nil, &provider.ConfigError{Field: "imagen.Config.Credentials", Err: g.secrets.Wrap(err)}
 	}
 
 	switch cfg.Backend {
@@ -220,8 +250,6 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 			}
 			g.vertex = func() (*genai.Client, error) { return client, nil }
 		}
-	default:
-		return fail(provider.KindInvalidRequest, "Config.Backend: unknown backend %d", cfg.Backend)
 	}
 
 	if cfg.Migrate && g.migrator == nil {
@@ -235,7 +263,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 			Credentials: cfg.Credentials, Catalog: g.catalog, Now: g.now,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("imagen: building the gemini generator for migration: %w", err)
+			return nil, fmt.Errorf("imagen: building the gemini generator for migration: %w", g.secrets.Wrap(err))
 		}
 		g.migrator = m
 	}
@@ -248,14 +276,60 @@ func (g *Generator) newVertexClient(ctx context.Context, cc *genai.ClientConfig)
 	client, err := genai.NewClient(ctx, &c)
 	if err != nil {
 		// genai's message can print the whole config, key included.
-		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: secret.Redact(err.Error(), g.secrets...)}
+		return nil, &provider.ConfigError{Field: "imagen.Config", Want: "a configuration genai accepts", Err: g.secrets.Wrap(err)}
 	}
 	return client, nil
 }
 
+// checkConfig refuses configuration values that cannot work.
+func checkConfig(cfg Config) error {
+	switch {
+	case cfg.Backend != BackendGeminiAPI && cfg.Backend != BackendVertex:
+		return provider.InvalidConfig("imagen.Config.Backend", int(cfg.Backend), "BackendGeminiAPI (0) or BackendVertex (1)")
+	case cfg.PersonGeneration != "" && normalize(cfg.PersonGeneration, personGenerations) == "":
+		return provider.InvalidConfig("imagen.Config.PersonGeneration", fmt.Sprintf("%q", cfg.PersonGeneration), strings.Join(personGenerations, ", "))
+	case cfg.SafetyLevel != "" && normalize(cfg.SafetyLevel, safetySettings) == "":
+		return provider.InvalidConfig("imagen.Config.SafetyLevel", fmt.Sprintf("%q", cfg.SafetyLevel), strings.Join(safetySettings, ", "))
+	case cfg.MaxResponseBytes < 0:
+		return provider.InvalidConfig("imagen.Config.MaxResponseBytes", cfg.MaxResponseBytes, "0 (the default) or a positive number of bytes")
+	}
+	if cfg.BaseURL != "" {
+		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return provider.InvalidConfig("imagen.Config.BaseURL", fmt.Sprintf("%q", secret.URL(cfg.BaseURL)), "an http(s) URL")
+		}
+	}
+	return nil
+}
+
 // Describe reports the provider name, default model and its capabilities,
 // computed once when the generator was built.
-func (g *Generator) Describe() provider.Description { return g.desc }
+func (g *Generator) Describe() provider.Description {
+	if g == nil {
+		return provider.Description{}
+	}
+	return g.desc
+}
+
+// String names the generator, its provider and default model, for logs.
+func (g *Generator) String() string {
+	if g == nil {
+		return "imagen.Generator(nil)"
+	}
+	return fmt.Sprintf("imagen.Generator(%s, %s)", g.name, g.model)
+}
+
+// Format prints String under every verb; %#v adds the field names. No
+// verb reaches the key through reflection.
+func (g *Generator) Format(f fmt.State, verb rune) {
+	switch {
+	case g == nil:
+		_, _ = io.WriteString(f, "<nil>")
+	case verb == 'v' && f.Flag('#'):
+		fmt.Fprintf(f, "&imagen.Generator{Provider:%q, Model:%q}", g.name, g.model)
+	default:
+		_, _ = io.WriteString(f, g.String())
+	}
+}
 
 // describe computes what Describe reports.
 func (g *Generator) describe() provider.Description {
@@ -285,7 +359,10 @@ func (g *Generator) CheckRequest(req *provider.Request) error {
 }
 
 func (g *Generator) modelFor(req *provider.Request) string {
-	m := req.Model
+	m := ""
+	if req != nil {
+		m = req.Model
+	}
 	if m == "" {
 		m = g.model
 	}

@@ -158,8 +158,8 @@ func TestFaults(t *testing.T) {
 		{"unavailable", providertest.Unavailable(), provider.KindUnavailable, 503, "UNAVAILABLE", 0, "overloaded"},
 		{"proxy HTML 502", providertest.ProxyHTML502(), provider.KindUnavailable, 502, "", 0, "502 Bad Gateway"},
 		{"reset", providertest.Reset(), provider.KindUnavailable, 0, "", 0, "connection failed"},
-		{"truncated", providertest.Truncated(), provider.KindUnavailable, 0, "", 0, "truncated answer"},
-		{"malformed", providertest.Malformed(), provider.KindUnavailable, 200, "MALFORMED", 0, "unreadable"},
+		{"truncated", providertest.Truncated(), provider.KindUnavailable, 200, "MALFORMED", 0, "truncated"},
+		{"malformed", providertest.Malformed(), provider.KindUnavailable, 200, "MALFORMED", 0, "malformed answer"},
 		{"retry-after header", providertest.Status(429, `{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}`, http.Header{"Retry-After": {"7"}}),
 			provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 7 * time.Second, "slow down"},
 		{"error envelope with 200", providertest.Status(200, `{"error":{"code":503,"message":"upstream overloaded","status":"UNAVAILABLE"}}`, nil),
@@ -316,7 +316,7 @@ func TestNew(t *testing.T) {
 		t.Errorf("Describe through a decorator = %+v", d)
 	}
 	for _, cfg := range []imagen.Config{{PersonGeneration: "kids"}, {SafetyLevel: "block_all"}, {Backend: imagen.Backend(9)}} {
-		if _, err := imagen.New(ctx, cfg); !errors.Is(err, provider.ErrInvalidRequest) {
+		if _, err := imagen.New(ctx, cfg); !errors.Is(err, provider.ErrInvalidConfig) {
 			t.Errorf("New(%+v) = %v", cfg, err)
 		}
 	}

@@ -13,8 +13,11 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleerr"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -36,20 +39,31 @@ func (g *Generator) generateDirect(ctx context.Context, p *params) (*provider.Re
 	resp, err := g.http.Do(hreq)
 	calls := max(rec.Calls(), 1)
 	if err != nil {
-		return nil, g.transportError(ctx, p.model, err)
+		return nil, g.transportError(ctx, p.model, err, rec)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err == nil && len(data) > MaxResponseBytes {
-		err = fmt.Errorf("answer larger than %d MiB", MaxResponseBytes>>20)
+	if resp.StatusCode/100 != 2 {
+		// The transport cuts an error body at 1 MiB.
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, g.transportError(ctx, p.model, err, rec)
+		}
+		e := g.httpError(p.model, resp.StatusCode, resp.Header, data)
+		if pe, ok := e.(*provider.Error); ok && rec.Cut() {
+			pe.Message += " (error body cut at 1 MiB)"
+		}
+		return nil, e
+	}
+	// The base64 images are decoded as they stream in; the JSON left is
+	// small, and capped.
+	data, res, err := jsonimg.Read(resp.Body, resp.ContentLength, 0, jsonimg.Imagen, answer.JSONCap(g.maxResp))
+	if err == nil {
+		err = answer.CheckObject(data)
 	}
 	if err != nil {
-		return nil, g.transportError(ctx, p.model, err)
+		return nil, g.transportError(ctx, p.model, err, rec)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, g.httpError(p.model, resp.StatusCode, resp.Header, data)
-	}
-	out, err := g.decodePredict(p.model, data)
+	out, err := g.decodePredict(p.model, data, res)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +87,10 @@ type prediction struct {
 
 // decodePredict turns an HTTP 200 :predict body into a Response, or into
 // the typed error it really is: an error envelope sent with 200, no
-// image at all (all filtered, or {}), an unreadable body.
-func (g *Generator) decodePredict(model string, body []byte) (*provider.Response, error) {
+// image at all (all filtered, or {}), an unreadable body. res maps the
+// markers internal/jsonimg left in bytesBase64Encoded to their images (nil
+// when the body was not rewritten).
+func (g *Generator) decodePredict(model string, body []byte, res *jsonimg.Result) (*provider.Response, error) {
 	if code, status, msg, details, ok := googleerr.ParseBody(body); ok {
 		// A relay that answers 200 with an error envelope. Its code may be
 		// missing or a gRPC code rather than an HTTP status.
@@ -89,13 +105,13 @@ func (g *Generator) decodePredict(model string, body []byte) (*provider.Response
 	}
 	malformed := func(why string) error {
 		return &provider.Error{Kind: provider.KindUnavailable, Provider: g.name, Model: model, StatusCode: http.StatusOK,
-			Code: "MALFORMED", Message: "unreadable :predict answer: " + why}
+			Code: answer.CodeMalformed, Message: g.secrets.Clean("unreadable :predict answer: "+why, textutil.MaxMessage)}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
 		why := "not a JSON object"
 		if err != nil {
-			why = googleerr.Truncate(err.Error(), 200)
+			why = textutil.Truncate(err.Error(), textutil.MaxDetail)
 		}
 		return nil, malformed(why)
 	}
@@ -105,7 +121,7 @@ func (g *Generator) decodePredict(model string, body []byte) (*provider.Response
 	if _, ok := top["predictions"]; !ok {
 		for k := range top {
 			if !predictResponseKeys[k] {
-				return nil, malformed(fmt.Sprintf("no predictions and an unexpected field %q", googleerr.Truncate(k, 40)))
+				return nil, malformed(fmt.Sprintf("no predictions and an unexpected field %q", textutil.Truncate(k, 40)))
 			}
 		}
 	}
@@ -113,28 +129,30 @@ func (g *Generator) decodePredict(model string, body []byte) (*provider.Response
 		Predictions []json.RawMessage `json:"predictions"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, malformed(googleerr.Truncate(err.Error(), 200))
+		return nil, malformed(textutil.Truncate(err.Error(), textutil.MaxDetail))
 	}
 	results := make([]result, 0, len(r.Predictions))
 	for _, raw := range r.Predictions {
 		var pr prediction
 		if err := json.Unmarshal(raw, &pr); err != nil {
-			results = append(results, result{broken: "unreadable: " + googleerr.Truncate(err.Error(), 200)})
+			results = append(results, result{broken: "unreadable: " + textutil.Truncate(err.Error(), textutil.MaxDetail)})
 			continue
 		}
 		if pr.SafetyAttributes != nil && pr.SafetyAttributes.ContentType == "Positive Prompt" {
 			continue
 		}
-		res := result{filtered: pr.RAIFilteredReason, mimeType: pr.MIMEType, revised: pr.Prompt}
-		if pr.BytesBase64Encoded != "" {
+		r := result{filtered: pr.RAIFilteredReason, mimeType: pr.MIMEType, revised: pr.Prompt}
+		if pl, ok := res.LookupText(pr.BytesBase64Encoded); ok {
+			r.data = pl.Data
+		} else if pr.BytesBase64Encoded != "" {
 			data, err := decodeBase64(pr.BytesBase64Encoded)
 			if err != nil {
-				res = result{broken: "undecodable base64"}
+				r = result{broken: "undecodable base64"}
 			} else {
-				res.data = data
+				r.data = data
 			}
 		}
-		results = append(results, res)
+		results = append(results, r)
 	}
 	return g.finish(model, results, nil)
 }
@@ -182,16 +200,16 @@ func (g *Generator) finish(model string, results []result, warnings []string) (*
 			sniffed := provider.SniffMIME(r.data)
 			if sniffed == "" {
 				dropped++
-				warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %d bytes labelled %q are not an image", i+1, len(results), len(r.data), r.mimeType))
+				warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %d bytes labelled %.60q are not an image", i+1, len(results), len(r.data), r.mimeType))
 				continue
 			}
 			if r.mimeType != "" && !strings.EqualFold(r.mimeType, sniffed) {
-				warnings = append(warnings, fmt.Sprintf("image %d labelled %s is %s", i+1, r.mimeType, sniffed))
+				warnings = append(warnings, fmt.Sprintf("image %d labelled %.60q is %s", i+1, r.mimeType, sniffed))
 			}
-			out.Images = append(out.Images, provider.Image{Data: r.data, MIMEType: sniffed, RevisedPrompt: r.revised})
+			out.Images = append(out.Images, provider.Image{Data: r.data, MIMEType: sniffed, RevisedPrompt: g.secrets.Clean(r.revised, textutil.MaxKept)})
 		case r.filtered != "":
 			reasons = append(reasons, r.filtered)
-			warnings = append(warnings, fmt.Sprintf("image %d of %d filtered: %s", i+1, len(results), googleerr.Truncate(r.filtered, 300)))
+			warnings = append(warnings, fmt.Sprintf("image %d of %d filtered: %s", i+1, len(results), g.secrets.Clean(r.filtered, textutil.MaxDetail)))
 		default:
 			dropped++
 			warnings = append(warnings, fmt.Sprintf("image %d of %d: prediction without image or reason", i+1, len(results)))
@@ -204,18 +222,21 @@ func (g *Generator) finish(model string, results []result, warnings []string) (*
 		case broken > 0:
 			// A corrupt answer is the provider's trouble: retry or fail over.
 			e.Kind, e.Code = provider.KindUnavailable, "MALFORMED"
-			e.Message = strings.Join(warnings, "; ")
+			e.Message = textutil.Truncate(strings.Join(warnings, "; "), textutil.MaxMessage)
 		case len(reasons) > 0:
-			e.Message = fmt.Sprintf("all %d images filtered: %s", len(results), googleerr.Truncate(reasons[0], 300))
+			e.Message = fmt.Sprintf("all %d images filtered: %s", len(results), g.secrets.Clean(reasons[0], textutil.MaxDetail))
 		case dropped > 0:
 			e.Kind, e.Code = provider.KindNoImage, "NO_IMAGE"
-			e.Message = strings.Join(warnings, "; ")
+			e.Message = textutil.Truncate(strings.Join(warnings, "; "), textutil.MaxMessage)
 		default:
 			e.Message = "no image returned: the safety filters removed every prediction"
 		}
 		return nil, e
 	}
 	out.Usage.Images = len(out.Images)
+	for i := range warnings {
+		warnings[i] = g.secrets.Clean(warnings[i], textutil.MaxMessage)
+	}
 	out.Warnings = warnings
 	return out, nil
 }
@@ -227,8 +248,31 @@ func (g *Generator) generateVertex(ctx context.Context, p *params) (*provider.Re
 		return nil, provider.WithOrigin(err, g.name, p.model)
 	}
 	ctx, rec := capture.WithRecord(ctx)
-	// genai's converters read the config; build a fresh one per call.
-	resp, err := client.Models.GenerateImages(ctx, p.model, p.prompt, p.vertexConfig())
+	var streamed *jsonimg.Result
+	rec.SetFilter(func(resp *http.Response) error {
+		// The images are decoded as the answer streams in; genai decodes
+		// the small JSON left, after we checked it is an object.
+		if resp.StatusCode < 200 || resp.StatusCode > 299 || (resp.Request != nil && !strings.HasSuffix(resp.Request.URL.Path, ":predict")) {
+			return nil
+		}
+		data, res, err := jsonimg.Read(resp.Body, resp.ContentLength, 0, jsonimg.Imagen, answer.JSONCap(g.maxResp))
+		_ = resp.Body.Close()
+		if err == nil {
+			err = answer.CheckObject(data)
+		}
+		if err != nil {
+			return err
+		}
+		streamed = res
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(data)), int64(len(data))
+		resp.Header.Del("Content-Length")
+		return nil
+	})
+	// genai's converters read the config; build a fresh one per call. A
+	// panic in its decoding is an error, not a crash.
+	resp, err := answer.Guard(func() (*genai.GenerateImagesResponse, error) {
+		return client.Models.GenerateImages(ctx, p.model, p.prompt, p.vertexConfig())
+	})
 	calls := max(rec.Calls(), 1)
 	if err != nil {
 		return nil, g.mapGenaiError(ctx, p.model, err, rec)
@@ -241,6 +285,9 @@ func (g *Generator) generateVertex(ctx context.Context, p *params) (*provider.Re
 		r := result{filtered: gi.RAIFilteredReason, revised: gi.EnhancedPrompt}
 		if gi.Image != nil {
 			r.data, r.mimeType = gi.Image.ImageBytes, gi.Image.MIMEType
+			if pl, ok := streamed.Lookup(r.data); ok {
+				r.data = pl.Data
+			}
 		}
 		results = append(results, r)
 	}

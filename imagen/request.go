@@ -76,6 +76,9 @@ type params struct {
 
 // prepare validates req before any network call and turns it into params.
 func (g *Generator) prepare(req *provider.Request) (*params, error) {
+	if g == nil || g.http == nil {
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: "imagen", Message: "Generator: nil or not built with imagen.New"}
+	}
 	model := g.modelFor(req)
 	if err := req.Validate(); err != nil {
 		return nil, provider.WithOrigin(err, g.name, model)

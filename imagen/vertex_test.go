@@ -99,7 +99,7 @@ func TestVertexFilteringAndFaults(t *testing.T) {
 
 	srv.Inject(providertest.EndpointPredict, providertest.Malformed())
 	_, err = g.Generate(ctx, &provider.Request{Prompt: "p"})
-	checkErr(t, err, provider.KindUnavailable, 0, "", 0, "malformed answer")
+	checkErr(t, err, provider.KindUnavailable, 200, "MALFORMED", 0, "malformed answer")
 
 	srv.Inject(providertest.EndpointPredict, providertest.Hang())
 	tctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/fanout"
 )
@@ -41,8 +42,8 @@ type chatResponse struct {
 		FinishReason       string          `json:"finish_reason"`
 		NativeFinishReason string          `json:"native_finish_reason"`
 	} `json:"choices"`
-	Usage *usageJSON       `json:"usage"`
-	Error *openai.APIError `json:"error"` // OpenRouter reports some upstream failures in a 200
+	Usage *usageJSON `json:"usage"`
+	Error wireError  `json:"error"` // OpenRouter reports some upstream failures in a 200
 }
 
 func (g *Generator) chatBody(p *plan) chatRequest {
@@ -59,10 +60,7 @@ func (g *Generator) chatBody(p *plan) chatRequest {
 	}
 	parts := []openai.ChatMessagePart{{Type: openai.ChatMessagePartTypeText, Text: p.prompt}}
 	for _, ref := range p.req.References {
-		mt := provider.SniffMIME(ref.Data)
-		if mt == "" {
-			mt = orDefault(ref.MIMEType, "image/png")
-		}
+		mt := provider.SniffMIME(ref.Data) // checked against MIMEType by Request.Validate
 		parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL,
 			ImageURL: &openai.ChatMessageImageURL{URL: "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(ref.Data)}})
 	}
@@ -107,11 +105,14 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 	}
 	served := p.id
 	if ans.Model != "" {
-		served = catalogID(ans.Model)
+		served = g.secrets.Clean(catalogID(ans.Model), 200)
 	}
-	usage := ans.Usage.usage(0, false)
+	usage, uw := ans.Usage.usage(0, false)
 	var cost provider.USD
 	var warnings []string
+	if uw != "" {
+		warnings = append(warnings, uw)
+	}
 	if ans.Usage != nil {
 		if c, ok, w := parseCost(ans.Usage.Cost); ok {
 			cost = c
@@ -121,12 +122,12 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 	}
 	fail := func(kind provider.Kind, code, format string, args ...any) chatResult {
 		u := usage
-		return chatResult{calls: calls, err: &provider.Error{Kind: kind, Provider: g.name, Model: served, StatusCode: 200, Code: code,
-			Message: fmt.Sprintf(format, args...), Usage: &u}}
+		return chatResult{calls: calls, err: &provider.Error{Kind: kind, Provider: g.name, Model: served, StatusCode: 200,
+			Code: textutil.Truncate(g.secrets.Redact(code), 100), Message: g.secrets.Clean(fmt.Sprintf(format, args...), textutil.MaxMessage), Usage: &u}}
 	}
 	if len(ans.Choices) == 0 {
-		if ans.Error != nil {
-			return chatResult{calls: calls, err: g.apiError(ctx, p.id, statusOf(ans.Error), nil, ans.Error, calls)}
+		if ans.Error.e != nil {
+			return chatResult{calls: calls, err: g.apiError(ctx, p.id, statusOf(ans.Error.e), nil, ans.Error.e, calls)}
 		}
 		return fail(provider.KindNoImage, "no_choices", "the answer holds no choice")
 	}
@@ -145,9 +146,9 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 	usage.Images = len(images)
 	if len(images) == 0 {
 		usage.Images = 0
-		detail := ch.Message.Refusal
+		detail := g.secrets.Clean(ch.Message.Refusal, textutil.MaxDetail)
 		if detail == "" && text != "" {
-			detail = "the model answered in text: " + truncate(text, 300)
+			detail = "the model answered in text: " + g.secrets.Clean(text, textutil.MaxDetail)
 		}
 		native := strings.ToUpper(ch.NativeFinishReason)
 		switch {
@@ -162,9 +163,10 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 		}
 	}
 	if ch.FinishReason != "" && ch.FinishReason != "stop" {
-		warnings = append(warnings, "finish reason "+ch.FinishReason)
+		warnings = append(warnings, "finish reason "+textutil.Truncate(g.secrets.Redact(ch.FinishReason), 100))
 	}
-	return chatResult{calls: calls, resp: &provider.Response{Images: images, Text: text, Provider: g.name, Model: served,
+	warnings = append(warnings, ensureFormat(images, p.format)...)
+	return chatResult{calls: calls, resp: &provider.Response{Images: images, Text: g.secrets.Clean(text, textutil.MaxKept), Provider: g.name, Model: served,
 		Usage: usage, Cost: cost, Attempts: calls, Warnings: warnings}}
 }
 
@@ -180,11 +182,4 @@ func prefixed(s string) string {
 		return ""
 	}
 	return ": " + s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -63,6 +63,17 @@
 // Request.NegativePrompt is appended to the prompt as "Avoid: ..."; Seed is
 // sent only in the chat modes.
 //
+// Reference images and the mask are checked before any call: their bytes
+// must be an image whose type matches any MIMEType given; the Images API's
+// edits take PNG, JPEG and WebP (each under 50 MB, the mask a PNG under 4
+// MB), chat completions PNG, JPEG, WebP and GIF; the catalog's input
+// limits apply to known models (a Gemini model through OpenRouter or a
+// new-api relay keeps Gemini's 20 MB request limit). Chat completions
+// cannot choose an output format: OutputFormat "png" or "jpeg" is met by
+// converting what came back (with a warning), any other is refused before
+// the call. A relay that ignores output_format on the Images API is
+// converted the same way.
+//
 // Request.Options keys: "output_compression" (0-100; jpeg and webp only;
 // 0 is sent, unlike go-openai), "background", "moderation",
 // "response_format" (dall-e only), "style", "input_fidelity", "user",
@@ -124,4 +135,22 @@
 // Headers are read through the capturing transport. The API key is
 // redacted from every message, and so is the masked key OpenAI echoes in
 // "Incorrect API key provided: sk-...".
+//
+// # Hostile answers
+//
+// No answer can crash the process or take unbounded memory. A successful
+// body is capped at Config.MaxResponseBytes (DefaultMaxResponseBytes, 512
+// MiB, counted after decompression, so a gzip bomb stops at the cap) and
+// its base64 images are decoded as it streams in; the JSON around them is
+// capped at 32 MiB. Past a cap the call ends with ErrUnavailable, Code
+// "RESPONSE_TOO_LARGE", and the connection is closed, not drained. An
+// empty, truncated or non-object 200 is ErrUnavailable, Code "MALFORMED".
+// Error bodies are read up to 1 MiB. Usage counts that are negative or
+// beyond int32 are dropped with a warning, never a lost image. Text kept
+// from an answer (Response.Text, RevisedPrompt, messages, warnings) is
+// redacted of the key, its encoded forms and any 8-character run of it,
+// then cut on a character boundary (64 KiB for kept text, 500 bytes for a
+// message). Back-off hints are clamped to a day, never dropped. A
+// configuration mistake is a *provider.ConfigError from New, and Config
+// and Generator print without the key under every fmt verb.
 package openaicompat

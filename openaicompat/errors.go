@@ -16,37 +16,38 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
-	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/neterr"
 	"github.com/imagegen-go/imagegen/internal/secret"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
-
-// maxErrorBody caps how much of an error answer is read.
-const maxErrorBody = 1 << 20
 
 // post sends one request and decodes a 2xx JSON answer into out. Errors
 // come back as *provider.Error. It returns the upstream calls made.
 //
-// A successful answer of at least StreamThreshold bytes is first rewritten
-// by internal/jsonimg as it streams in; the Result it returns maps the
-// markers left in out to the decoded payloads (nil otherwise).
+// The transport caps the answer (Config.MaxResponseBytes, after
+// decompression) and cuts an error body at 1 MiB. A successful answer of
+// at least StreamThreshold bytes is rewritten by internal/jsonimg as it
+// streams in; the Result it returns maps the markers left in out to the
+// decoded payloads (nil otherwise). An empty, truncated or non-object
+// body is answer.CodeMalformed.
 func (g *Generator) post(ctx context.Context, p *plan, path, contentType string, body []byte, out any) (int, *jsonimg.Result, error) {
 	ctx, rec := capture.WithRecord(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, g.invalid(p.id, "", "building the request: %v", secret.Redact(err.Error(), g.secrets...))
+		return 0, nil, g.invalid(p.id, "", "building the request: %v", g.secrets.Redact(err.Error()))
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.http.Do(req)
 	calls := max(rec.Calls(), 1)
 	if err != nil {
-		return calls, nil, g.transportError(ctx, p.id, err, calls)
+		return calls, nil, g.transportError(ctx, p.id, err, rec)
 	}
 	defer resp.Body.Close()
 	// Headers as the transport saw them (Retry-After, x-ratelimit-*).
@@ -55,17 +56,22 @@ func (g *Generator) post(ctx context.Context, p *plan, path, contentType string,
 		status, header = resp.StatusCode, resp.Header
 	}
 	if status < 200 || status > 299 {
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return calls, nil, g.httpError(ctx, p.id, status, header, raw, calls)
-	}
-	var streamed *jsonimg.Result
-	if thr := g.streamThreshold(); thr >= 0 {
-		if streamed, err = jsonimg.RewriteResponse(resp, thr, jsonimg.OpenAI); err != nil {
-			return calls, nil, g.transportError(ctx, p.id, err, calls)
+		raw, _ := io.ReadAll(resp.Body) // the transport stops it at 1 MiB
+		err := g.httpError(ctx, p.id, status, header, raw, calls)
+		if pe, ok := err.(*provider.Error); ok && rec.Cut() {
+			pe.Message += " (error body cut at 1 MiB)"
 		}
+		return calls, nil, err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return calls, nil, g.transportError(ctx, p.id, err, calls)
+	data, streamed, err := jsonimg.Read(resp.Body, resp.ContentLength, g.streamThreshold(), jsonimg.OpenAI, answer.JSONCap(g.maxResponse))
+	if err == nil {
+		err = answer.CheckObject(data)
+	}
+	if err == nil {
+		_, err = answer.Guard(func() (struct{}, error) { return struct{}{}, json.Unmarshal(data, out) })
+	}
+	if err != nil {
+		return calls, nil, g.transportError(ctx, p.id, err, rec)
 	}
 	return calls, streamed, nil
 }
@@ -74,15 +80,17 @@ func (g *Generator) post(ctx context.Context, p *plan, path, contentType string,
 // ErrorResponse envelope becomes *openai.APIError, anything else
 // *openai.RequestError) and classifies it.
 func (g *Generator) httpError(ctx context.Context, model string, status int, header http.Header, raw []byte, calls int) error {
-	var env openai.ErrorResponse
-	if err := json.Unmarshal(raw, &env); err == nil && env.Error != nil {
-		env.Error.HTTPStatusCode = status
-		env.Error.HTTPStatus = http.StatusText(status)
-		return g.apiError(ctx, model, status, header, env.Error, calls)
+	var env struct {
+		Error wireError `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &env); err == nil && env.Error.e != nil {
+		env.Error.e.HTTPStatusCode = status
+		env.Error.e.HTTPStatus = http.StatusText(status)
+		return g.apiError(ctx, model, status, header, env.Error.e, calls)
 	}
 	re := &openai.RequestError{HTTPStatusCode: status, HTTPStatus: http.StatusText(status), Body: raw, Err: errors.New("non-JSON error body")}
 	e := &provider.Error{Provider: g.name, Model: model, StatusCode: status, Kind: kindForStatus(status, "", ""), Err: secret.Quiet(re)}
-	e.Message = bodyText([]byte(secret.Redact(string(raw), g.secrets...)), status) // redact before cutting
+	e.Message = bodyText(g.secrets.Redact(string(raw)), status) // redact before cutting
 	if e.Kind == provider.KindRateLimited || e.Kind == provider.KindUnavailable {
 		e.RetryAfter = g.retryHint(header, e.Message)
 	}
@@ -103,15 +111,16 @@ func (g *Generator) apiError(_ context.Context, model string, status int, header
 	if status == 0 {
 		e.StatusCode = ae.HTTPStatusCode
 	}
-	e.Message = redactKeyMention(secret.Redact(strings.TrimSpace(ae.Message), g.secrets...))
+	e.Message = textutil.Truncate(redactKeyMention(g.secrets.Redact(strings.TrimSpace(ae.Message))), textutil.MaxMessage)
 	if e.Code == "" && ae.Type != "" && ae.Type != "invalid_request_error" {
 		e.Code = ae.Type
 	}
+	e.Code = textutil.Truncate(g.secrets.Redact(e.Code), 100)
 	e.Kind = kindForStatus(e.StatusCode, strings.ToLower(code)+" "+strings.ToLower(ae.Type), strings.ToLower(ae.Message))
 	switch e.Kind {
 	case provider.KindModelNotFound, provider.KindModelRetired:
 		g.explainMissingModel(e, model)
-	case provider.KindRateLimited, provider.KindUnavailable:
+	case provider.KindRateLimited, provider.KindUnavailable, provider.KindQuotaExhausted:
 		e.RetryAfter = g.retryHint(header, ae.Message)
 	}
 	return e
@@ -183,12 +192,20 @@ func (g *Generator) explainMissingModel(e *provider.Error, model string) {
 	}
 }
 
-// transportError handles failures without a usable HTTP answer.
-func (g *Generator) transportError(ctx context.Context, model string, err error, _ int) error {
-	e := &provider.Error{Provider: g.name, Model: model, Err: secret.Wrap(err, g.secrets...)}
+// transportError handles failures without a usable HTTP answer: an
+// answer over its cap, a malformed one, the network.
+func (g *Generator) transportError(ctx context.Context, model string, err error, rec *capture.Record) error {
+	status, _ := rec.Last()
+	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
+		e := answer.Error(code, g.secrets.Clean(msg, textutil.MaxMessage), status)
+		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+		return e
+	}
+	e := &provider.Error{Provider: g.name, Model: model, Err: g.secrets.Wrap(err)}
 	e.Kind, e.Message = neterr.Classify(ctx, err)
-	if e.Message == "malformed answer" {
-		e.Message += ": " + secret.Redact(err.Error(), g.secrets...)
+	if e.Message == "malformed answer" || e.Message == "truncated answer" {
+		e.Code, e.StatusCode = answer.CodeMalformed, status
+		e.Message = g.secrets.Clean(e.Message+": "+err.Error(), textutil.MaxMessage)
 	}
 	return e
 }
@@ -197,7 +214,7 @@ func (g *Generator) transportError(ctx context.Context, model string, err error,
 // refusal is ErrInvalidRequest (retrying cannot help; the caller's policy
 // decides), a download that failed is ErrUnavailable (ErrTimeout when slow).
 func (g *Generator) fetchError(model string, err error) *provider.Error {
-	e := &provider.Error{Provider: g.name, Model: model, Kind: provider.KindUnavailable, Code: "image_download", Message: err.Error(), Err: err}
+	e := &provider.Error{Provider: g.name, Model: model, Kind: provider.KindUnavailable, Code: "image_download", Message: g.secrets.Clean(err.Error(), textutil.MaxMessage), Err: g.secrets.Wrap(err)}
 	var fe *fetch.Error
 	if errors.As(err, &fe) {
 		switch fe.Reason {
@@ -243,8 +260,8 @@ var (
 
 // bodyText makes a short message of a non-JSON error body: an HTML page
 // becomes its title (or its text), anything else is trimmed.
-func bodyText(raw []byte, status int) string {
-	s := strings.TrimSpace(string(raw))
+func bodyText(raw string, status int) string {
+	s := strings.TrimSpace(raw)
 	if s == "" {
 		return http.StatusText(status)
 	}
@@ -257,7 +274,7 @@ func bodyText(raw []byte, status int) string {
 		s = html.UnescapeString(s)
 	}
 	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
-	return googleerr.Truncate(s, 300)
+	return textutil.Truncate(s, textutil.MaxMessage)
 }
 
 // parseCost reads OpenRouter's usage.cost, a JSON number of dollars,

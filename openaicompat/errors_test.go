@@ -67,8 +67,8 @@ func TestErrors(t *testing.T) {
 					t.Errorf("usage %+v", e.Usage)
 				}
 			}},
-		{"truncated", openaicompat.Config{}, imagesEP, providertest.Truncated(), provider.KindUnavailable, 0, "", 0, nil},
-		{"malformed", openaicompat.Config{}, imagesEP, providertest.Malformed(), provider.KindUnavailable, 0, "", 0, nil},
+		{"truncated", openaicompat.Config{}, imagesEP, providertest.Truncated(), provider.KindUnavailable, 200, "MALFORMED", 0, nil},
+		{"malformed", openaicompat.Config{}, imagesEP, providertest.Malformed(), provider.KindUnavailable, 200, "MALFORMED", 0, nil},
 		{"reset", openaicompat.Config{}, imagesEP, providertest.Reset(), provider.KindUnavailable, 0, "", 0, nil},
 		{"other 400", openaicompat.Config{}, imagesEP, providertest.Status(400, `{"error":{"message":"Invalid prompt","type":"invalid_request_error","param":"prompt","code":"invalid_value"}}`, http.Header{}),
 			provider.KindInvalidRequest, 400, "invalid_value", 0, nil},

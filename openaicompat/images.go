@@ -15,9 +15,12 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/datauri"
 	"github.com/imagegen-go/imagegen/internal/fetch"
+	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -58,12 +61,66 @@ func (p *plan) imageConfig() *imageConfig {
 
 // imagesResponse is the answer of the Images API and OpenRouter's /images.
 type imagesResponse struct {
-	Created      int64            `json:"created"`
-	Model        string           `json:"model"`
-	Data         []imageDatum     `json:"data"`
-	Usage        *usageJSON       `json:"usage"`
-	OutputFormat string           `json:"output_format"`
-	Error        *openai.APIError `json:"error"` // some relays answer 200 with an error envelope
+	Model        string       `json:"model"`
+	Data         []imageDatum `json:"data"`
+	Usage        *usageJSON   `json:"usage"`
+	OutputFormat string       `json:"output_format"`
+	Error        wireError    `json:"error"` // some relays answer 200 with an error envelope
+}
+
+// wireError is an "error" member of a 200 answer: OpenAI's error object,
+// or, from some relays, a bare string. Anything else is ignored.
+type wireError struct{ e *openai.APIError }
+
+// UnmarshalJSON never fails: an error member of an odd shape must not
+// make the whole answer unreadable.
+func (w *wireError) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || b[0] == 'n':
+	case b[0] == '"':
+		var s string
+		if json.Unmarshal(b, &s) == nil && s != "" {
+			w.e = &openai.APIError{Message: s}
+		}
+	case b[0] == '{':
+		var ae openai.APIError
+		if json.Unmarshal(b, &ae) == nil {
+			w.e = &ae
+		} else {
+			var loose struct {
+				Message json.RawMessage `json:"message"`
+			}
+			_ = json.Unmarshal(b, &loose)
+			w.e = &openai.APIError{Message: strings.Trim(string(loose.Message), `"`)}
+		}
+	}
+	return nil
+}
+
+// count is a usage count as sent. Decoding never fails: a value that is
+// not an integer from 0 to MaxInt32 (negative, fractional, 1e30, a
+// string) is kept as bad, dropped with a warning, so that it can neither
+// reach a meter's totals nor throw a good image away.
+type count struct {
+	n   int
+	bad string // the value as sent, when unusable
+}
+
+// UnmarshalJSON reads any JSON value.
+func (c *count) UnmarshalJSON(b []byte) error {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil || v == nil {
+		return nil
+	}
+	if n, ok := answer.Count(v); ok {
+		c.n = n
+	} else {
+		c.bad = textutil.Truncate(string(bytes.TrimSpace(b)), 40)
+	}
+	return nil
 }
 
 type imageDatum struct {
@@ -73,21 +130,21 @@ type imageDatum struct {
 }
 
 type tokenDetails struct {
-	TextTokens      int `json:"text_tokens"`
-	ImageTokens     int `json:"image_tokens"`
-	ReasoningTokens int `json:"reasoning_tokens"`
+	TextTokens      count `json:"text_tokens"`
+	ImageTokens     count `json:"image_tokens"`
+	ReasoningTokens count `json:"reasoning_tokens"`
 }
 
 // usageJSON covers both usage vocabularies: the Images API's
 // input/output_tokens with details, and chat's prompt/completion_tokens
 // (OpenRouter adds cost, in dollars).
 type usageJSON struct {
-	InputTokens             int             `json:"input_tokens"`
-	OutputTokens            int             `json:"output_tokens"`
+	InputTokens             count           `json:"input_tokens"`
+	OutputTokens            count           `json:"output_tokens"`
 	InputTokensDetails      *tokenDetails   `json:"input_tokens_details"`
 	OutputTokensDetails     *tokenDetails   `json:"output_tokens_details"`
-	PromptTokens            int             `json:"prompt_tokens"`
-	CompletionTokens        int             `json:"completion_tokens"`
+	PromptTokens            count           `json:"prompt_tokens"`
+	CompletionTokens        count           `json:"completion_tokens"`
 	PromptTokensDetails     *tokenDetails   `json:"prompt_tokens_details"`
 	CompletionTokensDetails *tokenDetails   `json:"completion_tokens_details"`
 	Cost                    json.RawMessage `json:"cost"`
@@ -95,36 +152,54 @@ type usageJSON struct {
 
 // usage maps reported usage. imageOnly says every output token is an image
 // token when no split is reported (GPT image models, OpenRouter /images).
-func (u *usageJSON) usage(images int, imageOnly bool) provider.Usage {
-	out := provider.Usage{Images: images}
+// Counts that could not be used are dropped and described in warning.
+func (u *usageJSON) usage(images int, imageOnly bool) (out provider.Usage, warning string) {
+	out = provider.Usage{Images: images}
 	if u == nil {
-		return out
+		return out, ""
 	}
-	out.InputTokens = u.InputTokens + u.PromptTokens
-	out.OutputTokens = u.OutputTokens + u.CompletionTokens
-	for _, d := range []*tokenDetails{u.InputTokensDetails, u.PromptTokensDetails} {
-		if d != nil {
-			out.InputImageTokens += d.ImageTokens
+	var bad []string
+	get := func(name string, c count) int {
+		if c.bad != "" {
+			bad = append(bad, name+"="+c.bad)
 		}
+		return c.n
 	}
+	detail := func(prefix string, d *tokenDetails) (text, image, reasoning int) {
+		if d == nil {
+			return 0, 0, 0
+		}
+		return get(prefix+".text_tokens", d.TextTokens), get(prefix+".image_tokens", d.ImageTokens), get(prefix+".reasoning_tokens", d.ReasoningTokens)
+	}
+	out.InputTokens = get("input_tokens", u.InputTokens) + get("prompt_tokens", u.PromptTokens)
+	completion := get("completion_tokens", u.CompletionTokens)
+	out.OutputTokens = get("output_tokens", u.OutputTokens) + completion
+	_, img1, _ := detail("input_tokens_details", u.InputTokensDetails)
+	_, img2, _ := detail("prompt_tokens_details", u.PromptTokensDetails)
+	out.InputImageTokens = img1 + img2
 	split := false
-	for _, d := range []*tokenDetails{u.OutputTokensDetails, u.CompletionTokensDetails} {
-		if d != nil {
-			out.OutputImageTokens += d.ImageTokens
-			out.ThoughtTokens += d.ReasoningTokens
-			split = split || d.ImageTokens > 0 || d.TextTokens > 0
-		}
+	for _, d := range []struct {
+		name string
+		d    *tokenDetails
+	}{{"output_tokens_details", u.OutputTokensDetails}, {"completion_tokens_details", u.CompletionTokensDetails}} {
+		text, img, reasoning := detail(d.name, d.d)
+		out.OutputImageTokens += img
+		out.ThoughtTokens += reasoning
+		split = split || img > 0 || text > 0
 	}
 	// Chat completion_tokens include reasoning; provider.Usage keeps
 	// thinking apart from OutputTokens, as Gemini reports it, so that it is
 	// priced once.
-	if out.ThoughtTokens > 0 && u.CompletionTokens >= out.ThoughtTokens {
+	if out.ThoughtTokens > 0 && completion >= out.ThoughtTokens {
 		out.OutputTokens -= out.ThoughtTokens
 	}
 	if !split && imageOnly && images > 0 {
 		out.OutputImageTokens = out.OutputTokens
 	}
-	return out
+	if len(bad) > 0 {
+		warning = "usage counts out of range dropped: " + strings.Join(bad, ", ")
+	}
+	return out, warning
 }
 
 func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Response, error) {
@@ -153,16 +228,15 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 	if err != nil {
 		return nil, err
 	}
-	if ans.Error != nil && len(ans.Data) == 0 {
-		return nil, g.apiError(ctx, p.id, 200, nil, ans.Error, calls)
+	if ans.Error.e != nil && len(ans.Data) == 0 {
+		return nil, g.apiError(ctx, p.id, statusOf(ans.Error.e), nil, ans.Error.e, calls)
 	}
 	served := p.id
 	if ans.Model != "" {
-		served = catalogID(ans.Model)
+		served = g.secrets.Clean(catalogID(ans.Model), 200)
 	}
 	out := &provider.Response{Provider: g.name, Model: served, Attempts: calls, Warnings: append([]string(nil), p.warnings...)}
 	imageOnly := !p.dallE()
-	out.Usage = ans.Usage.usage(0, imageOnly)
 	if ans.Usage != nil {
 		if c, ok, w := parseCost(ans.Usage.Cost); ok {
 			out.Cost = c
@@ -172,11 +246,14 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 	}
 	srcs := make([]imageSource, len(ans.Data))
 	for i, d := range ans.Data {
-		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: d.RevisedPrompt, label: ans.OutputFormat, streamed: streamed}
+		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: g.secrets.Clean(d.RevisedPrompt, textutil.MaxKept), label: ans.OutputFormat, streamed: streamed}
 	}
 	images, warnings, firstErr := g.resolve(ctx, srcs)
 	out.Warnings = append(out.Warnings, warnings...)
-	out.Usage = ans.Usage.usage(len(images), imageOnly)
+	var uw string
+	if out.Usage, uw = ans.Usage.usage(len(images), imageOnly); uw != "" {
+		out.Warnings = append(out.Warnings, uw)
+	}
 	if len(images) == 0 {
 		u := out.Usage
 		u.Images = 0
@@ -185,14 +262,12 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 		}
 		msg := "the answer holds no image"
 		if len(warnings) > 0 {
-			msg += ": " + strings.Join(warnings, "; ")
+			msg = g.secrets.Clean(msg+": "+strings.Join(warnings, "; "), textutil.MaxMessage)
 		}
 		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
 	}
 	out.Images = images
-	if want := p.format; want != "" && provider.NormalizeFormat(images[0].MIMEType) != want {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %s output, got %s", want, images[0].MIMEType))
-	}
+	out.Warnings = append(out.Warnings, ensureFormat(out.Images, p.format)...)
 	if len(images) < p.n && len(ans.Data) >= p.n {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(images), p.n))
 	} else if len(images) < p.n {
@@ -213,6 +288,30 @@ func (g *Generator) generationsBody(p *plan) imagesRequest {
 		r.ImageConfig = p.imageConfig()
 	}
 	return r
+}
+
+// ensureFormat converts images that are not in format (png or jpeg) when
+// the standard library can, and returns the warnings saying what it did or
+// could not do (a relay that ignored output_format).
+func ensureFormat(images []provider.Image, format string) []string {
+	if format == "" {
+		return nil
+	}
+	var warnings []string
+	for i := range images {
+		if provider.NormalizeFormat(images[i].MIMEType) == format {
+			continue
+		}
+		if !imageconv.CanConvert(format) {
+			warnings = append(warnings, fmt.Sprintf("asked for %s output, got %s", format, images[i].MIMEType))
+			continue
+		}
+		var w string
+		if images[i], w = imageconv.Ensure(images[i], format); w != "" {
+			warnings = append(warnings, w)
+		}
+	}
+	return warnings
 }
 
 // editsBody writes /images/edits by hand: go-openai sends one image only,
@@ -262,15 +361,10 @@ func editsBody(p *plan) ([]byte, string, error) {
 }
 
 // filePart writes an image with its real content type: OpenAI refuses
-// application/octet-stream uploads.
+// application/octet-stream uploads. Request.Validate has checked that the
+// bytes are an image and that a declared MIMEType matches them.
 func filePart(w *multipart.Writer, field, base string, img provider.Image) error {
 	mt := provider.SniffMIME(img.Data)
-	if mt == "" {
-		mt = img.MIMEType
-	}
-	if mt == "" {
-		mt = "image/png"
-	}
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s%s"`, field, base, img.Extension()))
 	h.Set("Content-Type", mt)
@@ -329,13 +423,13 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 	wg.Wait()
 	for i, r := range results {
 		if r.warn != "" {
-			warnings = append(warnings, r.warn)
+			warnings = append(warnings, g.secrets.Clean(r.warn, textutil.MaxMessage))
 		}
 		if r.err != nil {
 			if firstErr == nil {
 				firstErr = r.err
 			}
-			warnings = append(warnings, fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err))
+			warnings = append(warnings, g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err), textutil.MaxMessage))
 			continue
 		}
 		if r.img != nil {

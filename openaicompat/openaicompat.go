@@ -3,6 +3,7 @@ package openaicompat
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -148,8 +151,40 @@ type Config struct {
 	// length (chunked) is read up to the threshold first and streams if it
 	// is longer; without a length the decoder cannot size an image up
 	// front and copies it once (about 2× instead of 1×). 0 means 256 KiB;
-	// -1 turns streaming off.
+	// -1 turns streaming off: the answer is then read whole and decoded at
+	// once, which holds several copies of it.
 	StreamThreshold int64
+	// MaxResponseBytes caps a successful answer's body, counted after
+	// decompression; 0 means DefaultMaxResponseBytes. A larger answer
+	// ends the call with provider.ErrUnavailable, Code
+	// "RESPONSE_TOO_LARGE", and the connection is closed, not drained.
+	// Error answers are read up to 1 MiB whatever this says.
+	MaxResponseBytes int64
+}
+
+// DefaultMaxResponseBytes caps an answer (after decompression) when
+// Config.MaxResponseBytes is 0. The largest real answer: ten images (n) of
+// a GPT image model at its largest, 3840x2160 (8.3 MP), each at most about
+// 33 MB as a PNG of incompressible RGBA: 10 x 33 MB x 4/3 for base64 =
+// 443 MB, plus headroom for the JSON around them: 512 MiB. The images are
+// decoded as the answer streams in (StreamThreshold), so a call costs
+// about its images' size, and past the cap it stops reading.
+const DefaultMaxResponseBytes = 512 << 20
+
+// String describes the configuration without its key.
+func (c Config) String() string { return fmt.Sprintf("%v", c) }
+
+// Format prints the configuration with APIKey (and ExtraHeaders that
+// carry credentials) redacted, under every verb (%v, %+v, %#v, %s, ...).
+func (c Config) Format(f fmt.State, verb rune) {
+	type config Config // without methods
+	r := config(c)
+	if r.APIKey != "" {
+		r.APIKey = secret.Mask
+	}
+	r.BaseURL = secret.URL(r.BaseURL)
+	r.ExtraHeaders = secret.Headers(c.ExtraHeaders)
+	secret.Format(f, verb, r, "openaicompat.config", "openaicompat.Config")
 }
 
 func (g *Generator) streamThreshold() int64 {
@@ -225,13 +260,24 @@ type Generator struct {
 	catalog  *pricing.Catalog
 	now      func() time.Time
 	parallel int
-	secrets  []string
+	secrets  *secret.Redactor
 	oa       *openai.Client
+
+	maxResponse int64
 }
 
-// New returns a Generator for cfg. It makes no network call.
+// New returns a Generator for cfg. It makes no network call. A
+// configuration mistake is a *provider.ConfigError naming the field; a
+// missing key is provider.ErrAuth.
 func New(cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, name: cfg.Name, model: cfg.Model, catalog: cfg.Catalog, now: cfg.Now, parallel: cfg.MaxConcurrency}
+	g := &Generator{cfg: cfg, name: cfg.Name, model: cfg.Model, catalog: cfg.Catalog, now: cfg.Now, parallel: cfg.MaxConcurrency,
+		maxResponse: cfg.MaxResponseBytes}
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	if g.maxResponse == 0 {
+		g.maxResponse = DefaultMaxResponseBytes
+	}
 	if g.name == "" {
 		g.name = "openai"
 	}
@@ -244,22 +290,14 @@ func New(cfg Config) (*Generator, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	if g.parallel <= 0 {
+	if g.parallel == 0 {
 		g.parallel = 4
-	}
-	switch cfg.Mode {
-	case ModeImages, ModeChatImages, ModeChatMarkdown, ModeChatContentArray, ModeOpenRouterImages:
-	default:
-		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: fmt.Sprintf("Config.Mode: unknown mode %d", int(cfg.Mode))}
 	}
 	g.base = strings.TrimRight(cfg.BaseURL, "/")
 	if g.base == "" {
 		g.base = DefaultBaseURL
 	}
-	u, err := url.Parse(g.base)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: g.name, Message: "Config.BaseURL: not an http(s) URL"}
-	}
+	u, _ := url.Parse(g.base) // checked by checkConfig
 	g.key = cfg.APIKey
 	if g.key == "" && u.Host == "api.openai.com" {
 		g.key = os.Getenv("OPENAI_API_KEY")
@@ -267,7 +305,7 @@ func New(cfg Config) (*Generator, error) {
 	if g.key == "" {
 		return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "no API key: set Config.APIKey (or OPENAI_API_KEY for OpenAI itself)"}
 	}
-	g.secrets = []string{g.key}
+	g.secrets = secret.New(g.key)
 	key, extra := g.key, cfg.ExtraHeaders.Clone()
 	g.http = capture.Client(cfg.HTTPClient, func(r *http.Request) {
 		for k, vs := range extra {
@@ -277,7 +315,7 @@ func New(cfg Config) (*Generator, error) {
 			r.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 		}
 		r.Header.Set("Authorization", "Bearer "+key)
-	})
+	}, answer.Limits(g.maxResponse))
 	g.fetcher = fetch.New(fetch.Policy{AllowHTTP: cfg.Fetch.AllowHTTP, AllowPrivate: cfg.Fetch.AllowPrivate,
 		MaxBytes: cfg.Fetch.MaxBytes, Timeout: cfg.Fetch.Timeout})
 	oc := openai.DefaultConfig(g.key)
@@ -286,6 +324,35 @@ func New(cfg Config) (*Generator, error) {
 	g.oa = openai.NewClientWithConfig(oc)
 	g.desc = g.describe()
 	return g, nil
+}
+
+// checkConfig refuses configuration values that cannot work.
+func checkConfig(cfg Config) error {
+	switch cfg.Mode {
+	case ModeImages, ModeChatImages, ModeChatMarkdown, ModeChatContentArray, ModeOpenRouterImages:
+	default:
+		return provider.InvalidConfig("openaicompat.Config.Mode", int(cfg.Mode),
+			"ModeImages, ModeChatImages, ModeChatMarkdown, ModeChatContentArray or ModeOpenRouterImages (0-4)")
+	}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return provider.InvalidConfig("openaicompat.Config.BaseURL", fmt.Sprintf("%q", secret.URL(cfg.BaseURL)), "an http(s) URL such as https://api.openai.com/v1")
+		}
+	}
+	switch {
+	case cfg.MaxConcurrency < 0:
+		return provider.InvalidConfig("openaicompat.Config.MaxConcurrency", cfg.MaxConcurrency, "0 (the default, 4) or more")
+	case cfg.MaxResponseBytes < 0:
+		return provider.InvalidConfig("openaicompat.Config.MaxResponseBytes", cfg.MaxResponseBytes, "0 (the default) or a positive number of bytes")
+	case cfg.StreamThreshold < -1:
+		return provider.InvalidConfig("openaicompat.Config.StreamThreshold", cfg.StreamThreshold, "-1 (off), 0 (the default) or a positive number of bytes")
+	case cfg.Fetch.MaxBytes < 0:
+		return provider.InvalidConfig("openaicompat.Config.Fetch.MaxBytes", cfg.Fetch.MaxBytes, "0 (the default, 50 MiB) or a positive number of bytes")
+	case cfg.Fetch.Timeout < 0:
+		return provider.InvalidConfig("openaicompat.Config.Fetch.Timeout", cfg.Fetch.Timeout, "0 (the default, 30s) or a positive duration")
+	}
+	return nil
 }
 
 // Client returns a go-openai client over the same base URL and transport
@@ -297,7 +364,23 @@ func (g *Generator) Mode() Mode { return g.cfg.Mode }
 
 // String names the generator, its provider, mode and default model, for logs.
 func (g *Generator) String() string {
+	if g == nil {
+		return "openaicompat.Generator(nil)"
+	}
 	return fmt.Sprintf("openaicompat.Generator(%s, %s, %s)", g.name, g.model, g.cfg.Mode)
+}
+
+// Format prints String under every verb; %#v adds the field names. No
+// verb reaches the key through reflection.
+func (g *Generator) Format(f fmt.State, verb rune) {
+	switch {
+	case g == nil:
+		_, _ = io.WriteString(f, "<nil>")
+	case verb == 'v' && f.Flag('#'):
+		fmt.Fprintf(f, "&openaicompat.Generator{Provider:%q, Model:%q, Mode:%q}", g.name, g.model, g.cfg.Mode)
+	default:
+		_, _ = io.WriteString(f, g.String())
+	}
 }
 
 // catalogID strips a vendor prefix ("openai/gpt-image-2" → "gpt-image-2")
@@ -311,7 +394,12 @@ func catalogID(model string) string {
 
 // Describe reports the provider name, default model and its capabilities,
 // computed once when the generator was built.
-func (g *Generator) Describe() provider.Description { return g.desc }
+func (g *Generator) Describe() provider.Description {
+	if g == nil {
+		return provider.Description{}
+	}
+	return g.desc
+}
 
 // describe computes what Describe reports.
 func (g *Generator) describe() provider.Description {
@@ -332,7 +420,10 @@ func (g *Generator) describe() provider.Description {
 	case ModeOpenRouterImages:
 		c.NoReferences, c.MaxReferences, c.Edit, c.Mask = true, 0, false, false
 	default:
+		// Chat completions cannot choose the format: PNG and JPEG are
+		// converted from what comes back.
 		c.Mask = false
+		c.OutputFormats = []string{"png", "jpeg"}
 	}
 	return provider.Description{Provider: g.name, Model: g.model, Capabilities: c}
 }
@@ -345,6 +436,9 @@ func (g *Generator) CheckRequest(req *provider.Request) error {
 }
 
 func (g *Generator) modelFor(req *provider.Request) string {
+	if g == nil {
+		return ""
+	}
 	if req != nil && req.Model != "" {
 		return req.Model
 	}

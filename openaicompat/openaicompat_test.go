@@ -366,7 +366,7 @@ func make17(img provider.Image) []provider.Image {
 
 func TestEditsMultipart(t *testing.T) {
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
-	refs := []provider.Image{{Data: pngBytes(t, 8, 8)}, {Data: pngBytes(t, 9, 9)}, {Data: pngBytes(t, 10, 10), MIMEType: "image/jpeg"}}
+	refs := []provider.Image{{Data: pngBytes(t, 8, 8)}, {Data: pngBytes(t, 9, 9)}, {Data: pngBytes(t, 10, 10), MIMEType: "image/png"}}
 	mask := provider.Image{Data: pngBytes(t, 8, 8)}
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "merge them", References: refs, Mask: &mask, Quality: "low",
 		Options: map[string]any{openaicompat.OptInputFidelity: "high"}})
@@ -571,7 +571,7 @@ func TestNewConfig(t *testing.T) {
 	if _, err := openaicompat.New(openaicompat.LaoZhang("")); !errors.Is(err, provider.ErrAuth) {
 		t.Errorf("the OpenAI key must not go to a relay: %v", err)
 	}
-	if _, err := openaicompat.New(openaicompat.Config{APIKey: "k", Mode: 99}); !errors.Is(err, provider.ErrInvalidRequest) {
+	if _, err := openaicompat.New(openaicompat.Config{APIKey: "k", Mode: 99}); !errors.Is(err, provider.ErrInvalidConfig) {
 		t.Errorf("bad mode: %v", err)
 	}
 	for _, c := range []openaicompat.Config{openaicompat.OpenAI("k"), openaicompat.OpenRouter("k"), openaicompat.LaoZhang("k"), openaicompat.AIMLAPI("k")} {

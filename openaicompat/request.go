@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -78,6 +79,9 @@ func (p *plan) dallE() bool { return strings.HasPrefix(p.id, "dall-e") }
 // prepare validates req (common rules, lifecycle, catalog limits, mode
 // limits, options) and builds the plan.
 func (g *Generator) prepare(req *provider.Request) (*plan, error) {
+	if g == nil || g.http == nil {
+		return nil, &provider.Error{Kind: provider.KindInvalidRequest, Provider: "openaicompat", Message: "Generator: nil or not built with openaicompat.New"}
+	}
 	model := g.modelFor(req)
 	id := catalogID(model)
 	if err := req.Validate(); err != nil {
@@ -124,6 +128,9 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 	case len(req.References) > 0 && mode == ModeOpenRouterImages:
 		return nil, g.invalid(id, "References", "References: OpenRouter's images endpoint takes no reference images here; use ModeChatImages")
 	}
+	if err := g.checkInputs(p); err != nil {
+		return nil, err
+	}
 	if err := g.readOptions(p); err != nil {
 		return nil, err
 	}
@@ -151,9 +158,10 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 		} else if req.Quality != "" {
 			p.warnings = append(p.warnings, "Quality is not a chat completions parameter; ignored")
 		}
-		if mode.chat() && req.OutputFormat != "" {
-			p.warnings = append(p.warnings, "OutputFormat is not a chat completions parameter; ignored")
-			p.format = ""
+		if mode.chat() && p.format != "" && !imageconv.CanConvert(p.format) {
+			// Chat completions take no output format: PNG and JPEG are
+			// converted from whatever comes back, other formats cannot be.
+			return nil, g.invalid(id, "OutputFormat", "OutputFormat: %q: mode %s cannot choose the output format; only png and jpeg, converted here, can be asked for", req.OutputFormat, mode)
 		}
 	}
 	if req.NegativePrompt != "" {
@@ -164,6 +172,74 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 		p.warnings = append(p.warnings, "Seed is not an Images API parameter; ignored")
 	}
 	return p, nil
+}
+
+// Input image types each wire takes: the Images API's edits take PNG,
+// WebP and JPEG, and a PNG mask
+// (platform.openai.com/docs/api-reference/images/createEdit, checked
+// 2026-12-04); chat completions take PNG, JPEG, WebP and GIF
+// (openrouter.ai/docs/features/multimodal/images, checked 2026-12-04).
+var (
+	editTypes = []string{"image/png", "image/jpeg", "image/webp"}
+	chatTypes = []string{"image/png", "image/jpeg", "image/webp", "image/gif"}
+)
+
+// Limits of the Images API's edits for models the catalog does not know
+// (platform.openai.com/docs/api-reference/images/createEdit, checked
+// 2026-12-04): each image less than 50MB, the mask less than 4MB.
+const (
+	editMaxReferenceBytes = 50_000_000
+	editMaxMaskBytes      = 4_000_000
+)
+
+// checkInputs checks the reference images and mask (Request.Validate has
+// sniffed them) against the types the wire takes and the size limits in
+// the catalog's entry for the model: per image, for the mask, and for the
+// whole request with its images base64-encoded.
+func (g *Generator) checkInputs(p *plan) error {
+	req := p.req
+	if len(req.References) == 0 && req.Mask == nil {
+		return nil
+	}
+	types, wire := chatTypes, "chat completions"
+	var maxRef, maxMask, maxReq int64
+	if g.cfg.Mode == ModeImages {
+		types, wire = editTypes, "the Images API's edits"
+		maxRef, maxMask = editMaxReferenceBytes, editMaxMaskBytes
+	}
+	if m := p.cat; m != nil {
+		if m.MaxReferenceBytes > 0 {
+			maxRef = m.MaxReferenceBytes
+		}
+		if m.MaxMaskBytes > 0 {
+			maxMask = m.MaxMaskBytes
+		}
+		maxReq = m.MaxRequestBytes
+	}
+	total := int64(len(p.prompt)) + 1024
+	for i, ref := range req.References {
+		field := fmt.Sprintf("References[%d]", i)
+		if mt := provider.SniffMIME(ref.Data); !slices.Contains(types, mt) {
+			return g.invalid(p.id, field, "%s: %s takes no %s input; send %s", field, wire, mt, strings.Join(types, ", "))
+		}
+		if maxRef > 0 && int64(len(ref.Data)) > maxRef {
+			return g.invalid(p.id, field, "%s: %d bytes; %s takes images of at most %d bytes", field, len(ref.Data), p.id, maxRef)
+		}
+		total += int64(len(ref.Data)+2) / 3 * 4
+	}
+	if m := req.Mask; m != nil {
+		if mt := provider.SniffMIME(m.Data); mt != "image/png" {
+			return g.invalid(p.id, "Mask", "Mask: the mask must be a PNG, not %s", mt)
+		}
+		if maxMask > 0 && int64(len(m.Data)) > maxMask {
+			return g.invalid(p.id, "Mask", "Mask: %d bytes; %s takes a mask of at most %d bytes", len(m.Data), p.id, maxMask)
+		}
+		total += int64(len(m.Data)+2) / 3 * 4
+	}
+	if maxReq > 0 && total > maxReq {
+		return g.invalid(p.id, "References", "References: the request would be about %d bytes with its images in base64; %s takes at most %d", total, p.id, maxReq)
+	}
+	return nil
 }
 
 func (g *Generator) readOptions(p *plan) error {

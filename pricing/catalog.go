@@ -81,6 +81,15 @@ type Model struct {
 	AspectRatios []string `json:"aspect_ratios,omitempty"`
 	// MaxReferences is the most reference images per request; 0 means none.
 	MaxReferences int `json:"max_references,omitempty"`
+	// MaxReferenceBytes is the largest reference image one request may
+	// carry, in bytes of the encoded file; 0 means not known.
+	MaxReferenceBytes int64 `json:"max_reference_bytes,omitempty"`
+	// MaxMaskBytes is the largest mask, in bytes of the encoded file; 0
+	// means not known.
+	MaxMaskBytes int64 `json:"max_mask_bytes,omitempty"`
+	// MaxRequestBytes is the largest request body the provider takes with
+	// its images inline (base64 makes them 4/3 larger); 0 means not known.
+	MaxRequestBytes int64 `json:"max_request_bytes,omitempty"`
 	// ImagesPerCall is the most images one upstream call returns.
 	ImagesPerCall  int      `json:"images_per_call,omitempty"`
 	ThinkingLevels []string `json:"thinking_levels,omitempty"`
@@ -216,6 +225,7 @@ const (
 	FactQualities      = "qualities"
 	FactOutputFormats  = "output_formats"
 	FactEdit           = "edit"
+	FactInputLimits    = "input_limits" // max_reference_bytes, max_mask_bytes, max_request_bytes
 
 	// FactImageTokenFormula and FactReferenceTokens source how tokens are
 	// counted: ImageTokenFormula and ReferenceTokens.
@@ -242,6 +252,7 @@ func (m *Model) FactGroups() []string {
 	add(len(m.Qualities) > 0, FactQualities)
 	add(len(m.OutputFormats) > 0, FactOutputFormats)
 	add(m.Edit || m.Mask, FactEdit)
+	add(m.MaxReferenceBytes > 0 || m.MaxMaskBytes > 0 || m.MaxRequestBytes > 0, FactInputLimits)
 	add(m.ImageTokenFormula != nil, FactImageTokenFormula)
 	add(m.ReferenceTokens != nil, FactReferenceTokens)
 	for _, t := range slices.Sorted(maps.Keys(m.Prices)) {
@@ -435,7 +446,7 @@ func validateModel(c *Catalog, m *Model) []error {
 			fail("output_formats: %q is not a canonical format", f)
 		}
 	}
-	if m.MaxReferences < 0 || m.ImagesPerCall < 0 {
+	if m.MaxReferences < 0 || m.ImagesPerCall < 0 || m.MaxReferenceBytes < 0 || m.MaxMaskBytes < 0 || m.MaxRequestBytes < 0 {
 		fail("negative limit")
 	}
 	for t, p := range m.Prices {
@@ -494,7 +505,8 @@ func validateModel(c *Catalog, m *Model) []error {
 func isFactName(k string) bool {
 	switch k {
 	case FactLifecycle, FactAliases, FactSizes, FactAspectRatios, FactMaxReferences, FactImagesPerCall,
-		FactThinkingLevels, FactQualities, FactOutputFormats, FactEdit, FactImageTokenFormula, FactReferenceTokens:
+		FactThinkingLevels, FactQualities, FactOutputFormats, FactEdit, FactInputLimits,
+		FactImageTokenFormula, FactReferenceTokens:
 		return true
 	}
 	return k == "prices."+string(TierStandard) || k == "prices."+string(TierBatch)

@@ -37,7 +37,7 @@ var allIDs = []string{
 
 func TestDefaultLoads(t *testing.T) {
 	c := pricing.Default()
-	if c.AsOf != "2026-11-21" || c.Version == "" {
+	if c.AsOf != "2026-12-04" || c.Version == "" {
 		t.Fatalf("AsOf %q Version %q", c.AsOf, c.Version)
 	}
 	for _, id := range allIDs {
@@ -90,7 +90,7 @@ func TestDefaultIsImmutable(t *testing.T) {
 	m.Sources["sizes"] = pricing.Source{}
 	d := pricing.Default()
 	m2, _ := d.Lookup("gemini-nano-banana-2.1")
-	if d.AsOf != "2026-11-21" || m2.Sizes[0] != "1K" || m2.Prices[pricing.TierStandard].PerImage["1K"] != 33600 || m2.Sources["sizes"].URL == "" {
+	if d.AsOf != "2026-12-04" || m2.Sizes[0] != "1K" || m2.Prices[pricing.TierStandard].PerImage["1K"] != 33600 || m2.Sources["sizes"].URL == "" {
 		t.Fatal("a caller changed the shared catalog")
 	}
 }

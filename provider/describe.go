@@ -25,6 +25,9 @@ type Capabilities struct {
 // that these capabilities cannot serve, or nil.
 func (c Capabilities) Check(req *Request) error {
 	fail := func(field, format string, args ...any) error { return invalid(field, format, args...) }
+	if req == nil {
+		return fail("Request", "nil request")
+	}
 	if c.MaxImages > 0 && req.Count() > c.MaxImages {
 		return fail("N", "%d images requested, at most %d supported", req.Count(), c.MaxImages)
 	}
@@ -119,8 +122,12 @@ func Describe(g Generator) Description {
 
 // CheckRequest asks the stack under g whether it can serve req: the first
 // RequestChecker found through decorators decides; without one, the
-// described Capabilities do.
+// described Capabilities do. A nil req is an ErrInvalidRequest, whatever
+// the stack.
 func CheckRequest(g Generator, req *Request) error {
+	if req == nil {
+		return invalid("Request", "nil request")
+	}
 	for h := g; h != nil; {
 		if c, ok := h.(RequestChecker); ok {
 			return c.CheckRequest(req)

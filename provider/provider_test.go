@@ -205,6 +205,10 @@ func TestValidate(t *testing.T) {
 		{provider.Request{Prompt: "x", Mask: &img}, "Mask"},
 		{provider.Request{Prompt: "x", References: []provider.Image{img}, Mask: &provider.Image{}}, "Mask"},
 		{provider.Request{Prompt: "x", Labels: map[string]string{"": "v"}}, "Labels"},
+		{provider.Request{Prompt: "x", References: []provider.Image{{Data: []byte("plain text, not an image")}}}, "References[0]"},
+		{provider.Request{Prompt: "x", References: []provider.Image{{Data: img.Data, MIMEType: "text/evil"}}}, "References[0]"},
+		{provider.Request{Prompt: "x", References: []provider.Image{{Data: img.Data, MIMEType: "image/jpeg"}}}, "References[0]"},
+		{provider.Request{Prompt: "x", References: []provider.Image{img}, Mask: &provider.Image{Data: []byte("mask")}}, "Mask"},
 	}
 	for i, tt := range bad {
 		err := tt.req.Validate()
@@ -220,6 +224,61 @@ func TestValidate(t *testing.T) {
 	var nilReq *provider.Request
 	if err := nilReq.Validate(); !errors.Is(err, provider.ErrInvalidRequest) {
 		t.Errorf("nil request: %v", err)
+	}
+	// Declared types that name the sniffed one, in any spelling, pass.
+	for _, mt := range []string{"", "image/png", "IMAGE/PNG", "image/x-png", "image/png; q=1"} {
+		r := provider.Request{Prompt: "x", References: []provider.Image{{Data: img.Data, MIMEType: mt}}}
+		if err := r.Validate(); err != nil {
+			t.Errorf("MIMEType %q: %v", mt, err)
+		}
+	}
+}
+
+// A nil request is an ErrInvalidRequest in every helper, never a panic.
+func TestNilRequestInHelpers(t *testing.T) {
+	var nilReq *provider.Request
+	g := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) { return nil, nil })
+	for name, err := range map[string]error{
+		"Capabilities.Check": provider.Capabilities{MaxImages: 1}.Check(nil),
+		"CheckRequest":       provider.CheckRequest(g, nil),
+		"CheckRequest(Wrap)": provider.CheckRequest(provider.Wrap(g, g), nil),
+	} {
+		if !errors.Is(err, provider.ErrInvalidRequest) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if nilReq.Count() != 1 || nilReq.Clone() != nil {
+		t.Error("Count/Clone of nil")
+	}
+	if d := provider.Describe(nil); d.Provider != "" {
+		t.Errorf("Describe(nil) = %+v", d)
+	}
+}
+
+func TestCheckInputImage(t *testing.T) {
+	heic := append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), make([]byte, 16)...)
+	heif := append([]byte("\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1"), make([]byte, 16)...)
+	avif := append([]byte("\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1avif"), make([]byte, 16)...)
+	for _, tt := range []struct {
+		data     []byte
+		declared string
+		want     string
+		ok       bool
+	}{
+		{heic, "", "image/heic", true},
+		{heic, "image/heif", "image/heic", true},
+		{heif, "image/heif", "image/heif", true},
+		{heif, "image/png", "", false},
+		{avif, "", "", false},
+		{[]byte("GIF89a...."), "image/gif", "image/gif", true},
+	} {
+		got, err := provider.CheckInputImage("References[0]", provider.Image{Data: tt.data, MIMEType: tt.declared})
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("%q as %q: %q, %v", tt.data[:12], tt.declared, got, err)
+		}
+	}
+	if ext := (provider.Image{Data: heic}).Extension(); ext != ".heic" {
+		t.Errorf("Extension = %q", ext)
 	}
 }
 

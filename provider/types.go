@@ -20,7 +20,7 @@ type Request struct {
 
 // Count returns the number of images wanted: N, or 1 when N is 0.
 func (r *Request) Count() int {
-	if r.N <= 0 {
+	if r == nil || r.N <= 0 {
 		return 1
 	}
 	return r.N
@@ -28,7 +28,11 @@ func (r *Request) Count() int {
 
 // Clone returns a copy of r whose maps and slices may be modified without
 // touching r. Image bytes are shared, since nothing modifies them in place.
+// A nil r gives nil.
 func (r *Request) Clone() *Request {
+	if r == nil {
+		return nil
+	}
 	c := *r
 	if r.References != nil {
 		c.References = append([]Image(nil), r.References...)

@@ -134,16 +134,16 @@ func (r *Request) Validate() error {
 		return invalid("OutputFormat", "%q is not png, jpeg, webp, gif or svg", r.OutputFormat)
 	}
 	for i, ref := range r.References {
-		if len(ref.Data) == 0 {
-			return invalid(fmt.Sprintf("References[%d]", i), "empty image data")
+		if _, err := CheckInputImage(fmt.Sprintf("References[%d]", i), ref); err != nil {
+			return err
 		}
 	}
 	if r.Mask != nil {
 		if len(r.References) == 0 {
 			return invalid("Mask", "a mask needs a source image in References")
 		}
-		if len(r.Mask.Data) == 0 {
-			return invalid("Mask", "empty image data")
+		if _, err := CheckInputImage("Mask", *r.Mask); err != nil {
+			return err
 		}
 	}
 	for k := range r.Labels {
@@ -154,14 +154,67 @@ func (r *Request) Validate() error {
 	return nil
 }
 
+// CheckInputImage checks an image given to a provider (a reference or a
+// mask): its bytes must be an image format SniffMIME knows, and its
+// MIMEType, when set, must name that format. It returns the MIME type to
+// send, the sniffed one, or an ErrInvalidRequest *Error naming field.
+// Adapters check on top which formats their provider accepts.
+func CheckInputImage(field string, img Image) (string, error) {
+	if len(img.Data) == 0 {
+		return "", invalid(field, "empty image data")
+	}
+	sniffed := SniffMIME(img.Data)
+	if sniffed == "" {
+		return "", invalid(field, "the bytes are not an image (PNG, JPEG, WebP, GIF, HEIC or HEIF)")
+	}
+	if img.MIMEType != "" {
+		declared := canonicalMIME(img.MIMEType)
+		if !sameImageType(declared, sniffed) {
+			return "", invalid(field, "MIMEType %.60q does not match the bytes, which are %s", img.MIMEType, sniffed)
+		}
+	}
+	return sniffed, nil
+}
+
+// canonicalMIME lower-cases a MIME type, drops its parameters and maps
+// common aliases ("image/jpg", "image/x-png") to their standard names.
+func canonicalMIME(mt string) string {
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = strings.TrimSpace(mt[:i])
+	}
+	switch mt {
+	case "image/jpg", "image/pjpeg":
+		return "image/jpeg"
+	case "image/x-png":
+		return "image/png"
+	case "image/heic-sequence":
+		return "image/heic"
+	case "image/heif-sequence":
+		return "image/heif"
+	}
+	return mt
+}
+
+// sameImageType reports whether a declared MIME type names the sniffed
+// format. HEIC is a kind of HEIF, so either name covers both.
+func sameImageType(declared, sniffed string) bool {
+	heif := func(s string) bool { return s == "image/heic" || s == "image/heif" }
+	return declared == sniffed || heif(declared) && heif(sniffed)
+}
+
 func invalid(field, format string, args ...any) *Error {
 	return &Error{Kind: KindInvalidRequest, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // SniffMIME returns the MIME type of encoded image bytes from their
 // signature ("image/png", "image/jpeg", "image/webp", "image/gif",
-// "image/svg+xml"), or "" when they are not a known image format.
+// "image/heic", "image/heif", "image/svg+xml"), or "" when they are not a
+// known image format.
 func SniffMIME(b []byte) string {
+	if mt := sniffHEIF(b); mt != "" {
+		return mt
+	}
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
 		return "image/png"
@@ -179,6 +232,38 @@ func SniffMIME(b []byte) string {
 	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
 	if bytes.HasPrefix(head, []byte("<svg")) || (bytes.HasPrefix(head, []byte("<?xml")) && bytes.Contains(head, []byte("<svg"))) {
 		return "image/svg+xml"
+	}
+	return ""
+}
+
+// sniffHEIF recognises an ISO-BMFF file whose ftyp box names a HEIF
+// image brand: "image/heic" for HEVC-coded brands, "image/heif" for the
+// generic ones. AVIF and video brands are not HEIF images here.
+func sniffHEIF(b []byte) string {
+	if len(b) < 16 || string(b[4:8]) != "ftyp" {
+		return ""
+	}
+	size := int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+	if size < 16 || size > len(b) || size > 4096 {
+		size = min(len(b), 4096)
+	}
+	generic := false
+	// The major brand at 8, then compatible brands from 16, 4 bytes each.
+	for i := 8; i+4 <= size; i += 4 {
+		if i == 12 {
+			continue // minor version
+		}
+		switch string(b[i : i+4]) {
+		case "heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs":
+			return "image/heic"
+		case "mif1", "msf1":
+			generic = true
+		case "avif", "avis":
+			return ""
+		}
+	}
+	if generic {
+		return "image/heif"
 	}
 	return ""
 }
@@ -202,6 +287,12 @@ func (img Image) Extension() string {
 		return ".gif"
 	case "svg":
 		return ".svg"
+	}
+	switch canonicalMIME(mt) {
+	case "image/heic":
+		return ".heic"
+	case "image/heif":
+		return ".heif"
 	}
 	return ".bin"
 }

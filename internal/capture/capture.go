@@ -2,11 +2,22 @@
 // SDK hides: the status and headers of the response behind an error
 // (Retry-After, x-ratelimit-*), and a place to rewrite auth headers for
 // relays that want Authorization: Bearer instead of the SDK's own header.
+//
+// It also bounds what an answer may cost before any SDK reads it (Limits):
+// a successful body is capped after decompression, and an error body is
+// cut; past a cap the body is closed without being drained, which closes
+// the connection.
 package capture
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -18,6 +29,36 @@ type Record struct {
 	header     http.Header
 	calls      int
 	filter     func(*http.Response) error
+	err        error // the first error the transport raised itself
+	cut        bool  // an error body was cut at Limits.Error
+}
+
+// Err returns the first error the transport itself raised for a request
+// carrying this record (a body over its cap, a filter's error), which SDKs
+// may have wrapped out of reach: adapters classify it from here.
+func (r *Record) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Cut reports whether the last error answer's body was longer than
+// Limits.Error and was cut.
+func (r *Record) Cut() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cut
+}
+
+func (r *Record) fail(err error) error {
+	if r != nil {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+	return err
 }
 
 // SetFilter makes the transport pass every response to a request carrying
@@ -56,12 +97,47 @@ func WithRecord(ctx context.Context) (context.Context, *Record) {
 	return context.WithValue(ctx, recordKey{}, r), r
 }
 
+// ErrTooLarge is matched (errors.Is) by the error of an answer whose body
+// is larger than Limits.Success allows.
+var ErrTooLarge = errors.New("answer too large")
+
+// TooLargeError is an answer body over its cap.
+type TooLargeError struct {
+	Limit      int64 // the cap, in bytes after decompression
+	StatusCode int
+	Announced  int64 // the Content-Length that announced it, or -1 when found by reading
+}
+
+// Error says how large the answer was allowed to be.
+func (e *TooLargeError) Error() string {
+	if e.Announced >= 0 {
+		return fmt.Sprintf("answer of %d bytes is larger than the %d-byte cap (MaxResponseBytes)", e.Announced, e.Limit)
+	}
+	return fmt.Sprintf("answer larger than the %d-byte cap (MaxResponseBytes)", e.Limit)
+}
+
+// Is reports whether target is ErrTooLarge.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// Limits bound the bodies of answers. A zero field means no bound.
+type Limits struct {
+	// Success caps a 2xx body, in bytes after decompression: beyond it,
+	// reading fails with a *TooLargeError and the body is closed.
+	Success int64
+	// Error is how much of a non-2xx body is read: the rest is not read,
+	// the body is closed, and the reader sees the end of the body there
+	// (Record.Cut reports it).
+	Error int64
+}
+
 // Transport wraps Base (http.DefaultTransport when nil).
 type Transport struct {
 	Base http.RoundTripper
 	// Rewrite, when set, edits a clone of every outgoing request, e.g. to
 	// swap the SDK's x-goog-api-key for Authorization: Bearer.
 	Rewrite func(*http.Request)
+	// Limits bound every answer's body, before any filter or SDK reads it.
+	Limits Limits
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -88,22 +164,133 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		filter = rec.filter
 		rec.mu.Unlock()
 	}
+	if err == nil && resp != nil && resp.Body != nil {
+		if lerr := t.limit(resp, rec); lerr != nil {
+			_ = resp.Body.Close()
+			return nil, rec.fail(lerr)
+		}
+	}
 	if filter != nil && err == nil {
 		if ferr := filter(resp); ferr != nil {
 			_ = resp.Body.Close()
-			return nil, ferr
+			return nil, rec.fail(ferr)
 		}
 	}
 	return resp, err
 }
 
+// limit decodes a gzip or deflate body the base transport left encoded
+// (it decodes only what it asked for itself) and wraps the body in its
+// cap, so that every cap counts decoded bytes.
+func (t *Transport) limit(resp *http.Response, rec *Record) error {
+	if t.Limits == (Limits{}) {
+		return nil
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	case "gzip", "x-gzip", "deflate":
+		resp.Body = &decoded{src: resp.Body, deflate: enc == "deflate"}
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		resp.Uncompressed = true
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	switch {
+	case ok && t.Limits.Success > 0:
+		if resp.ContentLength > t.Limits.Success {
+			return &TooLargeError{Limit: t.Limits.Success, StatusCode: resp.StatusCode, Announced: resp.ContentLength}
+		}
+		resp.Body = &capped{src: resp.Body, left: t.Limits.Success, rec: rec,
+			tooLarge: &TooLargeError{Limit: t.Limits.Success, StatusCode: resp.StatusCode, Announced: -1}}
+	case !ok && t.Limits.Error > 0 && (resp.ContentLength < 0 || resp.ContentLength > t.Limits.Error):
+		resp.Body = &capped{src: resp.Body, left: t.Limits.Error, rec: rec}
+		if resp.ContentLength > t.Limits.Error {
+			resp.ContentLength = -1
+			resp.Header.Del("Content-Length")
+		}
+	}
+	return nil
+}
+
+// capped reads at most left bytes of src. One byte more ends the read:
+// with tooLarge set it fails with it; without, it cuts the body there
+// (the reader sees EOF) and marks the record. Either way src is closed at
+// once, undrained, which closes the connection.
+type capped struct {
+	src      io.ReadCloser
+	left     int64
+	rec      *Record
+	tooLarge *TooLargeError
+	err      error
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.src.Read(p)
+	if int64(n) > c.left {
+		n = int(c.left)
+		c.left = 0
+		_ = c.src.Close()
+		if c.tooLarge != nil {
+			c.err = c.rec.fail(c.tooLarge)
+		} else {
+			c.err = io.EOF
+			if c.rec != nil {
+				c.rec.mu.Lock()
+				c.rec.cut = true
+				c.rec.mu.Unlock()
+			}
+		}
+		return n, c.err
+	}
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *capped) Close() error { return c.src.Close() }
+
+// decoded decompresses src, starting on the first Read so that a body
+// nobody reads is never touched.
+type decoded struct {
+	src     io.ReadCloser
+	deflate bool
+	r       io.Reader
+	err     error
+}
+
+func (d *decoded) Read(p []byte) (int, error) {
+	if d.r == nil && d.err == nil {
+		if d.deflate {
+			d.r = flate.NewReader(d.src)
+		} else {
+			zr, err := gzip.NewReader(d.src)
+			if err != nil {
+				d.err = fmt.Errorf("capture: gzip body: %w", err)
+			} else {
+				d.r = zr
+			}
+		}
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	return d.r.Read(p)
+}
+
+func (d *decoded) Close() error { return d.src.Close() }
+
 // Client returns a copy of c (or of a zero http.Client) whose transport is
-// wrapped in a Transport with the given rewrite.
-func Client(c *http.Client, rewrite func(*http.Request)) *http.Client {
+// wrapped in a Transport with the given rewrite and limits.
+func Client(c *http.Client, rewrite func(*http.Request), limits Limits) *http.Client {
 	var out http.Client
 	if c != nil {
 		out = *c
 	}
-	out.Transport = &Transport{Base: out.Transport, Rewrite: rewrite}
+	out.Transport = &Transport{Base: out.Transport, Rewrite: rewrite, Limits: limits}
 	return &out
 }

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/datauri"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -383,13 +384,11 @@ func (f *Fetcher) transportError(ctx context.Context, rawURL string, err error) 
 func Redact(raw string) string {
 	if len(raw) >= 5 && strings.EqualFold(raw[:5], "data:") {
 		meta, _, _ := strings.Cut(raw, ",")
-		return fmt.Sprintf("%s,…(%d chars)", meta, len(raw)-len(meta)-1)
+		return fmt.Sprintf("%s,…(%d chars)", textutil.Truncate(meta, 100), len(raw)-len(meta)-1)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		if len(raw) > 60 {
-			raw = raw[:60] + "…"
-		}
+		raw = textutil.Truncate(raw, 60)
 		return strings.Map(func(r rune) rune {
 			if r < ' ' {
 				return -1
@@ -401,5 +400,5 @@ func Redact(raw string) string {
 	u.RawQuery = ""
 	u.ForceQuery = false
 	u.Fragment = ""
-	return u.String()
+	return textutil.Truncate(u.String(), 300)
 }

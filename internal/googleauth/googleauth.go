@@ -67,8 +67,9 @@ func Key(key string, fromEnv bool) string {
 // Client returns a copy of hc whose transport records responses
 // (internal/capture), sends key as "Authorization: Bearer" instead of
 // x-goog-api-key when bearer is set (Gemini-native relays), and authorises
-// every request with creds when they are given (Vertex AI).
-func Client(hc *http.Client, key string, bearer bool, creds *auth.Credentials) (*http.Client, error) {
+// every request with creds when they are given (Vertex AI), and bounds
+// every answer's body with limits.
+func Client(hc *http.Client, key string, bearer bool, creds *auth.Credentials, limits capture.Limits) (*http.Client, error) {
 	var rewrite func(*http.Request)
 	if bearer && key != "" {
 		rewrite = func(r *http.Request) {
@@ -76,7 +77,7 @@ func Client(hc *http.Client, key string, bearer bool, creds *auth.Credentials) (
 			r.Header.Set("Authorization", "Bearer "+key)
 		}
 	}
-	c := capture.Client(hc, rewrite)
+	c := capture.Client(hc, rewrite, limits)
 	if creds != nil {
 		if err := httptransport.AddAuthorizationMiddleware(c, creds); err != nil {
 			return nil, err

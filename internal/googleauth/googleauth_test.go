@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"cloud.google.com/go/auth"
+
+	"github.com/imagegen-go/imagegen/internal/capture"
 )
 
 func TestKey(t *testing.T) {
@@ -43,12 +45,12 @@ func TestClient(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	c, _ := Client(srv.Client(), "k1", true, nil)
+	c, _ := Client(srv.Client(), "k1", true, nil, capture.Limits{})
 	send(c)
 	if got.Get("Authorization") != "Bearer k1" || got.Get("X-Goog-Api-Key") != "" {
 		t.Errorf("bearer: %v", got)
 	}
-	c, err := Client(srv.Client(), "", false, auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: token("oauth")}))
+	c, err := Client(srv.Client(), "", false, auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: token("oauth")}), capture.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -65,6 +65,8 @@ var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0\b`)
 // KindModelNotFound). Every Gemini 429 says "check your plan and billing
 // details", so only a per-day quota ID, a zero limit or depleted prepaid
 // credit makes a 429 KindQuotaExhausted; the rest are KindRateLimited.
+// Any other 4xx is KindInvalidRequest, and anything else (5xx, or a
+// status an answer made up) KindUnavailable: never KindUnknown.
 func Classify(status int, code, msg string, d Details) provider.Kind {
 	lower := strings.ToLower(msg)
 	switch {
@@ -88,19 +90,23 @@ func Classify(status int, code, msg string, d Details) provider.Kind {
 		return provider.KindInvalidRequest
 	case status == 408 || status == 504 || code == "DEADLINE_EXCEEDED":
 		return provider.KindTimeout
-	case status >= 500:
+	case status == 409 || code == "ABORTED" || code == "UNAVAILABLE" || code == "INTERNAL":
 		return provider.KindUnavailable
+	case status >= 400 && status < 500:
+		return provider.KindInvalidRequest
 	}
-	return provider.KindUnknown
+	// 5xx, and anything else an answer may claim: the provider's trouble.
+	return provider.KindUnavailable
 }
 
 var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 // MaxMessage is the longest message CleanMessage returns, in bytes.
-const MaxMessage = 500
+const MaxMessage = textutil.MaxMessage
 
 // CleanMessage trims a message and shortens an HTML error page from a
-// proxy to its text, at most MaxMessage bytes.
+// proxy to its text, at most MaxMessage bytes. Redact secrets before: a
+// cut must not leave part of a key behind.
 func CleanMessage(msg string) string {
 	msg = strings.TrimSpace(msg)
 	if strings.HasPrefix(msg, "<") {
@@ -109,19 +115,7 @@ func CleanMessage(msg string) string {
 			msg = "non-JSON error page"
 		}
 	}
-	return Truncate(msg, MaxMessage)
-}
-
-// Truncate cuts s to at most n bytes, on a rune boundary, marking the cut
-// with "…".
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(msg, MaxMessage)
 }
 
 // ParseBody reads Google's error envelope {"error":{...}} from an HTTP

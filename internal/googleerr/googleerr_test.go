@@ -58,7 +58,7 @@ func TestClassify(t *testing.T) {
 		{"500 internal", 500, "INTERNAL", "An internal error has occurred.", nil, provider.KindUnavailable},
 		{"504", 504, "DEADLINE_EXCEEDED", "Deadline expired", nil, provider.KindTimeout},
 		{"408", 408, "", "timeout", nil, provider.KindTimeout},
-		{"418", 418, "", "teapot", nil, provider.KindUnknown},
+		{"418", 418, "", "teapot", nil, provider.KindInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

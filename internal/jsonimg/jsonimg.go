@@ -7,7 +7,7 @@
 //
 // # What is replaced
 //
-// Rewrite knows two answer shapes (Schema):
+// Rewrite knows four answer shapes (Schema):
 //
 //   - Gemini generateContent: the string at inlineData.data in any object
 //     under "candidates" (a whole base64 field), and base64 runs of
@@ -17,7 +17,11 @@
 //     field), data URI runs in data[*].url, and under choices[*].message:
 //     b64_json fields anywhere, and data URI runs in strings at the keys
 //     content, text, url and image_url, and in string elements of a
-//     content array.
+//     content array;
+//   - Imagen :predict: predictions[*].bytesBase64Encoded (a whole field);
+//   - a Gemini batch job: the Gemini shape in each
+//     inlinedResponses.inlinedResponses[*].response, under metadata.output
+//     or response.
 //
 // Everything else is copied through unchanged, so the result decodes with
 // the same decoders, to the same values, as the original.
@@ -70,10 +74,20 @@ const (
 	// OpenAI is an Images API or chat completions answer, OpenAI's or a
 	// relay's.
 	OpenAI
+	// Imagen is a :predict answer: predictions[*].bytesBase64Encoded.
+	Imagen
+	// GeminiBatch is a Gemini batch job (an operation): the Gemini shape
+	// in the response of every item of inlinedResponses.inlinedResponses,
+	// under metadata.output or response.
+	GeminiBatch
 )
 
 // ErrMalformed is matched (errors.Is) by every error about invalid JSON.
 var ErrMalformed = errors.New("jsonimg: malformed JSON")
+
+// ErrTooLarge is matched (errors.Is) by the error of a Rewrite whose JSON
+// left around the payloads passed its cap (RewriteLimit).
+var ErrTooLarge = errors.New("jsonimg: answer too large")
 
 // SyntaxError reports invalid JSON at a byte offset of the body.
 type SyntaxError struct {
@@ -217,7 +231,17 @@ func (r *Result) Restore(s string) string {
 // The rest of the body after the top-level value is copied unchanged, so
 // decoders keep their own view of trailing data.
 func Rewrite(body io.Reader, sizeHint int64, schema Schema) (*Result, error) {
+	return RewriteLimit(body, sizeHint, schema, 0)
+}
+
+// RewriteLimit is Rewrite with a cap on Result.JSON: the answer without
+// its payloads. Text that is not a canonical base64 image (a 2 GB
+// revised_prompt, a message of junk) stays in the JSON, so the cap is what
+// bounds it; past maxJSON bytes the parse stops with an error matching
+// ErrTooLarge. maxJSON <= 0 means no cap.
+func RewriteLimit(body io.Reader, sizeHint int64, schema Schema, maxJSON int64) (*Result, error) {
 	p := newParser(body, sizeHint, schema)
+	p.maxJSON = max(maxJSON, 0)
 	defer p.release()
 	if err := p.run(); err != nil {
 		return nil, err

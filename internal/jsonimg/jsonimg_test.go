@@ -264,12 +264,11 @@ func FuzzRewrite(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s), uint8(3))
+		f.Add([]byte(s), uint8(8))
+		f.Add([]byte(s), uint8(9))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
-		schema := Gemini
-		if mode&1 != 0 {
-			schema = OpenAI
-		}
+		schema := []Schema{Gemini, OpenAI, Imagen, GeminiBatch}[(mode&1)|(mode>>2&2)]
 		hint := int64(len(body))
 		if mode&2 != 0 {
 			hint = -1
@@ -303,4 +302,41 @@ func FuzzRewrite(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestImagenAndBatchSchemas(t *testing.T) {
+	img := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x89, 'P', 'N', 'G', 1, 2, 3}, 50))
+	tests := []struct {
+		schema Schema
+		body   string
+		n      int
+	}{
+		{Imagen, `{"predictions":[{"bytesBase64Encoded":"` + img + `","mimeType":"image/png"},{"raiFilteredReason":"x"},{"bytesBase64Encoded":"` + img + `"}]}`, 2},
+		{Imagen, `{"other":{"bytesBase64Encoded":"` + img + `"}}`, 0},
+		{GeminiBatch, `{"name":"batches/1","metadata":{"output":{"inlinedResponses":{"inlinedResponses":[{"response":{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + img + `"}}]}}]},"metadata":{"key":"a"}}]}}},"response":{"inlinedResponses":{"inlinedResponses":[{"response":{"candidates":[{"content":{"parts":[{"inlineData":{"data":"` + img + `"}}]}}]}}]}}}`, 2},
+		{GeminiBatch, `{"candidates":[{"content":{"parts":[{"inlineData":{"data":"` + img + `"}}]}}]}`, 0},
+	}
+	for i, tt := range tests {
+		res, err := Rewrite(strings.NewReader(tt.body), -1, tt.schema)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		if len(res.Payloads) != tt.n {
+			t.Errorf("%d: %d payloads, want %d", i, len(res.Payloads), tt.n)
+		}
+		var a, b any
+		if json.Unmarshal(res.JSON, &a) != nil || json.Unmarshal([]byte(tt.body), &b) != nil {
+			t.Fatalf("%d: rewritten JSON does not decode", i)
+		}
+	}
+}
+
+func TestRewriteLimitCapsTheJSON(t *testing.T) {
+	body := `{"data":[{"b64_json":"QUJD","revised_prompt":"` + strings.Repeat("long text ", 1<<20) + `"}]}`
+	if _, err := RewriteLimit(strings.NewReader(body), -1, OpenAI, 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+	if res, err := RewriteLimit(strings.NewReader(body), -1, OpenAI, 16<<20); err != nil || len(res.JSON) < 10<<20 {
+		t.Errorf("under the cap: %v", err)
+	}
 }

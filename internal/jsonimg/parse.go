@@ -50,6 +50,18 @@ const (
 	cOChoice
 	cOMsg
 	cOContentArr
+	// Imagen :predict: root, predictions[], prediction
+	cIRoot
+	cIPreds
+	cIPred
+	// Gemini batch job: root, metadata / response / output, the
+	// inlinedResponses wrapper, its list, one item (whose response is a
+	// generateContent answer)
+	cBRoot
+	cBWrap
+	cBInl
+	cBInlArr
+	cBItem
 )
 
 // role says what to do with a string value.
@@ -76,6 +88,12 @@ const (
 	kChoices
 	kMessage
 	kImageURL
+	kPredictions
+	kBytesB64
+	kMetadata
+	kResponse
+	kOutput
+	kInlinedResponses
 )
 
 var keyNames = []struct {
@@ -84,7 +102,8 @@ var keyNames = []struct {
 }{
 	{"candidates", kCandidates}, {"content", kContent}, {"parts", kParts}, {"inlinedata", kInlineData},
 	{"data", kData}, {"text", kText}, {"b64_json", kB64JSON}, {"url", kURL}, {"choices", kChoices},
-	{"message", kMessage}, {"image_url", kImageURL},
+	{"message", kMessage}, {"image_url", kImageURL}, {"predictions", kPredictions}, {"bytesbase64encoded", kBytesB64},
+	{"metadata", kMetadata}, {"response", kResponse}, {"output", kOutput}, {"inlinedresponses", kInlinedResponses},
 }
 
 type frame struct {
@@ -119,7 +138,9 @@ type parser struct {
 
 	win  [windowSize]byte // lower-cased recent characters of a text string
 	winN int
-	key  [16]byte
+	key  [24]byte
+
+	maxJSON int64 // cap on len(out); 0 = none
 }
 
 func newParser(r io.Reader, hint int64, schema Schema) *parser {
@@ -140,11 +161,51 @@ func (p *parser) release() {
 
 func (p *parser) offset() int64 { return p.base + int64(p.pos) }
 
+// errJSONTooLarge is the read error fill reports once out passes maxJSON.
+var errJSONTooLarge = fmt.Errorf("%w: the JSON around the images passed its cap", ErrTooLarge)
+
+// fits reports whether n more bytes of out stay within maxJSON; when they
+// do not, it ends the parse with ErrTooLarge.
+func (p *parser) fits(n int) bool {
+	if p.maxJSON > 0 && int64(len(p.out))+int64(n) > p.maxJSON {
+		p.eof, p.rerr = true, errJSONTooLarge
+		return false
+	}
+	return true
+}
+
+// reserve doubles out's capacity once it is large and nearly full. out
+// grows no faster than the body is read (between two fills, by about one
+// read buffer), so append rarely reallocates it: without this, append's
+// 1.25x steps for large slices leave behind garbage about four times the
+// final size before the collector catches up, which a 32 MiB JSON of junk
+// text turns into 160 MiB of heap.
+func (p *parser) reserve() {
+	const from = 1 << 20
+	if len(p.out) < from || cap(p.out)-len(p.out) >= 4*bufSize {
+		return
+	}
+	n := 2 * cap(p.out)
+	if p.maxJSON > 0 {
+		n = int(min(int64(n), p.maxJSON+4*bufSize))
+	}
+	if n <= cap(p.out) {
+		return
+	}
+	out := make([]byte, len(p.out), n)
+	copy(out, p.out)
+	p.out = out
+}
+
 // fill reads more of the body; false at the end or on a read error.
 func (p *parser) fill() bool {
 	if p.eof {
 		return false
 	}
+	if !p.fits(0) {
+		return false
+	}
+	p.reserve()
 	if p.pos == p.end {
 		p.base += int64(p.end)
 		p.pos, p.end = 0, 0
@@ -231,6 +292,10 @@ func (p *parser) run() error {
 		root = cGRoot
 	case OpenAI:
 		root = cORoot
+	case Imagen:
+		root = cIRoot
+	case GeminiBatch:
+		root = cBRoot
 	}
 	if err := p.document(root); err != nil {
 		return err
@@ -242,6 +307,9 @@ func (p *parser) run() error {
 		if !p.fill() {
 			break
 		}
+	}
+	if p.rerr == nil {
+		p.fits(0)
 	}
 	if p.rerr != nil {
 		return fmt.Errorf("jsonimg: reading body: %w", p.rerr)
@@ -417,6 +485,29 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 			if k == kMessage {
 				return cOMsg, rNone
 			}
+		case cIRoot:
+			if k == kPredictions {
+				return cIPreds, rNone
+			}
+		case cIPred:
+			if k == kBytesB64 {
+				return cNone, rWhole
+			}
+		case cBRoot, cBWrap:
+			switch k {
+			case kMetadata, kResponse, kOutput:
+				return cBWrap, rNone
+			case kInlinedResponses:
+				return cBInl, rNone
+			}
+		case cBInl:
+			if k == kInlinedResponses {
+				return cBInlArr, rNone
+			}
+		case cBItem:
+			if k == kResponse {
+				return cGRoot, rNone
+			}
 		case cOMsg, cOContentArr:
 			switch k {
 			case kB64JSON:
@@ -443,6 +534,10 @@ func (p *parser) child(top *frame, k keyID) (vctx, role) {
 		return cOMsg, rNone
 	case cOContentArr:
 		return cOMsg, rText
+	case cIPreds:
+		return cIPred, rNone
+	case cBInlArr:
+		return cBItem, rNone
 	}
 	return cNone, rNone
 }
@@ -784,6 +879,9 @@ func (p *parser) dataURIPrefix() bool {
 // out[start:end], keeping what was copied after it.
 func (p *parser) unmark(i, start, end int) {
 	pl := &p.res.Payloads[i]
+	if !p.fits(len(pl.Data)/3*4 + 4) {
+		return
+	}
 	tail := append([]byte(nil), p.out[end:]...)
 	p.out = p.out[:start]
 	enc := base64.StdEncoding
@@ -938,6 +1036,10 @@ func (p *parser) bulk(s []byte) int {
 // bail gives up a run: the text decoded so far is re-encoded (the same
 // characters, since it was canonical) followed by the pending ones.
 func (p *parser) bail(pending []byte) {
+	if !p.fits(p.plen()/3*4 + 4 + len(pending)) {
+		p.pabort()
+		return
+	}
 	p.out = p.pencode(p.out)
 	p.out = append(p.out, pending...)
 	p.pabort()
@@ -1017,6 +1119,18 @@ func (p *parser) pencode(dst []byte) []byte {
 		dst = base64.StdEncoding.AppendEncode(dst, c)
 	}
 	return dst
+}
+
+// plen is the length of the payload decoded so far.
+func (p *parser) plen() int {
+	if p.useArena {
+		return len(p.arena) - p.mark
+	}
+	n := 0
+	for _, c := range p.chunks[:p.nchunk] {
+		n += len(c)
+	}
+	return n
 }
 
 func (p *parser) pabort() {

@@ -64,8 +64,15 @@ func (e notStarted) Unwrap() []error { return []error{ErrNotStarted, e.cause} }
 
 // Run sends every request to g, at most opts.Concurrency at once, and
 // returns one Result per request in input order. It returns only when every
-// started call has returned.
+// started call has returned. A nil g fails every request with
+// provider.ErrInvalidRequest; nil requests go to g, whose adapters refuse
+// them the same way.
 func Run(ctx context.Context, g provider.Generator, reqs []*provider.Request, opts Options) []Result {
+	if g == nil {
+		g = provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+			return nil, provider.Errorf(provider.KindInvalidRequest, "fanout: nil Generator")
+		})
+	}
 	results := make([]Result, len(reqs))
 	for i := range results {
 		results[i].Index = i
@@ -171,6 +178,9 @@ func Repeat(ctx context.Context, n, concurrency int, call func(context.Context) 
 // first error is returned as a *provider.Error (with several calls, a copy
 // carrying the usage billed by all of them).
 func Merge(base *provider.Response, results []Result) (*provider.Response, error) {
+	if base == nil {
+		base = &provider.Response{}
+	}
 	out := *base
 	out.Warnings = append([]string(nil), base.Warnings...)
 	var firstErr error
@@ -190,6 +200,12 @@ func Merge(base *provider.Response, results []Result) (*provider.Response, error
 			continue
 		}
 		resp := r.Response
+		if resp == nil {
+			// A call that returned neither a response nor an error.
+			out.Attempts++
+			failures = append(failures, fmt.Sprintf("image %d of %d failed: no response and no error", i+1, len(results)))
+			continue
+		}
 		out.Attempts += max(resp.Attempts, 1)
 		out.Images = append(out.Images, resp.Images...)
 		out.Usage = out.Usage.Add(resp.Usage)

@@ -268,3 +268,16 @@ func TestMergeAllFailedCarriesBilledUsage(t *testing.T) {
 		t.Errorf("cancelled: %v %v, want a typed error naming p and m", resp, err)
 	}
 }
+
+// Careless inputs are typed errors, never panics.
+func TestNilInputs(t *testing.T) {
+	res := fanout.Run(context.Background(), nil, []*provider.Request{{Prompt: "p"}, nil}, fanout.Options{})
+	for i, r := range res {
+		if !errors.Is(r.Err, provider.ErrInvalidRequest) {
+			t.Errorf("result %d: %v", i, r.Err)
+		}
+	}
+	if _, err := fanout.Merge(nil, []fanout.Result{{}}); !errors.Is(err, provider.ErrNoImage) {
+		t.Errorf("Merge(nil, no response and no error) = %v", err)
+	}
+}

@@ -1,0 +1,123 @@
+package gemini_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/hostiletest"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// hugeCases are 2 GiB answers of every shape a generateContent answer can
+// grow in. Each runs in a fresh process (hostiletest.Child) so that its
+// heap bound is its own.
+var hugeCases = map[string]struct {
+	body     hostiletest.Body
+	wantCode string // Code of the error
+	status   int    // StatusCode of the error
+}{
+	"inlineData chunked": {hostiletest.Body{Prefix: `{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"`,
+		Filler: "iVBORw0KGgoAAAAN", Suffix: `"}}]}}]}`}, "RESPONSE_TOO_LARGE", 200},
+	"inlineData with Content-Length": {hostiletest.Body{Prefix: `{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"`,
+		Filler: "AAAA", Suffix: `"}}]}}]}`, WithLength: true}, "RESPONSE_TOO_LARGE", 200},
+	"text part": {hostiletest.Body{Prefix: `{"candidates":[{"content":{"parts":[{"text":"`,
+		Filler: "All work and no play makes Jack a dull boy. ", Suffix: `"}]}}]}`}, "RESPONSE_TOO_LARGE", 200},
+	"thought signature": {hostiletest.Body{Prefix: `{"candidates":[{"content":{"parts":[{"text":"x","thoughtSignature":"`,
+		Filler: "c2lnbmF0dXJl", Suffix: `"}]}}]}`}, "RESPONSE_TOO_LARGE", 200},
+	"error body": {hostiletest.Body{Status: 500, Prefix: `{"error":{"code":500,"status":"INTERNAL","message":"`,
+		Filler: "internal error ", Suffix: `"}}`}, "", 500},
+	"gzip bomb": {hostiletest.Body{Prefix: `{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"`,
+		Filler: "AAAA", Suffix: `"}}]}}]}`, Gzip: true}, "RESPONSE_TOO_LARGE", 200},
+}
+
+// hugeCap is the cap the memory tests run under: the default, or 32 MiB
+// under the race detector, which makes decoding ten times slower.
+func hugeCap() int64 {
+	if hostiletest.Race {
+		return 32 << 20
+	}
+	return gemini.DefaultMaxResponseBytes
+}
+
+// TestHugeAnswers serves every shape of 2 GiB answer and checks that the
+// call ends with a typed error, closes the connection, and that the heap
+// never held more than the cap + 64 MiB: the bound is the heap's
+// high-water mark in a fresh process (hostiletest.Peak), which no
+// sampling can miss.
+func TestHugeAnswers(t *testing.T) {
+	if hostiletest.Case() != "" {
+		t.Skip("child process")
+	}
+	limit := uint64(hugeCap()) + 64<<20
+	for _, name := range sortedKeys(hugeCases) {
+		t.Run(name, func(t *testing.T) {
+			p, detail := hostiletest.Child(t, "TestHugeAnswerChild", name)
+			t.Logf("%s: peak %s sampled, %s bound (limit %s); %s", name, hostiletest.MiB(p.Sampled), hostiletest.MiB(p.Bound), hostiletest.MiB(limit), detail)
+			if p.Bound >= limit {
+				t.Errorf("heap bound %s, want under %s", hostiletest.MiB(p.Bound), hostiletest.MiB(limit))
+			}
+			if !strings.HasPrefix(detail, "ok") {
+				t.Errorf("child: %s", detail)
+			}
+		})
+	}
+}
+
+// TestHugeAnswerChild runs one case of TestHugeAnswers, in the child.
+func TestHugeAnswerChild(t *testing.T) {
+	name := hostiletest.Case()
+	tc, ok := hugeCases[name]
+	if !ok {
+		t.Skip("run by TestHugeAnswers")
+	}
+	clearEnv(t)
+	tc.body.Size = hostiletest.Huge
+	srv, stats := hostiletest.Serve(t, tc.body)
+	g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(),
+		MaxResponseBytes: hugeCap(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var genErr error
+	start := time.Now()
+	peak := hostiletest.Measure(func() {
+		_, genErr = g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+	})
+	elapsed := time.Since(start)
+	written, wire, closed := stats().Wait(10 * time.Second)
+	var pe *provider.Error
+	detail := "ok"
+	switch {
+	case !errors.As(genErr, &pe):
+		detail = fmt.Sprintf("untyped error %v", genErr)
+	case pe.Code != tc.wantCode || pe.StatusCode != tc.status || pe.Kind != provider.KindUnavailable:
+		detail = fmt.Sprintf("got %v (code %q status %d), want code %q status %d", pe, pe.Code, pe.StatusCode, tc.wantCode, tc.status)
+	case !tc.body.Gzip && (written >= hostiletest.Huge || !closed):
+		// (A gzip bomb is 2 MiB on the wire: it fits in the sockets'
+		// buffers, so the server cannot see the client close; capture's
+		// tests check that with a larger one.)
+		detail = fmt.Sprintf("the connection was drained: server wrote %d bytes, closed early %v", written, closed)
+	}
+	hostiletest.Report(peak, fmt.Sprintf("%s; %v in %v; server wrote %s (%s on the wire)", detail, genErr, elapsed.Round(time.Millisecond),
+		hostiletest.MiB(uint64(written)), hostiletest.MiB(uint64(wire))))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := range keys {
+		for j := i + 1; j < len(keys); j++ {
+			if keys[j] < keys[i] {
+				keys[i], keys[j] = keys[j], keys[i]
+			}
+		}
+	}
+	return keys
+}
