@@ -143,7 +143,7 @@ func (c *cacher) event(kind EventKind, key string, err error) {
 
 func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	if req == nil {
-		return c.next.Generate(ctx, req)
+		return nil, provider.Errorf(provider.KindInvalidRequest, "cache: Request: nil request")
 	}
 	mode, _ := req.Options[OptionCache].(string)
 	if mode == Skip {

@@ -400,3 +400,13 @@ func TestMemoryStoreBound(t *testing.T) {
 		t.Errorf("bad key: %v", err)
 	}
 }
+
+// TestNilRequest: a nil request is a typed request error, never sent down.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	up := &upstream{}
+	g := testutil.Must(New(Config{}))(up)
+	if _, err := g.Generate(context.Background(), nil); !errors.Is(err, provider.ErrInvalidRequest) || up.calls.Load() != 0 {
+		t.Errorf("err %v, upstream calls %d", err, up.calls.Load())
+	}
+}

@@ -241,6 +241,9 @@ func (l *limiter) dayOf(now time.Time) Day {
 }
 
 func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	if req == nil {
+		return nil, provider.Errorf(provider.KindInvalidRequest, "ratelimit: Request: nil request")
+	}
 	store := l.cfg.Store
 	if err := l.waitPause(ctx); err != nil {
 		return nil, err

@@ -424,3 +424,24 @@ func TestMemoryStoreDayDoesNotGoBack(t *testing.T) {
 		t.Error("today's count was lost")
 	}
 }
+
+// TestNilRequest: a nil request is a typed request error, never sent down
+// and taking no slot.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	up := &counter{}
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, ImagesPerMinute: 1, FailFast: true}))(up)
+	for range 2 {
+		if err := gen2(g, nil); !errors.Is(err, provider.ErrInvalidRequest) {
+			t.Fatalf("err %v", err)
+		}
+	}
+	if err := gen(t, g, context.Background(), 1); err != nil || up.calls.Load() != 1 {
+		t.Errorf("a nil request took a slot: %v, calls %d", err, up.calls.Load())
+	}
+}
+
+func gen2(g provider.Generator, req *provider.Request) error {
+	_, err := g.Generate(context.Background(), req)
+	return err
+}
