@@ -196,3 +196,21 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// WaitUntil polls cond every few milliseconds until it holds or timeout
+// has passed, and reports whether it held. Tests use it for what must
+// happen "soon" (a store noticing an outage, a lease removed after a
+// restart) with a generous timeout, instead of sleeping a fixed time and
+// hoping the machine kept up.
+func WaitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
