@@ -194,10 +194,10 @@ func pacific() *time.Location {
 }
 
 type limiter struct {
-	cfg      Config
-	next     provider.Generator
-	key      string
-	provider string
+	cfg       Config
+	next      provider.Generator
+	key       string
+	provider  string
 	rpm, ipm  Window
 	perMinute string // the per-minute limits, for refusals
 	dayLimit  int
