@@ -26,7 +26,9 @@
 //     by its expiry (Redis server time). Expired leases are dropped before
 //     counting, so a replica that dies frees its slots after the lease TTL;
 //     a live holder refreshes its lease every third of the TTL until it
-//     releases it.
+//     releases it. A lease released while Redis is unreachable is removed
+//     as soon as Redis answers again (a goroutine retries, at least every
+//     Options.RetryInterval), so no replica waits for it until its TTL.
 //
 // # Keys
 //
