@@ -443,7 +443,9 @@ func (g *gated) Generate(ctx context.Context, req *provider.Request) (*provider.
 	}
 }
 
-func (g *gated) Describe() provider.Description { return provider.Description{Provider: "fake", Model: "m"} }
+func (g *gated) Describe() provider.Description {
+	return provider.Description{Provider: "fake", Model: "m"}
+}
 
 // TestFlightCarriesTheLeadersDeadline: the shared upstream call runs
 // under the deadline of the caller that started it, so retry and the
