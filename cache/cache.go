@@ -371,10 +371,20 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 			}
 			if got {
 				defer unlock()
+				// Another process may have stored the entry between this
+				// flight's look in the store and taking the lock.
+				if e, hit, err := c.cfg.Store.Get(ctx, k); err == nil && hit && !e.Expired(c.cfg.Now()) && (!refresh || !e.Created.Before(began)) {
+					c.event(EventShared, k, nil)
+					return e.response(), nil
+				}
 				break
 			}
 			if err := lk.WaitUnlocked(ctx, k); err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				c.event(EventError, k, err) // the store failed: go on without it
+				break
 			}
 			e, hit, err := c.cfg.Store.Get(ctx, k)
 			if err != nil {

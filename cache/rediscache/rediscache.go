@@ -27,8 +27,12 @@
 // Lock is SET NX PX on "lock:<key>" with a random token, extended every
 // third of its TTL while held and deleted (if still ours) on unlock;
 // WaitUnlocked polls with back-off (2 ms doubling to Options.PollInterval)
-// until the lock is gone. A holder that dies frees it after
-// cache.Config.LockTTL.
+// until the lock is gone, or the waiter's context ends. A holder that dies
+// frees it after cache.Config.LockTTL. A live holder whose unlock meets an
+// outage (Redis restarting, with the lock persisted) keeps retrying it in
+// the background, every 250 ms at most, so the lock is gone within about
+// that long of Redis returning and its waiters go on; so is a lock taken
+// by a SET NX whose answer was lost.
 //
 // # Keys
 //
@@ -118,6 +122,7 @@ type Store struct {
 	poll     time.Duration
 	now      func() time.Time
 	timeout  time.Duration
+	cleanup  *redisx.Janitor // releases locks whose release met an outage
 }
 
 var (
@@ -147,6 +152,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		poll:     opts.PollInterval,
 		now:      opts.Now,
 		timeout:  opts.Timeout,
+		cleanup:  &redisx.Janitor{Timeout: opts.Timeout},
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = 1 << 30
@@ -338,12 +344,28 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	}
 	r, err := redisx.Do(ctx, s.guard, "lock", func(ctx context.Context) (res, error) {
 		ok, err := s.rdb.SetNX(ctx, k, token, ttl).Result()
+		if redisx.IsOutage(err) && !redisx.NotSent(err) {
+			// The lock may have been taken with the answer lost: release
+			// it when Redis answers, or others would wait for it for ttl.
+			s.releaseLater(k, token, ttl)
+		}
 		if err != nil || !ok {
 			return res{}, err
 		}
 		return res{s.hold(k, token, ttl), true}, nil
 	}, func() (res, error) { return res{func() {}, true}, nil })
 	return r.unlock, r.ok, err
+}
+
+// releaseLater queues the release of lock k (if it still holds token) for
+// when Redis answers again: the janitor retries every 250 ms at most, so a
+// lock whose release met an outage is gone within about that long of
+// Redis returning, instead of holding the other processes' waiters until
+// its TTL.
+func (s *Store) releaseLater(k, token string, ttl time.Duration) {
+	s.cleanup.Add(time.Now().Add(ttl), func(ctx context.Context) error {
+		return unlockScript.Run(ctx, s.rdb, []string{k}, token).Err()
+	})
 }
 
 func (s *Store) hold(k, token string, ttl time.Duration) func() {
@@ -370,7 +392,9 @@ func (s *Store) hold(k, token string, ttl time.Duration) func() {
 			<-done
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			defer cancel()
-			_ = unlockScript.Run(ctx, s.rdb, []string{k}, token).Err() // else it expires
+			if err := unlockScript.Run(ctx, s.rdb, []string{k}, token).Err(); redisx.IsOutage(err) {
+				s.releaseLater(k, token, ttl)
+			}
 		})
 	}
 }

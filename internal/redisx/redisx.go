@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +221,14 @@ func IsOutage(err error) bool {
 	return false
 }
 
+// NotSent reports whether err means a command never reached Redis (no
+// connection could be made, or the client is closed), so that it
+// certainly did not run: a write that failed so needs no clean-up.
+func NotSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
 // Prefix returns p, or DefaultPrefix when p is empty.
 func Prefix(p string) string {
 	if p == "" {
@@ -265,4 +274,97 @@ func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, p
 	}
 	cfgcheck.NonNegative(e, store+".Options.Timeout", timeout, "0 (default 250ms) or more")
 	cfgcheck.NonNegative(e, store+".Options.RetryInterval", retry, "0 (default 1s) or more")
+}
+
+// Janitor retries clean-up writes that failed because Redis was
+// unreachable (a lease or lock released during an outage), so that what
+// they free is freed for every replica soon after Redis returns rather
+// than when its TTL runs out. Each job is retried until it succeeds, fails
+// with an answer (not an outage), or passes its expiry (Redis drops the
+// key by itself then). One goroutine runs while jobs are queued and ends
+// when none is. The zero value is ready to use.
+type Janitor struct {
+	// Timeout bounds each try; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxInterval is the longest wait between tries; 0 means
+	// DefaultJanitorInterval. Tries start 10 ms apart and double.
+	MaxInterval time.Duration
+
+	mu      sync.Mutex
+	jobs    []janitorJob
+	running bool
+}
+
+// DefaultJanitorInterval is the longest wait between a Janitor's tries:
+// what is freed is freed within about that long of Redis returning.
+const DefaultJanitorInterval = 250 * time.Millisecond
+
+type janitorJob struct {
+	run     func(ctx context.Context) error
+	expires time.Time
+}
+
+// Add queues run, to be retried until expires.
+func (j *Janitor) Add(expires time.Time, run func(ctx context.Context) error) {
+	j.mu.Lock()
+	j.jobs = append(j.jobs, janitorJob{run, expires})
+	start := !j.running
+	j.running = true
+	j.mu.Unlock()
+	if start {
+		go j.loop()
+	}
+}
+
+// Pending returns the number of queued jobs.
+func (j *Janitor) Pending() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.jobs)
+}
+
+// Flush tries the queued jobs once, now, in the order they were queued;
+// it stops at the first outage.
+func (j *Janitor) Flush(ctx context.Context) {
+	j.mu.Lock()
+	jobs := j.jobs
+	j.jobs = nil
+	j.mu.Unlock()
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	for i, job := range jobs {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := job.run(cctx)
+		cancel()
+		if IsOutage(err) {
+			j.mu.Lock()
+			j.jobs = append(jobs[i:], j.jobs...)
+			j.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (j *Janitor) loop() {
+	maxWait := j.MaxInterval
+	if maxWait <= 0 {
+		maxWait = DefaultJanitorInterval
+	}
+	wait := 10 * time.Millisecond
+	for {
+		time.Sleep(wait)
+		j.Flush(context.Background())
+		j.mu.Lock()
+		now := time.Now()
+		j.jobs = slices.DeleteFunc(j.jobs, func(job janitorJob) bool { return now.After(job.expires) })
+		if len(j.jobs) == 0 {
+			j.running = false
+			j.mu.Unlock()
+			return
+		}
+		j.mu.Unlock()
+		wait = min(wait*2, maxWait)
+	}
 }

@@ -27,8 +27,8 @@
 //     counting, so a replica that dies frees its slots after the lease TTL;
 //     a live holder refreshes its lease every third of the TTL until it
 //     releases it. A lease released while Redis is unreachable is removed
-//     as soon as Redis answers again (a goroutine retries, at least every
-//     Options.RetryInterval), so no replica waits for it until its TTL.
+//     as soon as Redis answers again (a goroutine retries every 250 ms at
+//     most), so no replica waits for it until its TTL.
 //
 // # Keys
 //
@@ -57,7 +57,6 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,11 +110,8 @@ type Store struct {
 	guard  *redisx.Guard
 	mem    *ratelimit.MemoryStore
 	poll   time.Duration
-	retry  time.Duration // Options.RetryInterval with its default
 
-	mu       sync.Mutex
-	pending  []lease // released while Redis was unreachable
-	flushing bool    // a goroutine is removing them
+	cleanup *redisx.Janitor // removes leases released while Redis was unreachable
 }
 
 // lease is a concurrency lease to remove from Redis; expires is when Redis
@@ -145,15 +141,12 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		prefix: redisx.Prefix(opts.Prefix) + "rl:",
 		guard: &redisx.Guard{Store: "ratelimit", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
 			Timeout: opts.Timeout, Retry: opts.RetryInterval},
-		mem:  ratelimit.NewMemoryStore(),
-		poll: opts.PollInterval,
+		mem:     ratelimit.NewMemoryStore(),
+		poll:    opts.PollInterval,
+		cleanup: &redisx.Janitor{Timeout: opts.Timeout},
 	}
 	if s.poll <= 0 {
 		s.poll = 50 * time.Millisecond
-	}
-	s.retry = opts.RetryInterval
-	if s.retry <= 0 {
-		s.retry = redisx.DefaultRetry
 	}
 	return s, nil
 }
@@ -398,10 +391,10 @@ func (s *Store) Acquire(ctx context.Context, key string, limit int, ttl time.Dur
 			ok      bool
 		}
 		r, err := redisx.Do(ctx, s.guard, "acquire", func(ctx context.Context) (res, error) {
-			s.flushPending(ctx)
+			s.cleanup.Flush(ctx)
 			member := "1:" + redisx.Token()
 			v, err := acquireScript.Run(ctx, s.rdb, []string{k}, limit, ttl.Milliseconds(), member).Int()
-			if redisx.IsOutage(err) {
+			if redisx.IsOutage(err) && !redisx.NotSent(err) {
 				// The script may have run: remove the lease when Redis is back.
 				s.addPending(lease{k, member, time.Now().Add(ttl)})
 			}
@@ -472,57 +465,12 @@ func (s *Store) holdLease(k, member string, ttl time.Duration) func() {
 	}
 }
 
-// addPending queues l for removal and makes sure a goroutine is removing
-// queued leases: it tries every RetryInterval (or sooner after a failure
-// of the first tries) until Redis answers, so that a lease released during
-// an outage frees its slot for every replica within about RetryInterval of
-// Redis returning, and it ends when nothing is left to remove (a lease
-// past its expiry is dropped from the queue: Redis forgot it already).
+// addPending queues the removal of a lease from Redis, retried by the
+// janitor until Redis answers (or the lease has expired anyway), so that
+// a lease released during an outage frees its slot for every replica soon
+// after Redis returns.
 func (s *Store) addPending(l lease) {
-	s.mu.Lock()
-	s.pending = append(s.pending, l)
-	start := !s.flushing
-	s.flushing = true
-	s.mu.Unlock()
-	if start {
-		go s.flushLoop()
-	}
-}
-
-func (s *Store) flushLoop() {
-	wait := 10 * time.Millisecond
-	for {
-		time.Sleep(wait)
-		ctx, cancel := context.WithTimeout(context.Background(), s.guard.Timeout+redisx.DefaultTimeout)
-		s.flushPending(ctx)
-		cancel()
-		s.mu.Lock()
-		now := time.Now()
-		s.pending = slices.DeleteFunc(s.pending, func(l lease) bool { return now.After(l.expires) })
-		if len(s.pending) == 0 {
-			s.flushing = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		wait = min(wait*2, s.retry)
-	}
-}
-
-// flushPending removes leases released while Redis was unreachable.
-func (s *Store) flushPending(ctx context.Context) {
-	s.mu.Lock()
-	p := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	for i, l := range p {
-		if err := s.rdb.ZRem(ctx, l.key, l.member).Err(); err != nil {
-			s.mu.Lock()
-			s.pending = append(s.pending, p[i:]...)
-			s.mu.Unlock()
-			return
-		}
-	}
+	s.cleanup.Add(l.expires, func(ctx context.Context) error { return s.rdb.ZRem(ctx, l.key, l.member).Err() })
 }
 
 // Leases returns the live leases of key's concurrency cap (for reports
