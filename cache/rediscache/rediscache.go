@@ -24,15 +24,17 @@
 //
 // # De-duplication across processes
 //
-// Lock is SET NX PX on "lock:<key>" with a random token, extended every
-// third of its TTL while held and deleted (if still ours) on unlock;
-// WaitUnlocked polls with back-off (2 ms doubling to Options.PollInterval)
-// until the lock is gone, or the waiter's context ends. A holder that dies
-// frees it after cache.Config.LockTTL. A live holder whose unlock meets an
-// outage (Redis restarting, with the lock persisted) keeps retrying it in
-// the background, every 250 ms at most, so the lock is gone within about
-// that long of Redis returning and its waiters go on; so is a lock taken
-// by a SET NX whose answer was lost.
+// Lock is SET NX PX on "lock:<key>" with a random token (in a script that
+// also takes a lock already holding that token as taken, so that a
+// client's retry cannot lock its own caller out), extended every third of
+// its TTL while held and deleted (if still ours) on unlock; WaitUnlocked
+// polls with back-off (2 ms doubling to Options.PollInterval) until the
+// lock is gone, or the waiter's context ends. A holder that dies frees it
+// after cache.Config.LockTTL. A live holder whose unlock meets an outage
+// (Redis restarting, with the lock persisted) keeps retrying it in the
+// background, every 250 ms at most, so the lock is gone within about that
+// long of Redis returning and its waiters go on; so is a lock whose SET's
+// answer was lost.
 //
 // # Keys
 //
@@ -324,6 +326,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 `)
 
+// lockScript takes lock KEYS[1] for token ARGV[1] for ARGV[2] ms. It is
+// idempotent: a client's retry of a call whose answer was lost finds the
+// lock its own, not another holder's.
+var lockScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
+
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -343,8 +354,8 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		ok     bool
 	}
 	r, err := redisx.Do(ctx, s.guard, "lock", func(ctx context.Context) (res, error) {
-		ok, err := s.rdb.SetNX(ctx, k, token, ttl).Result()
-		if redisx.IsOutage(err) && !redisx.NotSent(err) {
+		ok, err := lockScript.Run(ctx, s.rdb, []string{k}, token, ttl.Milliseconds()).Bool()
+		if redisx.IsOutage(err) {
 			// The lock may have been taken with the answer lost: release
 			// it when Redis answers, or others would wait for it for ttl.
 			s.releaseLater(k, token, ttl)
@@ -422,6 +433,15 @@ func (s *Store) WaitUnlocked(ctx context.Context, key string) error {
 		}
 		backoff = min(backoff*2, s.poll)
 	}
+}
+
+// Close stops the store's background work: the release of fill locks
+// whose unlock met an outage, which Redis then expires after their TTL
+// instead. It does not close the Redis client. The store still works
+// after Close, without that release.
+func (s *Store) Close() error {
+	s.cleanup.Stop()
+	return nil
 }
 
 // Unavailable reports whether the store currently considers Redis

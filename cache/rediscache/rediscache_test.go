@@ -34,7 +34,10 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return testutil.Must(New(c, opts)), c
+	if opts.Timeout == 0 {
+		opts.Timeout = redistest.Timeout
+	}
+	return closing(t, testutil.Must(New(c, opts))), c
 }
 
 func key(i int) string { return fmt.Sprintf("%064x", i) }
@@ -193,13 +196,7 @@ func TestLock(t *testing.T) {
 	}
 }
 
-func deadClient(t *testing.T) *redis.Client {
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return redistest.NewClient(t, "127.0.0.1:"+strconv.Itoa(port))
-}
+func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 type upstream struct{ calls atomic.Int32 }
 
@@ -211,7 +208,7 @@ func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provid
 // TestUnreachableFallback: with FallbackToMemory the cache keeps working
 // in the process.
 func TestUnreachableFallback(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})))
 	up := &upstream{}
 	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
 	ctx := context.Background()
@@ -228,7 +225,7 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with FailClosed every store operation returns
 // the typed error; the decorator reports it and serves from upstream.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})))
 	ctx := context.Background()
 	var pe *provider.Error
 	if _, _, err := s.Get(ctx, key(1)); !errors.As(err, &pe) || pe.Code != CodeUnavailable || !errors.Is(err, provider.ErrUnavailable) {
@@ -340,7 +337,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: time.Second, PollInterval: 10 * time.Millisecond}))
+	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout, PollInterval: 10 * time.Millisecond})))
 	ctx := context.Background()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -386,8 +383,8 @@ func TestLockReleasedAfterRestart(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	newStore := func(policy Policy) *Store {
 		c := redistest.NewClient(t, srv.Addr)
-		return testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: quiet, RetryInterval: 50 * time.Millisecond,
-			PollInterval: 10 * time.Millisecond, OnUnavailable: policy}))
+		return closing(t, testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: quiet, RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout,
+			PollInterval: 10 * time.Millisecond, OnUnavailable: policy})))
 	}
 	holder, waiter, strict := newStore(FallbackToMemory), newStore(FallbackToMemory), newStore(FailClosed)
 	ctx := context.Background()
@@ -414,7 +411,7 @@ func TestLockReleasedAfterRestart(t *testing.T) {
 	start := time.Now()
 	err := strict.WaitUnlocked(dctx, k)
 	cancel()
-	if err == nil || time.Since(start) > 5*time.Second {
+	if err == nil || time.Since(start) > redistest.Timeout {
 		t.Errorf("waiter during the outage: %v after %v", err, time.Since(start))
 	}
 	// The holder finishes while Redis is down: storing and unlocking fail.
@@ -448,4 +445,11 @@ func TestLockReleasedAfterRestart(t *testing.T) {
 	if _, err := other.Generate(wctx, req); err != nil {
 		t.Errorf("other process: %v", err)
 	}
+}
+
+// closing registers s.Close with t.Cleanup: the store's janitor goroutine
+// must not outlive the test (goleak).
+func closing(t testing.TB, s *Store) *Store {
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

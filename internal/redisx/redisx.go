@@ -221,14 +221,6 @@ func IsOutage(err error) bool {
 	return false
 }
 
-// NotSent reports whether err means a command never reached Redis (no
-// connection could be made, or the client is closed), so that it
-// certainly did not run: a write that failed so needs no clean-up.
-func NotSent(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
-}
-
 // Prefix returns p, or DefaultPrefix when p is empty.
 func Prefix(p string) string {
 	if p == "" {
@@ -282,7 +274,7 @@ func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, p
 // than when its TTL runs out. Each job is retried until it succeeds, fails
 // with an answer (not an outage), or passes its expiry (Redis drops the
 // key by itself then). One goroutine runs while jobs are queued and ends
-// when none is. The zero value is ready to use.
+// when none is, or at Stop. The zero value is ready to use.
 type Janitor struct {
 	// Timeout bounds each try; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -293,6 +285,9 @@ type Janitor struct {
 	mu      sync.Mutex
 	jobs    []janitorJob
 	running bool
+	stopped bool
+	stop    chan struct{} // closed by Stop; made with the first goroutine
+	wg      sync.WaitGroup
 }
 
 // DefaultJanitorInterval is the longest wait between a Janitor's tries:
@@ -304,16 +299,38 @@ type janitorJob struct {
 	expires time.Time
 }
 
-// Add queues run, to be retried until expires.
+// Add queues run, to be retried until expires. After Stop it does
+// nothing: Redis expires what run would have removed.
 func (j *Janitor) Add(expires time.Time, run func(ctx context.Context) error) {
 	j.mu.Lock()
-	j.jobs = append(j.jobs, janitorJob{run, expires})
-	start := !j.running
-	j.running = true
-	j.mu.Unlock()
-	if start {
-		go j.loop()
+	defer j.mu.Unlock()
+	if j.stopped {
+		return
 	}
+	j.jobs = append(j.jobs, janitorJob{run, expires})
+	if j.running {
+		return
+	}
+	j.running = true
+	if j.stop == nil {
+		j.stop = make(chan struct{})
+	}
+	j.wg.Add(1)
+	go j.loop(j.stop)
+}
+
+// Stop ends the goroutine, dropping the queued jobs, and waits for it.
+func (j *Janitor) Stop() {
+	j.mu.Lock()
+	if !j.stopped {
+		j.stopped = true
+		j.jobs = nil
+		if j.stop != nil {
+			close(j.stop)
+		}
+	}
+	j.mu.Unlock()
+	j.wg.Wait()
 }
 
 // Pending returns the number of queued jobs.
@@ -340,26 +357,35 @@ func (j *Janitor) Flush(ctx context.Context) {
 		cancel()
 		if IsOutage(err) {
 			j.mu.Lock()
-			j.jobs = append(jobs[i:], j.jobs...)
+			if !j.stopped {
+				j.jobs = append(jobs[i:], j.jobs...)
+			}
 			j.mu.Unlock()
 			return
 		}
 	}
 }
 
-func (j *Janitor) loop() {
+func (j *Janitor) loop(stop <-chan struct{}) {
+	defer j.wg.Done()
 	maxWait := j.MaxInterval
 	if maxWait <= 0 {
 		maxWait = DefaultJanitorInterval
 	}
 	wait := 10 * time.Millisecond
 	for {
-		time.Sleep(wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 		j.Flush(context.Background())
 		j.mu.Lock()
 		now := time.Now()
 		j.jobs = slices.DeleteFunc(j.jobs, func(job janitorJob) bool { return now.After(job.expires) })
-		if len(j.jobs) == 0 {
+		if len(j.jobs) == 0 || j.stopped {
 			j.running = false
 			j.mu.Unlock()
 			return

@@ -53,10 +53,19 @@ func TestJanitor(t *testing.T) {
 	}
 }
 
-func TestNotSent(t *testing.T) {
-	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
-	read := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}
-	if !NotSent(dial) || NotSent(read) || NotSent(context.DeadlineExceeded) {
-		t.Errorf("NotSent: dial %v, read %v, deadline %v", NotSent(dial), NotSent(read), NotSent(context.DeadlineExceeded))
+// TestJanitorStop: Stop ends the goroutine at once, even with jobs that
+// could only expire much later, and Add does nothing after it.
+func TestJanitorStop(t *testing.T) {
+	outage := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	j := &Janitor{}
+	j.Add(time.Now().Add(time.Hour), func(context.Context) error { return outage })
+	j.Stop()
+	if n := j.Pending(); n != 0 {
+		t.Errorf("%d jobs after Stop", n)
 	}
+	j.Add(time.Now().Add(time.Hour), func(context.Context) error { return outage })
+	if n := j.Pending(); n != 0 {
+		t.Errorf("Add after Stop queued %d", n)
+	}
+	j.Stop() // twice is harmless
 }

@@ -351,12 +351,16 @@ func (s *Store) PauseUntil(ctx context.Context, key string) (time.Time, error) {
 }
 
 // acquireScript: KEYS[1] lease set; ARGV limit, ttl ms, member. Scores are
-// expiry times in Redis server milliseconds.
+// expiry times in Redis server milliseconds. It is idempotent: run twice
+// for one member (a client retry), it takes one slot.
 var acquireScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+-- Already ours: the client sent the script again (its retry of a call
+-- whose answer was lost).
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 1 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
@@ -394,7 +398,7 @@ func (s *Store) Acquire(ctx context.Context, key string, limit int, ttl time.Dur
 			s.cleanup.Flush(ctx)
 			member := "1:" + redisx.Token()
 			v, err := acquireScript.Run(ctx, s.rdb, []string{k}, limit, ttl.Milliseconds(), member).Int()
-			if redisx.IsOutage(err) && !redisx.NotSent(err) {
+			if redisx.IsOutage(err) {
 				// The script may have run: remove the lease when Redis is back.
 				s.addPending(lease{k, member, time.Now().Add(ttl)})
 			}
@@ -482,6 +486,15 @@ func (s *Store) Leases(ctx context.Context, key string) (int, error) {
 	}
 	n, err := s.rdb.ZCount(ctx, s.key("c", key), "("+strconv.FormatInt(t.UnixMilli(), 10), "+inf").Result()
 	return int(n), err
+}
+
+// Close stops the store's background work: the removal of leases
+// released while Redis was unreachable, which Redis then expires after
+// their TTL instead. It does not close the Redis client. The store still
+// works after Close, without that removal.
+func (s *Store) Close() error {
+	s.cleanup.Stop()
+	return nil
 }
 
 // Unavailable reports whether the store currently considers Redis

@@ -109,8 +109,8 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: 5 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)}))
+	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout,
+		Logger: slog.New(slog.DiscardHandler)})))
 	ctx := context.Background()
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
