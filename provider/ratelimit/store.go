@@ -58,7 +58,9 @@ type Store interface {
 	// wait t−now (0: start now). Otherwise it records nothing and returns
 	// ok false with the wait that would have been needed (math.MaxInt64
 	// when a demand's N exceeds its Limit or Burst, so it can never fit).
-	// A demand of N 0 needs nothing.
+	// A demand of N 0 needs nothing. Starts are never taken back: a
+	// caller that gives up while it waits for its slot leaves it counted,
+	// which errs on the safe side.
 	//
 	// The rule admits at t only when at most Limit−N of the starts
 	// recorded later than t−Per (those reserved for later included) exist,
