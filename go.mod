@@ -9,8 +9,6 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/sashabaranov/go-openai v1.43.0
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sync v0.25.0
-	golang.org/x/time v0.16.0
 	google.golang.org/genai v1.79.1
 )
 

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -61,23 +59,37 @@ type Event struct {
 //
 // A request's key is Key(req, model) within Config.Namespace, model being
 // Request.Model or else the model the wrapped generator describes. A hit
-// returns the stored response with Cached true, Cost 0, Attempts 0 and a
-// zero Usage. On a miss, identical requests in flight at the same time
-// share one upstream call (golang.org/x/sync/singleflight): the caller
-// whose call went upstream gets its response as is, the others a copy
-// marked Cached with Cost 0, Attempts 0 and zero Usage, so that costs are
-// not counted twice. Copies share image bytes, which nobody may modify.
-// The shared upstream call runs with the values of the first caller's
-// context but is cancelled only when every caller waiting for it has given
-// up; each caller returns when its own context ends. When the Store is a
-// Locker shared by several processes, the upstream call also takes the
-// key's fill lock first; a process that finds it taken waits for the
-// other's entry and returns it marked Cached (EventShared), or fills the
-// entry itself if the other stored nothing.
+// returns the stored response with Cached true, Cost 0, Attempts 0, a zero
+// Usage and no Warnings (those told of the call that filled the entry).
+//
+// On a miss, identical requests in flight at the same time share one
+// upstream call (a flight): the caller whose call went upstream gets its
+// response as is, the others a copy marked the same way as a hit, so that
+// costs are not counted twice. Copies share image bytes, which nobody may
+// modify. Deadlines reach the layers below:
+//
+//   - the flight runs with the values and the deadline of the caller that
+//     started it, so retry and the rate limiter below refuse at once a wait
+//     that would outlast that deadline (a caller with 2 s left facing
+//     "retry after 30 s" gets that error, not a timeout);
+//   - a caller that joined someone else's flight and has more time than it
+//     had, when the flight failed for want of time (its deadline passed, or
+//     the provider asked for a wait longer than it had left), does not get
+//     that failure: it starts a flight of its own with its own deadline;
+//   - a caller whose context ends returns at once when others still wait
+//     for the flight; the last one to give up cancels it and returns once
+//     it has unwound (the layers below honour cancellation), so that
+//     nothing it started, such as a budget reservation, outlives the call.
+//
+// When the Store is a Locker shared by several processes, the upstream
+// call also takes the key's fill lock first; a process that finds it taken
+// waits for the other's entry and returns it marked Cached (EventShared),
+// or fills the entry itself if the other stored nothing.
 //
 // Only successful responses whose images all carry bytes are stored
 // (errors never; links expire). Request.Options[OptionCache] = Skip
 // bypasses the cache, Refresh skips the read and writes the new response.
+// A nil request is a provider.ErrInvalidRequest.
 //
 // It returns a *provider.ConfigError when cfg makes no sense (a negative
 // LockTTL).
@@ -116,23 +128,29 @@ func newCacher(cfg Config, next provider.Generator) *cacher {
 type cacher struct {
 	cfg  Config
 	next provider.Generator
-	sf   singleflight.Group
 
 	mu      sync.Mutex
-	flights map[string]*flight
+	flights map[string]*flight // the flight new callers of a key join
 }
 
-// flight is the context of one shared upstream call and how many callers
-// still wait for it.
+// flight is one shared upstream call. It runs in its own goroutine under
+// ctx: the values of the caller that started it (its leader) and the
+// leader's deadline, so that retry, the limiter and the adapter below see
+// that deadline; it is cancelled only when every caller waiting for it has
+// given up.
 type flight struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	waiters int
-}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	deadline time.Time // the leader's; zero when it had none
+	done     chan struct{}
 
-type result struct {
-	resp *provider.Response
-	err  error
+	// Set before done is closed.
+	resp   *provider.Response
+	err    error
+	ctxErr error     // the flight's context's error when it ended
+	ended  time.Time // when it ended
+
+	waiters int // callers waiting for it; guarded by cacher.mu
 }
 
 func (c *cacher) event(kind EventKind, key string, err error) {
@@ -143,7 +161,7 @@ func (c *cacher) event(kind EventKind, key string, err error) {
 
 func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	if req == nil {
-		return c.next.Generate(ctx, req)
+		return nil, provider.Errorf(provider.KindInvalidRequest, "cache: Request: nil request")
 	}
 	mode, _ := req.Options[OptionCache].(string)
 	if mode == Skip {
@@ -175,62 +193,166 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 	if mode == Refresh {
 		sfKey = "refresh/" + k
 	}
-	for {
-		resp, err, leader := c.share(ctx, sfKey, k, req)
-		if !leader && errors.Is(err, context.Canceled) && ctx.Err() == nil {
-			// Joined a call that every earlier waiter abandoned: try again.
+	for own := false; ; own = true {
+		f, leader := c.join(ctx, sfKey, k, req, own)
+		resp, err := c.wait(ctx, sfKey, f)
+		switch {
+		case err == nil && leader:
+			return resp, nil
+		case err == nil:
+			c.event(EventShared, k, nil)
+			return sharedCopy(resp), nil
+		case !leader && c.rerun(ctx, f, err):
+			// Someone else's flight failed for want of time that this
+			// caller has: start (or join) a flight with its own deadline.
 			continue
 		}
-		if err != nil || leader {
-			return resp, err
-		}
-		c.event(EventShared, k, nil)
-		out := *resp
-		out.Images = slices.Clone(resp.Images)
-		out.Warnings = slices.Clone(resp.Warnings)
-		out.Cached, out.Cost, out.Attempts, out.Usage = true, 0, 0, provider.Usage{}
-		return &out, nil
+		return nil, err
 	}
 }
 
-// share runs req upstream once for all callers of sfKey waiting at the
-// same time. leader reports whether this caller's function ran.
-func (c *cacher) share(ctx context.Context, sfKey, k string, req *provider.Request) (*provider.Response, error, bool) {
+// join returns the flight of sfKey that ctx's caller waits for, counted
+// as one more waiter, starting one when there is none. With own, it does
+// not join a flight whose deadline is earlier than ctx's: it starts one
+// with ctx's deadline, which new callers join from then on.
+func (c *cacher) join(ctx context.Context, sfKey, k string, req *provider.Request, own bool) (f *flight, leader bool) {
 	c.mu.Lock()
-	f := c.flights[sfKey]
-	if f == nil {
-		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		f = &flight{ctx: fctx, cancel: cancel}
+	defer c.mu.Unlock()
+	f = c.flights[sfKey]
+	if f == nil || (own && shorter(f.deadline, ctx)) {
+		f = c.start(ctx, sfKey, k, req)
 		c.flights[sfKey] = f
+		leader = true
 	}
 	f.waiters++
-	c.mu.Unlock()
-	defer c.leave(sfKey, f)
+	return f, leader
+}
 
-	ran := false
-	ch := c.sf.DoChan(sfKey, func() (any, error) {
-		ran = true
-		if sfKey == k {
-			// A flight that just ended may have stored the answer after
-			// this caller looked: check again before going upstream.
-			if e, ok, err := c.cfg.Store.Get(f.ctx, k); err == nil && ok && !e.Expired(c.cfg.Now()) {
-				c.event(EventHit, k, nil)
-				return result{e.response(), nil}, nil
-			}
-		}
-		resp, err := c.fill(f.ctx, k, req, sfKey != k)
-		return result{resp, err}, nil
-	})
-	select {
-	case r := <-ch:
-		res := r.Val.(result)
-		if res.err == nil && res.resp == nil {
-			return nil, fmt.Errorf("cache: upstream returned neither a response nor an error"), ran
-		}
-		return res.resp, res.err, ran
-	case <-ctx.Done():
-		return nil, ctx.Err(), false
+// shorter reports whether a flight with deadline dl has less time than
+// ctx.
+func shorter(dl time.Time, ctx context.Context) bool {
+	if dl.IsZero() {
+		return false
 	}
+	mine, ok := ctx.Deadline()
+	return !ok || mine.After(dl)
+}
+
+// start launches the flight of a caller: ctx's values and deadline, its
+// own cancellation.
+func (c *cacher) start(ctx context.Context, sfKey, k string, req *provider.Request) *flight {
+	base := context.WithoutCancel(ctx)
+	f := &flight{done: make(chan struct{})}
+	if dl, ok := ctx.Deadline(); ok {
+		f.deadline = dl
+		f.ctx, f.cancel = context.WithDeadline(base, dl)
+	} else {
+		f.ctx, f.cancel = context.WithCancel(base)
+	}
+	go func() {
+		defer close(f.done)
+		defer f.cancel()
+		f.resp, f.err = c.run(f.ctx, sfKey, k, req)
+		f.ctxErr, f.ended = f.ctx.Err(), time.Now()
+		if f.err == nil && f.resp == nil {
+			f.err = errors.New("cache: upstream returned neither a response nor an error")
+		}
+		c.mu.Lock()
+		if c.flights[sfKey] == f {
+			delete(c.flights, sfKey) // later callers look in the store first
+		}
+		c.mu.Unlock()
+	}()
+	return f
+}
+
+// run is the body of a flight.
+func (c *cacher) run(ctx context.Context, sfKey, k string, req *provider.Request) (*provider.Response, error) {
+	if sfKey == k {
+		// A flight that just ended may have stored the answer after
+		// this caller looked: check again before going upstream.
+		if e, ok, err := c.cfg.Store.Get(ctx, k); err == nil && ok && !e.Expired(c.cfg.Now()) {
+			c.event(EventHit, k, nil)
+			return e.response(), nil
+		}
+	}
+	return c.fill(ctx, k, req, sfKey != k)
+}
+
+// wait waits for f's result or for ctx to end. A caller that gives up is
+// no longer counted; when it was the last, it cancels the flight and waits
+// for it to unwind (the layers below honour cancellation), so that nothing
+// it started, such as a budget reservation, outlives its call. It then
+// returns the flight's result, which the unwinding decided.
+func (c *cacher) wait(ctx context.Context, sfKey string, f *flight) (*provider.Response, error) {
+	select {
+	case <-f.done:
+		c.leave(sfKey, f)
+		return f.resp, f.err
+	case <-ctx.Done():
+	}
+	if !c.leave(sfKey, f) {
+		return nil, fmt.Errorf("cache: gave up waiting for an identical request in flight: %w", ctx.Err())
+	}
+	f.cancel()
+	<-f.done
+	if f.err != nil && errors.Is(f.ctxErr, context.Canceled) {
+		// It failed because this caller cancelled it: say why.
+		return nil, fmt.Errorf("cache: gave up waiting for the upstream call: %w", ctx.Err())
+	}
+	return f.resp, f.err
+}
+
+// leave drops a waiter of f and reports whether it was the last; the last
+// one forgets the flight, so that no new caller joins a cancelled one.
+func (c *cacher) leave(sfKey string, f *flight) (last bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.waiters--
+	if f.waiters > 0 {
+		return false
+	}
+	if c.flights[sfKey] == f {
+		delete(c.flights, sfKey)
+	}
+	return true
+}
+
+// rerun reports whether a caller that waited for someone else's flight f,
+// which failed with err, should go upstream itself: its own context is
+// live and the failure came from f's shorter deadline (f's context
+// expired, or the provider asked for a wait that did not fit in what f had
+// left but fits in what the caller has), or f was cancelled under it.
+func (c *cacher) rerun(ctx context.Context, f *flight, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(f.ctxErr, context.Canceled) {
+		return true // abandoned by its waiters while this caller joined
+	}
+	if !shorter(f.deadline, ctx) {
+		return false
+	}
+	if errors.Is(f.ctxErr, context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	hint, ok := provider.RetryAfter(err)
+	if !ok || hint <= f.deadline.Sub(f.ended) {
+		return false // f had time for the hint: something else stopped it
+	}
+	mine, has := ctx.Deadline()
+	return !has || hint < time.Until(mine)
+}
+
+// sharedCopy is the response of a caller that got another caller's
+// result: marked Cached with no cost, attempts, usage or warnings (those
+// belong to the call that was made).
+func sharedCopy(resp *provider.Response) *provider.Response {
+	out := *resp
+	out.Images = slices.Clone(resp.Images)
+	out.Warnings = nil
+	out.Cached, out.Cost, out.Attempts, out.Usage = true, 0, 0, provider.Usage{}
+	return &out
 }
 
 // fill calls upstream and stores the response. With a Locker store it
@@ -249,10 +371,20 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 			}
 			if got {
 				defer unlock()
+				// Another process may have stored the entry between this
+				// flight's look in the store and taking the lock.
+				if e, hit, err := c.cfg.Store.Get(ctx, k); err == nil && hit && !e.Expired(c.cfg.Now()) && (!refresh || !e.Created.Before(began)) {
+					c.event(EventShared, k, nil)
+					return e.response(), nil
+				}
 				break
 			}
 			if err := lk.WaitUnlocked(ctx, k); err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				c.event(EventError, k, err) // the store failed: go on without it
+				break
 			}
 			e, hit, err := c.cfg.Store.Get(ctx, k)
 			if err != nil {
@@ -276,20 +408,6 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 		}
 	}
 	return resp, err
-}
-
-// leave drops a waiter; the last one to go cancels the shared call (a no-op
-// when it has finished) and forgets the flight.
-func (c *cacher) leave(sfKey string, f *flight) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f.waiters--
-	if f.waiters == 0 {
-		f.cancel()
-		if c.flights[sfKey] == f {
-			delete(c.flights, sfKey)
-		}
-	}
 }
 
 // storable reports whether resp may be cached: it has images and every one

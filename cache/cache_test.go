@@ -94,8 +94,12 @@ func TestHitMissAndTTL(t *testing.T) {
 	if !second.Cached || second.Cost != 0 || second.Attempts != 0 || !second.Usage.IsZero() || up.calls.Load() != 1 {
 		t.Errorf("hit: %+v after %d calls", second, up.calls.Load())
 	}
-	if !bytes.Equal(second.Images[0].Data, first.Images[0].Data) || second.Model != up.model || second.Warnings[0] != "w" {
+	if !bytes.Equal(second.Images[0].Data, first.Images[0].Data) || second.Model != up.model {
 		t.Errorf("hit content: %+v", second)
+	}
+	// The warnings told of the call that filled the entry, not of the hit.
+	if len(first.Warnings) != 1 || len(second.Warnings) != 0 {
+		t.Errorf("warnings: call %q, hit %q", first.Warnings, second.Warnings)
 	}
 	// The prompt is taken exactly: a trailing space is another request.
 	g.Generate(ctx, &provider.Request{Prompt: "a cat "})
@@ -297,6 +301,8 @@ func TestDedup(t *testing.T) {
 		}
 		if !resps[i].Cached {
 			leaders++
+		} else if len(resps[i].Warnings) != 0 {
+			t.Errorf("a shared copy replays the call's warnings: %q", resps[i].Warnings)
 		}
 		cost += resps[i].Cost
 		if string(resps[i].Images[0].Data) != "png:a lighthouse" {
@@ -398,5 +404,171 @@ func TestMemoryStoreBound(t *testing.T) {
 	}
 	if err := m.Set(ctx, "../x", e); !errors.Is(err, ErrBadKey) {
 		t.Errorf("bad key: %v", err)
+	}
+}
+
+// TestNilRequest: a nil request is a typed request error, never sent down.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	up := &upstream{}
+	g := testutil.Must(New(Config{}))(up)
+	if _, err := g.Generate(context.Background(), nil); !errors.Is(err, provider.ErrInvalidRequest) || up.calls.Load() != 0 {
+		t.Errorf("err %v, upstream calls %d", err, up.calls.Load())
+	}
+}
+
+// gated is an upstream whose calls each wait for a value on release, then
+// answer with it; entered receives each call's context.
+type gated struct {
+	calls   atomic.Int32
+	entered chan context.Context
+	release chan error
+}
+
+func newGated() *gated {
+	return &gated{entered: make(chan context.Context, 8), release: make(chan error, 8)}
+}
+
+func (g *gated) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	g.calls.Add(1)
+	g.entered <- ctx
+	select {
+	case err := <-g.release:
+		if err != nil {
+			return nil, err
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Provider: "fake", Model: "m", Attempts: 1}, nil
+	case <-ctx.Done():
+		return nil, &provider.Error{Kind: provider.KindTimeout, Message: "upstream: context done", Err: ctx.Err()}
+	}
+}
+
+func (g *gated) Describe() provider.Description {
+	return provider.Description{Provider: "fake", Model: "m"}
+}
+
+// TestFlightCarriesTheLeadersDeadline: the shared upstream call runs
+// under the deadline of the caller that started it, so retry and the
+// limiter below can refuse a wait that would outlast it.
+func TestFlightCarriesTheLeadersDeadline(t *testing.T) {
+	t.Parallel()
+	up := newGated()
+	g := testutil.Must(New(Config{}))(up)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := g.Generate(ctx, &provider.Request{Prompt: "p"}); done <- err }()
+	upCtx := <-up.entered
+	want, _ := ctx.Deadline()
+	if got, ok := upCtx.Deadline(); !ok || !got.Equal(want) {
+		t.Errorf("upstream deadline %v %v, want the caller's %v", got, ok, want)
+	}
+	up.release <- nil
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaiterWithMoreTimeGoesItself: a caller that joined a flight started
+// by a caller with a shorter deadline, which failed because the provider
+// asked for a longer wait than that deadline allowed, does not get that
+// failure: it makes its own call, under its own deadline.
+func TestWaiterWithMoreTimeGoesItself(t *testing.T) {
+	t.Parallel()
+	up := newGated()
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "p"}
+	k, _ := Key(req, "m")
+
+	short, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	leaderErr := make(chan error, 1)
+	go func() { _, err := g.Generate(short, req); leaderErr <- err }()
+	<-up.entered
+	waiter := make(chan *provider.Response, 1)
+	go func() {
+		resp, err := g.Generate(context.Background(), req) // no deadline
+		if err != nil {
+			t.Error(err)
+		}
+		waiter <- resp
+	}()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	// The provider asks for two minutes: more than the leader has.
+	up.release <- &provider.Error{Kind: provider.KindRateLimited, StatusCode: 429, RetryAfter: 2 * time.Minute}
+	if err := <-leaderErr; !errors.Is(err, provider.ErrRateLimited) {
+		t.Errorf("leader: %v", err)
+	}
+	upCtx := <-up.entered // the waiter's own call
+	if _, ok := upCtx.Deadline(); ok {
+		t.Error("the waiter's call has the leader's deadline")
+	}
+	up.release <- nil
+	if resp := <-waiter; resp == nil || resp.Cached {
+		t.Errorf("waiter: %+v, want its own response", resp)
+	}
+	if n := up.calls.Load(); n != 2 {
+		t.Errorf("%d upstream calls, want 2", n)
+	}
+
+	// A failure the waiter's extra time cannot change is shared as is.
+	req = &provider.Request{Prompt: "q"} // "p" is cached now
+	k, _ = Key(req, "m")
+	go func() { _, err := g.Generate(short, req); leaderErr <- err }()
+	<-up.entered
+	waiterErr := make(chan error, 1)
+	go func() { _, err := g.Generate(context.Background(), req); waiterErr <- err }()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	up.release <- &provider.Error{Kind: provider.KindContentBlocked}
+	if err := <-leaderErr; !errors.Is(err, provider.ErrContentBlocked) {
+		t.Errorf("leader: %v", err)
+	}
+	if err := <-waiterErr; !errors.Is(err, provider.ErrContentBlocked) {
+		t.Errorf("waiter: %v", err)
+	}
+	if n := up.calls.Load(); n != 3 {
+		t.Errorf("%d upstream calls, want 3", n)
+	}
+}
+
+// TestLastWaiterWaitsForTheUnwind: a caller that gives up while it is the
+// only one waiting cancels the upstream call and returns only once that
+// call has returned, so that nothing it started (a budget reservation
+// below, say) outlives it. A waiter that gives up while others still wait
+// returns at once and leaves the call running for them.
+func TestLastWaiterWaitsForTheUnwind(t *testing.T) {
+	t.Parallel()
+	var unwound atomic.Bool
+	entered := make(chan struct{}, 2)
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond) // settling a reservation, say
+		unwound.Store(true)
+		return nil, ctx.Err()
+	})
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "p"}
+	k, _ := Key(req, "")
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	ctxB, cancelB := context.WithCancel(context.Background())
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := g.Generate(ctxA, req); errA <- err }()
+	<-entered
+	go func() { _, err := g.Generate(ctxB, req); errB <- err }()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) || unwound.Load() {
+		t.Fatalf("first to give up: %v, upstream unwound %v (want it still running)", err, unwound.Load())
+	}
+	cancelB()
+	if err := <-errB; !errors.Is(err, context.Canceled) {
+		t.Errorf("last: %v", err)
+	}
+	if !unwound.Load() {
+		t.Error("the last waiter returned before the upstream call did")
 	}
 }

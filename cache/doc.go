@@ -19,13 +19,19 @@
 //
 // # Hits and de-duplication
 //
-// A hit returns the stored response with Cached true, Cost 0, Attempts 0
-// and zero Usage. Identical requests that arrive while one is in flight
-// wait for it (golang.org/x/sync/singleflight) and get a copy marked the
-// same way; only the caller whose call went upstream sees its cost. Image
-// bytes are shared between copies and the store: never modify them.
-// Errors are never cached, and neither are responses with images that
-// carry only a link.
+// A hit returns the stored response with Cached true, Cost 0, Attempts 0,
+// zero Usage and no Warnings (they told of the call that filled the entry,
+// not of the hit). Identical requests that arrive while one is in flight
+// wait for it and get a copy marked the same way; only the caller whose
+// call went upstream sees its cost and warnings. Image bytes are shared
+// between copies and the store: never modify them. Errors are never
+// cached, and neither are responses with images that carry only a link.
+//
+// The shared call carries the deadline of the caller that started it down
+// to retry, the rate limiter and the adapter; a waiter with more time that
+// gets a failure caused by that shorter deadline makes its own call; and
+// the last caller to give up cancels the shared call and returns once it
+// has unwound, so that no budget reservation outlives it (see New).
 //
 // # Opting out
 //

@@ -55,7 +55,7 @@ type Entry struct {
 	Model    string
 	Usage    provider.Usage // what the original call reported
 	Cost     provider.USD   // what the original call cost
-	Warnings []string
+	Warnings []string       // what the original call warned of; never replayed on a hit
 	Created  time.Time
 	Expires  time.Time // zero: never
 }
@@ -91,12 +91,12 @@ func entryOf(r *provider.Response, now time.Time, ttl time.Duration) *Entry {
 }
 
 // response makes the response of a cache hit: Cached, no cost, no
-// attempts and no usage (nothing was billed). Image bytes are shared with
+// attempts, no usage (nothing was billed) and no warnings (they told of the
+// call that filled the entry, not of this one). Image bytes are shared with
 // the entry and must not be modified.
 func (e *Entry) response() *provider.Response {
 	return &provider.Response{
-		Images: slices.Clone(e.Images), Text: e.Text, Provider: e.Provider, Model: e.Model,
-		Warnings: slices.Clone(e.Warnings), Cached: true,
+		Images: slices.Clone(e.Images), Text: e.Text, Provider: e.Provider, Model: e.Model, Cached: true,
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package failover routes each request to the first healthy generator that
-// can serve it, in priority order, spreading load by weight among routes of
-// the same priority.
+// can serve it, in priority order. Routes of equal priority are tried in the
+// order listed, unless one of them sets a Weight: then that priority's
+// routes share load at random in proportion to their weights.
 //
 // It sits below the cache and the budget and above the per-provider
 // stacks, each of which has its own retry and rate limit; failover itself
@@ -62,10 +63,14 @@ type Route struct {
 	Name string
 	// Generator serves the route's requests.
 	Generator provider.Generator
-	// Priority orders routes: lower values are tried first.
+	// Priority orders routes: lower values are tried first. Routes of
+	// equal Priority are tried in the order listed (a primary listed
+	// before its backup is always tried first), unless weights are set.
 	Priority int
-	// Weight shares load among routes of equal Priority: a route is tried
-	// first with probability Weight/sum (default 1).
+	// Weight, when set on any route of a Priority, load-balances that
+	// Priority's routes at random: a route is tried first with probability
+	// Weight/sum (routes of the group without a Weight count 1), and the
+	// rest follow in the same weighted draw. 0 everywhere keeps list order.
 	Weight int
 }
 
@@ -110,14 +115,22 @@ type Config struct {
 // Failover is a provider.Generator that serves each request through the
 // first healthy route able to. It is safe for concurrent use.
 type Failover struct {
-	groups     [][]*route // by ascending priority
-	all        []*route
+	groups     []group  // by ascending priority
+	all        []*route // by priority, then in list order
+	weighted   bool     // some group is weighted
 	fallback   *route
 	failoverOn func(error) bool
 	clock      Clock
 
 	mu  sync.Mutex
 	rng *rand.Rand
+}
+
+// group is the routes of one priority, in list order; weighted groups are
+// drawn at random by weight for each request.
+type group struct {
+	routes   []*route
+	weighted bool
 }
 
 type route struct {
@@ -180,9 +193,12 @@ func New(cfg Config) (*Failover, error) {
 		rt := mk(r)
 		f.all = append(f.all, rt)
 		if i == 0 || r.Priority != routes[i-1].Priority {
-			f.groups = append(f.groups, nil)
+			f.groups = append(f.groups, group{})
 		}
-		f.groups[len(f.groups)-1] = append(f.groups[len(f.groups)-1], rt)
+		g := &f.groups[len(f.groups)-1]
+		g.routes = append(g.routes, rt)
+		g.weighted = g.weighted || r.Weight > 0
+		f.weighted = f.weighted || g.weighted
 	}
 	if cfg.ContentPolicyFallback != nil {
 		f.fallback = mk(*cfg.ContentPolicyFallback)
@@ -250,6 +266,9 @@ func (f *Failover) Alternatives() []provider.Description {
 // CheckRequest returns nil when at least one route can serve req, and
 // otherwise the first route's reason.
 func (f *Failover) CheckRequest(req *provider.Request) error {
+	if req == nil {
+		return errNilRequest()
+	}
 	var first error
 	for _, r := range f.all {
 		err := provider.CheckRequest(r.gen, req)
@@ -266,23 +285,30 @@ func (f *Failover) CheckRequest(req *provider.Request) error {
 // RouteState returns the breaker state of the named route, and false when
 // there is no such route.
 func (f *Failover) RouteState(name string) (State, bool) {
-	for _, r := range append(f.all, f.fallback) {
-		if r != nil && r.name == name {
+	// f.all is shared by concurrent calls: never append to it.
+	for _, r := range f.all {
+		if r.name == name {
 			return r.breaker.State(f.clock.Now()), true
 		}
+	}
+	if f.fallback != nil && f.fallback.name == name {
+		return f.fallback.breaker.State(f.clock.Now()), true
 	}
 	return 0, false
 }
 
 // order returns the routes in the order to try them for one request.
 func (f *Failover) order() []*route {
+	if !f.weighted {
+		return f.all // priority then list order; read-only, nobody appends to it
+	}
 	out := make([]*route, 0, len(f.all))
 	for _, g := range f.groups {
-		if len(g) == 1 {
-			out = append(out, g[0])
+		if len(g.routes) == 1 || !g.weighted {
+			out = append(out, g.routes...)
 			continue
 		}
-		rest := slices.Clone(g)
+		rest := slices.Clone(g.routes)
 		total := 0
 		for _, r := range rest {
 			total += r.weight
@@ -306,6 +332,9 @@ func (f *Failover) order() []*route {
 // Generate serves req through the first route that can; see the package
 // documentation for the rules.
 func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	if req == nil {
+		return nil, errNilRequest()
+	}
 	var errs []RouteError
 	for _, r := range f.order() {
 		resp, re, served := f.try(ctx, r, req)
@@ -331,6 +360,12 @@ func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provid
 		}
 	}
 	return nil, &Error{Routes: errs}
+}
+
+// errNilRequest is the answer to a nil *provider.Request: a typed request
+// error, before any route sees it.
+func errNilRequest() error {
+	return provider.Errorf(provider.KindInvalidRequest, "failover: Request: nil request")
 }
 
 // try calls one route; it returns served true with the response, or the

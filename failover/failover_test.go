@@ -480,3 +480,111 @@ func TestPanicDuringProbeFreesTheBreaker(t *testing.T) {
 		t.Errorf("after a panicking probe the route stays refused: %v", err)
 	}
 }
+
+// TestEqualPriorityKeepsListOrder: routes listed without Priority or
+// Weight are tried in the order listed, every time: a healthy primary
+// listed first serves every request.
+func TestEqualPriorityKeepsListOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		routes func(a, b, c provider.Generator) []failover.Route
+		want   string // the route that serves every request
+	}{
+		{"no priority", func(a, b, c provider.Generator) []failover.Route {
+			return []failover.Route{{Name: "a", Generator: a}, {Name: "b", Generator: b}, {Name: "c", Generator: c}}
+		}, "a"},
+		{"same explicit priority", func(a, b, c provider.Generator) []failover.Route {
+			return []failover.Route{{Name: "b", Generator: b, Priority: 3}, {Name: "a", Generator: a, Priority: 3}, {Name: "c", Generator: c, Priority: 3}}
+		}, "b"},
+		{"priority first, then list order", func(a, b, c provider.Generator) []failover.Route {
+			return []failover.Route{{Name: "c", Generator: c, Priority: 1}, {Name: "b", Generator: b}, {Name: "a", Generator: a}}
+		}, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gens := map[string]*fake{"a": {name: "a"}, "b": {name: "b"}, "c": {name: "c"}}
+			f := newFailover(t, failover.Config{Routes: tt.routes(gens["a"], gens["b"], gens["c"])})
+			for range 200 {
+				resp, err := generate(f, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Provider != tt.want {
+					t.Fatalf("served by %s, want %s (list order)", resp.Provider, tt.want)
+				}
+			}
+		})
+	}
+
+	// When the first listed fails, the next listed serves, in order.
+	var calls []string
+	var mu sync.Mutex
+	route := func(name string, err error) failover.Route {
+		return failover.Route{Name: name, Generator: provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+			mu.Lock()
+			calls = append(calls, name)
+			mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return &provider.Response{Provider: name}, nil
+		})}
+	}
+	f := newFailover(t, failover.Config{Breaker: failover.BreakerSettings{ConsecutiveFailures: -1}, Routes: []failover.Route{
+		route("first", perr(provider.KindUnavailable)), route("second", perr(provider.KindRateLimited)), route("third", nil)}})
+	for range 50 {
+		calls = calls[:0]
+		if _, err := generate(f, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(calls, ","); got != "first,second,third" {
+			t.Fatalf("tried %s, want first,second,third", got)
+		}
+	}
+}
+
+// TestRouteStateConcurrent: RouteState used to append the fallback into
+// the spare capacity of the route list shared by every call, a data race
+// that -race reports (three routes leave a capacity of four).
+func TestRouteStateConcurrent(t *testing.T) {
+	t.Parallel()
+	f := newFailover(t, failover.Config{
+		Routes: []failover.Route{
+			{Name: "a", Generator: &fake{name: "a"}}, {Name: "b", Generator: &fake{name: "b"}}, {Name: "c", Generator: &fake{name: "c"}}},
+		ContentPolicyFallback: &failover.Route{Name: "fallback", Generator: &fake{name: "fallback"}},
+	})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 100 {
+				name := []string{"a", "fallback", "missing"}[i%3]
+				if _, ok := f.RouteState(name); ok != (name != "missing") {
+					t.Errorf("RouteState(%q) found %v", name, ok)
+				}
+				if _, err := generate(f, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestNilRequest: a nil request is a typed request error, and no route is
+// called.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	g := &fake{name: "g"}
+	f := newFailover(t, failover.Config{Routes: []failover.Route{{Generator: g}}})
+	if _, err := f.Generate(context.Background(), nil); !errors.Is(err, provider.ErrInvalidRequest) {
+		t.Errorf("Generate(nil) = %v", err)
+	}
+	if err := f.CheckRequest(nil); !errors.Is(err, provider.ErrInvalidRequest) {
+		t.Errorf("CheckRequest(nil) = %v", err)
+	}
+	if g.calls.Load() != 0 {
+		t.Error("a route was called with a nil request")
+	}
+}

@@ -24,11 +24,17 @@
 //
 // # De-duplication across processes
 //
-// Lock is SET NX PX on "lock:<key>" with a random token, extended every
-// third of its TTL while held and deleted (if still ours) on unlock;
-// WaitUnlocked polls with back-off (2 ms doubling to Options.PollInterval)
-// until the lock is gone. A holder that dies frees it after
-// cache.Config.LockTTL.
+// Lock is SET NX PX on "lock:<key>" with a random token (in a script that
+// also takes a lock already holding that token as taken, so that a
+// client's retry cannot lock its own caller out), extended every third of
+// its TTL while held and deleted (if still ours) on unlock; WaitUnlocked
+// polls with back-off (2 ms doubling to Options.PollInterval) until the
+// lock is gone, or the waiter's context ends. A holder that dies frees it
+// after cache.Config.LockTTL. A live holder whose unlock meets an outage
+// (Redis restarting, with the lock persisted) keeps retrying it in the
+// background, every 250 ms at most, so the lock is gone within about that
+// long of Redis returning and its waiters go on; so is a lock whose SET's
+// answer was lost.
 //
 // # Keys
 //
@@ -118,6 +124,7 @@ type Store struct {
 	poll     time.Duration
 	now      func() time.Time
 	timeout  time.Duration
+	cleanup  *redisx.Janitor // releases locks whose release met an outage
 }
 
 var (
@@ -147,6 +154,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		poll:     opts.PollInterval,
 		now:      opts.Now,
 		timeout:  opts.Timeout,
+		cleanup:  &redisx.Janitor{Timeout: opts.Timeout},
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = 1 << 30
@@ -318,6 +326,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 `)
 
+// lockScript takes lock KEYS[1] for token ARGV[1] for ARGV[2] ms. It is
+// idempotent: a client's retry of a call whose answer was lost finds the
+// lock its own, not another holder's.
+var lockScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
+
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -337,13 +354,29 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		ok     bool
 	}
 	r, err := redisx.Do(ctx, s.guard, "lock", func(ctx context.Context) (res, error) {
-		ok, err := s.rdb.SetNX(ctx, k, token, ttl).Result()
+		ok, err := lockScript.Run(ctx, s.rdb, []string{k}, token, ttl.Milliseconds()).Bool()
+		if redisx.IsOutage(err) {
+			// The lock may have been taken with the answer lost: release
+			// it when Redis answers, or others would wait for it for ttl.
+			s.releaseLater(k, token, ttl)
+		}
 		if err != nil || !ok {
 			return res{}, err
 		}
 		return res{s.hold(k, token, ttl), true}, nil
 	}, func() (res, error) { return res{func() {}, true}, nil })
 	return r.unlock, r.ok, err
+}
+
+// releaseLater queues the release of lock k (if it still holds token) for
+// when Redis answers again: the janitor retries every 250 ms at most, so a
+// lock whose release met an outage is gone within about that long of
+// Redis returning, instead of holding the other processes' waiters until
+// its TTL.
+func (s *Store) releaseLater(k, token string, ttl time.Duration) {
+	s.cleanup.Add(time.Now().Add(ttl), func(ctx context.Context) error {
+		return unlockScript.Run(ctx, s.rdb, []string{k}, token).Err()
+	})
 }
 
 func (s *Store) hold(k, token string, ttl time.Duration) func() {
@@ -370,7 +403,9 @@ func (s *Store) hold(k, token string, ttl time.Duration) func() {
 			<-done
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			defer cancel()
-			_ = unlockScript.Run(ctx, s.rdb, []string{k}, token).Err() // else it expires
+			if err := unlockScript.Run(ctx, s.rdb, []string{k}, token).Err(); redisx.IsOutage(err) {
+				s.releaseLater(k, token, ttl)
+			}
 		})
 	}
 }
@@ -398,6 +433,15 @@ func (s *Store) WaitUnlocked(ctx context.Context, key string) error {
 		}
 		backoff = min(backoff*2, s.poll)
 	}
+}
+
+// Close stops the store's background work: the release of fill locks
+// whose unlock met an outage, which Redis then expires after their TTL
+// instead. It does not close the Redis client. The store still works
+// after Close, without that release.
+func (s *Store) Close() error {
+	s.cleanup.Stop()
+	return nil
 }
 
 // Unavailable reports whether the store currently considers Redis

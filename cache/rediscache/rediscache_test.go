@@ -34,7 +34,10 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
-	return testutil.Must(New(c, opts)), c
+	if opts.Timeout == 0 {
+		opts.Timeout = redistest.Timeout
+	}
+	return closing(t, testutil.Must(New(c, opts))), c
 }
 
 func key(i int) string { return fmt.Sprintf("%064x", i) }
@@ -152,36 +155,48 @@ func TestLock(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- s.WaitUnlocked(ctx, key(1)) }()
-	time.Sleep(20 * time.Millisecond)
 	unlock()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	// A dead holder's lock expires.
+	if n := c.Exists(ctx, s.prefix+"lock:"+key(1)).Val(); n != 0 {
+		t.Error("lock still there after unlock")
+	}
+	// A dead holder's lock expires; the waiter sees it go.
 	c.Set(ctx, s.prefix+"lock:"+key(2), "1:dead", 100*time.Millisecond)
-	start := time.Now()
 	if err := s.WaitUnlocked(ctx, key(2)); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 50*time.Millisecond {
-		t.Errorf("waited %v only", d)
+	if n := c.Exists(ctx, s.prefix+"lock:"+key(2)).Val(); n != 0 {
+		t.Error("WaitUnlocked returned while the lock was there")
 	}
-	// A live holder keeps its lock past the TTL.
-	unlock, _, _ = s.Lock(ctx, key(3), 150*time.Millisecond)
-	time.Sleep(400 * time.Millisecond)
-	if _, ok, _ := s.Lock(ctx, key(3), time.Minute); ok {
-		t.Error("held lock expired")
+	// A waiter never waits past its own deadline, however long the lock.
+	c.Set(ctx, s.prefix+"lock:"+key(4), "1:live", time.Hour)
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := s.WaitUnlocked(cctx, key(4)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiter past its deadline: %v", err)
 	}
+	// A live holder refreshes its lock while it holds it. The test makes
+	// the lock live an hour, so that it cannot expire however slow the
+	// machine, and sees a refresh set it back to its TTL.
+	unlock, _, _ = s.Lock(ctx, key(3), 300*time.Millisecond)
+	lk := s.prefix + "lock:" + key(3)
+	c.PExpire(ctx, lk, time.Hour)
+	refreshed := redistest.WaitUntil(30*time.Second, func() bool {
+		d := c.PTTL(ctx, lk).Val()
+		return d > 0 && d <= 300*time.Millisecond
+	})
 	unlock()
+	if !refreshed {
+		t.Error("held lock never refreshed")
+	}
+	if n := c.Exists(ctx, lk).Val(); n != 0 {
+		t.Error("lock still there after unlock")
+	}
 }
 
-func deadClient(t *testing.T) *redis.Client {
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return redistest.NewClient(t, "127.0.0.1:"+strconv.Itoa(port))
-}
+func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 type upstream struct{ calls atomic.Int32 }
 
@@ -193,7 +208,7 @@ func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provid
 // TestUnreachableFallback: with FallbackToMemory the cache keeps working
 // in the process.
 func TestUnreachableFallback(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})))
 	up := &upstream{}
 	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
 	ctx := context.Background()
@@ -210,7 +225,7 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with FailClosed every store operation returns
 // the typed error; the decorator reports it and serves from upstream.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})))
 	ctx := context.Background()
 	var pe *provider.Error
 	if _, _, err := s.Get(ctx, key(1)); !errors.As(err, &pe) || pe.Code != CodeUnavailable || !errors.Is(err, provider.ErrUnavailable) {
@@ -322,7 +337,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: time.Second, PollInterval: 10 * time.Millisecond}))
+	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout, PollInterval: 10 * time.Millisecond})))
 	ctx := context.Background()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -354,4 +369,87 @@ func TestHelperProcess(t *testing.T) {
 	}
 	r.Events = strings.Join(events, ",")
 	redistest.Report(r)
+}
+
+// TestLockReleasedAfterRestart: a live holder's fill lock survives a Redis
+// restart (appendfsync always keeps it), and its unlock, made while Redis
+// was down, failed. The holder's store releases it once Redis answers, so
+// a waiter in another process goes on within about a second of Redis
+// returning, not after LockTTL (2 minutes). A waiter during the outage
+// never hangs past its own deadline. Through the cache decorator, a
+// request from the other process is then served.
+func TestLockReleasedAfterRestart(t *testing.T) {
+	srv := redistest.StartServer(t)
+	quiet := slog.New(slog.DiscardHandler)
+	newStore := func(policy Policy) *Store {
+		c := redistest.NewClient(t, srv.Addr)
+		return closing(t, testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: quiet, RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout,
+			PollInterval: 10 * time.Millisecond, OnUnavailable: policy})))
+	}
+	holder, waiter, strict := newStore(FallbackToMemory), newStore(FallbackToMemory), newStore(FailClosed)
+	ctx := context.Background()
+
+	// The holder fills key(1) through the cache decorator: its upstream
+	// call is in progress when Redis dies.
+	entered, release := make(chan struct{}), make(chan struct{})
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		close(entered)
+		<-release
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Provider: "fake", Model: "m"}, nil
+	})
+	holderGen := testutil.Must(cache.New(cache.Config{Store: holder}))(up)
+	req := &provider.Request{Prompt: "a lighthouse", Model: "m"}
+	k, _ := cache.Key(req, "m")
+	holderDone := make(chan error, 1)
+	go func() { _, err := holderGen.Generate(ctx, req); holderDone <- err }()
+	<-entered
+
+	srv.Kill()
+	// A waiter that fails closed while Redis is down returns by its
+	// deadline (or at once with the store's error), never later.
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	start := time.Now()
+	err := strict.WaitUnlocked(dctx, k)
+	cancel()
+	if err == nil || time.Since(start) > redistest.Timeout {
+		t.Errorf("waiter during the outage: %v after %v", err, time.Since(start))
+	}
+	// The holder finishes while Redis is down: storing and unlocking fail.
+	close(release)
+	if err := <-holderDone; err != nil {
+		t.Fatalf("holder: %v", err)
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	// The lock is still in Redis until the holder's store releases it.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = waiter.WaitUnlocked(wctx, k)
+	took := time.Since(back)
+	t.Logf("waiter went on %v after Redis returned (LockTTL is 2m)", took)
+	if err != nil {
+		t.Fatalf("waiter after the restart: %v", err)
+	}
+	if took > 10*time.Second {
+		t.Errorf("waiter waited %v after Redis returned; the holder's lock was not released", took)
+	}
+
+	// The other process's request is served (its entry never reached
+	// Redis: it is made again) without waiting for the lock's TTL.
+	other := testutil.Must(cache.New(cache.Config{Store: waiter}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Provider: "fake", Model: "m"}, nil
+	}))
+	if _, err := other.Generate(wctx, req); err != nil {
+		t.Errorf("other process: %v", err)
+	}
+}
+
+// closing registers s.Close with t.Cleanup: the store's janitor goroutine
+// must not outlive the test (goleak).
+func closing(t testing.TB, s *Store) *Store {
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

@@ -28,6 +28,9 @@ func newHealth(t testing.TB, opts Options) (*Health, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
+	if opts.Timeout == 0 {
+		opts.Timeout = redistest.Timeout
+	}
 	return testutil.Must(New(c, opts)), c
 }
 
@@ -103,7 +106,7 @@ func (f *flaky) Describe() provider.Description { return provider.Description{Pr
 // breaker; replica B then skips the failing route without calling it.
 func TestOneReplicaProtectsTheOthers(t *testing.T) {
 	h, c := newHealth(t, Options{})
-	h2 := testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(h.prefix, "health:default:")}))
+	h2 := testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(h.prefix, "health:default:"), Timeout: redistest.Timeout}))
 	ctx := context.Background()
 	mk := func(h *Health) (*failover.Failover, *flaky, *flaky) {
 		p, s := &flaky{name: "primary", fail: true}, &flaky{name: "secondary"}
@@ -160,13 +163,7 @@ func TestStuckProbesWrittenOff(t *testing.T) {
 	}
 }
 
-func deadClient(t *testing.T) *redis.Client {
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return redistest.NewClient(t, "127.0.0.1:"+strconv.Itoa(port))
-}
+func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 func TestUnreachableFallback(t *testing.T) {
 	h := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))

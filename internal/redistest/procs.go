@@ -137,52 +137,70 @@ const barrierEnv = "IMAGEGEN_BARRIER"
 // in every child.
 func RunChildrenTogether(ctx context.Context, t testing.TB, n int, test, helper string, env []string, out func(i int) any, start func() []byte) {
 	t.Helper()
+	RunChildrenInPhases(ctx, t, n, test, helper, env, out, 1, func(int) []byte { return start() })
+}
+
+// RunChildrenInPhases is RunChildren for children that move through
+// phases in step: in phase p (from 0) every child calls WaitPhase(p),
+// which returns once every child has called it; start(p) runs in the
+// parent at that moment (to move a shared clock on, say) and its bytes are
+// what WaitPhase returns. No child starts phase p+1 before every child has
+// finished phase p.
+func RunChildrenInPhases(ctx context.Context, t testing.TB, n int, test, helper string, env []string, out func(i int) any, phases int, start func(phase int) []byte) {
+	t.Helper()
 	dir := t.TempDir()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		RunChildren(ctx, t, n, test, helper, append(env, barrierEnv+"="+dir), out)
 	}()
-	for {
-		ready, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
-		if len(ready) == n {
-			break
+	for p := range phases {
+		for {
+			ready, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("ready-%d-*", p)))
+			if len(ready) == n {
+				break
+			}
+			select {
+			case <-done:
+				t.Errorf("children ended before meeting at the barrier of phase %d", p)
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
 		}
-		select {
-		case <-done:
-			t.Error("children ended before meeting at the barrier")
-			return
-		case <-time.After(5 * time.Millisecond):
+		payload := start(p)
+		tmp := filepath.Join(dir, fmt.Sprintf("go-%d.tmp", p))
+		if err := os.WriteFile(tmp, payload, 0o600); err != nil {
+			t.Error(err)
+		} else if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprintf("go-%d", p))); err != nil {
+			t.Error(err)
 		}
-	}
-	payload := start()
-	tmp := filepath.Join(dir, "go.tmp")
-	if err := os.WriteFile(tmp, payload, 0o600); err != nil {
-		t.Error(err)
-	} else if err := os.Rename(tmp, filepath.Join(dir, "go")); err != nil {
-		t.Error(err)
 	}
 	<-done
 }
 
 // WaitBarrier is called by a child of RunChildrenTogether: it returns the
 // parent's start payload once every child has called it.
-func WaitBarrier() ([]byte, error) {
+func WaitBarrier() ([]byte, error) { return WaitPhase(0) }
+
+// WaitPhase is called by a child of RunChildrenInPhases at the start of
+// phase p: it returns the parent's payload for p once every child has
+// called it.
+func WaitPhase(p int) ([]byte, error) {
 	dir := os.Getenv(barrierEnv)
 	if dir == "" {
 		return nil, fmt.Errorf("redistest: %s not set", barrierEnv)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ready-"+os.Getenv("CHILD")), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("ready-%d-%s", p, os.Getenv("CHILD"))), nil, 0o600); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go"))
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("go-%d", p)))
 		if err == nil {
 			return b, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("redistest: no start from the parent")
+			return nil, fmt.Errorf("redistest: no start of phase %d from the parent", p)
 		}
 		time.Sleep(time.Millisecond)
 	}

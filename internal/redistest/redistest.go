@@ -44,12 +44,20 @@ func NewClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-// Options are the client options tests and examples use: short dial, read
-// and write timeouts, context deadlines honoured, one retry.
+// Timeout is the per-call timeout tests give the stores (their
+// Options.Timeout) and the clients' read and write timeout: generous,
+// because on a loaded machine a shared Redis is slow, not down, and a
+// store that took slowness for an outage would fall back to memory and
+// make the test's verdict a matter of luck. Outages in tests are real
+// (a dead port, a killed server) and fail at once, whatever the timeout.
+const Timeout = 10 * time.Second
+
+// Options are the client options tests use: Timeout for reads and writes,
+// context deadlines honoured, one retry.
 func Options(addr string) *redis.Options {
 	return &redis.Options{
-		Addr: addr, DialTimeout: 250 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond, ContextTimeoutEnabled: true, MaxRetries: 1,
+		Addr: addr, DialTimeout: 5 * time.Second, ReadTimeout: Timeout,
+		WriteTimeout: Timeout, ContextTimeoutEnabled: true, MaxRetries: 1,
 		DisableIdentity: true, PoolSize: 64,
 	}
 }
@@ -59,7 +67,7 @@ func Options(addr string) *redis.Options {
 func Client(t testing.TB) *redis.Client {
 	t.Helper()
 	c := NewClient(t, Addr(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*Timeout)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("REDIS_ADDR=%s: %v", os.Getenv("REDIS_ADDR"), err)
@@ -195,4 +203,47 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WaitUntil polls cond every few milliseconds until it holds or timeout
+// has passed, and reports whether it held. Tests use it for what must
+// happen "soon" (a store noticing an outage, a lease removed after a
+// restart) with a generous timeout, instead of sleeping a fixed time and
+// hoping the machine kept up.
+func WaitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// DeadClient returns a client for an address where no Redis answers: a
+// listener this test holds (so no other process can take the port) that
+// closes every connection at once. Every command fails at once with an
+// outage error. t.Cleanup closes both.
+func DeadClient(t testing.TB) *redis.Client {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return NewClient(t, l.Addr().String())
 }

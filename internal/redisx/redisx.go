@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -265,4 +266,131 @@ func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, p
 	}
 	cfgcheck.NonNegative(e, store+".Options.Timeout", timeout, "0 (default 250ms) or more")
 	cfgcheck.NonNegative(e, store+".Options.RetryInterval", retry, "0 (default 1s) or more")
+}
+
+// Janitor retries clean-up writes that failed because Redis was
+// unreachable (a lease or lock released during an outage), so that what
+// they free is freed for every replica soon after Redis returns rather
+// than when its TTL runs out. Each job is retried until it succeeds, fails
+// with an answer (not an outage), or passes its expiry (Redis drops the
+// key by itself then). One goroutine runs while jobs are queued and ends
+// when none is, or at Stop. The zero value is ready to use.
+type Janitor struct {
+	// Timeout bounds each try; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxInterval is the longest wait between tries; 0 means
+	// DefaultJanitorInterval. Tries start 10 ms apart and double.
+	MaxInterval time.Duration
+
+	mu      sync.Mutex
+	jobs    []janitorJob
+	running bool
+	stopped bool
+	stop    chan struct{} // closed by Stop; made with the first goroutine
+	wg      sync.WaitGroup
+}
+
+// DefaultJanitorInterval is the longest wait between a Janitor's tries:
+// what is freed is freed within about that long of Redis returning.
+const DefaultJanitorInterval = 250 * time.Millisecond
+
+type janitorJob struct {
+	run     func(ctx context.Context) error
+	expires time.Time
+}
+
+// Add queues run, to be retried until expires. After Stop it does
+// nothing: Redis expires what run would have removed.
+func (j *Janitor) Add(expires time.Time, run func(ctx context.Context) error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.stopped {
+		return
+	}
+	j.jobs = append(j.jobs, janitorJob{run, expires})
+	if j.running {
+		return
+	}
+	j.running = true
+	if j.stop == nil {
+		j.stop = make(chan struct{})
+	}
+	j.wg.Add(1)
+	go j.loop(j.stop)
+}
+
+// Stop ends the goroutine, dropping the queued jobs, and waits for it.
+func (j *Janitor) Stop() {
+	j.mu.Lock()
+	if !j.stopped {
+		j.stopped = true
+		j.jobs = nil
+		if j.stop != nil {
+			close(j.stop)
+		}
+	}
+	j.mu.Unlock()
+	j.wg.Wait()
+}
+
+// Pending returns the number of queued jobs.
+func (j *Janitor) Pending() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.jobs)
+}
+
+// Flush tries the queued jobs once, now, in the order they were queued;
+// it stops at the first outage.
+func (j *Janitor) Flush(ctx context.Context) {
+	j.mu.Lock()
+	jobs := j.jobs
+	j.jobs = nil
+	j.mu.Unlock()
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	for i, job := range jobs {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := job.run(cctx)
+		cancel()
+		if IsOutage(err) {
+			j.mu.Lock()
+			if !j.stopped {
+				j.jobs = append(jobs[i:], j.jobs...)
+			}
+			j.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (j *Janitor) loop(stop <-chan struct{}) {
+	defer j.wg.Done()
+	maxWait := j.MaxInterval
+	if maxWait <= 0 {
+		maxWait = DefaultJanitorInterval
+	}
+	wait := 10 * time.Millisecond
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		j.Flush(context.Background())
+		j.mu.Lock()
+		now := time.Now()
+		j.jobs = slices.DeleteFunc(j.jobs, func(job janitorJob) bool { return now.After(job.expires) })
+		if len(j.jobs) == 0 || j.stopped {
+			j.running = false
+			j.mu.Unlock()
+			return
+		}
+		j.mu.Unlock()
+		wait = min(wait*2, maxWait)
+	}
 }

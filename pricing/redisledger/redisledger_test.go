@@ -6,7 +6,6 @@ import (
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +27,9 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 	t.Helper()
 	c := redistest.Client(t)
 	opts.Prefix = redistest.Prefix(t, c)
+	if opts.Timeout == 0 {
+		opts.Timeout = redistest.Timeout
+	}
 	return testutil.Must(New(c, opts)), c
 }
 
@@ -112,7 +114,7 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 // ledger fire each threshold once between them.
 func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
 	s1, c := newStore(t, Options{})
-	s2 := testutil.Must(New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")]}))
+	s2 := testutil.Must(New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")], Timeout: redistest.Timeout}))
 	var fired atomic.Int32
 	mk := func(s *Store) *pricing.Budget {
 		return testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 1000},
@@ -145,13 +147,7 @@ func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
-func deadClient(t *testing.T) *redis.Client {
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return redistest.NewClient(t, "127.0.0.1:"+strconv.Itoa(port))
-}
+func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 // TestUnreachableFailClosed: the default policy refuses every request
 // with a typed error, before the provider is called.
@@ -207,7 +203,7 @@ func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
 	const limit = 1_000_000_000
-	s := testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond}))
+	s := testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond, Timeout: redistest.Timeout}))
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: limit}}))
 	ctx := context.Background()
 	var acked, reservedOnly atomic.Int64
@@ -249,13 +245,27 @@ func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Each phase waits for what it needs, never a fixed time.
+	if !redistest.WaitUntil(30*time.Second, func() bool { return okCalls.Load() >= 20 }) {
+		t.Error("no calls settled before the outage")
+	}
 	srv.Kill()
-	time.Sleep(300 * time.Millisecond)
+	killed := time.Now()
+	if !redistest.WaitUntil(30*time.Second, func() bool { return typedFails.Load() >= 20 }) {
+		t.Error("no calls refused during the outage")
+	}
+	// The outage lasts at least a second, longer than the client's retry
+	// back-off (512 ms at most): a call sent before the kill must not be
+	// retried on the restarted server, where the reserve script would run
+	// a second time for the same reservation (it is not idempotent).
+	time.Sleep(time.Until(killed.Add(time.Second)))
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	afterRestart := okCalls.Load()
+	if !redistest.WaitUntil(30*time.Second, func() bool { return okCalls.Load() >= afterRestart+20 }) {
+		t.Error("no calls settled after Redis returned")
+	}
 	close(stop)
 	wg.Wait()
 	// Retry settles that failed during the outage, then count whatever
@@ -314,7 +324,7 @@ func TestReplicasShareBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	redistest.RunChildren(ctx, t, budgetReplicas, "TestHelperProcess", "budget", []string{"IMAGEGEN_PREFIX=" + prefix}, func(i int) any { return &results[i] })
-	s := testutil.Must(New(c, Options{Prefix: prefix}))
+	s := testutil.Must(New(c, Options{Prefix: prefix, Timeout: redistest.Timeout}))
 	day := time.Now().UTC().Format(time.DateOnly)
 	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
 	if err != nil {
@@ -351,7 +361,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestReplicasShareBudget")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 2 * time.Second}))
+	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: redistest.Timeout}))
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
 		Estimate: pricing.EstimateConfig{UnknownPerImage: callCost}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))

@@ -715,13 +715,17 @@ func (s *Server) nextFault(ep Endpoint) Fault {
 }
 
 // admit applies Options.RequestsPerMinute and RequestsPerDay; it answers
-// 429 and returns false when over a limit.
+// 429 and returns false when over a limit. The minute is a sliding window,
+// as providers count: a request is refused when RequestsPerMinute were
+// accepted in (now−60s, now], with a hint of when the oldest leaves.
 func (s *Server) admit(w http.ResponseWriter, rt route, rec Request) bool {
 	if s.opts.RequestsPerMinute <= 0 && s.opts.RequestsPerDay <= 0 {
 		return true
 	}
-	now := s.now()
 	s.mu.Lock()
+	// Read the clock under the lock, so that accepted stays in time order
+	// however requests interleave: the window is exact.
+	now := s.now()
 	var retry time.Duration
 	daily := false
 	if s.opts.RequestsPerDay > 0 {

@@ -1,11 +1,25 @@
 // Package ratelimit is the decorator that keeps calls to a provider within
-// its limits: requests per minute (a golang.org/x/time/rate token bucket),
-// requests per day in a window that resets at midnight in a time zone (as
-// Gemini's RPD does, in America/Los_Angeles), images per minute, and a cap on
+// its limits: requests per minute and images per minute, each an exact
+// sliding window; requests per day in a window that resets at midnight in a
+// time zone (as Gemini's RPD does, in America/Los_Angeles); and a cap on
 // concurrent requests. It either waits for a slot or fails fast.
 //
+// # Per-minute limits are sliding windows
+//
+// Providers count requests per minute over a window: a request is refused
+// when the limit was reached in the last 60 seconds. RequestsPerMinute does
+// the same on this side: at most RequestsPerMinute requests start in any
+// 60-second window, whatever its start, and as long as the window has room
+// requests start at once. A service that gets 10 requests at once with
+// RequestsPerMinute 60 sends 10 at once, and the 61st request of a busy
+// minute waits until the first of the 60 leaves the window. Smoothing is
+// opt-in: Config.Burst caps how many start at once, spacing the rest at the
+// average rate. The same rule holds on a shared Store (redisstore keeps the
+// start times in a sorted set, updated by one Lua script), so replicas
+// sharing a key stay inside the provider's window together.
+//
 // It is the innermost decorator, between retry and the adapter, so that
-// every attempt takes a token:
+// every attempt takes a slot:
 //
 //	cache → pricing meter/budget → failover → per provider: health → retry → rate limit/quota → adapter
 //
@@ -17,7 +31,8 @@
 //
 // Refusals are *provider.Error values with Code CodeLocalLimit: KindRateLimited
 // (or KindQuotaExhausted for the day) with RetryAfter set to when a slot
-// frees, so a retry decorator above waits exactly that long.
+// frees, so a retry decorator above waits exactly that long. A wait that
+// would outlast the context's deadline is refused at once, without waiting.
 //
 // State lives behind Store, keyed by Config.Key, so that replicas sharing an
 // API key can share limits through a shared Store; NewMemoryStore is the
@@ -30,6 +45,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
@@ -57,22 +73,24 @@ type Config struct {
 	// provider name from provider.Describe of the wrapped generator.
 	Key string
 
-	// RequestsPerMinute caps requests in any sliding 60-second window. The
-	// bucket holds Burst tokens and refills at RequestsPerMinute−Burst per
-	// minute, so a window can never see more than RequestsPerMinute (see
-	// the proof in New).
+	// RequestsPerMinute caps the requests that start in any 60-second
+	// window (an exact sliding window, as providers count). Requests start
+	// at once while the window has room.
 	RequestsPerMinute int
-	// Burst is how many requests may start at once (default 1, at most
-	// RequestsPerMinute).
+	// Burst, when set, also caps how many requests start at once: after a
+	// burst of Burst, requests are spaced 60s/RequestsPerMinute apart (a
+	// token bucket of Burst refilled at RequestsPerMinute a minute), and
+	// the window still holds. 0 (the default) means no cap beyond the
+	// window; at most RequestsPerMinute.
 	Burst int
 	// RequestsPerDay caps requests per calendar day in DayZone.
 	RequestsPerDay int
 	// DayZone is where days start; default America/Los_Angeles (Gemini's
 	// reset), or UTC−8 when the zone database is missing.
 	DayZone *time.Location
-	// ImagesPerMinute caps images (Request.Count of each request) per
-	// minute: a bucket refilled at that rate holding min(ImagesPerMinute,
-	// provider.MaxN) images.
+	// ImagesPerMinute caps the images (Request.Count of each request) of
+	// the requests that start in any 60-second window. A request asking
+	// for more images than that can never start and is a request error.
 	ImagesPerMinute int
 	// MaxConcurrent caps requests in flight at once.
 	MaxConcurrent int
@@ -91,13 +109,13 @@ type Config struct {
 
 // New returns the rate-limiting decorator for cfg.
 //
-// Why RequestsPerMinute holds over a sliding window: take any window
-// (a, a+60s]. At instant a the bucket holds at most Burst tokens; during the
-// window it gains at most (RequestsPerMinute−Burst) tokens; every request
-// spends one. So at most RequestsPerMinute requests start in the window,
-// which is exactly what a provider's sliding-window limiter (reject when
-// RequestsPerMinute were accepted in (now−60s, now]) admits. With the
-// default Burst of 1, a steady caller gets (RequestsPerMinute−1) per minute.
+// Why RequestsPerMinute holds over every window: the Store records each
+// start and admits a request at t only when at most RequestsPerMinute−1
+// recorded starts (those reserved for later included) are later than
+// t−60s; so every 60-second window that holds t holds at most
+// RequestsPerMinute starts. That is what a provider's sliding-window
+// limiter (reject when RequestsPerMinute were accepted in (now−60s, now])
+// admits, and a steady caller gets all RequestsPerMinute of every minute.
 //
 // It returns a *provider.ConfigError naming every field that makes no
 // sense: a negative limit or LeaseTTL, or a Burst without
@@ -118,9 +136,6 @@ func New(cfg Config) (provider.Middleware, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	if cfg.RequestsPerMinute > 0 {
-		cfg.Burst = min(max(cfg.Burst, 1), cfg.RequestsPerMinute)
-	}
 	return func(next provider.Generator) provider.Generator {
 		l := &limiter{cfg: cfg, next: next}
 		l.key = cfg.Key
@@ -132,12 +147,19 @@ func New(cfg Config) (provider.Middleware, error) {
 		}
 		l.provider = provider.Describe(next).Provider
 		if cfg.RequestsPerMinute > 0 {
-			refill := max(cfg.RequestsPerMinute-cfg.Burst, 1)
-			l.rpm = Rate{Events: refill, Per: time.Minute, Burst: cfg.Burst}
+			l.rpm = Window{Limit: cfg.RequestsPerMinute, Per: time.Minute, Burst: cfg.Burst}
 		}
 		if cfg.ImagesPerMinute > 0 {
-			l.ipm = Rate{Events: cfg.ImagesPerMinute, Per: time.Minute, Burst: min(cfg.ImagesPerMinute, provider.MaxN)}
+			l.ipm = Window{Limit: cfg.ImagesPerMinute, Per: time.Minute}
 		}
+		var lims []string
+		if cfg.RequestsPerMinute > 0 {
+			lims = append(lims, fmt.Sprintf("%d requests", cfg.RequestsPerMinute))
+		}
+		if cfg.ImagesPerMinute > 0 {
+			lims = append(lims, fmt.Sprintf("%d images", cfg.ImagesPerMinute))
+		}
+		l.perMinute = strings.Join(lims, " and ") + " per minute"
 		l.dayLimit = cfg.RequestsPerDay
 		if l.dayLimit <= 0 {
 			l.dayLimit = math.MaxInt32
@@ -155,11 +177,11 @@ func (cfg Config) check() error {
 	cfgcheck.NonNegative(&e, "ratelimit.Config.LeaseTTL", cfg.LeaseTTL, "0 (default 10m) or more")
 	switch {
 	case cfg.Burst < 0:
-		e.Add("ratelimit.Config.Burst", cfg.Burst, "0 (default) or more, at most RequestsPerMinute")
+		e.Add("ratelimit.Config.Burst", cfg.Burst, "0 (no cap, the default) to RequestsPerMinute")
 	case cfg.Burst > 0 && cfg.RequestsPerMinute <= 0:
 		e.Add("ratelimit.Config.Burst", cfg.Burst, "0 when RequestsPerMinute is not set")
 	case cfg.RequestsPerMinute > 0 && cfg.Burst > cfg.RequestsPerMinute:
-		e.Addf("ratelimit.Config.Burst", cfg.Burst, "0 to RequestsPerMinute (%d)", cfg.RequestsPerMinute)
+		e.Addf("ratelimit.Config.Burst", cfg.Burst, "0 (no cap) to RequestsPerMinute (%d)", cfg.RequestsPerMinute)
 	}
 	return e.Err()
 }
@@ -172,12 +194,13 @@ func pacific() *time.Location {
 }
 
 type limiter struct {
-	cfg      Config
-	next     provider.Generator
-	key      string
-	provider string
-	rpm, ipm Rate
-	dayLimit int
+	cfg       Config
+	next      provider.Generator
+	key       string
+	provider  string
+	rpm, ipm  Window
+	perMinute string // the per-minute limits, for refusals
+	dayLimit  int
 }
 
 // refuse builds the limiter's own error.
@@ -187,6 +210,14 @@ func (l *limiter) refuse(kind provider.Kind, retry time.Duration, format string,
 	}
 	return &provider.Error{Kind: kind, Provider: l.provider, Code: CodeLocalLimit,
 		Message: fmt.Sprintf(format, args...), RetryAfter: retry}
+}
+
+// refuseCtx is the refusal of a caller whose context ended while it
+// waited; it wraps the context's error, so errors.Is(err,
+// context.DeadlineExceeded) holds.
+func (l *limiter) refuseCtx(ctx context.Context, what string) error {
+	return &provider.Error{Kind: provider.KindRateLimited, Provider: l.provider, Code: CodeLocalLimit,
+		Message: fmt.Sprintf("%s: context done while %s", l.key, what), Err: ctx.Err()}
 }
 
 // maxWait is how long the limiter may wait: 0 in fail-fast mode, else what
@@ -209,7 +240,7 @@ func (l *limiter) sleep(ctx context.Context, d time.Duration) error {
 	case <-l.cfg.Clock.After(d):
 		return nil
 	case <-ctx.Done():
-		return l.refuse(provider.KindRateLimited, 0, "%s: context done while waiting for a slot: %v", l.key, ctx.Err())
+		return l.refuseCtx(ctx, "waiting for a slot")
 	}
 }
 
@@ -241,6 +272,12 @@ func (l *limiter) dayOf(now time.Time) Day {
 }
 
 func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	if req == nil {
+		return nil, provider.Errorf(provider.KindInvalidRequest, "ratelimit: Request: nil request")
+	}
+	if n := req.Count(); l.ipm.Limit > 0 && n > l.ipm.Limit {
+		return nil, provider.Errorf(provider.KindInvalidRequest, "%s: %d images in one request exceed the limit of %d images per minute", l.key, n, l.cfg.ImagesPerMinute)
+	}
 	store := l.cfg.Store
 	if err := l.waitPause(ctx); err != nil {
 		return nil, err
@@ -251,7 +288,7 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 		case errors.Is(err, ErrNoSlot):
 			return nil, l.refuse(provider.KindRateLimited, 0, "%s: %d requests already in flight", l.key, l.cfg.MaxConcurrent)
 		case err != nil && ctx.Err() != nil:
-			return nil, l.refuse(provider.KindRateLimited, 0, "%s: context done while waiting for a concurrency slot: %v", l.key, ctx.Err())
+			return nil, l.refuseCtx(ctx, "waiting for a concurrency slot")
 		case err != nil:
 			return nil, l.storeError(err)
 		}
@@ -266,10 +303,17 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 	if !ok {
 		return nil, l.refuse(provider.KindQuotaExhausted, day.Left, "%s: daily quota used up for %s", l.key, day.Name)
 	}
+	var buf [2]Demand
+	demands := buf[:0]
+	if l.rpm.Limit > 0 {
+		demands = append(demands, Demand{Name: "rpm", Window: l.rpm, N: 1})
+	}
+	if l.ipm.Limit > 0 {
+		demands = append(demands, Demand{Name: "ipm", Window: l.ipm, N: req.Count()})
+	}
 	var wait time.Duration
-	maxWait := l.maxWait(ctx)
-	if l.rpm.Events > 0 {
-		w, ok, err := store.Take(ctx, l.key+"/rpm", l.rpm, 1, now, maxWait)
+	if len(demands) > 0 {
+		w, ok, err := store.Take(ctx, l.key, demands, now, l.maxWait(ctx))
 		if err != nil || !ok {
 			_, _ = store.TakeDay(ctx, l.key, day, l.dayLimit, -1)
 		}
@@ -277,27 +321,9 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 			return nil, l.storeError(err)
 		}
 		if !ok {
-			return nil, l.refuse(provider.KindRateLimited, w, "%s: %d requests per minute", l.key, l.cfg.RequestsPerMinute)
+			return nil, l.refuse(provider.KindRateLimited, w, "%s: %s", l.key, l.perMinute)
 		}
 		wait = w
-	}
-	if l.ipm.Events > 0 {
-		n := req.Count()
-		if n > l.ipm.Burst {
-			_, _ = store.TakeDay(ctx, l.key, day, l.dayLimit, -1)
-			return nil, provider.Errorf(provider.KindInvalidRequest, "%s: %d images in one request exceed the limit of %d images per minute", l.key, n, l.cfg.ImagesPerMinute)
-		}
-		w, ok, err := store.Take(ctx, l.key+"/ipm", l.ipm, n, now, maxWait)
-		if err != nil || !ok {
-			_, _ = store.TakeDay(ctx, l.key, day, l.dayLimit, -1)
-		}
-		if err != nil {
-			return nil, l.storeError(err)
-		}
-		if !ok {
-			return nil, l.refuse(provider.KindRateLimited, w, "%s: %d images per minute", l.key, l.cfg.ImagesPerMinute)
-		}
-		wait = max(wait, w)
 	}
 	if wait > 0 {
 		if err := l.sleep(ctx, wait); err != nil {

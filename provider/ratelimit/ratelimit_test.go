@@ -3,6 +3,9 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,39 +59,131 @@ func isLocal(err error, kind provider.Kind) bool {
 	return errors.As(err, &pe) && pe.Kind == kind && pe.Code == ratelimit.CodeLocalLimit
 }
 
-func TestRequestsPerMinuteWaits(t *testing.T) {
+// TestSlidingWindow: RequestsPerMinute admits requests at once while the
+// last 60 seconds hold fewer than the limit, and otherwise waits exactly
+// until the oldest start of the window leaves it.
+func TestSlidingWindow(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	up := &counter{}
-	// 61 per minute with a burst of 1 refills one token a second.
-	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, Clock: clk}))(up)
-	for range 3 {
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 3, Clock: clk}))(up)
+	var starts []time.Duration
+	call := func() {
+		t.Helper()
+		if err := gen(t, g, context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		starts = append(starts, clk.Now().Sub(noon))
+	}
+	call() // 0s
+	clk.Advance(10 * time.Second)
+	call() // 10s
+	clk.Advance(10 * time.Second)
+	call() // 20s
+	clk.Advance(10 * time.Second)
+	call() // at 30s the window (−30s, 30s] holds 3: waits until 60s, when the start at 0s leaves
+	call() // waits until 70s
+	call() // waits until 80s
+	want := []time.Duration{0, 10 * time.Second, 20 * time.Second, 60 * time.Second, 70 * time.Second, 80 * time.Second}
+	if !slices.Equal(starts, want) {
+		t.Errorf("starts %v, want %v", starts, want)
+	}
+	if w := clk.Waits(); !slices.Equal(w, []time.Duration{30 * time.Second, 10 * time.Second, 10 * time.Second}) {
+		t.Errorf("waits %v, want [30s 10s 10s]", w)
+	}
+}
+
+// TestBurstStartsTogether: with RequestsPerMinute 60 and nothing else set,
+// 10 concurrent requests all start at once (no wait, on a fake clock),
+// where a token bucket of 1 took 9 seconds.
+func TestBurstStartsTogether(t *testing.T) {
+	t.Parallel()
+	clk := newClock(noon)
+	spread := burstSpread(t, clk, ratelimit.Config{RequestsPerMinute: 60, Clock: clk}, clk.Now)
+	t.Logf("10 concurrent requests at 60/min, fake clock: start spread %v, waits %v", spread, clk.Waits())
+	if spread != 0 || len(clk.Waits()) != 0 {
+		t.Errorf("start spread %v, waits %v; want all 10 at once", spread, clk.Waits())
+	}
+}
+
+// TestBurstStartsTogetherRealClock measures the same on the real clock.
+// The bound is generous (the old limiter took 9 s): it only fails when
+// requests are serialised again.
+func TestBurstStartsTogetherRealClock(t *testing.T) {
+	t.Parallel()
+	spread := burstSpread(t, nil, ratelimit.Config{RequestsPerMinute: 60}, time.Now)
+	t.Logf("10 concurrent requests at 60/min, real clock: start spread %v", spread)
+	if spread > 2*time.Second {
+		t.Errorf("start spread %v: requests were serialised", spread)
+	}
+}
+
+// burstSpread sends 10 requests at once through a limiter made from cfg
+// and returns the time between the first and the last to reach upstream.
+func burstSpread(t *testing.T, clk *clock.Fake, cfg ratelimit.Config, now func() time.Time) time.Duration {
+	t.Helper()
+	var mu sync.Mutex
+	var starts []time.Time
+	all := make(chan struct{})
+	up := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		mu.Lock()
+		starts = append(starts, now())
+		if len(starts) == 10 {
+			close(all)
+		}
+		mu.Unlock()
+		<-all // every request is in flight at once
+		return &provider.Response{}, nil
+	})
+	g := testutil.Must(ratelimit.New(cfg))(up)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(starts, time.Time.Compare)
+	return starts[len(starts)-1].Sub(starts[0])
+}
+
+// TestBurstCap: Burst caps the starts at once and spaces the rest at the
+// average rate.
+func TestBurstCap(t *testing.T) {
+	t.Parallel()
+	clk := newClock(noon)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, Burst: 3, Clock: clk}))(&counter{})
+	for range 6 {
 		if err := gen(t, g, context.Background(), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if w := clk.Waits(); len(w) != 2 || w[0] != time.Second || w[1] != time.Second {
-		t.Errorf("waits = %v, want [1s 1s]", w)
+	if w := clk.Waits(); !slices.Equal(w, []time.Duration{time.Second, time.Second, time.Second}) {
+		t.Errorf("waits %v, want 3 at once then one a second", w)
 	}
 }
 
 func TestFailFast(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
-	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 61, FailFast: true, Clock: clk}))(up)
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, FailFast: true, Clock: clk}))(up)
 	if err := gen(t, g, context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
+	clk.Advance(45 * time.Second)
 	err := gen(t, g, context.Background(), 1)
 	if !isLocal(err, provider.KindRateLimited) {
 		t.Fatalf("err = %v", err)
 	}
-	if d, _ := provider.RetryAfter(err); d != time.Second {
-		t.Errorf("RetryAfter = %v, want 1s", d)
+	if d, _ := provider.RetryAfter(err); d != 15*time.Second {
+		t.Errorf("RetryAfter = %v, want 15s", d)
 	}
 	if up.calls.Load() != 1 || len(clk.Waits()) != 0 {
 		t.Errorf("upstream calls %d, waits %v", up.calls.Load(), clk.Waits())
 	}
-	clk.Advance(time.Second)
+	clk.Advance(15 * time.Second)
 	if err := gen(t, g, context.Background(), 1); err != nil {
 		t.Errorf("after the hint: %v", err)
 	}
@@ -97,7 +192,7 @@ func TestFailFast(t *testing.T) {
 func TestWaitBeyondDeadlineFailsAtOnce(t *testing.T) {
 	clk := newClock(noon)
 	up := &counter{}
-	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 2, Clock: clk}))(up) // one token a minute
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, Clock: clk}))(up)
 	_ = gen(t, g, context.Background(), 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -193,11 +288,14 @@ func TestImagesPerMinute(t *testing.T) {
 	if !isLocal(err, provider.KindRateLimited) {
 		t.Fatalf("err = %v", err)
 	}
-	if d, _ := provider.RetryAfter(err); d != 20*time.Second {
-		t.Errorf("RetryAfter = %v, want 20s (2 images at 6/min)", d)
+	if d, _ := provider.RetryAfter(err); d != time.Minute {
+		t.Errorf("RetryAfter = %v, want 1m (when the first 4 images leave the window)", d)
 	}
 	if err := gen(t, g, context.Background(), 2); err != nil {
 		t.Errorf("2 images still fit: %v", err)
+	}
+	if err := gen(t, g, context.Background(), 1); !isLocal(err, provider.KindRateLimited) {
+		t.Errorf("a 7th image in the minute: %v", err)
 	}
 	if err := gen(t, g, context.Background(), 7); !errors.Is(err, provider.ErrInvalidRequest) {
 		t.Errorf("7 images can never fit: %v", err)
@@ -333,8 +431,9 @@ func clearEnv(t testing.TB) {
 
 // TestEfficiencyAgainstEmulator runs the limiter at 600 per minute against
 // the emulator's own 600-per-minute sliding window, on one fake clock, for
-// a simulated minute and a bit more: at least 97% of the limit is used
-// in the first minute and the emulator never answers 429.
+// three simulated minutes of one caller sending back to back: every minute
+// carries at least 97% of the limit, no 60-second window holds more than
+// 600 (by the emulator's record) and the emulator never answers 429.
 func TestEfficiencyAgainstEmulator(t *testing.T) {
 	clearEnv(t)
 	clk := newClock(noon)
@@ -346,63 +445,149 @@ func TestEfficiencyAgainstEmulator(t *testing.T) {
 	}
 	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 600, Clock: clk}))(adapter)
 	req := &provider.Request{Prompt: "p", Model: "gemini-2.5-flash-image"}
-	var firstMinute, total int
-	for clk.Now().Before(noon.Add(65 * time.Second)) {
+	// Each call moves the clock on by 7 ms, as a real call takes time, so
+	// that windows start at many different instants.
+	end := noon.Add(3 * time.Minute)
+	for clk.Now().Before(end) {
 		if _, err := g.Generate(context.Background(), req); err != nil {
-			t.Fatalf("after %d requests: %v", total, err)
+			t.Fatalf("at %v: %v", clk.Now().Sub(noon), err)
 		}
-		total++
-		if reqs := srv.Requests(); reqs[len(reqs)-1].Time.Before(noon.Add(time.Minute)) {
-			firstMinute++
-		}
+		clk.Advance(7 * time.Millisecond)
 	}
 	if st := srv.Stats(); st.RateLimited != 0 {
 		t.Errorf("emulator answered %d 429s", st.RateLimited)
 	}
-	t.Logf("first simulated minute: %d of 600 (%.1f%%); %d in 65 seconds", firstMinute, float64(firstMinute)/6, total)
-	if firstMinute < 582 {
-		t.Errorf("only %d requests in the first minute, want >= 582 (97%%)", firstMinute)
+	var times []time.Time
+	for _, r := range srv.Requests() {
+		times = append(times, r.Time)
+	}
+	if n, at := busiestWindow(times, time.Minute); n > 600 {
+		t.Errorf("%d requests in the 60 s window ending %v", n, at.Sub(noon))
+	}
+	perMinute := make([]int, 3)
+	for _, tm := range times {
+		if m := int(tm.Sub(noon) / time.Minute); m < 3 {
+			perMinute[m]++
+		}
+	}
+	t.Logf("requests per simulated minute at a limit of 600: %v", perMinute)
+	for m, n := range perMinute {
+		if n < 582 {
+			t.Errorf("minute %d: %d requests, want >= 582 (97%%)", m, n)
+		}
 	}
 }
 
-// Refusals must not leave the bucket in debt: with x/time/rate, a
-// reservation cancelled after another was made cannot give its token back,
-// which once let two fail-fast callers starve a 600/min limit to 1 request.
-func TestMemoryStoreConcurrentRefusalsKeepTheRate(t *testing.T) {
-	s := ratelimit.NewMemoryStore()
-	r := ratelimit.Rate{Events: 60, Per: time.Minute, Burst: 1}
-	ctx := context.Background()
-	start := noon
-	granted := 0
-	// Two callers alternate every 100 ms of simulated time for a minute,
-	// each refusing any wait: one token a second is due, 60 in all.
-	for i := 0; i < 600; i++ {
-		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
-		for caller := 0; caller < 2; caller++ {
-			if _, ok, err := s.Take(ctx, "k", r, 1, now, 0); err != nil {
-				t.Fatal(err)
-			} else if ok {
-				granted++
-			}
+// busiestWindow returns the most starts in any window (t−per, t], and its
+// end.
+func busiestWindow(times []time.Time, per time.Duration) (int, time.Time) {
+	s := slices.Clone(times)
+	slices.SortFunc(s, time.Time.Compare)
+	best, at, lo := 0, time.Time{}, 0
+	for hi, t := range s {
+		for !s[lo].After(t.Add(-per)) {
+			lo++
+		}
+		if n := hi - lo + 1; n > best {
+			best, at = n, t
 		}
 	}
-	if granted < 59 || granted > 61 {
-		t.Errorf("%d granted in a simulated minute at 60/min", granted)
-	}
+	return best, at
+}
 
-	// Callers whose nows arrive out of order must not get extra tokens.
-	s = ratelimit.NewMemoryStore()
-	granted = 0
-	for i := 0; i < 600; i++ {
-		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
-		for _, skew := range []time.Duration{0, -50 * time.Millisecond} {
-			if _, ok, _ := s.Take(ctx, "k", r, 1, now.Add(skew), 0); ok {
+// TestMemoryStoreWindowProperty checks the store's rule on random
+// traffic: callers whose clocks arrive slightly out of order, asking for
+// 1 to 3 starts with random patience, with and without Burst. Every
+// window of Per holds at most Limit starts; under Burst no instant holds
+// more than Burst; a refusal reports a wait beyond the caller's patience.
+func TestMemoryStoreWindowProperty(t *testing.T) {
+	t.Parallel()
+	for _, w := range []ratelimit.Window{
+		{Limit: 5, Per: time.Minute},
+		{Limit: 60, Per: time.Minute},
+		{Limit: 7, Per: 10 * time.Second, Burst: 3},
+		{Limit: 1, Per: time.Second},
+	} {
+		t.Run(fmt.Sprintf("%d per %v burst %d", w.Limit, w.Per, w.Burst), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(uint64(w.Limit), 7))
+			s := ratelimit.NewMemoryStore()
+			ctx := context.Background()
+			var starts []time.Time
+			now := noon
+			granted := 0
+			for range 3000 {
+				now = now.Add(time.Duration(rng.IntN(int(3 * w.Per / time.Duration(w.Limit)))))
+				n := 1 + rng.IntN(min(3, w.Limit))
+				if w.Burst > 0 {
+					n = min(n, w.Burst)
+				}
+				skew := -time.Duration(rng.IntN(int(time.Millisecond)))
+				maxWait := []time.Duration{0, w.Per / 4, w.Per, time.Hour}[rng.IntN(4)]
+				wait, ok, err := s.Take(ctx, "k", []ratelimit.Demand{{Name: "rpm", Window: w, N: n}}, now.Add(skew), maxWait)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					if wait <= maxWait {
+						t.Fatalf("refused with wait %v within maxWait %v", wait, maxWait)
+					}
+					continue
+				}
 				granted++
+				at := now.Add(skew).Add(wait)
+				for range n {
+					starts = append(starts, at)
+				}
 			}
-		}
+			if got, end := busiestWindow(starts, w.Per); got > w.Limit {
+				t.Fatalf("%d starts in the window ending %v, limit %d", got, end.Sub(noon), w.Limit)
+			}
+			if w.Burst > 0 {
+				if got, _ := busiestWindow(starts, time.Nanosecond); got > w.Burst {
+					t.Errorf("%d starts at one instant, burst %d", got, w.Burst)
+				}
+			}
+			if granted < 100 {
+				t.Errorf("only %d of 3000 calls granted", granted)
+			}
+		})
 	}
-	if granted > 61 {
-		t.Errorf("%d granted with out-of-order clocks at 60/min", granted)
+}
+
+// TestMemoryStoreTakesEveryWindowAtOnce: a call that needs both a
+// request and its images waits for the later of the two windows, and is
+// recorded in both at the time it starts.
+func TestMemoryStoreTakesEveryWindowAtOnce(t *testing.T) {
+	t.Parallel()
+	s := ratelimit.NewMemoryStore()
+	ctx := context.Background()
+	rpm := ratelimit.Window{Limit: 10, Per: time.Minute}
+	ipm := ratelimit.Window{Limit: 4, Per: time.Minute}
+	take := func(at time.Duration, images int, maxWait time.Duration) (time.Duration, bool) {
+		t.Helper()
+		w, ok, err := s.Take(ctx, "k", []ratelimit.Demand{{Name: "rpm", Window: rpm, N: 1}, {Name: "ipm", Window: ipm, N: images}}, noon.Add(at), maxWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, ok
+	}
+	if w, ok := take(0, 3, 0); !ok || w != 0 {
+		t.Fatalf("first: %v %v", w, ok)
+	}
+	// 2 more images fit only when the first 3 leave, at 60s.
+	if w, ok := take(10*time.Second, 2, time.Hour); !ok || w != 50*time.Second {
+		t.Fatalf("second: %v %v, want a 50s wait", w, ok)
+	}
+	// A demand of nothing needs nothing: the request window has room.
+	if w, ok := take(20*time.Second, 0, 0); !ok || w != 0 {
+		t.Fatalf("a request without images: %v %v", w, ok)
+	}
+	if w, ok := take(20*time.Second, 4, 0); ok || w != 100*time.Second {
+		t.Errorf("4 images at 20s: %v %v, want refused with 100s (when the 2 images of 60s leave)", w, ok)
+	}
+	if w, ok := take(0, 5, time.Hour); ok || w != ratelimit.Never {
+		t.Errorf("more images than the limit: %v %v", w, ok)
 	}
 }
 
@@ -423,4 +608,25 @@ func TestMemoryStoreDayDoesNotGoBack(t *testing.T) {
 	if ok, _ := s.TakeDay(ctx, "k", today, 3, 1); ok {
 		t.Error("today's count was lost")
 	}
+}
+
+// TestNilRequest: a nil request is a typed request error, never sent down
+// and taking no slot.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	up := &counter{}
+	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, ImagesPerMinute: 1, FailFast: true}))(up)
+	for range 2 {
+		if err := gen2(g, nil); !errors.Is(err, provider.ErrInvalidRequest) {
+			t.Fatalf("err %v", err)
+		}
+	}
+	if err := gen(t, g, context.Background(), 1); err != nil || up.calls.Load() != 1 {
+		t.Errorf("a nil request took a slot: %v, calls %d", err, up.calls.Load())
+	}
+}
+
+func gen2(g provider.Generator, req *provider.Request) error {
+	_, err := g.Generate(context.Background(), req)
+	return err
 }

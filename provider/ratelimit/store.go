@@ -3,18 +3,39 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// Rate describes a token bucket: it holds Burst tokens and refills at
-// Events tokens per Per.
-type Rate struct {
-	Events int           // tokens added per Per
-	Per    time.Duration // refill period
-	Burst  int           // bucket size
+// Window is a limit on starts: at most Limit in any window of Per, whatever
+// the window's start (an exact sliding window, as providers count requests
+// per minute). Starts are not spread out: when the window has room, any
+// number of them may start at once.
+//
+// Burst, when above 0, also caps how many may start at once: starts then
+// draw from a bucket of Burst tokens refilled at Limit per Per (a GCRA), so
+// after a burst they are spaced Per/Limit apart. The window still holds.
+type Window struct {
+	Limit int           // starts in any window of Per
+	Per   time.Duration // the window's length
+	Burst int           // most starts at once; 0 means no cap
+}
+
+// interval is the spacing of starts under Burst: Per/Limit, rounded up so
+// that the bucket never refills faster than the limit.
+func (w Window) interval() time.Duration {
+	return time.Duration((int64(w.Per) + int64(w.Limit) - 1) / int64(w.Limit))
+}
+
+// Demand is what one call needs of one Window: N starts (N images for an
+// images-per-minute limit, 1 for requests), counted under Name within the
+// limiter's key ("rpm", "ipm").
+type Demand struct {
+	Name   string
+	Window Window
+	N      int
 }
 
 // Store holds the limiter's state. Every operation is keyed by the
@@ -23,17 +44,29 @@ type Rate struct {
 // called with the limiter's Clock time, and must be safe for concurrent
 // use.
 //
-// The operations are shaped for a shared implementation: a per-minute
-// bucket is a GCRA over one timestamp, the day count an INCR on a key that
-// names the day, the pause a max-timestamp, a concurrency lease a sorted
-// set of expiring members. NewMemoryStore is the in-process default.
+// The operations are shaped for a shared implementation: a window is a
+// sorted set of start times (plus one timestamp under Burst), the day count
+// an INCR on a key that names the day, the pause a max-timestamp, a
+// concurrency lease a sorted set of expiring members. NewMemoryStore is the
+// in-process default.
 type Store interface {
-	// Take takes n tokens from key's bucket r at now. When they are
-	// available within maxWait it takes them and returns how long the
-	// caller must wait before using them (0 for now). Otherwise it takes
-	// nothing and returns ok false with the wait that would have been needed
-	// (math.MaxInt64 when n exceeds the burst).
-	Take(ctx context.Context, key string, r Rate, n int, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, err error)
+	// Take reserves one call's starts in every window of demands at the
+	// earliest time t ≥ now at which all of them fit: no window of
+	// Window.Per around t then holds more than Window.Limit starts, and
+	// under Burst the bucket holds N tokens. When t−now is at most maxWait
+	// it records the starts at t, in every window at once, and returns
+	// wait t−now (0: start now). Otherwise it records nothing and returns
+	// ok false with the wait that would have been needed (math.MaxInt64
+	// when a demand's N exceeds its Limit or Burst, so it can never fit).
+	// A demand of N 0 needs nothing. Starts are never taken back: a
+	// caller that gives up while it waits for its slot leaves it counted,
+	// which errs on the safe side.
+	//
+	// The rule admits at t only when at most Limit−N of the starts
+	// recorded later than t−Per (those reserved for later included) exist,
+	// so it never admits too many; a call may wait behind one already
+	// waiting for a later slot rather than slip in before it.
+	Take(ctx context.Context, key string, demands []Demand, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, err error)
 
 	// TakeDay counts n requests against key's quota for day when that
 	// leaves the count at or under limit, and reports whether it did. A
@@ -71,19 +104,29 @@ type Day struct {
 // taken.
 var ErrNoSlot = errors.New("ratelimit: no free concurrency slot")
 
-// MemoryStore is the in-process Store: per-minute buckets are
-// golang.org/x/time/rate limiters. It is safe for concurrent use.
+// Never is the wait Take reports for a demand that can never fit.
+const Never = time.Duration(math.MaxInt64)
+
+// MemoryStore is the in-process Store. It is safe for concurrent use.
 type MemoryStore struct {
 	mu      sync.Mutex
-	buckets map[bucketKey]*bucket
+	windows map[windowKey]*window
 	days    map[string]*dayCount
 	pauses  map[string]time.Time
 	sems    map[string]*semaphore
 }
 
-type bucketKey struct {
-	key string
-	r   Rate
+type windowKey struct {
+	key, name string
+	w         Window
+}
+
+// window is one sliding window's recorded starts, in Unix nanoseconds and
+// ascending order, and under Burst the bucket's theoretical arrival time.
+type window struct {
+	starts []int64
+	tat    int64
+	last   int64 // the latest now seen
 }
 
 type dayCount struct {
@@ -95,54 +138,97 @@ type dayCount struct {
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		buckets: map[bucketKey]*bucket{},
+		windows: map[windowKey]*window{},
 		days:    map[string]*dayCount{},
 		pauses:  map[string]time.Time{},
 		sems:    map[string]*semaphore{},
 	}
 }
 
-// Take implements Store with a rate.Limiter per key and Rate. It reserves
-// nothing when the wait would exceed maxWait (a cancelled reservation
-// cannot always give its token back once others reserved after it), and it
-// never lets time run backwards for a bucket: callers read their clocks
-// before taking the lock, so their nows arrive slightly out of order, and
-// rate.Limiter would refill from the earlier time twice.
-func (s *MemoryStore) Take(_ context.Context, key string, r Rate, n int, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
-	if n > r.Burst {
-		return time.Duration(1<<63 - 1), false, nil
+// earliest returns the earliest time at or after now at which n more
+// starts fit in w (Unix nanoseconds), after dropping the starts that left
+// the window. It is the rule every Store follows:
+//
+//   - window: with the starts s₁ ≤ … ≤ sₘ later than now−Per, the call may
+//     start at t once at most Limit−n of them are later than t−Per, that
+//     is at t ≥ sₖ+Per for k = m−(Limit−n) (at once when k ≤ 0). Then every
+//     window of Per that holds t holds at most Limit starts, counting
+//     starts reserved for later;
+//   - burst: a GCRA with interval T = Per/Limit and theoretical arrival
+//     time tat admits n at t ≥ max(now, tat+(n−Burst)·T).
+func (win *window) earliest(w Window, n int, now int64) int64 {
+	per := int64(w.Per)
+	i := 0
+	for i < len(win.starts) && win.starts[i] <= now-per {
+		i++
+	}
+	win.starts = win.starts[i:]
+	t := now
+	if k := len(win.starts) - (w.Limit - n); k > 0 {
+		t = max(t, win.starts[k-1]+per)
+	}
+	if w.Burst > 0 {
+		t = max(t, max(win.tat, now)+int64(n-w.Burst)*int64(w.interval()))
+	}
+	return t
+}
+
+// record adds n starts at t.
+func (win *window) record(w Window, n int, t int64) {
+	i, _ := slices.BinarySearch(win.starts, t+1) // after any start at t
+	if i == len(win.starts) {
+		for range n {
+			win.starts = append(win.starts, t)
+		}
+	} else {
+		win.starts = slices.Insert(win.starts, i, slices.Repeat([]int64{t}, n)...)
+	}
+	if w.Burst > 0 {
+		win.tat = max(win.tat, t) + int64(n)*int64(w.interval())
+	}
+}
+
+// Take implements Store. It never lets time run backwards for a window:
+// callers read their clocks before taking the lock, so their nows arrive
+// slightly out of order, and a call that read an earlier time starts no
+// earlier than one already admitted.
+func (s *MemoryStore) Take(_ context.Context, key string, demands []Demand, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
+	for _, d := range demands {
+		if d.N > d.Window.Limit || (d.Window.Burst > 0 && d.N > d.Window.Burst) {
+			return Never, false, nil
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bk := bucketKey{key, r}
-	b := s.buckets[bk]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(r.Events)/r.Per.Seconds()), r.Burst)}
-		// Start the bucket full at now, not at the zero Time.
-		b.lim.SetBurstAt(now, r.Burst)
-		s.buckets[bk] = b
+	wins := make([]*window, len(demands))
+	at := now.UnixNano()
+	for i, d := range demands {
+		k := windowKey{key, d.Name, d.Window}
+		win := s.windows[k]
+		if win == nil {
+			win = &window{}
+			s.windows[k] = win
+		}
+		wins[i] = win
+		at = max(at, win.last)
 	}
-	if now.Before(b.last) {
-		now = b.last
-	}
-	b.last = now
-	if tokens := b.lim.TokensAt(now); tokens < float64(n) {
-		wait := time.Duration((float64(n) - tokens) / float64(b.lim.Limit()) * float64(time.Second))
-		if wait > maxWait {
-			return wait, false, nil
+	t := at
+	for i, d := range demands {
+		wins[i].last = at
+		if d.N > 0 {
+			t = max(t, wins[i].earliest(d.Window, d.N, at))
 		}
 	}
-	res := b.lim.ReserveN(now, n)
-	if !res.OK() {
-		return time.Duration(1<<63 - 1), false, nil
+	wait := time.Duration(t - now.UnixNano())
+	if wait > maxWait {
+		return wait, false, nil
 	}
-	return res.DelayFrom(now), true, nil
-}
-
-// bucket is one per-minute token bucket and the latest time it was asked.
-type bucket struct {
-	lim  *rate.Limiter
-	last time.Time
+	for i, d := range demands {
+		if d.N > 0 {
+			wins[i].record(d.Window, d.N, t)
+		}
+	}
+	return max(wait, 0), true, nil
 }
 
 // TakeDay implements Store.

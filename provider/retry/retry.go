@@ -215,6 +215,9 @@ func (r *retrier) newBackOff() *backoff.ExponentialBackOff {
 }
 
 func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	if req == nil {
+		return nil, provider.Errorf(provider.KindInvalidRequest, "retry: Request: nil request")
+	}
 	var (
 		b     *backoff.ExponentialBackOff
 		calls int

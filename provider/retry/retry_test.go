@@ -306,3 +306,16 @@ func TestLocalRefusalIsNotAnAttempt(t *testing.T) {
 		t.Fatalf("Attempts = %+v, err %v; want 1 upstream call", resp, err)
 	}
 }
+
+// TestNilRequest: a nil request is a typed request error, never sent down.
+func TestNilRequest(t *testing.T) {
+	t.Parallel()
+	called := false
+	g := testutil.Must(retry.New(retry.Policy{}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
+		called = true
+		return &provider.Response{}, nil
+	}))
+	if _, err := g.Generate(context.Background(), nil); !errors.Is(err, provider.ErrInvalidRequest) || called {
+		t.Errorf("err %v, called %v", err, called)
+	}
+}

@@ -15,10 +15,9 @@ import (
 func BenchmarkTake(b *testing.B) {
 	s, _ := newStore(b, Options{})
 	ctx := context.Background()
-	r := ratelimit.Rate{Events: 1 << 30, Per: time.Minute, Burst: 1 << 20}
-	now := time.Now()
+	d := []ratelimit.Demand{{Name: "rpm", Window: ratelimit.Window{Limit: 1 << 30, Per: time.Second}, N: 1}}
 	for b.Loop() {
-		if _, _, err := s.Take(ctx, "k", r, 1, now, 0); err != nil {
+		if _, _, err := s.Take(ctx, "k", d, time.Now(), 0); err != nil {
 			b.Fatal(err)
 		}
 	}

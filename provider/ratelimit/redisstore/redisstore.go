@@ -6,14 +6,18 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store, err := redisstore.New(rdb, redisstore.Options{})
 //	if err != nil { ... } // a *provider.ConfigError naming the field
-//	mw := ratelimit.New(ratelimit.Config{Key: "gemini-prod", RequestsPerMinute: 120, Store: store})
+//	mw, err := ratelimit.New(ratelimit.Config{Key: "gemini-prod", RequestsPerMinute: 120, Store: store})
 //
 // Every operation is one Lua script, atomic on the server:
 //
-//   - Take is a GCRA (generic cell rate algorithm) over one timestamp, the
-//     bucket's theoretical arrival time, with burst; the time is the
-//     caller's (ratelimit.Config.Clock), passed in, so replicas must keep
-//     their clocks in sync (NTP) and tests can run on an accelerated clock.
+//   - Take keeps each per-minute window as a sorted set of start times
+//     (members expire with the window) and admits a call at the earliest
+//     time every window it needs has room for it (the rule of
+//     ratelimit.Store.Take), plus, under Burst, a GCRA over one timestamp;
+//     the windows of one call are read and written together. The time is
+//     the caller's (ratelimit.Config.Clock), passed in, so replicas must
+//     keep their clocks in sync (NTP: a replica d ahead lets a start
+//     through up to d early) and tests can run on an accelerated clock.
 //   - TakeDay counts in a hash per key and day-in-zone that expires after
 //     the day's midnight (plus a margin); ExhaustDay marks it used up.
 //   - SetPause keeps the latest pause-until timestamp, expiring when it
@@ -22,15 +26,18 @@
 //     by its expiry (Redis server time). Expired leases are dropped before
 //     counting, so a replica that dies frees its slots after the lease TTL;
 //     a live holder refreshes its lease every third of the TTL until it
-//     releases it.
+//     releases it. A lease released while Redis is unreachable is removed
+//     as soon as Redis answers again (a goroutine retries every 250 ms at
+//     most), so no replica waits for it until its TTL.
 //
 // # Keys
 //
 // Keys are Options.Prefix (default "imagegen:") followed by "rl:", a kind
 // letter and the first 128 bits of the SHA-256 of the limiter's key, since
-// that key may be an API key: "imagegen:rl:b:<hash>" (bucket), "rl:d:<hash>:
-// 2026-11-21" (day), "rl:p:<hash>" (pause), "rl:c:<hash>" (leases). Values
-// carry a version. On Redis Cluster, put a hash tag in the prefix
+// that key may be an API key: "imagegen:rl:w:<hash>" (a window's starts; the
+// hash covers the key and the window's name, "rpm" or "ipm"), "rl:g:<hash>"
+// (its burst timestamp), "rl:d:<hash>:2026-11-21" (day), "rl:p:<hash>"
+// (pause), "rl:c:<hash>" (leases). Values and members carry a version. On Redis Cluster, put a hash tag in the prefix
 // ("{imagegen}:").
 //
 // # When Redis is unreachable
@@ -49,7 +56,6 @@ package redisstore
 import (
 	"context"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -105,11 +111,15 @@ type Store struct {
 	mem    *ratelimit.MemoryStore
 	poll   time.Duration
 
-	mu      sync.Mutex
-	pending []lease // released while Redis was unreachable
+	cleanup *redisx.Janitor // removes leases released while Redis was unreachable
 }
 
-type lease struct{ key, member string }
+// lease is a concurrency lease to remove from Redis; expires is when Redis
+// drops it by itself, after which there is nothing left to remove.
+type lease struct {
+	key, member string
+	expires     time.Time
+}
 
 var _ ratelimit.Store = (*Store)(nil)
 
@@ -131,8 +141,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		prefix: redisx.Prefix(opts.Prefix) + "rl:",
 		guard: &redisx.Guard{Store: "ratelimit", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
 			Timeout: opts.Timeout, Retry: opts.RetryInterval},
-		mem:  ratelimit.NewMemoryStore(),
-		poll: opts.PollInterval,
+		mem:     ratelimit.NewMemoryStore(),
+		poll:    opts.PollInterval,
+		cleanup: &redisx.Janitor{Timeout: opts.Timeout},
 	}
 	if s.poll <= 0 {
 		s.poll = 50 * time.Millisecond
@@ -142,50 +153,99 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 
 func (s *Store) key(kind, key string) string { return s.prefix + kind + ":" + redisx.Hash(key) }
 
-// takeScript is GCRA. KEYS[1] bucket; ARGV now (µs), emission interval T
-// (µs), burst, n, max wait (µs). The value is "1:<tat µs>".
+// takeScript reserves one call's starts in every window it needs, at the
+// earliest time all of them allow (the rule of ratelimit.Store.Take).
+// KEYS: for each window, its sorted set of starts (score: start time in
+// µs; member "1:<call id>:<i>") and its burst timestamp ("1:<tat µs>").
+// ARGV: now µs, max wait µs, call id, then for each window: per µs,
+// limit, n, burst, burst interval µs.
+//
+// Returns {1, wait µs} when reserved, {0, wait µs} when the wait exceeds
+// the maximum.
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
-local T = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local maxwait = tonumber(ARGV[5])
-local tat = now
-local v = redis.call('GET', KEYS[1])
-if v then
-  local t = tonumber(string.match(v, '^1:(%-?%d+)$'))
-  if t and t > now then tat = t end
+local maxwait = tonumber(ARGV[2])
+local id = ARGV[3]
+local nw = #KEYS / 2
+local t = now
+local tats = {}
+for w = 1, nw do
+  local zk, gk = KEYS[2*w-1], KEYS[2*w]
+  local b = 3 + (w-1)*5
+  local per, limit, n, burst, T = tonumber(ARGV[b+1]), tonumber(ARGV[b+2]), tonumber(ARGV[b+3]), tonumber(ARGV[b+4]), tonumber(ARGV[b+5])
+  if n > 0 then
+    redis.call('ZREMRANGEBYSCORE', zk, '-inf', string.format('%.0f', now - per))
+    local k = redis.call('ZCARD', zk) - (limit - n)
+    if k > 0 then
+      local s = redis.call('ZRANGE', zk, k - 1, k - 1, 'WITHSCORES')
+      local t1 = tonumber(s[2]) + per
+      if t1 > t then t = t1 end
+    end
+    if burst > 0 then
+      local tat = now
+      local v = redis.call('GET', gk)
+      if v then
+        local x = tonumber(string.match(v, '^1:(%-?%d+)$'))
+        if x and x > tat then tat = x end
+      end
+      tats[w] = tat
+      local t2 = tat + (n - burst) * T
+      if t2 > t then t = t2 end
+    end
+  end
 end
-local ntat = tat + n * T
-local wait = ntat - burst * T - now
-if wait < 0 then wait = 0 end
+local wait = t - now
 if wait > maxwait then return {0, wait} end
-redis.call('SET', KEYS[1], '1:' .. string.format('%.0f', ntat), 'PX', math.floor((ntat - now) / 1000) + 1000)
+local ts = string.format('%.0f', t)
+for w = 1, nw do
+  local zk, gk = KEYS[2*w-1], KEYS[2*w]
+  local b = 3 + (w-1)*5
+  local per, n, burst, T = tonumber(ARGV[b+1]), tonumber(ARGV[b+3]), tonumber(ARGV[b+4]), tonumber(ARGV[b+5])
+  if n > 0 then
+    for i = 1, n do redis.call('ZADD', zk, ts, '1:' .. id .. ':' .. i) end
+    redis.call('PEXPIRE', zk, math.floor((wait + per) / 1000) + 1000)
+    if burst > 0 then
+      local tat = tats[w]
+      if t > tat then tat = t end
+      tat = tat + n * T
+      redis.call('SET', gk, '1:' .. string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+    end
+  end
+end
 return {1, wait}
 `)
 
-// Take implements ratelimit.Store.
-func (s *Store) Take(ctx context.Context, key string, r ratelimit.Rate, n int, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
-	if n > r.Burst || r.Events <= 0 {
-		return time.Duration(math.MaxInt64), false, nil
+// Take implements ratelimit.Store with takeScript: the windows of one call
+// are read and written by one script, atomic on the server.
+func (s *Store) Take(ctx context.Context, key string, demands []ratelimit.Demand, now time.Time, maxWait time.Duration) (time.Duration, bool, error) {
+	keys := make([]string, 0, 2*len(demands))
+	args := make([]any, 0, 3+5*len(demands))
+	args = append(args, now.UnixMicro(), min(maxWait.Microseconds(), int64(1)<<52), redisx.Token()[:16])
+	for _, d := range demands {
+		w := d.Window
+		if d.N > w.Limit || (w.Burst > 0 && d.N > w.Burst) {
+			return ratelimit.Never, false, nil
+		}
+		// Whole microseconds, rounded up: exact arithmetic in the script,
+		// never faster than the limit.
+		per := (w.Per + time.Microsecond - 1) / time.Microsecond
+		interval := (per + time.Duration(w.Limit) - 1) / time.Duration(w.Limit)
+		wk := key + "/" + d.Name
+		keys = append(keys, s.key("w", wk), s.key("g", wk))
+		args = append(args, int64(per), w.Limit, d.N, w.Burst, int64(interval))
 	}
 	type res struct {
 		wait time.Duration
 		ok   bool
 	}
-	// The emission interval in whole microseconds, rounded up: exact
-	// arithmetic in the script, never faster than the rate.
-	t := (r.Per.Microseconds() + int64(r.Events) - 1) / int64(r.Events)
-	mw := min(maxWait.Microseconds(), int64(1)<<52)
 	out, err := redisx.Do(ctx, s.guard, "take", func(ctx context.Context) (res, error) {
-		v, err := takeScript.Run(ctx, s.rdb, []string{s.key("b", key)},
-			now.UnixMicro(), t, r.Burst, n, mw).Int64Slice()
+		v, err := takeScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 		if err != nil {
 			return res{}, err
 		}
 		return res{time.Duration(v[1]) * time.Microsecond, v[0] == 1}, nil
 	}, func() (res, error) {
-		w, ok, err := s.mem.Take(ctx, key, r, n, now, maxWait)
+		w, ok, err := s.mem.Take(ctx, key, demands, now, maxWait)
 		return res{w, ok}, err
 	})
 	return out.wait, out.ok, err
@@ -291,12 +351,16 @@ func (s *Store) PauseUntil(ctx context.Context, key string) (time.Time, error) {
 }
 
 // acquireScript: KEYS[1] lease set; ARGV limit, ttl ms, member. Scores are
-// expiry times in Redis server milliseconds.
+// expiry times in Redis server milliseconds. It is idempotent: run twice
+// for one member (a client retry), it takes one slot.
 var acquireScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+-- Already ours: the client sent the script again (its retry of a call
+-- whose answer was lost).
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 1 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
@@ -331,14 +395,12 @@ func (s *Store) Acquire(ctx context.Context, key string, limit int, ttl time.Dur
 			ok      bool
 		}
 		r, err := redisx.Do(ctx, s.guard, "acquire", func(ctx context.Context) (res, error) {
-			s.flushPending(ctx)
+			s.cleanup.Flush(ctx)
 			member := "1:" + redisx.Token()
 			v, err := acquireScript.Run(ctx, s.rdb, []string{k}, limit, ttl.Milliseconds(), member).Int()
 			if redisx.IsOutage(err) {
 				// The script may have run: remove the lease when Redis is back.
-				s.mu.Lock()
-				s.pending = append(s.pending, lease{k, member})
-				s.mu.Unlock()
+				s.addPending(lease{k, member, time.Now().Add(ttl)})
 			}
 			if err != nil || v == 0 {
 				return res{}, err
@@ -399,30 +461,20 @@ func (s *Store) holdLease(k, member string, ttl time.Duration) func() {
 			ctx, cancel := context.WithTimeout(context.Background(), s.guard.Timeout+redisx.DefaultTimeout)
 			defer cancel()
 			if err := s.rdb.ZRem(ctx, k, member).Err(); err != nil {
-				// Removed by the next Acquire that reaches Redis; it
-				// expires after ttl in any case.
-				s.mu.Lock()
-				s.pending = append(s.pending, lease{k, member})
-				s.mu.Unlock()
+				// Removed as soon as Redis answers again (else another
+				// replica could wait for the slot until the lease expires).
+				s.addPending(lease{k, member, time.Now().Add(ttl)})
 			}
 		})
 	}
 }
 
-// flushPending removes leases released while Redis was unreachable.
-func (s *Store) flushPending(ctx context.Context) {
-	s.mu.Lock()
-	p := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	for i, l := range p {
-		if err := s.rdb.ZRem(ctx, l.key, l.member).Err(); err != nil {
-			s.mu.Lock()
-			s.pending = append(s.pending, p[i:]...)
-			s.mu.Unlock()
-			return
-		}
-	}
+// addPending queues the removal of a lease from Redis, retried by the
+// janitor until Redis answers (or the lease has expired anyway), so that
+// a lease released during an outage frees its slot for every replica soon
+// after Redis returns.
+func (s *Store) addPending(l lease) {
+	s.cleanup.Add(l.expires, func(ctx context.Context) error { return s.rdb.ZRem(ctx, l.key, l.member).Err() })
 }
 
 // Leases returns the live leases of key's concurrency cap (for reports
@@ -434,6 +486,15 @@ func (s *Store) Leases(ctx context.Context, key string) (int, error) {
 	}
 	n, err := s.rdb.ZCount(ctx, s.key("c", key), "("+strconv.FormatInt(t.UnixMilli(), 10), "+inf").Result()
 	return int(n), err
+}
+
+// Close stops the store's background work: the removal of leases
+// released while Redis was unreachable, which Redis then expires after
+// their TTL instead. It does not close the Redis client. The store still
+// works after Close, without that removal.
+func (s *Store) Close() error {
+	s.cleanup.Stop()
+	return nil
 }
 
 // Unavailable reports whether the store currently considers Redis

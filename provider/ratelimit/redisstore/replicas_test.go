@@ -21,79 +21,83 @@ import (
 )
 
 const (
-	replicas      = 4
-	perMinute     = 120
-	workers       = 12 // goroutines per replica
-	simulatedSpan = time.Minute
+	replicas  = 4
+	perMinute = 120
+	workers   = 12 // goroutines per replica
+	minutes   = 2  // phases, each a minute later than the one before
 )
 
-// speedup is how much faster than real time the shared clock runs (a
-// simulated minute takes 2 s; 15 s under the race detector).
-var speedup = 30.0
-
 type childResult struct {
-	Accepted int `json:"accepted"`
-	Refused  int `json:"refused"`
-	Errors   int `json:"errors"`
+	Accepted [minutes]int `json:"accepted"`
+	Refused  [minutes]int `json:"refused"`
+	Errors   int          `json:"errors"`
 }
 
 // TestReplicasShareMinuteLimit: four processes share a 120-per-minute limit
-// through Redis against the emulator enforcing 120 per minute, on a clock
-// running 30 times faster than real time: together they send no request
-// the emulator refuses, and use at least 95% of the limit in the minute.
+// through Redis against the emulator enforcing 120 per minute. In each of
+// two minutes every replica's workers send back to back until the shared
+// limiter (fail-fast) refuses them: together they send exactly 120 a
+// minute, all at once, and the emulator answers no 429.
+//
+// Nothing depends on timing: the replicas and the emulator read one clock,
+// the real one plus an offset that the parent moves a minute on between
+// the phases, once every replica has finished the one before. Within a
+// phase the window never turns over (a phase would have to last a real
+// minute), so the limiter must refuse the 121st request wherever it comes
+// from, and the emulator, which counts by the time requests reach it,
+// sees the 120 of a phase a minute after those of the phase before.
 func TestReplicasShareMinuteLimit(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	// The epoch is fixed once every child is ready (see the barrier
-	// below); the emulator reads the clock through clk.
-	var clk atomic.Pointer[redistest.AccelClock]
-	clk.Store(&redistest.AccelClock{Epoch: time.Now().Add(time.Hour), K: speedup})
-	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key", RequestsPerMinute: perMinute,
-		Now: func() time.Time { return clk.Load().Now() }})
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key", RequestsPerMinute: perMinute, Now: now})
 	defer srv.Close()
 
-	env := append(clk.Load().Env(), "IMAGEGEN_PREFIX="+prefix, "IMAGEGEN_EMULATOR="+srv.URL())
+	env := []string{"IMAGEGEN_PREFIX=" + prefix, "IMAGEGEN_EMULATOR=" + srv.URL()}
 	results := make([]childResult, replicas)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	redistest.RunChildrenTogether(ctx, t, replicas, "TestHelperProcess", "rl120", env, func(i int) any { return &results[i] }, func() []byte {
-		c := &redistest.AccelClock{Epoch: time.Now().Add(200 * time.Millisecond), K: speedup}
-		clk.Store(c)
-		return []byte(strconv.FormatInt(c.Epoch.UnixNano(), 10))
+	phaseStart := make([]int, minutes) // requests the emulator had seen when each phase began
+	redistest.RunChildrenInPhases(ctx, t, replicas, "TestHelperProcess", "rl120", env, func(i int) any { return &results[i] }, minutes, func(p int) []byte {
+		phaseStart[p] = len(srv.Requests())
+		offset.Store(int64(time.Duration(p) * time.Minute))
+		return []byte(strconv.FormatInt(offset.Load(), 10))
 	})
-	epoch := clk.Load().Epoch
 
-	end := epoch.Add(simulatedSpan)
-	inMinute := 0
-	for _, r := range srv.Requests() {
-		if r.Endpoint == providertest.EndpointGenerateContent && !r.Time.Before(epoch) && r.Time.Before(end) {
-			inMinute++
-		}
-	}
+	reqs := srv.Requests()
 	st := srv.Stats()
-	total := 0
+	var total [minutes]int
 	for i, r := range results {
-		t.Logf("replica %d: %d accepted, %d refused locally, %d errors", i, r.Accepted, r.Refused, r.Errors)
-		total += r.Accepted
+		t.Logf("replica %d: accepted %v, refused locally %v, %d errors", i, r.Accepted, r.Refused, r.Errors)
+		for p := range minutes {
+			total[p] += r.Accepted[p]
+		}
 		if r.Errors > 0 {
 			t.Errorf("replica %d: %d errors", i, r.Errors)
 		}
 	}
-	t.Logf("shared limit %d/min: %d accepted in the simulated minute (%.1f%%), emulator 429s: %d",
-		perMinute, inMinute, 100*float64(inMinute)/perMinute, st.RateLimited)
+	for p := range minutes {
+		end := len(reqs)
+		if p+1 < minutes {
+			end = phaseStart[p+1]
+		}
+		phase := reqs[phaseStart[p]:end]
+		var spread time.Duration
+		if len(phase) > 0 {
+			spread = phase[len(phase)-1].Time.Sub(phase[0].Time)
+		}
+		t.Logf("minute %d: replicas accepted %d of %d (%.1f%%); emulator saw %d, first to last %v",
+			p, total[p], perMinute, 100*float64(total[p])/perMinute, len(phase), spread)
+		if total[p] != perMinute || len(phase) != perMinute {
+			t.Errorf("minute %d: replicas accepted %d, emulator saw %d; want %d", p, total[p], len(phase), perMinute)
+		}
+	}
+	t.Logf("emulator 429s: %d", st.RateLimited)
 	if st.RateLimited != 0 {
 		t.Errorf("emulator refused %d requests", st.RateLimited)
 	}
-	if inMinute < perMinute*95/100 {
-		t.Errorf("%d requests in the minute, want at least %d", inMinute, perMinute*95/100)
-	}
-	if total != inMinute {
-		t.Errorf("replicas report %d accepted, emulator saw %d in the minute", total, inMinute)
-	}
 }
-
-// errLate marks a slot granted for after the simulated minute.
-var errLate = errors.New("after the simulated minute")
 
 // TestHelperProcess is a replica of TestReplicasShareMinuteLimit when run
 // as its child; otherwise it does nothing.
@@ -105,7 +109,8 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
+	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout,
+		Logger: slog.New(slog.DiscardHandler)})))
 	ctx := context.Background()
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
@@ -113,50 +118,51 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	epoch, err := redistest.WaitBarrier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk, err := redistest.ClockFrom(string(epoch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := clk.Epoch.Add(simulatedSpan)
-	// Slots granted for after the minute are not used: the test counts one
-	// minute.
-	guard := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
-		if !clk.Now().Before(end) {
-			return nil, errLate
-		}
-		return adapter.Generate(ctx, req)
-	})
-	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "gemini-project", RequestsPerMinute: perMinute, Store: store, Clock: clk}))(guard)
+	clk := &offsetClock{}
+	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "gemini-project", RequestsPerMinute: perMinute, FailFast: true, Store: store, Clock: clk}))(adapter)
 
-	time.Sleep(time.Until(clk.Epoch))
-	var mu sync.Mutex
 	var res childResult
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for clk.Now().Before(end) {
-				_, err := gen.Generate(ctx, &provider.Request{Prompt: "a lighthouse", Model: "gemini-2.5-flash-image"})
-				mu.Lock()
-				switch {
-				case err == nil:
-					res.Accepted++
-				case errors.Is(err, errLate):
-				case errors.Is(err, provider.ErrRateLimited):
-					res.Refused++
-				default:
-					res.Errors++
-					t.Logf("error: %v", err)
+	for p := range minutes {
+		payload, err := redistest.WaitPhase(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := strconv.ParseInt(string(payload), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.offset.Store(off)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					_, err := gen.Generate(ctx, &provider.Request{Prompt: "a lighthouse", Model: "gemini-2.5-flash-image"})
+					mu.Lock()
+					switch {
+					case err == nil:
+						res.Accepted[p]++
+					case errors.Is(err, provider.ErrRateLimited) && provider.IsLocal(err):
+						res.Refused[p]++
+					default:
+						res.Errors++
+						t.Logf("error: %v", err)
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
 				}
-				mu.Unlock()
-			}
-		}()
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	redistest.Report(res)
 }
+
+// offsetClock is the real clock plus an offset the parent sets per phase.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *offsetClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
