@@ -23,9 +23,8 @@ import (
 
 const testKey = "test-key-0123456789"
 
-// opencensus (pulled in by genai's auth dependency) starts a worker at init.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 // clearEnv hides the provider variables the SDKs read.

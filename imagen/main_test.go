@@ -16,9 +16,8 @@ import (
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-// opencensus (pulled in by genai's auth dependency) starts a worker at init.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 const testKey = "test-key-0123456789"

@@ -26,7 +26,7 @@ import (
 const testKey = "sk-test-key-0123456789abcdef"
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 // now is inside the lifecycle of every active model the tests use.

@@ -12,5 +12,5 @@ func TestMain(m *testing.M) {
 		// A child process of a crash test: run only the helper, no leak check.
 		os.Exit(m.Run())
 	}
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }

@@ -202,6 +202,9 @@ end
 // amount, now ms, expiry ms, joined ledger keys, limits....
 var reserveScript = redis.NewScript(sweepLua + `
 local P, id, amt, now, exp = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- A client retry of a reservation that already went through (its answer
+-- lost to a restart or a timeout) must not count it twice.
+if redis.call('EXISTS', P .. 'r:' .. id) == 1 or redis.call('EXISTS', P .. 's:' .. id) == 1 then return {1} end
 sweep(P, now)
 for i, k in ipairs(KEYS) do
   local lim = tonumber(ARGV[6 + i])

@@ -20,7 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
@@ -401,4 +401,32 @@ func TestHelperProcess(t *testing.T) {
 	close(start)
 	wg.Wait()
 	redistest.Report(res)
+}
+
+// A client retry of a reserve whose answer was lost (a restart, a timeout)
+// runs the script again with the same id: it must not count twice.
+func TestReserveRetryCountsOnce(t *testing.T) {
+	s, c := newStore(t, Options{})
+	ctx := context.Background()
+	key := "overall/day/2026-12-04"
+	now := time.Now()
+	args := []any{s.prefix, "retried-id", int64(70), now.UnixMilli(), now.Add(time.Hour).UnixMilli(), key, int64(100)}
+	for range 2 {
+		v, err := reserveScript.Run(ctx, c, []string{s.prefix + "t:" + key}, args...).Int64Slice()
+		if err != nil || v[0] != 1 {
+			t.Fatalf("reserve: %v %v", v, err)
+		}
+	}
+	if _, r, _ := s.Spent(ctx, key); r != 70 {
+		t.Fatalf("reserved %v after a retried reserve, want $0.000070 once", r)
+	}
+	if err := s.Settle(ctx, "retried-id", 70); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := reserveScript.Run(ctx, c, []string{s.prefix + "t:" + key}, args...).Int64Slice(); v[0] != 1 {
+		t.Fatal("a retry after the settle was refused")
+	}
+	if sp, r, _ := s.Spent(ctx, key); sp != 70 || r != 0 {
+		t.Fatalf("a retry after the settle changed the ledger: spent %v reserved %v", sp, r)
+	}
 }

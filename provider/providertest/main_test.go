@@ -15,8 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// genai pulls in opencensus, whose package init starts a worker.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 // clearEnv empties the environment variables the SDKs read.

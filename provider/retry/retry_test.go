@@ -19,7 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) }
