@@ -2,8 +2,9 @@ package cache
 
 import (
 	"context"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"testing"
+
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/imagegen-go/imagegen/provider"
 )

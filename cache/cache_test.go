@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"os"
 	"runtime"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"go.uber.org/goleak"
 

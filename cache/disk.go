@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 )
 
 // DiskConfig configures a Disk store. Zero values take the defaults.

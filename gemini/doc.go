@@ -8,7 +8,7 @@
 //
 // # What the adapter takes care of
 //
-//   - Known models are checked against the pricing catalog before any call:
+//   - Known models are checked against the catalog (package catalog) before any call:
 //     sizes, aspect ratios, reference counts, thinking levels, the 20 MB
 //     inline limit. A retired model fails fast with provider.ErrModelRetired
 //     naming its live replacement; a deprecated one works with a Warning.

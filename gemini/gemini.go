@@ -12,13 +12,13 @@ import (
 	"cloud.google.com/go/auth"
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
-	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/fanout"
 )
@@ -77,8 +77,8 @@ type Config struct {
 	// Name is the provider name reported in responses and errors; default
 	// "gemini" ("vertex" on Vertex AI).
 	Name string
-	// Catalog validates known models; nil means pricing.Default().
-	Catalog *pricing.Catalog
+	// Catalog validates known models; nil means catalog.Default().
+	Catalog *catalog.Catalog
 	// MaxConcurrency bounds the calls made at once for one request with
 	// N > 1 (Gemini image models return one image per call); default 4.
 	MaxConcurrency int
@@ -134,7 +134,7 @@ type Generator struct {
 	desc        provider.Description // what Describe reports, computed once
 	client      *genai.Client
 	cfg         Config
-	catalog     *pricing.Catalog
+	catalog     *catalog.Catalog
 	redact      *secret.Redactor
 	name        string
 	model       string
@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		return nil, err
 	}
 	if g.catalog == nil {
-		g.catalog = pricing.Default()
+		g.catalog = catalog.Default()
 	}
 	if g.model == "" {
 		g.model = DefaultModel
@@ -292,7 +292,7 @@ func (g *Generator) modelFor(req *provider.Request) string {
 // response will carry.
 type plan struct {
 	model    string
-	info     *pricing.Model
+	info     *catalog.Model
 	warnings []string
 }
 
@@ -361,7 +361,7 @@ var referenceTypes = []string{"image/png", "image/jpeg", "image/webp", "image/he
 // common checks in Request.Validate have sniffed them) and the request
 // against the size limits of the catalog's entry m (nil for an unknown
 // model, which gets the Gemini API's own 20 MB inline limit).
-func (g *Generator) checkInputs(req *provider.Request, model string, m *pricing.Model) error {
+func (g *Generator) checkInputs(req *provider.Request, model string, m *catalog.Model) error {
 	for i, ref := range req.References {
 		if mt := provider.SniffMIME(ref.Data); !slices.Contains(referenceTypes, mt) {
 			return g.invalid(model, "References[%d]: Gemini does not take %s input; send PNG, JPEG, WebP, HEIC or HEIF", i, mt)

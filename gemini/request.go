@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -68,7 +68,7 @@ func (g *Generator) thinkingLevel(req *provider.Request) string {
 
 // config builds a fresh GenerateContentConfig for one call; info is the
 // catalog's entry for the model, nil when it does not know it.
-func (g *Generator) config(req *provider.Request, info *pricing.Model) *genai.GenerateContentConfig {
+func (g *Generator) config(req *provider.Request, info *catalog.Model) *genai.GenerateContentConfig {
 	off := false
 	cfg := &genai.GenerateContentConfig{
 		ResponseModalities:    []string{"TEXT", "IMAGE"},

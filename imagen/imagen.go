@@ -16,11 +16,11 @@ import (
 	"cloud.google.com/go/auth/httptransport"
 	"google.golang.org/genai"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/secret"
-	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -97,8 +97,8 @@ type Config struct {
 	// "imagen".
 	Name string
 	// Catalog validates known models and knows their lifecycle; nil means
-	// pricing.Default().
-	Catalog *pricing.Catalog
+	// catalog.Default().
+	Catalog *catalog.Catalog
 	// Now is the clock used for lifecycle checks; nil is time.Now.
 	Now func() time.Time
 	// AllowRetired sends model IDs the catalog says are shut down anyway,
@@ -150,7 +150,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 type Generator struct {
 	desc     provider.Description // what Describe reports, computed once
 	cfg      Config
-	catalog  *pricing.Catalog
+	catalog  *catalog.Catalog
 	name     string
 	model    string
 	now      func() time.Time
@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		g.maxResp = DefaultMaxResponseBytes
 	}
 	if g.catalog == nil {
-		g.catalog = pricing.Default()
+		g.catalog = catalog.Default()
 	}
 	if g.name == "" {
 		g.name = "imagen"

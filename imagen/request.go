@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -110,7 +110,7 @@ func (g *Generator) prepare(req *provider.Request) (*params, error) {
 		}
 	}
 	if known {
-		if m.Protocol != pricing.ProtocolImagen {
+		if m.Protocol != catalog.ProtocolImagen {
 			return nil, g.invalid(model, "Model: %s speaks %s, not Imagen :predict; use the %s adapter", model, m.Protocol, m.Protocol)
 		}
 		if err := m.Validate(req); err != nil {

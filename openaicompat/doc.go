@@ -51,7 +51,7 @@
 //
 // # Requests
 //
-// Known models are checked against the pricing catalog before any call: a
+// Known models are checked against the catalog (package catalog) before any call: a
 // retired model fails with provider.ErrModelRetired naming its live
 // replacement; sizes, qualities (xhigh and max on 2.5+), N (1 on dall-e-3),
 // output formats (gif and svg on 2.6 only) and reference counts are

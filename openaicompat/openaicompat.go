@@ -12,12 +12,12 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/fetch"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
-	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -124,8 +124,8 @@ type Config struct {
 	// SafetyIdentifier is sent as "safety_identifier", OpenAI's newer
 	// replacement for user; Request.Options["safety_identifier"] overrides it.
 	SafetyIdentifier string
-	// Catalog validates known models; nil means pricing.Default().
-	Catalog *pricing.Catalog
+	// Catalog validates known models; nil means catalog.Default().
+	Catalog *catalog.Catalog
 	// Now is the clock used for lifecycle checks and Retry-After dates; nil
 	// is time.Now.
 	Now func() time.Time
@@ -202,9 +202,9 @@ func (g *Generator) streamThreshold() int64 {
 // their provider's prefix ("google/gemini-3-pro-image",
 // "openai/gpt-image-2"); IDs that already hold a "/" and unknown IDs are
 // returned unchanged.
-func VendorPrefix(cat *pricing.Catalog) func(string) string {
+func VendorPrefix(cat *catalog.Catalog) func(string) string {
 	if cat == nil {
-		cat = pricing.Default()
+		cat = catalog.Default()
 	}
 	return func(id string) string {
 		if strings.Contains(id, "/") {
@@ -257,7 +257,7 @@ type Generator struct {
 	key      string
 	http     *http.Client // wrapped in capture.Transport: auth, extra headers, records
 	fetcher  *fetch.Fetcher
-	catalog  *pricing.Catalog
+	catalog  *catalog.Catalog
 	now      func() time.Time
 	parallel int
 	secrets  *secret.Redactor
@@ -285,7 +285,7 @@ func New(cfg Config) (*Generator, error) {
 		g.model = DefaultModel
 	}
 	if g.catalog == nil {
-		g.catalog = pricing.Default()
+		g.catalog = catalog.Default()
 	}
 	if g.now == nil {
 		g.now = time.Now

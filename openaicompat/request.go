@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/imageconv"
-	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -53,7 +53,7 @@ type plan struct {
 	model    string         // as asked for (may carry a vendor prefix)
 	id       string         // catalog ID
 	wire     string         // the name sent upstream
-	cat      *pricing.Model // nil when the catalog does not know the model
+	cat      *catalog.Model // nil when the catalog does not know the model
 	warnings []string
 
 	prompt         string
@@ -361,7 +361,7 @@ var tierPixels = map[string]int{"512": 512 * 512, "1K": 1024 * 1024, "2K": 2048 
 // 1536x1024), or, for models that take free sizes (and unknown models), a
 // WIDTHxHEIGHT in multiples of 16 with the tier's pixel budget, checked
 // against the model's free-size rule.
-func imagesSize(m *pricing.Model, sz provider.Size, aspect string) (string, error) {
+func imagesSize(m *catalog.Model, sz provider.Size, aspect string) (string, error) {
 	if sz.Auto {
 		return "auto", nil
 	}

@@ -2,8 +2,10 @@ package pricing_test
 
 import (
 	"context"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"testing"
+
+	"github.com/imagegen-go/imagegen/catalog"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -35,10 +37,10 @@ func BenchmarkMeter(b *testing.B) {
 
 // BenchmarkUsageCost: pricing one response from usage.
 func BenchmarkUsageCost(b *testing.B) {
-	c := pricing.Default()
+	c := catalog.Default()
 	resp := &provider.Response{Usage: provider.Usage{InputTokens: 20, OutputTokens: 1120, OutputImageTokens: 1120, ThoughtTokens: 400}}
 	b.ReportAllocs()
 	for b.Loop() {
-		c.CostOf("gemini-nano-banana-2.1", pricing.TierStandard, nil, resp)
+		c.CostOf("gemini-nano-banana-2.1", catalog.TierStandard, nil, resp)
 	}
 }

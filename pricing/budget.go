@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -84,10 +85,10 @@ type BudgetConfig struct {
 	Location *time.Location
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// Catalog prices estimates; nil means Default().
-	Catalog *Catalog
+	// Catalog prices estimates; nil means catalog.Default().
+	Catalog *catalog.Catalog
 	// Estimate tunes the upper estimate reserved before each call.
-	Estimate EstimateConfig
+	Estimate catalog.EstimateConfig
 	// WaitForRoom is how long a request may wait when it does not fit only
 	// because of reservations still open (calls in flight that may settle
 	// below their estimates), rather than being refused at once: a cap is
@@ -116,8 +117,8 @@ type Budget struct {
 	onAlert    func(Alert)
 	loc        *time.Location
 	clock      func() time.Time
-	cat        *Catalog
-	est        EstimateConfig
+	cat        *catalog.Catalog
+	est        catalog.EstimateConfig
 
 	waitForRoom time.Duration
 	mu          sync.Mutex
@@ -160,7 +161,7 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		b.clock = time.Now
 	}
 	if b.cat == nil {
-		b.cat = Default()
+		b.cat = catalog.Default()
 	}
 	return b, nil
 }
@@ -196,13 +197,13 @@ func (b *Budget) Store() Store { return b.store }
 
 // Estimate returns the amount reserved for req on model at tier: see
 // Catalog.Estimate and BudgetConfig.Estimate.
-func (b *Budget) Estimate(model string, tier Tier, req *provider.Request) provider.USD {
+func (b *Budget) Estimate(model string, tier catalog.Tier, req *provider.Request) provider.USD {
 	return b.estimate(model, tier, req, 0)
 }
 
 // estimate is Estimate with a route's declared ceiling for unknown models
 // (0: the configured default).
-func (b *Budget) estimate(model string, tier Tier, req *provider.Request, ceiling provider.USD) provider.USD {
+func (b *Budget) estimate(model string, tier catalog.Tier, req *provider.Request, ceiling provider.USD) provider.USD {
 	cfg := b.est
 	if ceiling > 0 {
 		cfg.UnknownPerImage = ceiling

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/failover"
+	"github.com/imagegen-go/imagegen/internal/emutest"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -54,13 +56,13 @@ func burst(gen provider.Generator, n int, req provider.Request) (ok, refused int
 func TestBudget200Concurrent4KHigh(t *testing.T) {
 	providertest.ClearEnv(t)
 	// Only the bill matters: a small PNG stands for the 3840x2160 image.
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, LargeImageBytes: 2048, Now: func() time.Time { return emulatorNow }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Now: emutest.Now})
 	t.Cleanup(srv.Close)
-	m, _ := pricing.Default().Lookup("gpt-image-2")
+	m, _ := catalog.Default().Lookup("gpt-image-2")
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 10 * provider.Dollar},
-		Now: func() time.Time { return emulatorNow }}))
+		Now: emutest.Now}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
-	gen := provider.Chain(emulatorGen(t, srv, m), meter.Middleware())
+	gen := provider.Chain(emutest.Generator(t, srv, m), meter.Middleware())
 
 	ok, refused, other := burst(gen, 200, fourKHigh)
 	for _, err := range other {
@@ -68,7 +70,7 @@ func TestBudget200Concurrent4KHigh(t *testing.T) {
 	}
 	st := testutil.Must(budget.Status(context.Background()))
 	spent := st[0].Spent
-	est := budget.Estimate("gpt-image-2", pricing.TierStandard, &fourKHigh)
+	est := budget.Estimate("gpt-image-2", catalog.TierStandard, &fourKHigh)
 	t.Logf("200 concurrent 3840x2160 high under a $10.00 cap: %d served, %d refused; spent %v (reserved %v each, billed %v each)",
 		ok, refused, spent, est, meter.Totals().All.Cost/provider.USD(max(ok, 1)))
 	if spent > 10*provider.Dollar || spent < 8*provider.Dollar || st[0].Reserved != 0 {
@@ -85,12 +87,12 @@ func TestBudget200Concurrent4KHigh(t *testing.T) {
 // twoGeminiRoutes is the failover: gemini-nano-banana-2.1 first,
 // gemini-3-pro-image behind it, both on the emulator.
 func twoGeminiRoutes(t *testing.T, srv *providertest.Server) provider.Generator {
-	cat := pricing.Default()
+	cat := catalog.Default()
 	flash, _ := cat.Lookup("gemini-nano-banana-2.1")
 	pro, _ := cat.Lookup("gemini-3-pro-image")
 	return testutil.Must(failover.New(failover.Config{Routes: []failover.Route{
-		{Name: "flash", Generator: emulatorGen(t, srv, flash)},
-		{Name: "pro", Generator: emulatorGen(t, srv, pro), Priority: 1},
+		{Name: "flash", Generator: emutest.Generator(t, srv, flash)},
+		{Name: "pro", Generator: emutest.Generator(t, srv, pro), Priority: 1},
 	}}))
 }
 
@@ -98,18 +100,18 @@ func twoGeminiRoutes(t *testing.T, srv *providertest.Server) provider.Generator 
 // reserves the dearer route's 1K price (it may serve), not its 4K one.
 func TestFailoverNoSizeReservesDefaultSize(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, Now: func() time.Time { return emulatorNow }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
 	t.Cleanup(srv.Close)
 	var rec pricing.Record
-	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: func() time.Time { return emulatorNow }}))
+	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: emutest.Now}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget, OnRecord: func(r pricing.Record) { rec = r }}))
 	gen := provider.Chain(twoGeminiRoutes(t, srv), meter.Middleware())
 	req := &provider.Request{Prompt: "a lighthouse at dusk"}
 	if _, err := gen.Generate(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	pro1K := budget.Estimate("gemini-3-pro-image", pricing.TierStandard, req)
-	flash1K := budget.Estimate("gemini-nano-banana-2.1", pricing.TierStandard, req)
+	pro1K := budget.Estimate("gemini-3-pro-image", catalog.TierStandard, req)
+	flash1K := budget.Estimate("gemini-nano-banana-2.1", catalog.TierStandard, req)
 	t.Logf("no-size request through flash → pro failover: reserved %v (pro at 1K; flash alone %v), billed %v by %s (%.1f×; was $0.26 against $0.035, 7.6×)",
 		rec.Estimate, flash1K, rec.Cost, rec.Model, float64(rec.Estimate)/float64(rec.Cost))
 	if rec.Estimate != pro1K || rec.Estimate >= 24*provider.Cent || rec.Cost > rec.Estimate || rec.Model != "gemini-nano-banana-2.1" {
@@ -126,12 +128,12 @@ func TestFailoverNoSizeReservesDefaultSize(t *testing.T) {
 // spent, however the calls interleave.
 func TestFiveDollarBudget64Callers(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, Now: func() time.Time { return emulatorNow }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
 	t.Cleanup(srv.Close)
 	failoverRoutes := func() provider.Generator { return twoGeminiRoutes(t, srv) }
 	flashAlone := func() provider.Generator {
-		m, _ := pricing.Default().Lookup("gemini-nano-banana-2.1")
-		return emulatorGen(t, srv, m)
+		m, _ := catalog.Default().Lookup("gemini-nano-banana-2.1")
+		return emutest.Generator(t, srv, m)
 	}
 	for _, tc := range []struct {
 		name  string
@@ -144,7 +146,7 @@ func TestFiveDollarBudget64Callers(t *testing.T) {
 		{"flash alone, WaitForRoom", flashAlone, time.Minute},
 	} {
 		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 5 * provider.Dollar},
-			Now: func() time.Time { return emulatorNow }, WaitForRoom: tc.wait}))
+			Now: emutest.Now, WaitForRoom: tc.wait}))
 		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 		gen := provider.Chain(tc.route(), meter.Middleware())
 		var next, ok, refused atomic.Int64
@@ -172,7 +174,7 @@ func TestFiveDollarBudget64Callers(t *testing.T) {
 			t.Errorf("%s: spent %v reserved %v, %d+%d outcomes, meter %v", tc.name, st[0].Spent, st[0].Reserved, ok.Load(), refused.Load(), meter.Totals().All.Cost)
 		}
 		// The failover reserves its dearer route: pro at 1K.
-		if est := budget.Estimate("gemini-3-pro-image", pricing.TierStandard, &provider.Request{Prompt: "a lighthouse at dusk"}); tc.wait > 0 && st[0].Spent < 5*provider.Dollar-est {
+		if est := budget.Estimate("gemini-3-pro-image", catalog.TierStandard, &provider.Request{Prompt: "a lighthouse at dusk"}); tc.wait > 0 && st[0].Spent < 5*provider.Dollar-est {
 			t.Errorf("%s: spent %v, want at least $5.00 - %v", tc.name, st[0].Spent, est)
 		}
 	}

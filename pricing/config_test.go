@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -22,7 +23,7 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 		{"negative threshold", pricing.BudgetConfig{Thresholds: []float64{0.5, -1}}, "pricing.BudgetConfig.Thresholds[1]"},
 		{"label scope without =", pricing.BudgetConfig{PerLabel: map[string]pricing.Limits{"team": {Daily: 1}}}, `pricing.BudgetConfig.PerLabel["team"]`},
 		{"negative label cap", pricing.BudgetConfig{PerLabel: map[string]pricing.Limits{"team=a": {Daily: -1}}}, `pricing.BudgetConfig.PerLabel["team=a"].Daily`},
-		{"negative estimate", pricing.BudgetConfig{Estimate: pricing.EstimateConfig{UnknownPerImage: -1}}, "pricing.BudgetConfig.Estimate.UnknownPerImage"},
+		{"negative estimate", pricing.BudgetConfig{Estimate: catalog.EstimateConfig{UnknownPerImage: -1}}, "pricing.BudgetConfig.Estimate.UnknownPerImage"},
 		{"negative wait", pricing.BudgetConfig{WaitForRoom: -time.Second}, "pricing.BudgetConfig.WaitForRoom"},
 	}
 	for _, tt := range tests {

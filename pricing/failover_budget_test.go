@@ -2,9 +2,10 @@ package pricing_test
 
 import (
 	"context"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"sync"
 	"testing"
+
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/pricing"

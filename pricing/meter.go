@@ -9,14 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
 // MeterConfig configures a Meter. The zero value meters with the default
 // catalog and no budget.
 type MeterConfig struct {
-	// Catalog prices responses; nil means Default().
-	Catalog *Catalog
+	// Catalog prices responses; nil means catalog.Default().
+	Catalog *catalog.Catalog
 	// Budget, when set, reserves an estimate before every call (refusing
 	// with provider.ErrBudgetExceeded before any network traffic) and
 	// settles it to the actual cost after.
@@ -33,11 +34,11 @@ type Record struct {
 	Time     time.Time         `json:"time"`
 	Provider string            `json:"provider"`
 	Model    string            `json:"model"`
-	Tier     Tier              `json:"tier"`
+	Tier     catalog.Tier      `json:"tier"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Usage    provider.Usage    `json:"usage"`
 	Cost     provider.USD      `json:"cost"`
-	Method   Method            `json:"method"`
+	Method   catalog.Method    `json:"method"`
 	Estimate provider.USD      `json:"estimate,omitzero"`  // reserved before the call, when a budget is set
 	Images   int               `json:"images"`             // images returned
 	Reported bool              `json:"reported,omitempty"` // Cost is the provider's or relay's own figure
@@ -50,7 +51,7 @@ type Record struct {
 // Response.Cost, keeps totals by provider, model and label, and (with a
 // Budget) enforces caps. It is safe for concurrent use.
 type Meter struct {
-	cat      *Catalog
+	cat      *catalog.Catalog
 	budget   *Budget
 	clock    func() time.Time
 	onRecord func(Record)
@@ -66,7 +67,7 @@ type Meter struct {
 func NewMeter(cfg MeterConfig) (*Meter, error) {
 	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Now, onRecord: cfg.OnRecord}
 	if m.cat == nil {
-		m.cat = Default()
+		m.cat = catalog.Default()
 	}
 	if m.clock == nil {
 		m.clock = time.Now
@@ -161,7 +162,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 // Request.Model when set; a model the catalog cannot price is reserved at
 // the route's declared MaxCostPerImage (Ceiling), else the budget's
 // default.
-func (m *Meter) estimate(next provider.Generator, tier Tier, req *provider.Request) provider.USD {
+func (m *Meter) estimate(next provider.Generator, tier catalog.Tier, req *provider.Request) provider.USD {
 	var est provider.USD
 	for _, d := range provider.Candidates(next) {
 		model := req.Model
@@ -174,7 +175,7 @@ func (m *Meter) estimate(next provider.Generator, tier Tier, req *provider.Reque
 }
 
 // finish records rec and returns a copy of resp with its cost set.
-func (m *Meter) finish(rec Record, c Cost, priced bool, resp *provider.Response, err error) (*provider.Response, error) {
+func (m *Meter) finish(rec Record, c catalog.Cost, priced bool, resp *provider.Response, err error) (*provider.Response, error) {
 	if resp != nil && err == nil {
 		out := *resp
 		out.Cost = c.Amount
@@ -194,7 +195,7 @@ func (m *Meter) finish(rec Record, c Cost, priced bool, resp *provider.Response,
 
 // price computes the record of one call: its response, or the billed usage
 // its error carries. priced is false for a failure nothing was billed for.
-func (m *Meter) price(prov, model string, tier Tier, req *provider.Request, resp *provider.Response, err error) (rec Record, c Cost, priced bool) {
+func (m *Meter) price(prov, model string, tier catalog.Tier, req *provider.Request, resp *provider.Response, err error) (rec Record, c catalog.Cost, priced bool) {
 	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
 	switch {
 	case err != nil:
@@ -228,7 +229,7 @@ func (m *Meter) price(prov, model string, tier Tier, req *provider.Request, resp
 	c.Amount = max(c.Amount, 0)
 	rec.Usage = nonNegative(rec.Usage)
 	rec.Images = max(rec.Images, 0)
-	rec.Cost, rec.Method, rec.Reported, rec.Warnings = c.Amount, c.Method, c.Method == MethodReported, c.Warnings
+	rec.Cost, rec.Method, rec.Reported, rec.Warnings = c.Amount, c.Method, c.Method == catalog.MethodReported, c.Warnings
 	return rec, c, priced
 }
 
@@ -245,7 +246,7 @@ func nonNegative(u provider.Usage) provider.Usage {
 // resp with Cost set. prov and model name who served when resp does not.
 // Observe reserves nothing: to cap a batch job, reserve its estimate with
 // Budget.Reserve before submitting it and settle it after.
-func (m *Meter) Observe(prov, model string, tier Tier, req *provider.Request, resp *provider.Response, err error) (*provider.Response, error) {
+func (m *Meter) Observe(prov, model string, tier catalog.Tier, req *provider.Request, resp *provider.Response, err error) (*provider.Response, error) {
 	if req == nil {
 		req = &provider.Request{}
 	}
@@ -272,7 +273,7 @@ func (l *Line) add(r Record) {
 	if r.Reported {
 		l.Reported++
 	}
-	if r.Method == MethodUnpriced {
+	if r.Method == catalog.MethodUnpriced {
 		l.Unpriced++
 	}
 	l.Images += r.Images
@@ -286,11 +287,11 @@ type Totals struct {
 	ByProvider map[string]Line
 	ByModel    map[string]Line
 	ByLabel    map[string]Line // "key=value"
-	ByTier     map[Tier]Line
+	ByTier     map[catalog.Tier]Line
 }
 
 func newTotals() Totals {
-	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[Tier]Line{}}
+	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[catalog.Tier]Line{}}
 }
 
 func bump[K comparable](m map[K]Line, k K, r Record) {

@@ -6,12 +6,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/catalog"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -86,7 +88,7 @@ func TestMeterSetsCostAndTotals(t *testing.T) {
 	if tot.ByLabel["team=search"].Cost != want || tot.ByLabel["team=ads"].Calls != 1 {
 		t.Errorf("by label: %+v", tot.ByLabel)
 	}
-	if len(recs) != 2 || recs[0].Time != t0 || recs[0].Tier != pricing.TierStandard || recs[0].Method != pricing.MethodUsage {
+	if len(recs) != 2 || recs[0].Time != t0 || recs[0].Tier != catalog.TierStandard || recs[0].Method != catalog.MethodUsage {
 		t.Errorf("records: %+v", recs)
 	}
 }
@@ -101,7 +103,7 @@ func TestMeterBatchTier(t *testing.T) {
 	if resp.Cost != (33_600+150)/2 {
 		t.Errorf("batch cost %v", resp.Cost)
 	}
-	if m.Totals().ByTier[pricing.TierBatch].Calls != 1 {
+	if m.Totals().ByTier[catalog.TierBatch].Calls != 1 {
 		t.Errorf("by tier: %+v", m.Totals().ByTier)
 	}
 }
@@ -249,21 +251,26 @@ func TestObserveBatchResultAtHalfPrice(t *testing.T) {
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	resp := &provider.Response{Provider: "gemini", Model: "gemini-nano-banana-2.1", Images: []provider.Image{{Data: []byte{1}}},
 		Usage: provider.Usage{OutputTokens: 1120, OutputImageTokens: 1120, Images: 1}}
-	out, err := m.Observe("gemini", "gemini-nano-banana-2.1", pricing.TierBatch, &provider.Request{Prompt: "p"}, resp, nil)
+	out, err := m.Observe("gemini", "gemini-nano-banana-2.1", catalog.TierBatch, &provider.Request{Prompt: "p"}, resp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Cost != 16800 { // 1120 tokens × $30/M = $0.0336, halved
 		t.Errorf("batch cost = %v, want $0.0168", out.Cost)
 	}
-	if l := m.Totals().ByTier[pricing.TierBatch]; l.Calls != 1 || l.Cost != 16800 {
+	if l := m.Totals().ByTier[catalog.TierBatch]; l.Calls != 1 || l.Cost != 16800 {
 		t.Errorf("batch totals %+v", l)
 	}
 	blocked := &provider.Error{Kind: provider.KindContentBlocked, Usage: &provider.Usage{ThoughtTokens: 100}}
-	if _, err := m.Observe("gemini", "gemini-nano-banana-2.1", pricing.TierBatch, nil, nil, blocked); err != blocked {
+	if _, err := m.Observe("gemini", "gemini-nano-banana-2.1", catalog.TierBatch, nil, nil, blocked); err != blocked {
 		t.Errorf("Observe changed the error: %v", err)
 	}
 	if l := m.Totals().All; l.Calls != 2 || l.Failed != 1 {
 		t.Errorf("billed failure not recorded: %+v", l)
 	}
+}
+
+// imageUsage is what a provider reports for one image of t tokens.
+func imageUsage(t int) provider.Usage {
+	return provider.Usage{OutputTokens: t, OutputImageTokens: t, Images: 1}
 }

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/failover"
+	"github.com/imagegen-go/imagegen/internal/emutest"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -17,13 +19,13 @@ import (
 // meter validates before it estimates, reserves nothing and calls nothing.
 func TestMeterValidatesBeforeEstimating(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, Now: func() time.Time { return emulatorNow }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
 	t.Cleanup(srv.Close)
-	cat := pricing.Default()
-	model := func(id string) *pricing.Model { m, _ := cat.Lookup(id); return m }
+	cat := catalog.Default()
+	model := func(id string) *catalog.Model { m, _ := cat.Lookup(id); return m }
 	routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{
-		{Name: "openai", Generator: emulatorGen(t, srv, model("gpt-image-2"))},
-		{Name: "gemini", Generator: emulatorGen(t, srv, model("gemini-3.1-flash-lite-image"))},
+		{Name: "openai", Generator: emutest.Generator(t, srv, model("gpt-image-2"))},
+		{Name: "gemini", Generator: emutest.Generator(t, srv, model("gemini-3.1-flash-lite-image"))},
 	}}))
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
@@ -65,7 +67,7 @@ func TestOverrunSettledInFullAndAlerted(t *testing.T) {
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{
 		Limits:  pricing.Limits{Daily: 20 * provider.Cent},
 		OnAlert: func(a pricing.Alert) { alerts = append(alerts, a) },
-		Now:     func() time.Time { return emulatorNow },
+		Now:     func() time.Time { return emutest.Now() },
 	}))
 	// 100,000 thinking tokens at $7.50/M: $0.75 on top of the image, far
 	// beyond the 2048-token allowance.
@@ -74,7 +76,7 @@ func TestOverrunSettledInFullAndAlerted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	est := budget.Estimate("gemini-nano-banana-2.1", pricing.TierStandard, &provider.Request{Prompt: "p"})
+	est := budget.Estimate("gemini-nano-banana-2.1", catalog.TierStandard, &provider.Request{Prompt: "p"})
 	if resp.Cost <= est || len(resp.Warnings) == 0 {
 		t.Fatalf("cost %v, estimate %v, warnings %q", resp.Cost, est, resp.Warnings)
 	}
@@ -146,9 +148,9 @@ func TestCeilingDeclaredByRoute(t *testing.T) {
 		return f
 	}
 	ten := testutil.Must(pricing.Ceiling(10 * provider.Cent))
-	dearest := pricing.Default().DearestImage()
+	dearest := catalog.Default().DearestImage()
 	flash := gemini21(100)
-	flashEst := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{})).Estimate("gemini-nano-banana-2.1", pricing.TierStandard, &provider.Request{Prompt: "p", N: 2})
+	flashEst := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{})).Estimate("gemini-nano-banana-2.1", catalog.TierStandard, &provider.Request{Prompt: "p", N: 2})
 	for _, tc := range []struct {
 		name string
 		gen  provider.Generator

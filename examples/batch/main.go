@@ -35,6 +35,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -224,7 +225,7 @@ func runBatch(ctx context.Context, g *gemini.Generator, meter *pricing.Meter, it
 	results := make([]fanout.Result, len(batch))
 	for i, r := range batch {
 		req := bitems[i].Request
-		resp, err := meter.Observe(g.Describe().Provider, job.Model, pricing.TierBatch, req, r.Response, r.Err)
+		resp, err := meter.Observe(g.Describe().Provider, job.Model, catalog.TierBatch, req, r.Response, r.Err)
 		results[i] = fanout.Result{Index: i, Response: resp, Err: err}
 	}
 	failed := 0

@@ -3,7 +3,6 @@ package redishealth
 import (
 	"context"
 	"errors"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"

@@ -3,13 +3,15 @@ package redisledger
 import (
 	"context"
 	"errors"
-	"github.com/imagegen-go/imagegen/internal/testutil"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/catalog"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -363,7 +365,7 @@ func TestHelperProcess(t *testing.T) {
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
 	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: redistest.Timeout}))
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
-		Estimate: pricing.EstimateConfig{UnknownPerImage: callCost}}))
+		Estimate: catalog.EstimateConfig{UnknownPerImage: callCost}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	gen := meter.Middleware()(provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 		time.Sleep(20 * time.Millisecond)

@@ -1,18 +1,18 @@
-package pricing_test
+package catalog_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/catalog"
 )
 
 // The gpt-image-2 formula reproduces the counts OpenAI's calculator shows
 // (quoted on community.openai.com) and its published 1024x1024 prices.
 func TestImageTokenFormulaMatchesOpenAI(t *testing.T) {
 	t.Parallel()
-	m, _ := pricing.Default().Lookup("gpt-image-2")
+	m, _ := catalog.Default().Lookup("gpt-image-2")
 	f := m.ImageTokenFormula
 	for _, tc := range []struct {
 		w, h    int
@@ -37,7 +37,7 @@ func TestImageTokenFormulaMatchesOpenAI(t *testing.T) {
 	if _, ok := f.Tokens(1024, 1024, "xhigh"); ok {
 		t.Error("gpt-image-2 has no xhigh")
 	}
-	m25, _ := pricing.Default().Lookup("gpt-image-2.5-flare")
+	m25, _ := catalog.Default().Lookup("gpt-image-2.5-flare")
 	for q, want := range map[string]int{"low": 196, "medium": 439, "high": 1756, "xhigh": 3122, "max": 7024} {
 		if got, _ := m25.ImageTokenFormula.Tokens(1024, 1024, q); got != want {
 			t.Errorf("2.5 %s: %d, want %d", q, got, want)
@@ -47,10 +47,10 @@ func TestImageTokenFormulaMatchesOpenAI(t *testing.T) {
 
 func TestReferenceTokens(t *testing.T) {
 	t.Parallel()
-	patches := pricing.ReferenceTokens{PatchSize: 32, MaxTokens: 1536}
-	tiles := pricing.ReferenceTokens{PatchSize: 768, PatchTokens: 258, MaxTokens: 4128}
+	patches := catalog.ReferenceTokens{PatchSize: 32, MaxTokens: 1536}
+	tiles := catalog.ReferenceTokens{PatchSize: 768, PatchTokens: 258, MaxTokens: 4128}
 	for _, tc := range []struct {
-		rule pricing.ReferenceTokens
+		rule catalog.ReferenceTokens
 		w, h int
 		want int
 	}{
@@ -60,13 +60,13 @@ func TestReferenceTokens(t *testing.T) {
 		{patches, 0, 0, 1536},       // size unknown
 		{tiles, 384, 384, 258},
 		{tiles, 1024, 1024, 4 * 258},
-		{pricing.ReferenceTokens{PerImage: 560}, 4096, 4096, 560},
+		{catalog.ReferenceTokens{PerImage: 560}, 4096, 4096, 560},
 	} {
 		if got, ok := tc.rule.Tokens(tc.w, tc.h); !ok || got != tc.want {
 			t.Errorf("%+v %dx%d: %d, want %d", tc.rule, tc.w, tc.h, got, tc.want)
 		}
 	}
-	if _, ok := (&pricing.ReferenceTokens{PatchSize: 32}).Tokens(0, 0); ok {
+	if _, ok := (&catalog.ReferenceTokens{PatchSize: 32}).Tokens(0, 0); ok {
 		t.Error("a patch rule without a cap bounded an image of unknown size")
 	}
 }
@@ -74,7 +74,7 @@ func TestReferenceTokens(t *testing.T) {
 // A tier becomes the size openaicompat sends to the Images API.
 func TestImagesSize(t *testing.T) {
 	t.Parallel()
-	m, _ := pricing.Default().Lookup("gpt-image-2")
+	m, _ := catalog.Default().Lookup("gpt-image-2")
 	for _, tc := range []struct{ size, aspect, want string }{
 		{"", "", ""},
 		{"auto", "", "auto"},
@@ -89,7 +89,7 @@ func TestImagesSize(t *testing.T) {
 			t.Errorf("%q at %q: %q, %v; want %q", tc.size, tc.aspect, got, err, tc.want)
 		}
 	}
-	old, _ := pricing.Default().Lookup("gpt-image-1")
+	old, _ := catalog.Default().Lookup("gpt-image-1")
 	if _, err := old.ImagesSize("4K", "16:9"); err == nil {
 		t.Error("gpt-image-1 has no 4K size")
 	}
@@ -109,12 +109,12 @@ func TestLoadRejectsBadTokenRules(t *testing.T) {
 		{good, `{}`, "needs per_image or patch_size"},
 		{good, `{"patch_size":-1}`, "negative"},
 	} {
-		_, err := pricing.Load(strings.NewReader(fmt.Sprintf(base, tc.formula, tc.refs)))
+		_, err := catalog.Load(strings.NewReader(fmt.Sprintf(base, tc.formula, tc.refs)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: %v, want %q", tc.formula, tc.refs, err, tc.want)
 		}
 	}
-	if _, err := pricing.Load(strings.NewReader(fmt.Sprintf(base, good, `{"patch_size":32,"max_tokens":1536}`))); err != nil {
+	if _, err := catalog.Load(strings.NewReader(fmt.Sprintf(base, good, `{"patch_size":32,"max_tokens":1536}`))); err != nil {
 		t.Errorf("valid rules refused: %v", err)
 	}
 }

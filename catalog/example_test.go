@@ -1,19 +1,19 @@
-package pricing_test
+package catalog_test
 
 import (
 	"fmt"
 	"time"
 
-	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/catalog"
 )
 
 func Example() {
-	cat := pricing.Default()
+	cat := catalog.Default()
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 	m, _ := cat.Lookup("models/gemini-3-pro-image-preview")
 	fmt.Println(m.ID, m.Status(at))
-	cost, _ := m.Prices[pricing.TierStandard].ImageCost("4K")
+	cost, _ := m.Prices[catalog.TierStandard].ImageCost("4K")
 	fmt.Println("4K image:", cost)
 
 	live, chain, _ := cat.Resolve("imagen-4.0-fast-generate-001", at)

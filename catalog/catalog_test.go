@@ -1,4 +1,4 @@
-package pricing_test
+package catalog_test
 
 import (
 	"bytes"
@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imagegen-go/imagegen/pricing"
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
 func day(s string) time.Time {
-	d, err := pricing.ParseDate(s)
+	d, err := catalog.ParseDate(s)
 	if err != nil {
 		panic(err)
 	}
@@ -36,7 +36,7 @@ var allIDs = []string{
 }
 
 func TestDefaultLoads(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	if c.AsOf != "2026-12-04" || c.Version == "" {
 		t.Fatalf("AsOf %q Version %q", c.AsOf, c.Version)
 	}
@@ -66,7 +66,7 @@ func TestDefaultLoads(t *testing.T) {
 }
 
 func TestEveryFactSourced(t *testing.T) {
-	for _, m := range pricing.Default().Models() {
+	for _, m := range catalog.Default().Models() {
 		for _, g := range m.FactGroups() {
 			s, ok := m.Sources[g]
 			if !ok || s.URL == "" || s.Checked.IsZero() {
@@ -82,21 +82,21 @@ func TestEveryFactSourced(t *testing.T) {
 }
 
 func TestDefaultIsImmutable(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	c.AsOf = "1999-01-01"
 	m, _ := c.Lookup("gemini-nano-banana-2.1")
 	m.Sizes[0] = "512"
-	m.Prices[pricing.TierStandard].PerImage["1K"] = 1
-	m.Sources["sizes"] = pricing.Source{}
-	d := pricing.Default()
+	m.Prices[catalog.TierStandard].PerImage["1K"] = 1
+	m.Sources["sizes"] = catalog.Source{}
+	d := catalog.Default()
 	m2, _ := d.Lookup("gemini-nano-banana-2.1")
-	if d.AsOf != "2026-12-04" || m2.Sizes[0] != "1K" || m2.Prices[pricing.TierStandard].PerImage["1K"] != 33600 || m2.Sources["sizes"].URL == "" {
+	if d.AsOf != "2026-12-04" || m2.Sizes[0] != "1K" || m2.Prices[catalog.TierStandard].PerImage["1K"] != 33600 || m2.Sources["sizes"].URL == "" {
 		t.Fatal("a caller changed the shared catalog")
 	}
 }
 
 func TestLookupAliases(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct{ id, want string }{
 		{"gemini-3-pro-image-preview", "gemini-3-pro-image"},
 		{"gemini-3.1-flash-image-preview", "gemini-3.1-flash-image"},
@@ -118,36 +118,36 @@ func TestLookupAliases(t *testing.T) {
 }
 
 func TestStatusAroundBoundaries(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	sec := time.Second
 	for _, tc := range []struct {
 		id   string
 		at   time.Time
-		want pricing.Status
+		want catalog.Status
 	}{
-		{"gemini-3.1-flash-image", day("2026-10-06").Add(-sec), pricing.StatusActive},
-		{"gemini-3.1-flash-image", day("2026-10-06"), pricing.StatusDeprecated},
-		{"gemini-3.1-flash-image", asOf, pricing.StatusDeprecated},
-		{"gemini-3.1-flash-image-preview", day("2026-06-25").Add(-sec), pricing.StatusDeprecated}, // shutdown announced
-		{"gemini-3.1-flash-image-preview", day("2026-06-25"), pricing.StatusRetired},
-		{"gemini-3-pro-image-preview", day("2026-06-25"), pricing.StatusRetired},
-		{"gemini-3-pro-image", day("2026-06-25"), pricing.StatusActive},
-		{"imagen-4.0-generate-001", day("2026-06-15").Add(-sec), pricing.StatusActive},
-		{"imagen-4.0-generate-001", day("2026-06-15"), pricing.StatusDeprecated},
-		{"imagen-4.0-generate-001", day("2026-08-17").Add(-sec), pricing.StatusDeprecated},
-		{"imagen-4.0-ultra-generate-001", day("2026-08-17"), pricing.StatusRetired},
-		{"gpt-image-1", day("2026-10-23").Add(-sec), pricing.StatusDeprecated},
-		{"gpt-image-1", day("2026-10-23"), pricing.StatusRetired},
-		{"gpt-image-1.5", day("2026-06-02").Add(-sec), pricing.StatusActive},
-		{"gpt-image-1.5", asOf, pricing.StatusDeprecated},
-		{"gpt-image-1.5-2025-12-16", day("2026-12-01"), pricing.StatusRetired},
-		{"gpt-image-1-mini", day("2026-12-01").Add(-sec), pricing.StatusDeprecated},
-		{"chatgpt-image-latest", day("2026-12-01"), pricing.StatusRetired},
-		{"dall-e-3", day("2026-05-12").Add(-sec), pricing.StatusDeprecated},
-		{"dall-e-2", day("2026-05-12"), pricing.StatusRetired},
-		{"gemini-2.5-flash-image", day("2026-10-02"), pricing.StatusDeprecated},
-		{"gemini-nano-banana-2.1", asOf, pricing.StatusActive},
-		{"gpt-image-2.6-flare", asOf, pricing.StatusActive},
+		{"gemini-3.1-flash-image", day("2026-10-06").Add(-sec), catalog.StatusActive},
+		{"gemini-3.1-flash-image", day("2026-10-06"), catalog.StatusDeprecated},
+		{"gemini-3.1-flash-image", asOf, catalog.StatusDeprecated},
+		{"gemini-3.1-flash-image-preview", day("2026-06-25").Add(-sec), catalog.StatusDeprecated}, // shutdown announced
+		{"gemini-3.1-flash-image-preview", day("2026-06-25"), catalog.StatusRetired},
+		{"gemini-3-pro-image-preview", day("2026-06-25"), catalog.StatusRetired},
+		{"gemini-3-pro-image", day("2026-06-25"), catalog.StatusActive},
+		{"imagen-4.0-generate-001", day("2026-06-15").Add(-sec), catalog.StatusActive},
+		{"imagen-4.0-generate-001", day("2026-06-15"), catalog.StatusDeprecated},
+		{"imagen-4.0-generate-001", day("2026-08-17").Add(-sec), catalog.StatusDeprecated},
+		{"imagen-4.0-ultra-generate-001", day("2026-08-17"), catalog.StatusRetired},
+		{"gpt-image-1", day("2026-10-23").Add(-sec), catalog.StatusDeprecated},
+		{"gpt-image-1", day("2026-10-23"), catalog.StatusRetired},
+		{"gpt-image-1.5", day("2026-06-02").Add(-sec), catalog.StatusActive},
+		{"gpt-image-1.5", asOf, catalog.StatusDeprecated},
+		{"gpt-image-1.5-2025-12-16", day("2026-12-01"), catalog.StatusRetired},
+		{"gpt-image-1-mini", day("2026-12-01").Add(-sec), catalog.StatusDeprecated},
+		{"chatgpt-image-latest", day("2026-12-01"), catalog.StatusRetired},
+		{"dall-e-3", day("2026-05-12").Add(-sec), catalog.StatusDeprecated},
+		{"dall-e-2", day("2026-05-12"), catalog.StatusRetired},
+		{"gemini-2.5-flash-image", day("2026-10-02"), catalog.StatusDeprecated},
+		{"gemini-nano-banana-2.1", asOf, catalog.StatusActive},
+		{"gpt-image-2.6-flare", asOf, catalog.StatusActive},
 	} {
 		got, ok := c.StatusOf(tc.id, tc.at)
 		if !ok || got != tc.want {
@@ -159,13 +159,13 @@ func TestStatusAroundBoundaries(t *testing.T) {
 	}
 	// A date takes effect at 00:00 UTC, whatever the location of at.
 	la := time.FixedZone("PST", -8*3600)
-	if got, _ := c.StatusOf("gpt-image-1", time.Date(2026, 10, 22, 16, 0, 0, 0, la)); got != pricing.StatusRetired {
+	if got, _ := c.StatusOf("gpt-image-1", time.Date(2026, 10, 22, 16, 0, 0, 0, la)); got != catalog.StatusRetired {
 		t.Errorf("16:00 PST on 10-22 is 00:00 UTC on 10-23: got %v", got)
 	}
 }
 
 func TestResolveChain(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		id    string
 		at    time.Time
@@ -201,7 +201,7 @@ func TestResolveChain(t *testing.T) {
 }
 
 func TestCheckLive(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		id   string
 		at   time.Time
@@ -242,7 +242,7 @@ func TestCheckLive(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		id   string
 		at   time.Time
@@ -271,7 +271,7 @@ func refs(n int) []provider.Image {
 }
 
 func TestValidate(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	mask := &provider.Image{Data: []byte{1}}
 	for _, tc := range []struct {
 		model string
@@ -353,7 +353,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCapabilitiesAgreeWithValidate(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	m, _ := c.Lookup("gemini-nano-banana-2.1")
 	caps := m.Capabilities()
 	if caps.MaxImages != provider.MaxN || caps.MaxReferences != 14 || caps.Mask || !caps.EditKnown {
@@ -381,7 +381,7 @@ func usd(s string) provider.USD {
 }
 
 func TestPerImagePrices(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	// PROVIDERS.md §8, to the micro-dollar.
 	for _, tc := range []struct {
 		model, size, price string
@@ -404,7 +404,7 @@ func TestPerImagePrices(t *testing.T) {
 		{"imagen-4.0-ultra-generate-001", "2K", "0.06", 0},
 	} {
 		m, _ := c.Lookup(tc.model)
-		p := m.Prices[pricing.TierStandard]
+		p := m.Prices[catalog.TierStandard]
 		got, ok := p.ImageCost(tc.size)
 		if !ok || got != usd(tc.price) {
 			t.Errorf("%s %s: %v %v, want %s", tc.model, tc.size, got, ok, tc.price)
@@ -422,7 +422,7 @@ func TestPerImagePrices(t *testing.T) {
 		}
 	}
 	m, _ := c.Lookup("gemini-nano-banana-2.1")
-	p := m.Prices[pricing.TierStandard]
+	p := m.Prices[catalog.TierStandard]
 	if got := int64(1120) * int64(p.ImageOutputPerMTok) / 1_000_000; got != 33600 {
 		t.Errorf("1120 × $30/1M = %d µ$, want 33600", got)
 	}
@@ -431,7 +431,7 @@ func TestPerImagePrices(t *testing.T) {
 		{"gemini-3.1-flash-lite-image", "0.25/1.50/30"}, {"gemini-3.1-flash-image", "0.50/3/60"},
 	} {
 		m, _ := c.Lookup(tc.model)
-		p := m.Prices[pricing.TierStandard]
+		p := m.Prices[catalog.TierStandard]
 		r := strings.Split(tc.rate, "/")
 		if p.TextInputPerMTok != usd(r[0]) || p.TextOutputPerMTok != usd(r[1]) || p.ImageOutputPerMTok != usd(r[2]) {
 			t.Errorf("%s rates %v/%v/%v, want %s", tc.model, p.TextInputPerMTok, p.TextOutputPerMTok, p.ImageOutputPerMTok, tc.rate)
@@ -439,21 +439,21 @@ func TestPerImagePrices(t *testing.T) {
 	}
 	for _, id := range []string{"gpt-image-2", "gpt-image-2.5-flare", "gpt-image-2.5-sunburst", "gpt-image-2.6-flare", "gpt-image-2.6-sunburst"} {
 		m, _ := c.Lookup(id)
-		p := m.Prices[pricing.TierStandard]
+		p := m.Prices[catalog.TierStandard]
 		if p.TextInputPerMTok != usd("5") || p.ImageInputPerMTok != usd("8") || p.ImageOutputPerMTok != usd("30") {
 			t.Errorf("%s token rates %+v", id, p)
 		}
 	}
 	g2, _ := c.Lookup("gpt-image-2")
-	if v, ok := g2.Prices[pricing.TierStandard].ImageCostQuality("1024X1024", "high"); !ok || v != usd("0.211") {
+	if v, ok := g2.Prices[catalog.TierStandard].ImageCostQuality("1024X1024", "high"); !ok || v != usd("0.211") {
 		t.Errorf("gpt-image-2 1024² high: %v %v", v, ok)
 	}
 }
 
 func TestBatchIsHalf(t *testing.T) {
-	for _, m := range pricing.Default().Models() {
-		b, hasBatch := m.Prices[pricing.TierBatch]
-		if m.Protocol != pricing.ProtocolGemini {
+	for _, m := range catalog.Default().Models() {
+		b, hasBatch := m.Prices[catalog.TierBatch]
+		if m.Protocol != catalog.ProtocolGemini {
 			if hasBatch {
 				t.Errorf("%s: batch tier on a %s model", m.ID, m.Protocol)
 			}
@@ -463,7 +463,7 @@ func TestBatchIsHalf(t *testing.T) {
 			t.Errorf("%s: no batch tier", m.ID)
 			continue
 		}
-		s := m.Prices[pricing.TierStandard]
+		s := m.Prices[catalog.TierStandard]
 		if 2*b.TextInputPerMTok != s.TextInputPerMTok || 2*b.ImageInputPerMTok != s.ImageInputPerMTok ||
 			2*b.TextOutputPerMTok != s.TextOutputPerMTok || 2*b.ImageOutputPerMTok != s.ImageOutputPerMTok {
 			t.Errorf("%s: batch rates %+v not half of %+v", m.ID, b, s)
@@ -554,7 +554,7 @@ func TestLoadRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v := catalogJSON(t)
 			tc.edit(v)
-			_, err := pricing.Load(encode(t, v))
+			_, err := catalog.Load(encode(t, v))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
@@ -586,7 +586,7 @@ func TestNewerFileOverrides(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	newer, err := pricing.LoadFile(path)
+	newer, err := catalog.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,42 +598,42 @@ func TestNewerFileOverrides(t *testing.T) {
 		!strings.Contains(err.Error(), "use gemini-nano-banana-2.1") {
 		t.Errorf("newer CheckLive: %v", err)
 	}
-	if err := pricing.Default().CheckLive("gemini-3.1-flash-image", at); err != nil {
+	if err := catalog.Default().CheckLive("gemini-3.1-flash-image", at); err != nil {
 		t.Errorf("embedded CheckLive: %v", err)
 	}
 	m, _ := newer.Lookup("gemini-nano-banana-2.1")
-	if c, _ := m.Prices[pricing.TierStandard].ImageCost("1K"); c != usd("0.03") {
+	if c, _ := m.Prices[catalog.TierStandard].ImageCost("1K"); c != usd("0.03") {
 		t.Errorf("newer 1K price %v", c)
 	}
 	if _, ok := newer.Lookup("gemini-nano-banana-3"); !ok {
 		t.Error("new model missing")
 	}
-	if _, ok := pricing.Default().Lookup("gemini-nano-banana-3"); ok {
+	if _, ok := catalog.Default().Lookup("gemini-nano-banana-3"); ok {
 		t.Error("new model leaked into Default")
 	}
-	if _, err := pricing.LoadFile(filepath.Join(t.TempDir(), "none.json")); err == nil {
+	if _, err := catalog.LoadFile(filepath.Join(t.TempDir(), "none.json")); err == nil {
 		t.Error("LoadFile of a missing file succeeded")
 	}
 }
 
 func TestDate(t *testing.T) {
-	d, err := pricing.ParseDate("2026-08-17")
+	d, err := catalog.ParseDate("2026-08-17")
 	if err != nil || d.String() != "2026-08-17" || !d.Time().Equal(time.Date(2026, 8, 17, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%v %v", d, err)
 	}
 	for _, bad := range []string{"2026-8-17", "2026-02-30", "17/08/2026", "2026-08-17T00:00:00Z"} {
-		if _, err := pricing.ParseDate(bad); err == nil {
+		if _, err := catalog.ParseDate(bad); err == nil {
 			t.Errorf("ParseDate(%q) succeeded", bad)
 		}
 	}
-	var z pricing.Date
+	var z catalog.Date
 	if !z.IsZero() || z.String() != "" || z.Reached(asOf) {
 		t.Error("zero Date")
 	}
-	if pricing.DateOf(time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)) != (pricing.Date{Year: 2026, Month: 11, Day: 21}) {
+	if catalog.DateOf(time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)) != (catalog.Date{Year: 2026, Month: 11, Day: 21}) {
 		t.Error("DateOf")
 	}
-	if pricing.StatusRetired.String() != "retired" || pricing.StatusActive.String() != "active" || pricing.StatusDeprecated.String() != "deprecated" {
+	if catalog.StatusRetired.String() != "retired" || catalog.StatusActive.String() != "active" || catalog.StatusDeprecated.String() != "deprecated" {
 		t.Error("Status.String")
 	}
 }
@@ -642,7 +642,7 @@ func TestConcurrentUse(t *testing.T) {
 	done := make(chan bool)
 	for range 8 {
 		go func() {
-			c := pricing.Default()
+			c := catalog.Default()
 			for _, id := range allIDs {
 				m, _ := c.Lookup(id)
 				_ = m.Warnings(asOf)
@@ -658,14 +658,14 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	// What callers changed in their copies never reaches the shared catalog.
 	for _, id := range allIDs {
-		if m, _ := pricing.Default().Lookup(id); slices.Contains(m.Sizes, "x") {
+		if m, _ := catalog.Default().Lookup(id); slices.Contains(m.Sizes, "x") {
 			t.Fatalf("%s: a caller's change reached the shared catalog", id)
 		}
 	}
 }
 
 func TestExplainMissing(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		id   string

@@ -1,4 +1,4 @@
-package pricing_test
+package catalog_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -18,7 +19,7 @@ func imageUsage(t int) provider.Usage {
 // TestExactCostFromTokens prices every Gemini model's images from their
 // token counts, against PROVIDERS.md §8, to the micro-dollar.
 func TestExactCostFromTokens(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		model  string
 		size   string
@@ -39,18 +40,18 @@ func TestExactCostFromTokens(t *testing.T) {
 		{"gemini-2.5-flash-image", "1K", 1290, 38_700}, // published $0.039
 	} {
 		req := &provider.Request{Prompt: "x", Size: tc.size}
-		got := c.CostOf(tc.model, pricing.TierStandard, req, &provider.Response{Usage: imageUsage(tc.tokens)})
-		if got.Amount != tc.want || got.Method != pricing.MethodUsage || len(got.Warnings) != 0 {
+		got := c.CostOf(tc.model, catalog.TierStandard, req, &provider.Response{Usage: imageUsage(tc.tokens)})
+		if got.Amount != tc.want || got.Method != catalog.MethodUsage || len(got.Warnings) != 0 {
 			t.Errorf("%s %s: %v (%s, %v), want %v", tc.model, tc.size, got.Amount, got.Method, got.Warnings, tc.want)
 		}
 		// Batch Mode: exactly half.
-		b := c.CostOf(tc.model, pricing.TierBatch, req, &provider.Response{Usage: imageUsage(tc.tokens)})
-		if b.Amount != tc.want/2 || b.Tier != pricing.TierBatch {
+		b := c.CostOf(tc.model, catalog.TierBatch, req, &provider.Response{Usage: imageUsage(tc.tokens)})
+		if b.Amount != tc.want/2 || b.Tier != catalog.TierBatch {
 			t.Errorf("%s %s batch: %v, want %v", tc.model, tc.size, b.Amount, tc.want/2)
 		}
 		// The token count agrees with the catalog's.
 		m, _ := c.Lookup(tc.model)
-		if n := m.Prices[pricing.TierStandard].ImageTokens[tc.size]; n != tc.tokens {
+		if n := m.Prices[catalog.TierStandard].ImageTokens[tc.size]; n != tc.tokens {
 			t.Errorf("%s %s: catalog says %d tokens", tc.model, tc.size, n)
 		}
 	}
@@ -58,7 +59,7 @@ func TestExactCostFromTokens(t *testing.T) {
 
 // TestExactCostThinkingAndInput adds text input, image input and thinking.
 func TestExactCostThinkingAndInput(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		model string
 		u     provider.Usage
@@ -84,8 +85,8 @@ func TestExactCostThinkingAndInput(t *testing.T) {
 		{"chatgpt-image-latest", provider.Usage{InputTokens: 20, OutputTokens: 4160, OutputImageTokens: 4160}, 100 + 133_120},
 		{"gpt-image-1-mini", provider.Usage{InputTokens: 20, InputImageTokens: 10, OutputTokens: 1056, OutputImageTokens: 1056}, 20 + 25 + 8_448},
 	} {
-		got := c.CostOf(tc.model, pricing.TierStandard, &provider.Request{Prompt: "x"}, &provider.Response{Usage: tc.u})
-		if got.Amount != tc.want || got.Method != pricing.MethodUsage {
+		got := c.CostOf(tc.model, catalog.TierStandard, &provider.Request{Prompt: "x"}, &provider.Response{Usage: tc.u})
+		if got.Amount != tc.want || got.Method != catalog.MethodUsage {
 			t.Errorf("%s %+v: %d µ$ (%s %v), want %d", tc.model, tc.u, got.Amount, got.Method, got.Warnings, tc.want)
 		}
 	}
@@ -93,7 +94,7 @@ func TestExactCostThinkingAndInput(t *testing.T) {
 
 // TestPerImageModels prices models that bill per image (no usage).
 func TestPerImageModels(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	for _, tc := range []struct {
 		model, size, quality string
 		n                    int
@@ -112,8 +113,8 @@ func TestPerImageModels(t *testing.T) {
 	} {
 		req := &provider.Request{Prompt: "x", Size: tc.size, Quality: tc.quality, N: tc.n}
 		resp := &provider.Response{Images: make([]provider.Image, tc.n)}
-		got := c.CostOf(tc.model, pricing.TierStandard, req, resp)
-		if got.Amount != tc.want || got.Method != pricing.MethodPerImage {
+		got := c.CostOf(tc.model, catalog.TierStandard, req, resp)
+		if got.Amount != tc.want || got.Method != catalog.MethodPerImage {
 			t.Errorf("%s %s@%s ×%d: %v (%s %v), want %v", tc.model, tc.size, tc.quality, tc.n, got.Amount, got.Method, got.Warnings, tc.want)
 		}
 	}
@@ -143,50 +144,50 @@ func TestPerImageModels(t *testing.T) {
 		{"gpt-image-2.5-sunburst", provider.Request{Size: "1024x1024", Quality: "max"}, 210_720},
 	} {
 		got = c.CostOf(tc.model, "", &tc.req, &provider.Response{Images: make([]provider.Image, 1)})
-		if got.Amount != tc.want || got.Method != pricing.MethodPerImage || len(got.Warnings) != 0 {
+		if got.Amount != tc.want || got.Method != catalog.MethodPerImage || len(got.Warnings) != 0 {
 			t.Errorf("%s %+v without usage: %+v, want %v", tc.model, tc.req, got, tc.want)
 		}
 	}
 	// A size with neither a price nor a token count: unpriced, with a warning.
 	got = c.CostOf("gemini-3.1-flash-lite-image", "", &provider.Request{Size: "4K"}, &provider.Response{Images: make([]provider.Image, 1)})
-	if got.Amount != 0 || got.Method != pricing.MethodUnpriced || len(got.Warnings) == 0 {
+	if got.Amount != 0 || got.Method != catalog.MethodUnpriced || len(got.Warnings) == 0 {
 		t.Errorf("no price for the size: %+v", got)
 	}
 }
 
 func TestReportedCostWins(t *testing.T) {
-	c := pricing.Default()
+	c := catalog.Default()
 	resp := &provider.Response{Cost: 41_234, Usage: imageUsage(1120)}
-	got := c.CostOf("gemini-nano-banana-2.1", pricing.TierStandard, nil, resp)
-	if got.Amount != 41_234 || got.Method != pricing.MethodReported {
+	got := c.CostOf("gemini-nano-banana-2.1", catalog.TierStandard, nil, resp)
+	if got.Amount != 41_234 || got.Method != catalog.MethodReported {
 		t.Errorf("reported: %+v", got)
 	}
-	got = c.CostOf("some-relay-model", pricing.TierStandard, nil, resp)
-	if got.Amount != 41_234 || got.Method != pricing.MethodReported {
+	got = c.CostOf("some-relay-model", catalog.TierStandard, nil, resp)
+	if got.Amount != 41_234 || got.Method != catalog.MethodReported {
 		t.Errorf("reported, unknown model: %+v", got)
 	}
 }
 
 func TestUnknownModelNeverGuessed(t *testing.T) {
-	got := pricing.Default().CostOf("flux-9-ultra", pricing.TierStandard, nil, &provider.Response{Usage: imageUsage(1000)})
-	if got.Amount != 0 || got.Method != pricing.MethodUnpriced || len(got.Warnings) != 1 || got.Warnings[0] != "no price for model flux-9-ultra" {
+	got := catalog.Default().CostOf("flux-9-ultra", catalog.TierStandard, nil, &provider.Response{Usage: imageUsage(1000)})
+	if got.Amount != 0 || got.Method != catalog.MethodUnpriced || len(got.Warnings) != 1 || got.Warnings[0] != "no price for model flux-9-ultra" {
 		t.Errorf("unknown: %+v", got)
 	}
 }
 
 func TestAliasAndMissingTier(t *testing.T) {
-	c := pricing.Default()
-	got := c.CostOf("models/gemini-3-pro-image-preview", pricing.TierStandard, nil, &provider.Response{Usage: imageUsage(1120)})
+	c := catalog.Default()
+	got := c.CostOf("models/gemini-3-pro-image-preview", catalog.TierStandard, nil, &provider.Response{Usage: imageUsage(1120)})
 	if got.Amount != 134_400 || got.Model != "gemini-3-pro-image" {
 		t.Errorf("alias: %+v", got)
 	}
 	// OpenAI has no batch tier: standard prices, with a warning.
-	got = c.CostOf("gpt-image-2", pricing.TierBatch, nil, &provider.Response{Usage: provider.Usage{OutputTokens: 1000, OutputImageTokens: 1000}})
+	got = c.CostOf("gpt-image-2", catalog.TierBatch, nil, &provider.Response{Usage: provider.Usage{OutputTokens: 1000, OutputImageTokens: 1000}})
 	if got.Amount != 30_000 || len(got.Warnings) != 1 {
 		t.Errorf("missing tier: %+v", got)
 	}
 	// 2.5 Flash lists no text-output rate: thinking is unpriced, and said so.
-	got = c.CostOf("gemini-2.5-flash-image", pricing.TierStandard, nil, &provider.Response{Usage: provider.Usage{OutputTokens: 1290, OutputImageTokens: 1290, ThoughtTokens: 10}})
+	got = c.CostOf("gemini-2.5-flash-image", catalog.TierStandard, nil, &provider.Response{Usage: provider.Usage{OutputTokens: 1290, OutputImageTokens: 1290, ThoughtTokens: 10}})
 	if got.Amount != 38_700 || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "10 text/thinking") {
 		t.Errorf("no text-out rate: %+v", got)
 	}
@@ -194,7 +195,7 @@ func TestAliasAndMissingTier(t *testing.T) {
 
 // TestRoundingOnce shows the products are summed before one rounding.
 func TestRoundingOnce(t *testing.T) {
-	p := pricing.Price{TextInputPerMTok: 250_000, ImageInputPerMTok: 250_000, TextOutputPerMTok: 1_500_000}
+	p := catalog.Price{TextInputPerMTok: 250_000, ImageInputPerMTok: 250_000, TextOutputPerMTok: 1_500_000}
 	// 2 × $0.25/M = 0.5 µ$ twice: 1 µ$ in all (rounding each part would give 2).
 	if got := p.UsageCost(provider.Usage{InputTokens: 4, InputImageTokens: 2}); got != 1 {
 		t.Errorf("0.5+0.5 µ$ = %d", got)
@@ -212,20 +213,20 @@ func TestRoundingOnce(t *testing.T) {
 		t.Errorf("negative = %d", got)
 	}
 	// No overflow: the products exceed int64 but the sum saturates cleanly.
-	big := pricing.Price{ImageOutputPerMTok: provider.USD(math.MaxInt64)}
+	big := catalog.Price{ImageOutputPerMTok: provider.USD(math.MaxInt64)}
 	if got := big.UsageCost(provider.Usage{OutputTokens: math.MaxInt, OutputImageTokens: math.MaxInt}); got != provider.USD(math.MaxInt64) {
 		t.Errorf("saturation = %d", got)
 	}
 	// Large but representable: 1e9 tokens at $1000/M = $1,000,000 exactly.
-	k := pricing.Price{ImageOutputPerMTok: 1000 * provider.Dollar}
+	k := catalog.Price{ImageOutputPerMTok: 1000 * provider.Dollar}
 	if got := k.UsageCost(provider.Usage{OutputTokens: 1e9, OutputImageTokens: 1e9}); got != 1_000_000*provider.Dollar {
 		t.Errorf("1e9 tokens = %v", got)
 	}
 }
 
 func TestEstimateIsAnUpperBound(t *testing.T) {
-	c := pricing.Default()
-	cfg := pricing.EstimateConfig{}
+	c := catalog.Default()
+	cfg := catalog.EstimateConfig{}
 	for _, m := range c.Models() {
 		for tier, p := range m.Prices {
 			for size, tokens := range p.ImageTokens {
@@ -247,7 +248,7 @@ func TestEstimateIsAnUpperBound(t *testing.T) {
 		}
 	}
 	// No size: the model's own default (1K), not its largest.
-	est, _ := c.Estimate("gemini-3-pro-image", pricing.TierStandard, &provider.Request{Prompt: "x"}, cfg)
+	est, _ := c.Estimate("gemini-3-pro-image", catalog.TierStandard, &provider.Request{Prompt: "x"}, cfg)
 	if want := provider.USD(134_400 + 24_576 + 34); est != want {
 		t.Errorf("pro without size: %v, want %v (1K, 2048 thinking tokens, 17 prompt tokens)", est, want)
 	}
@@ -256,11 +257,11 @@ func TestEstimateIsAnUpperBound(t *testing.T) {
 	if dearest != 711_570 {
 		t.Errorf("dearest image %v, want $0.71157 (gpt-image-2 high at 2880x2880: 23,719 tokens)", dearest)
 	}
-	est, known := c.Estimate("flux-9", pricing.TierStandard, &provider.Request{N: 3}, cfg)
+	est, known := c.Estimate("flux-9", catalog.TierStandard, &provider.Request{N: 3}, cfg)
 	if known || est != 3*dearest {
 		t.Errorf("unknown: %v %v", est, known)
 	}
-	est, _ = c.Estimate("flux-9", pricing.TierStandard, &provider.Request{}, pricing.EstimateConfig{UnknownPerImage: provider.Dollar})
+	est, _ = c.Estimate("flux-9", catalog.TierStandard, &provider.Request{}, catalog.EstimateConfig{UnknownPerImage: provider.Dollar})
 	if est != provider.Dollar {
 		t.Errorf("configured unknown: %v", est)
 	}
@@ -272,25 +273,25 @@ func (batchGen) PricingTier() string { return "batch" }
 
 func TestTierOf(t *testing.T) {
 	plain := provider.GeneratorFunc(func(ctx context.Context, r *provider.Request) (*provider.Response, error) { return nil, nil })
-	if got := pricing.TierOf(plain, &provider.Request{}); got != pricing.TierStandard {
+	if got := pricing.TierOf(plain, &provider.Request{}); got != catalog.TierStandard {
 		t.Errorf("plain: %s", got)
 	}
-	if got := pricing.TierOf(plain, &provider.Request{Options: map[string]any{pricing.OptionTier: "BATCH"}}); got != pricing.TierBatch {
+	if got := pricing.TierOf(plain, &provider.Request{Options: map[string]any{pricing.OptionTier: "BATCH"}}); got != catalog.TierBatch {
 		t.Errorf("option: %s", got)
 	}
 	wrapped := provider.Wrap(batchGen{plain}, plain)
-	if got := pricing.TierOf(wrapped, &provider.Request{}); got != pricing.TierBatch {
+	if got := pricing.TierOf(wrapped, &provider.Request{}); got != catalog.TierBatch {
 		t.Errorf("reporter through Wrap: %s", got)
 	}
-	if got := pricing.TierOf(wrapped, &provider.Request{Options: map[string]any{pricing.OptionTier: pricing.TierStandard}}); got != pricing.TierStandard {
+	if got := pricing.TierOf(wrapped, &provider.Request{Options: map[string]any{pricing.OptionTier: catalog.TierStandard}}); got != catalog.TierStandard {
 		t.Errorf("option wins: %s", got)
 	}
 }
 
 func TestCachedResponsesCostNothing(t *testing.T) {
-	c := pricing.Default().CostOf("gemini-2.5-flash-image", pricing.TierStandard, &provider.Request{Prompt: "p"},
+	c := catalog.Default().CostOf("gemini-2.5-flash-image", catalog.TierStandard, &provider.Request{Prompt: "p"},
 		&provider.Response{Cached: true, Images: []provider.Image{{Data: []byte{1}}}})
-	if c.Amount != 0 || c.Method != pricing.MethodCached {
+	if c.Amount != 0 || c.Method != catalog.MethodCached {
 		t.Errorf("a cache hit priced %v (%s)", c.Amount, c.Method)
 	}
 }

@@ -1,4 +1,4 @@
-package pricing_test
+package catalog_test
 
 import (
 	"bytes"
@@ -14,37 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/catalog"
+	"github.com/imagegen-go/imagegen/internal/emutest"
 	"github.com/imagegen-go/imagegen/internal/testutil"
-	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
-
-// emulatorNow is the instant the catalog's lifecycles are read at in the
-// emulator tests, so that a model's retirement date passing does not
-// change them.
-var emulatorNow = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-
-const emulatorKey = "test-key-emulator"
-
-// emulatorGen returns the real adapter for m's protocol, pointed at srv:
-// gemini for generateContent models, openaicompat (Images API) for OpenAI
-// models. Imagen models are all retired (2026-08-17) and cannot be called.
-func emulatorGen(t testing.TB, srv *providertest.Server, m *pricing.Model) provider.Generator {
-	t.Helper()
-	switch m.Protocol {
-	case pricing.ProtocolGemini:
-		return testutil.Must(gemini.New(context.Background(), gemini.Config{APIKey: emulatorKey, BaseURL: srv.URL(),
-			HTTPClient: srv.Client(), Model: m.ID, Now: func() time.Time { return emulatorNow }}))
-	case pricing.ProtocolOpenAI:
-		return testutil.Must(openaicompat.New(openaicompat.Config{APIKey: emulatorKey, BaseURL: srv.URL() + "/v1",
-			HTTPClient: srv.Client(), Model: m.ID, Now: func() time.Time { return emulatorNow }}))
-	}
-	t.Fatalf("%s: no adapter for protocol %s", m.ID, m.Protocol)
-	return nil
-}
 
 func pngOf(t testing.TB, w, h int) []byte {
 	t.Helper()
@@ -63,12 +39,12 @@ func pngOf(t testing.TB, w, h int) []byte {
 // sizesToTry lists the sizes a property test asks of m: none, every
 // listed size, and on the Images API the tiers at two ratios and free
 // sizes from the smallest area to the largest square and the widest ratio.
-func sizesToTry(m *pricing.Model) []struct{ size, aspect string } {
+func sizesToTry(m *catalog.Model) []struct{ size, aspect string } {
 	out := []struct{ size, aspect string }{{"", ""}}
 	for _, s := range m.Sizes {
 		out = append(out, struct{ size, aspect string }{s, ""})
 	}
-	if m.Protocol == pricing.ProtocolOpenAI {
+	if m.Protocol == catalog.ProtocolOpenAI {
 		for _, tier := range []string{"1K", "2K", "4K"} {
 			for _, ar := range []string{"1:1", "16:9"} {
 				out = append(out, struct{ size, aspect string }{tier, ar})
@@ -87,7 +63,7 @@ type estimateCase struct {
 	model, size, aspect, quality string
 	n, refs                      int
 	estimate, billed             provider.USD
-	method                       pricing.Method
+	method                       catalog.Method
 }
 
 func (c estimateCase) String() string {
@@ -124,9 +100,9 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 	providertest.ClearEnv(t)
 	// The pixels do not matter here, only the bill: one small noisy PNG
 	// stands for every image, so that 3840x2160 answers cost no encoding.
-	srv := providertest.NewServer(providertest.Options{APIKey: emulatorKey, LargeImageBytes: 2048, Now: func() time.Time { return emulatorNow }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Now: func() time.Time { return emutest.Now() }})
 	t.Cleanup(srv.Close)
-	cat := pricing.Default()
+	cat := catalog.Default()
 	refs := []provider.Image{
 		{Data: pngOf(t, 512, 512), MIMEType: "image/png"},
 		{Data: pngOf(t, 1024, 768), MIMEType: "image/png"},
@@ -135,14 +111,14 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 
 	var cases []estimateCase
 	for _, m := range cat.Models() {
-		if m.Status(emulatorNow) == pricing.StatusRetired {
+		if m.Status(emutest.Now()) == catalog.StatusRetired {
 			t.Logf("%s: retired, skipped", m.ID)
 			continue
 		}
-		gen := emulatorGen(t, srv, m)
+		gen := emutest.Generator(t, srv, m)
 		recs := map[string]pricing.Record{}
 		var recMu sync.Mutex
-		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: func() time.Time { return emulatorNow }}))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: func() time.Time { return emutest.Now() }}))
 		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget, OnRecord: func(r pricing.Record) {
 			recMu.Lock()
 			defer recMu.Unlock()
@@ -183,7 +159,7 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 					t.Errorf("%v: %v", c, err)
 					return
 				}
-				if est := budget.Estimate(m.ID, pricing.TierStandard, req); est <= 0 {
+				if est := budget.Estimate(m.ID, catalog.TierStandard, req); est <= 0 {
 					t.Errorf("%v: estimate %v", c, est)
 				}
 				_ = resp
@@ -196,7 +172,7 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 				continue // failed above
 			}
 			c.estimate, c.billed, c.method = r.Estimate, r.Cost, r.Method
-			if c.method != pricing.MethodUsage {
+			if c.method != catalog.MethodUsage {
 				t.Errorf("%v: priced by %s, want usage", c, c.method)
 			}
 			cases = append(cases, c)
