@@ -46,7 +46,7 @@ func BenchmarkDiskHit1MiB(b *testing.B) {
 
 // BenchmarkKey: computing a key for a request without references.
 func BenchmarkKey(b *testing.B) {
-	req := &provider.Request{Prompt: "a lighthouse at dusk", Size: "1K", Options: map[string]any{"x": 1}}
+	req := &provider.Request{Prompt: "a lighthouse at dusk", Size: "1K", Options: provider.Options{optA{1}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		Key(req, "m")

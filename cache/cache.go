@@ -42,7 +42,7 @@ const (
 	EventHit    EventKind = "hit"    // served from the store
 	EventMiss   EventKind = "miss"   // called upstream
 	EventShared EventKind = "shared" // got the result of an identical in-flight call (in this process or, through a Locker, another)
-	EventBypass EventKind = "bypass" // OptionCache "skip", or options that cannot be keyed
+	EventBypass EventKind = "bypass" // the Skip mode, or options that cannot be keyed
 	EventStore  EventKind = "store"  // a response was written
 	EventError  EventKind = "error"  // the store failed; the request went on without it
 )
@@ -87,8 +87,9 @@ type Event struct {
 // or fills the entry itself if the other stored nothing.
 //
 // Only successful responses whose images all carry bytes are stored
-// (errors never; links expire). Request.Options[OptionCache] = Skip
-// bypasses the cache, Refresh skips the read and writes the new response.
+// (errors never; links expire). A request carrying the Mode Skip in its
+// Options bypasses the cache; Refresh skips the read and writes the new
+// response.
 // A nil request is a provider.ErrInvalidRequest.
 //
 // It returns a *provider.ConfigError when cfg makes no sense (a negative
@@ -163,7 +164,7 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 	if req == nil {
 		return nil, provider.Errorf(provider.KindInvalidRequest, "cache: Request: nil request")
 	}
-	mode, _ := req.Options[OptionCache].(string)
+	mode, _ := provider.OptionOf[Mode](req)
 	if mode == Skip {
 		c.event(EventBypass, "", nil)
 		return c.next.Generate(ctx, req)

@@ -127,7 +127,7 @@ func TestOptOut(t *testing.T) {
 	store := testutil.Must(NewMemory(0, nil))
 	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
 	ctx := context.Background()
-	skip := &provider.Request{Prompt: "x", Options: map[string]any{OptionCache: Skip}}
+	skip := &provider.Request{Prompt: "x", Options: provider.Options{Skip}}
 	g.Generate(ctx, skip)
 	g.Generate(ctx, skip)
 	if n, _ := store.Len(); up.calls.Load() != 2 || n != 0 {
@@ -138,7 +138,7 @@ func TestOptOut(t *testing.T) {
 	if !r.Cached || up.calls.Load() != 3 {
 		t.Fatalf("hit after skip: %v %d", r.Cached, up.calls.Load())
 	}
-	r, _ = g.Generate(ctx, &provider.Request{Prompt: "x", Options: map[string]any{OptionCache: Refresh}})
+	r, _ = g.Generate(ctx, &provider.Request{Prompt: "x", Options: provider.Options{Refresh}})
 	if r.Cached || up.calls.Load() != 4 {
 		t.Errorf("refresh served from cache")
 	}
@@ -172,7 +172,7 @@ func TestErrorsAndLinksNotCached(t *testing.T) {
 
 func TestKey(t *testing.T) {
 	seed0, seed1 := int64(0), int64(1)
-	base := provider.Request{Prompt: "a red fox", Size: "1K", AspectRatio: "16:9", Options: map[string]any{"a": 1, "b": "x"}}
+	base := provider.Request{Prompt: "a red fox", Size: "1K", AspectRatio: "16:9", Options: provider.Options{optA{1}, optB{"x"}}}
 	k := func(r provider.Request, model string) string {
 		s, err := Key(&r, model)
 		if err != nil {
@@ -188,7 +188,7 @@ func TestKey(t *testing.T) {
 		func() provider.Request { r := base; r.Labels = map[string]string{"team": "x"}; return r }(),
 		func() provider.Request {
 			r := base
-			r.Options = map[string]any{"b": "x", "a": 1, OptionCache: Refresh}
+			r.Options = provider.Options{&optB{"x"}, Refresh, optA{1}}
 			return r
 		}(),
 		func() provider.Request { r := base; r.N = 1; return r }(),
@@ -208,7 +208,7 @@ func TestKey(t *testing.T) {
 		func() provider.Request { r := base; r.OutputFormat = "png"; return r }(),
 		func() provider.Request { r := base; r.Seed = &seed0; return r }(),
 		func() provider.Request { r := base; r.Seed = &seed1; return r }(),
-		func() provider.Request { r := base; r.Options = map[string]any{"a": 2, "b": "x"}; return r }(),
+		func() provider.Request { r := base; r.Options = provider.Options{optA{2}, optB{"x"}}; return r }(),
 		func() provider.Request {
 			r := base
 			r.References = []provider.Image{{Data: []byte{1}}}
@@ -232,14 +232,14 @@ func TestKey(t *testing.T) {
 	if k(base, "other") == b {
 		t.Error("model not in key")
 	}
-	if _, err := Key(&provider.Request{Options: map[string]any{"f": func() {}}}, "m"); err == nil {
+	if _, err := Key(&provider.Request{Options: provider.Options{optFunc{func() {}}}}, "m"); err == nil {
 		t.Error("unencodable options keyed")
 	}
 	// Unencodable options bypass the cache instead of failing.
 	up := &upstream{model: "m"}
 	g := provider.Chain(up, testutil.Must(New(Config{})))
 	for range 2 {
-		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: map[string]any{"f": func() {}}}); err != nil {
+		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: provider.Options{optFunc{func() {}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -573,3 +573,14 @@ func TestLastWaiterWaitsForTheUnwind(t *testing.T) {
 		t.Error("the last waiter returned before the upstream call did")
 	}
 }
+
+// Options of three made-up adapters, for the key tests.
+type (
+	optA    struct{ A int }
+	optB    struct{ B string }
+	optFunc struct{ F func() }
+)
+
+func (optA) OptionOwner() string    { return "a" }
+func (optB) OptionOwner() string    { return "b" }
+func (optFunc) OptionOwner() string { return "f" }

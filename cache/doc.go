@@ -12,8 +12,9 @@
 //
 // Key hashes (SHA-256) a canonical, versioned encoding of what decides the
 // image: the model, the prompt exactly as given, the negative prompt, N,
-// size, aspect ratio, quality, output format, seed, provider Options (sorted,
-// without OptionCache) and the SHA-256 of every reference image and mask.
+// size, aspect ratio, quality, output format, seed, the typed Options
+// (each with its type, sorted; controls such as Mode and catalog.Tier left
+// out) and the SHA-256 of every reference image and mask.
 // Labels are left out. Keys, and the file names of the disk store, are
 // hashes only: no prompt or secret ever appears in them.
 //
@@ -35,8 +36,9 @@
 //
 // # Opting out
 //
-// Request.Options["cache"] (OptionCache) = "skip" (Skip) bypasses the cache
-// entirely; "refresh" (Refresh) calls upstream and replaces the entry.
+// A request carrying Skip in its Options (provider.Options{cache.Skip})
+// bypasses the cache entirely; Refresh calls upstream and replaces the
+// entry.
 //
 // # Stores
 //

@@ -35,7 +35,7 @@ func ExampleNew() {
 		resp, _ := gen.Generate(context.Background(), req)
 		fmt.Println("cached:", resp.Cached, "cost:", resp.Cost, "attempts:", resp.Attempts)
 	}
-	skip := &provider.Request{Prompt: req.Prompt, Model: req.Model, Options: map[string]any{cache.OptionCache: cache.Skip}}
+	skip := &provider.Request{Prompt: req.Prompt, Model: req.Model, Options: provider.Options{cache.Skip}}
 	resp, _ := gen.Generate(context.Background(), skip)
 	fmt.Println("skip: cached:", resp.Cached, "upstream calls:", calls)
 	// Output:

@@ -5,30 +5,40 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
+	"reflect"
 
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// OptionCache is the Request.Options key of the per-request opt-out. It is
-// left out of the cache key.
-const OptionCache = "cache"
+// Mode is the per-request cache control, carried in Request.Options
+// (provider.Options{cache.Skip}). It is a provider.Control, so it is left
+// out of the cache key.
+type Mode string
 
-// Values of Request.Options[OptionCache].
+// The modes.
 const (
 	// Skip bypasses the cache entirely: no read, no write, no
 	// de-duplication.
-	Skip = "skip"
+	Skip Mode = "skip"
 	// Refresh skips the read but writes the new response, replacing what
 	// was cached; identical in-flight refreshes are still de-duplicated.
-	Refresh = "refresh"
+	Refresh Mode = "refresh"
 )
 
+// OptionOwner makes Mode a provider.Option.
+func (Mode) OptionOwner() string { return "cache" }
+
+// Control makes Mode a provider.Control.
+func (Mode) Control() {}
+
+// String returns "skip" or "refresh".
+func (m Mode) String() string { return string(m) }
+
 // keyVersion is part of every key; bump it when the encoding changes.
-const keyVersion = "imagegen-cache-v1"
+const keyVersion = "imagegen-cache-v2"
 
 // canonical is the encoding hashed into a key. Field order is fixed by the
-// struct; Options are encoded by encoding/json, which sorts map keys.
+// struct; Options are encoded by optionsKey.
 type canonical struct {
 	V              string          `json:"v"`
 	Namespace      string          `json:"ns,omitempty"`
@@ -59,7 +69,8 @@ func imageHash(im provider.Image) string {
 // of a canonical, versioned encoding of the model, the prompt exactly as
 // given (no trimming or case folding), the negative prompt, the image
 // count (Request.Count), size, aspect ratio, quality, output format, seed,
-// the Options except OptionCache (JSON with sorted keys), and the SHA-256
+// the Options except controls (each as its type and its JSON, sorted by
+// type), and the SHA-256
 // of each reference image and of the mask. Labels are excluded: they tag a
 // request, they do not change the image. Keys never contain the prompt or
 // anything else in clear. It fails only when Options cannot be encoded as
@@ -81,26 +92,43 @@ func key(namespace string, req *provider.Request, model string) (string, error) 
 	if req.Mask != nil {
 		c.Mask = imageHash(*req.Mask)
 	}
-	opts := req.Options
-	if _, ok := opts[OptionCache]; ok {
-		opts = maps.Clone(opts)
-		delete(opts, OptionCache)
+	opts, err := optionsKey(req.Options)
+	if err != nil {
+		return "", err
 	}
-	if len(opts) == 0 {
-		c.Options = json.RawMessage("{}")
-	} else {
-		b, err := json.Marshal(opts)
-		if err != nil {
-			return "", fmt.Errorf("cache: options cannot be keyed: %w", err)
-		}
-		c.Options = b
-	}
+	c.Options = opts
 	b, err := json.Marshal(c)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// optionsKey encodes the options that change the images: every option
+// but controls, as {"type": JSON} with the types (as reflect spells them,
+// pointers followed) sorted, so the order options are listed in does not
+// matter.
+func optionsKey(opts provider.Options) (json.RawMessage, error) {
+	if len(opts) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	m := make(map[string]json.RawMessage, len(opts))
+	for _, o := range opts {
+		if _, ok := o.(provider.Control); ok || o == nil {
+			continue
+		}
+		t := reflect.TypeOf(o)
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		b, err := json.Marshal(o)
+		if err != nil {
+			return nil, fmt.Errorf("cache: option %s cannot be keyed: %w", t, err)
+		}
+		m[t.PkgPath()+"."+t.Name()] = b
+	}
+	return json.Marshal(m) // map keys are sorted
 }
 
 // validKey reports whether k looks like a key: 64 lower-case hex digits.

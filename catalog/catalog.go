@@ -36,6 +36,15 @@ const (
 	TierBatch    Tier = "batch"    // Gemini Batch Mode: half the standard price
 )
 
+// OptionOwner makes a Tier a provider.Option: a request carrying
+// TierBatch in its Options is priced, and reserved, at the batch tier by
+// the pricing meter.
+func (Tier) OptionOwner() string { return "pricing" }
+
+// Control makes a Tier a provider.Control: the tier changes the price,
+// not the image, so the cache leaves it out of its keys.
+func (Tier) Control() {}
+
 // Catalog is a dated set of model facts. It is immutable once loaded: its
 // models are only handed out as copies, so a *Catalog may be shared by any
 // number of goroutines.

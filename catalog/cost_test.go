@@ -276,14 +276,14 @@ func TestTierOf(t *testing.T) {
 	if got := pricing.TierOf(plain, &provider.Request{}); got != catalog.TierStandard {
 		t.Errorf("plain: %s", got)
 	}
-	if got := pricing.TierOf(plain, &provider.Request{Options: map[string]any{pricing.OptionTier: "BATCH"}}); got != catalog.TierBatch {
+	if got := pricing.TierOf(plain, &provider.Request{Options: provider.Options{catalog.TierBatch}}); got != catalog.TierBatch {
 		t.Errorf("option: %s", got)
 	}
 	wrapped := provider.Wrap(batchGen{plain}, plain)
 	if got := pricing.TierOf(wrapped, &provider.Request{}); got != catalog.TierBatch {
 		t.Errorf("reporter through Wrap: %s", got)
 	}
-	if got := pricing.TierOf(wrapped, &provider.Request{Options: map[string]any{pricing.OptionTier: catalog.TierStandard}}); got != catalog.TierStandard {
+	if got := pricing.TierOf(wrapped, &provider.Request{Options: provider.Options{catalog.TierStandard}}); got != catalog.TierStandard {
 		t.Errorf("option wins: %s", got)
 	}
 }

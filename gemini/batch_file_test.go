@@ -190,7 +190,7 @@ func TestBatchFileLinesMatchInlineRequests(t *testing.T) {
 	item := gemini.BatchItem{Key: "same", Request: &provider.Request{
 		Prompt: "a <b> & \"c\"", NegativePrompt: "blur", Size: "2K", AspectRatio: "16:9", Seed: &seed,
 		References: []provider.Image{{Data: []byte("\x89PNG\r\n\x1a\nfake")}},
-		Options:    map[string]any{gemini.OptSystemInstruction: "be brief", gemini.OptThinkingLevel: "high"},
+		Options:    provider.Options{gemini.Options{SystemInstruction: "be brief", ThinkingLevel: "high"}},
 	}}
 	if _, err := g.SubmitBatch(ctx, []gemini.BatchItem{item}, gemini.BatchOptions{}); err != nil {
 		t.Fatal(err)

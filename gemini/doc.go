@@ -40,12 +40,14 @@
 //     every call gets a fresh config (genai mutates it), and the API key is
 //     redacted from every message.
 //
-// # Request.Options
+// # Options
 //
-// OptThinkingLevel, OptImageOnly, OptSystemInstruction and
-// OptPersonGeneration; see their docs. A value of the wrong type or outside
-// its vocabulary ("thinking_level": 5) is provider.ErrInvalidRequest naming
-// the key. Request.Quality is not a Gemini parameter and is ignored.
+// A request carries this adapter's settings as an Options value among its
+// Request.Options (provider.Options{gemini.Options{ThinkingLevel: "high"}});
+// other adapters' options are ignored, so one request can be routed
+// anywhere. The compiler checks the fields; a value outside its
+// vocabulary (ThinkingLevel "5") is provider.ErrInvalidRequest naming the
+// field. Request.Quality is not a Gemini parameter and is ignored.
 //
 // # Inputs and output format
 //

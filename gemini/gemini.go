@@ -86,8 +86,8 @@ type Config struct {
 	// text tokens the model would otherwise bill.
 	ImageOnly bool
 	// ThinkingLevel is the default thinking level ("minimal", "low",
-	// "medium", "high") for models that think; Request.Options
-	// "thinking_level" overrides it.
+	// "medium", "high") for models that think; a request's
+	// Options.ThinkingLevel overrides it.
 	ThinkingLevel string
 	// Now is the clock used for model lifecycle checks; nil is time.Now.
 	Now func() time.Time
@@ -331,8 +331,9 @@ func (g *Generator) prepare(req *provider.Request) (plan, error) {
 		if err := m.Validate(req); err != nil {
 			return p, provider.WithOrigin(err, g.name, model)
 		}
-		if lvl := g.thinkingLevel(req); lvl != "" && len(m.ThinkingLevels) > 0 && !containsFold(m.ThinkingLevels, lvl) {
-			return p, g.invalid(model, "Options[thinking_level]: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
+		opts, _ := provider.OptionOf[Options](req)
+		if lvl := g.thinkingLevel(opts); lvl != "" && len(m.ThinkingLevels) > 0 && !containsFold(m.ThinkingLevels, lvl) {
+			return p, g.invalid(model, "Options.ThinkingLevel: %q is not one of %s", lvl, strings.Join(m.ThinkingLevels, ", "))
 		}
 		p.warnings = m.Warnings(g.now())
 	}
@@ -380,27 +381,11 @@ func (g *Generator) checkInputs(req *provider.Request, model string, m *catalog.
 	return nil
 }
 
-// checkOptions checks the type and value of the Request.Options this
-// adapter reads.
+// checkOptions checks the values of the Options this adapter reads.
 func (g *Generator) checkOptions(req *provider.Request, model string) error {
-	for key, want := range map[string]string{OptThinkingLevel: "string", OptImageOnly: "bool", OptSystemInstruction: "string", OptPersonGeneration: "string"} {
-		v, ok := req.Options[key]
-		if !ok || v == nil {
-			continue
-		}
-		var okType bool
-		switch want {
-		case "string":
-			_, okType = v.(string)
-		case "bool":
-			_, okType = v.(bool)
-		}
-		if !okType {
-			return g.invalid(model, "Options[%s]: want a %s, got %T %.40v", key, want, v, v)
-		}
-	}
-	if lvl, _ := req.Options[OptThinkingLevel].(string); lvl != "" && !containsFold(thinkingLevels, lvl) {
-		return g.invalid(model, "Options[%s]: %.40q is not one of %s", OptThinkingLevel, lvl, strings.Join(thinkingLevels, ", "))
+	opts, _ := provider.OptionOf[Options](req)
+	if lvl := opts.ThinkingLevel; lvl != "" && !containsFold(thinkingLevels, lvl) {
+		return g.invalid(model, "Options.ThinkingLevel: %.40q is not one of %s", lvl, strings.Join(thinkingLevels, ", "))
 	}
 	return nil
 }

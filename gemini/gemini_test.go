@@ -152,7 +152,7 @@ func TestRequestMapping(t *testing.T) {
 					t.Errorf("imageSize = %v, want none", got)
 				}
 			}},
-		{"thinking level, seed, image only", provider.Request{Prompt: "p", Seed: &seed, Options: map[string]any{gemini.OptThinkingLevel: "high"}},
+		{"thinking level, seed, image only", provider.Request{Prompt: "p", Seed: &seed, Options: provider.Options{gemini.Options{ThinkingLevel: "high"}}},
 			gemini.Config{ImageOnly: true},
 			func(t *testing.T, b map[string]any) {
 				gc := path(b, "generationConfig")
@@ -161,6 +161,18 @@ func TestRequestMapping(t *testing.T) {
 				}
 				if mods, _ := path(gc, "responseModalities").([]any); len(mods) != 1 || mods[0] != "IMAGE" {
 					t.Errorf("responseModalities = %v", mods)
+				}
+			}},
+		{"options override the config; other adapters' options are ignored", provider.Request{Prompt: "p", Options: provider.Options{
+			gemini.Options{ImageOnly: new(false), SystemInstruction: "be brief"}, foreignOption{}}},
+			gemini.Config{ImageOnly: true},
+			func(t *testing.T, b map[string]any) {
+				gc := path(b, "generationConfig")
+				if mods, _ := path(gc, "responseModalities").([]any); len(mods) != 2 {
+					t.Errorf("responseModalities = %v, want TEXT and IMAGE", mods)
+				}
+				if txt := path(b, "systemInstruction", "parts"); txt == nil {
+					t.Errorf("no system instruction: %v", b)
 				}
 			}},
 		{"references are inline parts before the prompt", provider.Request{Prompt: "make it blue", References: []provider.Image{{Data: png}}, NegativePrompt: "text"},
@@ -217,7 +229,7 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 		{"mask", provider.Request{Prompt: "p", References: []provider.Image{img}, Mask: &img}, provider.KindInvalidRequest},
 		{"free size", provider.Request{Prompt: "p", Size: "1024x768"}, provider.KindInvalidRequest},
 		{"over 20 MB", provider.Request{Prompt: "p", References: []provider.Image{huge}}, provider.KindInvalidRequest},
-		{"bad thinking level", provider.Request{Prompt: "p", Options: map[string]any{gemini.OptThinkingLevel: "extreme"}}, provider.KindInvalidRequest},
+		{"bad thinking level", provider.Request{Prompt: "p", Options: provider.Options{gemini.Options{ThinkingLevel: "extreme"}}}, provider.KindInvalidRequest},
 		{"retired preview alias", provider.Request{Prompt: "p", Model: "gemini-3-pro-image-preview"}, provider.KindModelRetired},
 		{"retired imagen id", provider.Request{Prompt: "p", Model: "imagen-4.0-generate-001"}, provider.KindModelRetired},
 	}
@@ -553,7 +565,7 @@ func TestGenaiRefusalIsInvalidRequest(t *testing.T) {
 	// On the Gemini API backend genai itself refuses personGeneration
 	// before sending anything: that is the caller's request, not an outage.
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
-	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Options: map[string]any{gemini.OptPersonGeneration: "allow_adult"}})
+	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Options: provider.Options{gemini.Options{PersonGeneration: "allow_adult"}}})
 	if !errors.Is(err, provider.ErrInvalidRequest) || len(srv.Requests()) != 0 {
 		t.Errorf("err = %v with %d requests sent", err, len(srv.Requests()))
 	}
@@ -638,3 +650,8 @@ func TestSessionKeepsRequestUnder20MB(t *testing.T) {
 		}
 	}
 }
+
+// foreignOption is another adapter's option: gemini ignores it.
+type foreignOption struct{ Moderation string }
+
+func (foreignOption) OptionOwner() string { return "other" }

@@ -12,19 +12,27 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// Request.Options keys this adapter reads.
-const (
-	// OptThinkingLevel ("minimal", "low", "medium", "high") sets
-	// thinkingConfig.thinkingLevel for models that think.
-	OptThinkingLevel = "thinking_level"
-	// OptImageOnly (bool) asks for ["IMAGE"] only, overriding Config.ImageOnly.
-	OptImageOnly = "image_only"
-	// OptSystemInstruction (string) is sent as the system instruction.
-	OptSystemInstruction = "system_instruction"
-	// OptPersonGeneration (string, e.g. "allow_adult") sets
+// Options are the per-request settings this adapter reads from
+// Request.Options; every field is optional.
+//
+//	req.Options = provider.Options{gemini.Options{ThinkingLevel: "high", ImageOnly: new(true)}}
+type Options struct {
+	// ThinkingLevel ("minimal", "low", "medium", "high") sets
+	// thinkingConfig.thinkingLevel for models that think, overriding
+	// Config.ThinkingLevel.
+	ThinkingLevel string `json:"thinking_level,omitempty"`
+	// ImageOnly, when set, asks for ["IMAGE"] only (true) or for text and
+	// image (false), overriding Config.ImageOnly.
+	ImageOnly *bool `json:"image_only,omitempty"`
+	// SystemInstruction is sent as the system instruction.
+	SystemInstruction string `json:"system_instruction,omitempty"`
+	// PersonGeneration (e.g. "allow_adult") sets
 	// imageConfig.personGeneration where the model supports it.
-	OptPersonGeneration = "person_generation"
-)
+	PersonGeneration string `json:"person_generation,omitempty"`
+}
+
+// OptionOwner makes Options a provider.Option.
+func (Options) OptionOwner() string { return "gemini" }
 
 func userTurn(req *provider.Request) *genai.Content {
 	parts := make([]*genai.Part, 0, len(req.References)+1)
@@ -59,9 +67,9 @@ func wireSize(tier string) string {
 	return ""
 }
 
-func (g *Generator) thinkingLevel(req *provider.Request) string {
-	if v, ok := req.Options[OptThinkingLevel].(string); ok && v != "" {
-		return strings.ToLower(v)
+func (g *Generator) thinkingLevel(opts Options) string {
+	if opts.ThinkingLevel != "" {
+		return strings.ToLower(opts.ThinkingLevel)
 	}
 	return strings.ToLower(g.cfg.ThinkingLevel)
 }
@@ -74,9 +82,10 @@ func (g *Generator) config(req *provider.Request, info *catalog.Model) *genai.Ge
 		ResponseModalities:    []string{"TEXT", "IMAGE"},
 		AutomaticContinuation: &off, // a continuation is a second, billed call
 	}
+	opts, _ := provider.OptionOf[Options](req)
 	imageOnly := g.cfg.ImageOnly
-	if v, ok := req.Options[OptImageOnly].(bool); ok {
-		imageOnly = v
+	if opts.ImageOnly != nil {
+		imageOnly = *opts.ImageOnly
 	}
 	if imageOnly {
 		cfg.ResponseModalities = []string{"IMAGE"}
@@ -91,21 +100,19 @@ func (g *Generator) config(req *provider.Request, info *catalog.Model) *genai.Ge
 			ic.ImageSize = wireSize(sz.Tier)
 		}
 	}
-	if v, ok := req.Options[OptPersonGeneration].(string); ok {
-		ic.PersonGeneration = v
-	}
+	ic.PersonGeneration = opts.PersonGeneration
 	if *ic != (genai.ImageConfig{}) {
 		cfg.ImageConfig = ic
 	}
-	if lvl := g.thinkingLevel(req); lvl != "" {
+	if lvl := g.thinkingLevel(opts); lvl != "" {
 		cfg.ThinkingConfig = &genai.ThinkingConfig{ThinkingLevel: genai.ThinkingLevel(strings.ToUpper(lvl))}
 	}
 	if req.Seed != nil {
 		s := int32(*req.Seed % math.MaxInt32)
 		cfg.Seed = &s
 	}
-	if v, ok := req.Options[OptSystemInstruction].(string); ok && v != "" {
-		cfg.SystemInstruction = genai.NewContentFromText(v, genai.RoleUser)
+	if opts.SystemInstruction != "" {
+		cfg.SystemInstruction = genai.NewContentFromText(opts.SystemInstruction, genai.RoleUser)
 	}
 	return cfg
 }

@@ -42,11 +42,11 @@
 // Known models are validated against the catalog before any call, so a bad
 // request costs nothing; unknown IDs pass with Imagen's general limits.
 //
-// Request.Options keys: OptPersonGeneration ("person_generation"),
-// OptSafetySetting ("safety_setting"), OptEnhancePrompt ("enhance_prompt"),
-// OptAddWatermark ("add_watermark") and OptCompressionQuality
-// ("compression_quality"). Config.PersonGeneration and Config.SafetyLevel
-// are their defaults.
+// A request carries this adapter's settings as an Options value among its
+// Request.Options: PersonGeneration, SafetySetting, EnhancePrompt,
+// AddWatermark and CompressionQuality. Config.PersonGeneration and
+// Config.SafetyLevel are their defaults; other adapters' options are
+// ignored.
 //
 // # Answers
 //
@@ -89,8 +89,9 @@
 //   - Config.AllowRetired sends the retired ID anyway, for relays that
 //     still route it, with the catalog's warning in Response.Warnings.
 //   - Config.Migrate serves the request with the live replacement through
-//     the gemini adapter (Config.Gemini, or one built from the same key,
-//     endpoint and HTTP client). N stays N: Gemini makes one call per
+//     Config.Migrator (any provider.Generator, such as a gemini generator
+//     in its own retry and rate limit), or a gemini generator built from
+//     the same key, endpoint and HTTP client. N stays N: Gemini makes one call per
 //     image. Size and AspectRatio carry over when the replacement accepts
 //     them; OutputFormat, Quality and the Imagen-only options are dropped.
 //     Response.Warnings starts with "imagen-4.0-generate-001 was shut down

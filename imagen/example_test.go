@@ -36,7 +36,7 @@ func ExampleNew() {
 		N:            2,
 		AspectRatio:  "16:9",
 		OutputFormat: "jpeg",
-		Options:      map[string]any{imagen.OptSafetySetting: "block_medium_and_above"},
+		Options:      provider.Options{imagen.Options{SafetySetting: "block_medium_and_above"}},
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -108,18 +108,19 @@ type Config struct {
 	// through the gemini adapter, with warnings saying so. AllowRetired
 	// takes precedence.
 	Migrate bool
-	// Gemini is the generator used for migration; nil means one built from
-	// APIKey, BearerAuth, BaseURL, APIVersion, APIVersionFromEnv, HTTPClient,
-	// Backend, Project, Location, Credentials, Catalog and Now (only when
-	// Migrate is set).
-	Gemini *gemini.Generator
+	// Migrator serves migrated requests (only when Migrate is set): any
+	// generator, typically a gemini.Generator or a stack around one; nil
+	// means a gemini generator built from APIKey, BearerAuth, BaseURL,
+	// APIVersion, APIVersionFromEnv, HTTPClient, Backend, Project,
+	// Location, Credentials, Catalog and Now.
+	Migrator provider.Generator
 	// PersonGeneration is the default parameters.personGeneration:
-	// "allow_adult", "dont_allow" or "allow_all". Request.Options
-	// "person_generation" overrides it.
+	// "allow_adult", "dont_allow" or "allow_all". A request's
+	// Options.PersonGeneration overrides it.
 	PersonGeneration string
 	// SafetyLevel is the default parameters.safetySetting:
 	// "block_low_and_above", "block_medium_and_above", "block_only_high" or
-	// "block_none". Request.Options "safety_setting" overrides it.
+	// "block_none". A request's Options.SafetySetting overrides it.
 	SafetyLevel string
 	// MaxResponseBytes caps a successful answer's body, counted after
 	// decompression; 0 means DefaultMaxResponseBytes. A larger answer ends
@@ -159,7 +160,7 @@ type Generator struct {
 	maxResp  int64
 	http     *http.Client // wrapped in capture.Transport
 	predict  string       // "{base}/{version}/models/" for BackendGeminiAPI
-	migrator *gemini.Generator
+	migrator provider.Generator
 
 	// vertex is the genai client, built by New or, when Application Default
 	// Credentials are needed, on the first call.
@@ -168,7 +169,7 @@ type Generator struct {
 
 // New returns a Generator for cfg. It makes no network call.
 func New(ctx context.Context, cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Gemini, maxResp: cfg.MaxResponseBytes}
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Migrator, maxResp: cfg.MaxResponseBytes}
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -353,7 +354,7 @@ func (g *Generator) CheckRequest(req *provider.Request) error {
 		return err
 	}
 	if p.migrate != nil {
-		return g.migrator.CheckRequest(p.migrate)
+		return provider.CheckRequest(g.migrator, p.migrate)
 	}
 	return nil
 }

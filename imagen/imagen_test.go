@@ -18,7 +18,7 @@ func TestDirectPredict(t *testing.T) {
 	resp, err := g.Generate(context.Background(), &provider.Request{
 		Prompt: "a lighthouse at dawn", N: 3, AspectRatio: "16:9", Size: "2k", OutputFormat: "jpg",
 		NegativePrompt: "fog",
-		Options:        map[string]any{imagen.OptSafetySetting: "block_only_high", imagen.OptCompressionQuality: 80.0, imagen.OptEnhancePrompt: false},
+		Options:        provider.Options{imagen.Options{SafetySetting: "block_only_high", CompressionQuality: new(80), EnhancePrompt: new(false)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestSeedTurnsOffWatermark(t *testing.T) {
 		t.Errorf("warnings %q", resp.Warnings)
 	}
 	// Asking for the watermark and a seed is a contradiction.
-	_, err = g.Generate(context.Background(), &provider.Request{Prompt: "p", Seed: &seed, Options: map[string]any{imagen.OptAddWatermark: true}})
+	_, err = g.Generate(context.Background(), &provider.Request{Prompt: "p", Seed: &seed, Options: provider.Options{imagen.Options{AddWatermark: new(true)}}})
 	if !errors.Is(err, provider.ErrInvalidRequest) || !strings.Contains(err.Error(), "add_watermark") {
 		t.Errorf("got %v", err)
 	}
@@ -238,10 +238,9 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 		{"ratio", provider.Request{Prompt: "p", AspectRatio: "21:9"}, "AspectRatio"},
 		{"webp", provider.Request{Prompt: "p", OutputFormat: "webp"}, "OutputFormat"},
 		{"empty prompt", provider.Request{Prompt: " "}, "Prompt"},
-		{"person option", provider.Request{Prompt: "p", Options: map[string]any{imagen.OptPersonGeneration: "everyone"}}, "person_generation"},
-		{"safety option type", provider.Request{Prompt: "p", Options: map[string]any{imagen.OptSafetySetting: 3}}, "safety_setting"},
-		{"watermark type", provider.Request{Prompt: "p", Options: map[string]any{imagen.OptAddWatermark: "no"}}, "add_watermark"},
-		{"compression range", provider.Request{Prompt: "p", OutputFormat: "jpeg", Options: map[string]any{imagen.OptCompressionQuality: 101}}, "compression_quality"},
+		{"person option", provider.Request{Prompt: "p", Options: provider.Options{imagen.Options{PersonGeneration: "everyone"}}}, "Options.PersonGeneration"},
+		{"safety option value", provider.Request{Prompt: "p", Options: provider.Options{imagen.Options{SafetySetting: "block_all"}}}, "Options.SafetySetting"},
+		{"compression range", provider.Request{Prompt: "p", OutputFormat: "jpeg", Options: provider.Options{imagen.Options{CompressionQuality: new(101)}}}, "Options.CompressionQuality"},
 		{"gemini model", provider.Request{Prompt: "p", Model: "gemini-3-pro-image"}, "speaks gemini"},
 	}
 	srv, g := setup(t, providertest.Options{}, imagen.Config{})

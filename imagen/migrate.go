@@ -54,30 +54,42 @@ func (g *Generator) prepareMigration(req *provider.Request, p *params, retiredEr
 		drop("Quality %q dropped", mr.Quality)
 		mr.Quality = ""
 	}
-	for _, k := range imagenOnly {
-		if v, ok := mr.Options[k]; ok {
-			drop("Options[%s]=%v dropped", k, v)
-			delete(mr.Options, k)
-		}
+	opts, _ := provider.OptionOf[Options](mr)
+	for _, f := range opts.imagenOnly() {
+		drop("Options.%s dropped", f)
 	}
-	if g.migrator.Client().ClientConfig().Backend == genai.BackendVertexAI {
-		// imageConfig.personGeneration exists on Vertex only. The gemini
-		// generator reads the request's option (same key), not our default.
-		if _, set := mr.Options[gemini.OptPersonGeneration]; !set && p.personGeneration != "" {
-			if mr.Options == nil {
-				mr.Options = map[string]any{}
-			}
-			mr.Options[gemini.OptPersonGeneration] = p.personGeneration
+	gopts, hasGemini := provider.OptionOf[gemini.Options](mr)
+	person := opts.PersonGeneration
+	if person == "" {
+		person = gopts.PersonGeneration
+	}
+	switch {
+	case g.migratesToVertex():
+		// imageConfig.personGeneration exists on Vertex only; the gemini
+		// generator reads its own option, not this generator's default.
+		if person == "" {
+			person = p.personGeneration
 		}
-	} else {
+	case person != "":
 		// genai refuses personGeneration on the Gemini API before sending.
-		if v, ok := mr.Options[gemini.OptPersonGeneration]; ok {
-			drop("Options[%s]=%v dropped", gemini.OptPersonGeneration, v)
-			delete(mr.Options, gemini.OptPersonGeneration)
-		} else if g.cfg.PersonGeneration != "" {
-			drop("Config.PersonGeneration %q not applied", g.cfg.PersonGeneration)
+		drop("Options.PersonGeneration %q dropped", person)
+		person = ""
+	case g.cfg.PersonGeneration != "":
+		drop("Config.PersonGeneration %q not applied", g.cfg.PersonGeneration)
+	}
+	gopts.PersonGeneration = person
+	var kept provider.Options
+	for _, o := range mr.Options {
+		switch o.(type) {
+		case Options, *Options, gemini.Options, *gemini.Options:
+		default:
+			kept = append(kept, o)
 		}
 	}
+	if hasGemini || gopts != (gemini.Options{}) {
+		kept = append(kept, gopts)
+	}
+	mr.Options = kept
 	if g.cfg.SafetyLevel != "" {
 		drop("Config.SafetyLevel %q not applied", g.cfg.SafetyLevel)
 	}
@@ -85,7 +97,26 @@ func (g *Generator) prepareMigration(req *provider.Request, p *params, retiredEr
 	return p, nil
 }
 
-// generateMigrated has the gemini generator serve p.migrate. The response
+// migratesToVertex reports whether the migrator is a gemini generator on
+// Vertex AI, the one backend that takes personGeneration. A migrator
+// this package cannot see into is treated as the Gemini API.
+func (g *Generator) migratesToVertex() bool {
+	var c interface{ Client() *genai.Client }
+	for h := g.migrator; h != nil; {
+		if v, ok := h.(interface{ Client() *genai.Client }); ok {
+			c = v
+			break
+		}
+		u, ok := h.(provider.Unwrapper)
+		if !ok {
+			break
+		}
+		h = u.Unwrap()
+	}
+	return c != nil && c.Client() != nil && c.Client().ClientConfig().Backend == genai.BackendVertexAI
+}
+
+// generateMigrated has the migrator serve p.migrate. The response
 // names the generator and model that really served it; its first warning
 // says the request was migrated.
 func (g *Generator) generateMigrated(ctx context.Context, p *params) (*provider.Response, error) {

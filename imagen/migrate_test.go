@@ -63,7 +63,7 @@ func TestMigrateServesTheReplacement(t *testing.T) {
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Now: retiredClock, Migrate: true, PersonGeneration: "allow_adult"})
 	resp, err := g.Generate(context.Background(), &provider.Request{
 		Prompt: "a red bicycle", N: 2, Size: "2K", AspectRatio: "16:9", OutputFormat: "jpeg",
-		Options: map[string]any{imagen.OptSafetySetting: "block_only_high", imagen.OptAddWatermark: false},
+		Options: provider.Options{imagen.Options{SafetySetting: "block_only_high", AddWatermark: new(false)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestMigrateServesTheReplacement(t *testing.T) {
 	if len(resp.Warnings) == 0 || resp.Warnings[0] != "imagen-4.0-generate-001 was shut down on 2026-08-17; served by gemini-nano-banana-2.1" {
 		t.Fatalf("warnings %q", resp.Warnings)
 	}
-	for _, w := range []string{`OutputFormat "jpeg" dropped`, `Config.PersonGeneration "allow_adult" not applied`, "Options[safety_setting]=block_only_high dropped", "Options[add_watermark]=false dropped"} {
+	for _, w := range []string{`OutputFormat "jpeg" dropped`, `Config.PersonGeneration "allow_adult" not applied`, "Options.SafetySetting dropped", "Options.AddWatermark dropped"} {
 		if !hasWarning(resp.Warnings, w) {
 			t.Errorf("no warning %q in %q", w, resp.Warnings)
 		}
@@ -132,7 +132,7 @@ func TestMigrateWithOwnGemini(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, err := imagen.New(context.Background(), imagen.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
-		Now: retiredClock, Migrate: true, Gemini: gem})
+		Now: retiredClock, Migrate: true, Migrator: gem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,5 +165,40 @@ func TestMigrateOnVertex(t *testing.T) {
 	ic, _ := r.JSON["generationConfig"].(map[string]any)["imageConfig"].(map[string]any)
 	if ic["personGeneration"] != "allow_all" || ic["imageSize"] != "2K" {
 		t.Errorf("imageConfig %v", ic)
+	}
+}
+
+// The migrator may be any provider.Generator: here a gemini generator
+// behind a decorator, which sees every migrated request.
+func TestMigrateThroughAnyGenerator(t *testing.T) {
+	clearEnv(t)
+	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
+	defer srv.Close()
+	gem, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: retiredClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	stack := provider.Chain(gem, func(next provider.Generator) provider.Generator {
+		return provider.Wrap(next, func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+			seen = append(seen, req.Model)
+			return next.Generate(ctx, req)
+		})
+	})
+	g, err := imagen.New(context.Background(), imagen.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
+		Now: retiredClock, Migrate: true, Migrator: stack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "imagen-4.0-fast-generate-001",
+		Options: provider.Options{imagen.Options{PersonGeneration: "allow_adult"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != "gemini-nano-banana-2.1" || len(resp.Images) != 1 {
+		t.Fatalf("decorator saw %v; images %d", seen, len(resp.Images))
+	}
+	if !hasWarning(resp.Warnings, `Options.PersonGeneration "allow_adult" dropped`) {
+		t.Errorf("warnings %q", resp.Warnings)
 	}
 }

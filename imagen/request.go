@@ -9,36 +9,58 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// Request.Options keys this adapter reads. Other keys are ignored, so one
-// Request can carry the options of several adapters.
-const (
-	// OptPersonGeneration (string: "allow_adult", "dont_allow",
-	// "allow_all") sets parameters.personGeneration, overriding
-	// Config.PersonGeneration. It is the gemini adapter's key too, so it
-	// survives migration.
-	OptPersonGeneration = "person_generation"
-	// OptSafetySetting (string: "block_low_and_above",
-	// "block_medium_and_above", "block_only_high", "block_none") sets
-	// parameters.safetySetting, overriding Config.SafetyLevel.
-	OptSafetySetting = "safety_setting"
-	// OptEnhancePrompt (bool) sets parameters.enhancePrompt, the LLM prompt
+// Options are the per-request settings this adapter reads from
+// Request.Options; every field is optional. Other adapters' options are
+// ignored, so one Request can carry the options of several adapters.
+//
+//	req.Options = provider.Options{imagen.Options{EnhancePrompt: new(false), CompressionQuality: new(85)}}
+type Options struct {
+	// PersonGeneration ("allow_adult", "dont_allow", "allow_all") sets
+	// parameters.personGeneration, overriding Config.PersonGeneration.
+	// Migration to a Gemini model carries it over.
+	PersonGeneration string `json:"person_generation,omitempty"`
+	// SafetySetting ("block_low_and_above", "block_medium_and_above",
+	// "block_only_high", "block_none") sets parameters.safetySetting,
+	// overriding Config.SafetyLevel.
+	SafetySetting string `json:"safety_setting,omitempty"`
+	// EnhancePrompt sets parameters.enhancePrompt, the LLM prompt
 	// rewriting; the rewritten prompt comes back as Image.RevisedPrompt.
-	OptEnhancePrompt = "enhance_prompt"
-	// OptAddWatermark (bool) sets parameters.addWatermark (the invisible
-	// SynthID watermark, on by default). Imagen ignores a seed while it is
-	// on, so a Request with a Seed turns it off, with a warning; asking for
-	// both is an ErrInvalidRequest.
-	OptAddWatermark = "add_watermark"
-	// OptCompressionQuality (integer 0-100) sets
+	EnhancePrompt *bool `json:"enhance_prompt,omitempty"`
+	// AddWatermark sets parameters.addWatermark (the invisible SynthID
+	// watermark, on by default). Imagen ignores a seed while it is on, so a
+	// Request with a Seed turns it off, with a warning; asking for both is
+	// an ErrInvalidRequest.
+	AddWatermark *bool `json:"add_watermark,omitempty"`
+	// CompressionQuality (0-100) sets
 	// parameters.outputOptions.compressionQuality for JPEG output.
-	OptCompressionQuality = "compression_quality"
-)
+	CompressionQuality *int `json:"compression_quality,omitempty"`
+}
+
+// OptionOwner makes Options a provider.Option.
+func (Options) OptionOwner() string { return "imagen" }
+
+// imagenOnly names the options a Gemini model has no use for, when o sets
+// them.
+func (o Options) imagenOnly() []string {
+	var out []string
+	if o.SafetySetting != "" {
+		out = append(out, "SafetySetting")
+	}
+	if o.EnhancePrompt != nil {
+		out = append(out, "EnhancePrompt")
+	}
+	if o.AddWatermark != nil {
+		out = append(out, "AddWatermark")
+	}
+	if o.CompressionQuality != nil {
+		out = append(out, "CompressionQuality")
+	}
+	return out
+}
 
 var (
 	personGenerations = []string{"allow_adult", "dont_allow", "allow_all"}
 	safetySettings    = []string{"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"}
-	// imagenOnly are the options that mean nothing to a Gemini model.
-	imagenOnly = []string{OptSafetySetting, OptEnhancePrompt, OptAddWatermark, OptCompressionQuality}
 )
 
 // normalize returns the canonical (lower-case) spelling of v when it is in
@@ -136,7 +158,7 @@ func (g *Generator) prepare(req *provider.Request) (*params, error) {
 		p.mimeType = "image/" + f
 	}
 	if p.compression != nil && p.mimeType != "image/jpeg" {
-		p.warnings = append(p.warnings, "Options[compression_quality] only applies to jpeg output; ignored")
+		p.warnings = append(p.warnings, "Options.CompressionQuality only applies to jpeg output; ignored")
 		p.compression = nil
 	}
 	if req.Quality != "" {
@@ -164,67 +186,34 @@ func (g *Generator) prepare(req *provider.Request) (*params, error) {
 	return p, nil
 }
 
-// readOptions reads and checks the Options keys and the Config defaults.
+// readOptions reads and checks the Options and the Config defaults.
 func (g *Generator) readOptions(req *provider.Request, p *params) error {
+	opts, _ := provider.OptionOf[Options](req)
 	p.personGeneration = normalize(g.cfg.PersonGeneration, personGenerations)
 	p.safetySetting = normalize(g.cfg.SafetyLevel, safetySettings)
 	for _, o := range []struct {
-		key  string
-		list []string
-		dst  *string
-	}{{OptPersonGeneration, personGenerations, &p.personGeneration}, {OptSafetySetting, safetySettings, &p.safetySetting}} {
-		v, ok := req.Options[o.key]
-		if !ok || v == nil {
+		field, v string
+		list     []string
+		dst      *string
+	}{{"PersonGeneration", opts.PersonGeneration, personGenerations, &p.personGeneration}, {"SafetySetting", opts.SafetySetting, safetySettings, &p.safetySetting}} {
+		if o.v == "" {
 			continue
 		}
-		s, isString := v.(string)
-		n := normalize(s, o.list)
-		if !isString || n == "" {
-			return g.invalid(p.model, "Options[%s]: %v is not one of %s", o.key, v, strings.Join(o.list, ", "))
+		n := normalize(o.v, o.list)
+		if n == "" {
+			return g.invalid(p.model, "Options.%s: %.40q is not one of %s", o.field, o.v, strings.Join(o.list, ", "))
 		}
 		*o.dst = n
 	}
-	for _, o := range []struct {
-		key string
-		dst **bool
-	}{{OptEnhancePrompt, &p.enhancePrompt}, {OptAddWatermark, &p.addWatermark}} {
-		v, ok := req.Options[o.key]
-		if !ok || v == nil {
-			continue
+	p.enhancePrompt, p.addWatermark = opts.EnhancePrompt, opts.AddWatermark
+	if q := opts.CompressionQuality; q != nil {
+		if *q < 0 || *q > 100 {
+			return g.invalid(p.model, "Options.CompressionQuality: %d is not from 0 to 100", *q)
 		}
-		b, isBool := v.(bool)
-		if !isBool {
-			return g.invalid(p.model, "Options[%s]: %v is not a bool", o.key, v)
-		}
-		*o.dst = &b
-	}
-	if v, ok := req.Options[OptCompressionQuality]; ok && v != nil {
-		q, isInt := toInt(v)
-		if !isInt || q < 0 || q > 100 {
-			return g.invalid(p.model, "Options[%s]: %v is not an integer from 0 to 100", OptCompressionQuality, v)
-		}
-		p.compression = &q
+		v := *q
+		p.compression = &v
 	}
 	return nil
-}
-
-// toInt accepts the integer types and whole float64s (decoded JSON).
-func toInt(v any) (int, bool) {
-	switch n := v.(type) {
-	case int:
-		return n, true
-	case int32:
-		return int(n), true
-	case int64:
-		if n >= math.MinInt32 && n <= math.MaxInt32 {
-			return int(n), true
-		}
-	case float64:
-		if n == math.Trunc(n) && math.Abs(n) <= math.MaxInt32 {
-			return int(n), true
-		}
-	}
-	return 0, false
 }
 
 // predictBody is the :predict request body.

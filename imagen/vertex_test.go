@@ -24,7 +24,7 @@ func TestVertexGenerateImages(t *testing.T) {
 	srv, g := setup(t, providertest.Options{}, vertexConfig())
 	seed := int64(7)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse", N: 2, AspectRatio: "9:16", Size: "1K",
-		OutputFormat: "jpeg", Seed: &seed, Options: map[string]any{imagen.OptCompressionQuality: 75, imagen.OptEnhancePrompt: false}})
+		OutputFormat: "jpeg", Seed: &seed, Options: provider.Options{imagen.Options{CompressionQuality: new(75), EnhancePrompt: new(false)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

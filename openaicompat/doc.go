@@ -32,7 +32,7 @@
 // that succeeded are returned even when a sibling call failed (listed in
 // Response.Warnings). Of several images in a relay's text only the last is
 // kept, since new-api relays put Gemini's interim drafts first; set
-// Config.KeepDrafts (or Options["keep_drafts"]) to keep all.
+// Config.KeepDrafts (or Options.KeepDrafts) to keep all.
 //
 // # Presets
 //
@@ -74,10 +74,13 @@
 // the call. A relay that ignores output_format on the Images API is
 // converted the same way.
 //
-// Request.Options keys: "output_compression" (0-100; jpeg and webp only;
-// 0 is sent, unlike go-openai), "background", "moderation",
-// "response_format" (dall-e only), "style", "input_fidelity", "user",
-// "safety_identifier" and "keep_drafts"; see the Opt constants.
+// A request carries this adapter's settings as an Options value among its
+// Request.Options: OutputCompression (0-100; jpeg and webp only; 0 is
+// sent, unlike go-openai), Background, Moderation, ResponseFormat (dall-e
+// only), Style, InputFidelity, User, SafetyIdentifier and KeepDrafts.
+// Other adapters' options are ignored, so one request can be routed
+// anywhere; a value outside its vocabulary is provider.ErrInvalidRequest
+// naming the field.
 //
 // # Responses
 //

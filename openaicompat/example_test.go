@@ -31,7 +31,7 @@ func ExampleNew() {
 		AspectRatio:  "3:2", // sent as size 1536x1024
 		Quality:      "high",
 		OutputFormat: "jpeg",
-		Options:      map[string]any{openaicompat.OptOutputCompression: 80},
+		Options:      provider.Options{openaicompat.Options{OutputCompression: new(80)}},
 	})
 	if err != nil {
 		log.Fatal(err)

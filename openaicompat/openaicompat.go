@@ -119,10 +119,10 @@ type Config struct {
 	// X-Title, for example). Authorization cannot be overridden here.
 	ExtraHeaders http.Header
 	// User is sent as "user" (Images API and chat), the end-user ID OpenAI
-	// uses for abuse monitoring; Request.Options["user"] overrides it.
+	// uses for abuse monitoring; a request's Options.User overrides it.
 	User string
 	// SafetyIdentifier is sent as "safety_identifier", OpenAI's newer
-	// replacement for user; Request.Options["safety_identifier"] overrides it.
+	// replacement for user; a request's Options.SafetyIdentifier overrides it.
 	SafetyIdentifier string
 	// Catalog validates known models; nil means catalog.Default().
 	Catalog *catalog.Catalog

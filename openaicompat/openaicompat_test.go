@@ -204,8 +204,8 @@ func TestImagesFieldMapping(t *testing.T) {
 				}
 			}},
 		{"jpeg, compression 0 is sent, background, moderation", openaicompat.Config{},
-			provider.Request{Prompt: "p", OutputFormat: "jpg", Options: map[string]any{openaicompat.OptOutputCompression: 0,
-				openaicompat.OptBackground: "opaque", openaicompat.OptModeration: "low"}},
+			provider.Request{Prompt: "p", OutputFormat: "jpg", Options: provider.Options{openaicompat.Options{OutputCompression: new(0),
+				Background: "opaque", Moderation: "low"}}},
 			func(t *testing.T, b map[string]any, r *provider.Response) {
 				c, present := b["output_compression"]
 				if b["output_format"] != "jpeg" || !present || c != float64(0) || b["background"] != "opaque" || b["moderation"] != "low" {
@@ -215,7 +215,7 @@ func TestImagesFieldMapping(t *testing.T) {
 					t.Errorf("mime %s", r.Images[0].MIMEType)
 				}
 			}},
-		{"transparent background", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "webp", Options: map[string]any{openaicompat.OptBackground: "transparent"}},
+		{"transparent background", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "webp", Options: provider.Options{openaicompat.Options{Background: "transparent"}}},
 			func(t *testing.T, b map[string]any, r *provider.Response) {
 				if b["background"] != "transparent" || b["output_format"] != "webp" {
 					t.Errorf("body %v", b)
@@ -231,7 +231,7 @@ func TestImagesFieldMapping(t *testing.T) {
 					t.Errorf("body %v", b)
 				}
 			}},
-		{"user overridden by options", openaicompat.Config{User: "u-1"}, provider.Request{Prompt: "p", Options: map[string]any{openaicompat.OptUser: "u-2", openaicompat.OptSafetyIdentifier: "h2"}},
+		{"user overridden by options", openaicompat.Config{User: "u-1"}, provider.Request{Prompt: "p", Options: provider.Options{openaicompat.Options{User: "u-2", SafetyIdentifier: "h2"}}},
 			func(t *testing.T, b map[string]any, _ *provider.Response) {
 				if b["user"] != "u-2" || b["safety_identifier"] != "h2" {
 					t.Errorf("body %v", b)
@@ -286,7 +286,7 @@ func TestDallEURLAndRevisedPrompt(t *testing.T) {
 		Fetch: openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true}}
 	srv, g := setup(t, providertest.Options{}, cfg)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a kite", Size: "1792x1024",
-		Options: map[string]any{openaicompat.OptResponseFormat: "url", openaicompat.OptStyle: "vivid"}})
+		Options: provider.Options{openaicompat.Options{ResponseFormat: "url", Style: "vivid"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +329,11 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 		{"17 references", openaicompat.Config{Model: "my-model"}, provider.Request{Prompt: "p", References: make17(ref)}, "References", provider.KindInvalidRequest},
 		{"mask needs references", openaicompat.Config{}, provider.Request{Prompt: "p", Mask: &ref}, "Mask", provider.KindInvalidRequest},
 		{"mask in chat mode", openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "x"}, provider.Request{Prompt: "p", References: []provider.Image{ref}, Mask: &ref}, "Mask", provider.KindInvalidRequest},
-		{"compression with png", openaicompat.Config{}, provider.Request{Prompt: "p", Options: map[string]any{openaicompat.OptOutputCompression: 50}}, "output_compression", provider.KindInvalidRequest},
-		{"transparent jpeg", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "jpeg", Options: map[string]any{openaicompat.OptBackground: "transparent"}}, "background", provider.KindInvalidRequest},
-		{"bad option type", openaicompat.Config{}, provider.Request{Prompt: "p", Options: map[string]any{openaicompat.OptModeration: 3}}, "moderation", provider.KindInvalidRequest},
-		{"response_format on a GPT image model", openaicompat.Config{}, provider.Request{Prompt: "p", Options: map[string]any{openaicompat.OptResponseFormat: "url"}}, "response_format", provider.KindInvalidRequest},
+		{"compression with png", openaicompat.Config{}, provider.Request{Prompt: "p", Options: provider.Options{openaicompat.Options{OutputCompression: new(50)}}}, "Options.OutputCompression", provider.KindInvalidRequest},
+		{"transparent jpeg", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "jpeg", Options: provider.Options{openaicompat.Options{Background: "transparent"}}}, "Options.Background", provider.KindInvalidRequest},
+		{"moderation outside its vocabulary", openaicompat.Config{}, provider.Request{Prompt: "p", Options: provider.Options{openaicompat.Options{Moderation: "none"}}}, "Options.Moderation", provider.KindInvalidRequest},
+		{"compression above 100", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "jpeg", Options: provider.Options{openaicompat.Options{OutputCompression: new(101)}}}, "Options.OutputCompression", provider.KindInvalidRequest},
+		{"response_format on a GPT image model", openaicompat.Config{}, provider.Request{Prompt: "p", Options: provider.Options{openaicompat.Options{ResponseFormat: "url"}}}, "Options.ResponseFormat", provider.KindInvalidRequest},
 		{"WxH in chat mode", openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "x"}, provider.Request{Prompt: "p", Size: "1024x1024"}, "Size", provider.KindInvalidRequest},
 		{"retired model", openaicompat.Config{Model: "gpt-image-1"}, provider.Request{Prompt: "p"}, "use gpt-image-2.5-sunburst", provider.KindModelRetired},
 		{"retired via vendor name", openaicompat.Config{Model: "openai/dall-e-3"}, provider.Request{Prompt: "p"}, "shut down", provider.KindModelRetired},
@@ -369,7 +370,7 @@ func TestEditsMultipart(t *testing.T) {
 	refs := []provider.Image{{Data: pngBytes(t, 8, 8)}, {Data: pngBytes(t, 9, 9)}, {Data: pngBytes(t, 10, 10), MIMEType: "image/png"}}
 	mask := provider.Image{Data: pngBytes(t, 8, 8)}
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "merge them", References: refs, Mask: &mask, Quality: "low",
-		Options: map[string]any{openaicompat.OptInputFidelity: "high"}})
+		Options: provider.Options{openaicompat.Options{InputFidelity: "high"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +456,7 @@ func TestChatModes(t *testing.T) {
 		{"markdown with KeepDrafts", providertest.ChatMarkdown, openaicompat.Config{Mode: openaicompat.ModeChatMarkdown, Model: "gemini-3-pro-image", KeepDrafts: true},
 			provider.Request{Prompt: "a fox"}, 2, nil},
 		{"markdown keep_drafts option", providertest.ChatMarkdown, openaicompat.Config{Mode: openaicompat.ModeChatMarkdown, Model: "gemini-3-pro-image"},
-			provider.Request{Prompt: "a fox", Options: map[string]any{openaicompat.OptKeepDrafts: true}}, 2, nil},
+			provider.Request{Prompt: "a fox", Options: provider.Options{openaicompat.Options{KeepDrafts: new(true)}}}, 2, nil},
 		{"content array", providertest.ChatContentArray, openaicompat.Config{Mode: openaicompat.ModeChatContentArray, Model: "gemini-nano-banana-2.1"},
 			provider.Request{Prompt: "a fox", Seed: ptr(int64(7))}, 1,
 			func(t *testing.T, b map[string]any, r *provider.Response) {

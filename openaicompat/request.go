@@ -12,40 +12,37 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// Request.Options keys this adapter reads. A value of the wrong type is an
-// ErrInvalidRequest.
-const (
-	// OptOutputCompression (int 0-100) sets output_compression for jpeg and
-	// webp output. 0 is sent (maximum compression), unlike go-openai, which
-	// drops it.
-	OptOutputCompression = "output_compression"
-	// OptBackground ("transparent", "opaque", "auto") sets background.
+// Options are the per-request settings this adapter reads from
+// Request.Options; every field is optional.
+//
+//	req.Options = provider.Options{openaicompat.Options{Moderation: "low", OutputCompression: new(80)}}
+type Options struct {
+	// Background ("transparent", "opaque", "auto") sets background;
 	// transparent needs png or webp output.
-	OptBackground = "background"
-	// OptModeration ("low", "auto") sets moderation.
-	OptModeration = "moderation"
-	// OptResponseFormat ("url", "b64_json") sets response_format; only the
+	Background string `json:"background,omitempty"`
+	// Moderation ("low", "auto") sets moderation.
+	Moderation string `json:"moderation,omitempty"`
+	// OutputCompression (0-100) sets output_compression for jpeg and webp
+	// output. 0 is sent (maximum compression), unlike go-openai, which
+	// drops it.
+	OutputCompression *int `json:"output_compression,omitempty"`
+	// ResponseFormat ("url", "b64_json") sets response_format; only the
 	// dall-e models take it (GPT image models always answer b64_json).
-	OptResponseFormat = "response_format"
-	// OptStyle ("vivid", "natural") sets style (dall-e-3).
-	OptStyle = "style"
-	// OptInputFidelity ("high", "low") sets input_fidelity on edits.
-	OptInputFidelity = "input_fidelity"
-	// OptUser (string) overrides Config.User.
-	OptUser = "user"
-	// OptSafetyIdentifier (string) overrides Config.SafetyIdentifier.
-	OptSafetyIdentifier = "safety_identifier"
-	// OptKeepDrafts (bool) overrides Config.KeepDrafts.
-	OptKeepDrafts = "keep_drafts"
-)
-
-var optionValues = map[string][]string{
-	OptBackground:     {"transparent", "opaque", "auto"},
-	OptModeration:     {"low", "auto"},
-	OptResponseFormat: {"url", "b64_json"},
-	OptStyle:          {"vivid", "natural"},
-	OptInputFidelity:  {"high", "low"},
+	ResponseFormat string `json:"response_format,omitempty"`
+	// Style ("vivid", "natural") sets style (dall-e-3).
+	Style string `json:"style,omitempty"`
+	// InputFidelity ("high", "low") sets input_fidelity on edits.
+	InputFidelity string `json:"input_fidelity,omitempty"`
+	// User overrides Config.User.
+	User string `json:"user,omitempty"`
+	// SafetyIdentifier overrides Config.SafetyIdentifier.
+	SafetyIdentifier string `json:"safety_identifier,omitempty"`
+	// KeepDrafts, when set, overrides Config.KeepDrafts.
+	KeepDrafts *bool `json:"keep_drafts,omitempty"`
 }
+
+// OptionOwner makes Options a provider.Option.
+func (Options) OptionOwner() string { return "openaicompat" }
 
 // plan is a validated request, ready for the wire.
 type plan struct {
@@ -243,75 +240,60 @@ func (g *Generator) checkInputs(p *plan) error {
 }
 
 func (g *Generator) readOptions(p *plan) error {
-	req := p.req
-	bad := func(key, format string, args ...any) error {
-		return g.invalid(p.id, "Options["+key+"]", "Options[%s]: "+format, append([]any{key}, args...)...)
+	opts, _ := provider.OptionOf[Options](p.req)
+	bad := func(field, format string, args ...any) error {
+		return g.invalid(p.id, "Options."+field, "Options.%s: "+format, append([]any{field}, args...)...)
 	}
-	str := func(key string) (string, error) {
-		v, ok := req.Options[key]
-		if !ok || v == nil {
-			return "", nil
+	word := func(field, v string, allowed ...string) (string, error) {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v != "" && !slices.Contains(allowed, v) {
+			return "", bad(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
 		}
-		s, ok := v.(string)
-		if !ok {
-			return "", bad(key, "want a string, got %T", v)
-		}
-		s = strings.ToLower(strings.TrimSpace(s))
-		if allowed, ok := optionValues[key]; ok && s != "" && !slices.Contains(allowed, s) {
-			return "", bad(key, "%q is not one of %s", s, strings.Join(allowed, ", "))
-		}
-		return s, nil
+		return v, nil
 	}
 	var err error
-	if p.background, err = str(OptBackground); err != nil {
+	if p.background, err = word("Background", opts.Background, "transparent", "opaque", "auto"); err != nil {
 		return err
 	}
-	if p.moderation, err = str(OptModeration); err != nil {
+	if p.moderation, err = word("Moderation", opts.Moderation, "low", "auto"); err != nil {
 		return err
 	}
-	if p.responseFormat, err = str(OptResponseFormat); err != nil {
+	if p.responseFormat, err = word("ResponseFormat", opts.ResponseFormat, "url", "b64_json"); err != nil {
 		return err
 	}
-	if p.style, err = str(OptStyle); err != nil {
+	if p.style, err = word("Style", opts.Style, "vivid", "natural"); err != nil {
 		return err
 	}
-	if p.inputFidelity, err = str(OptInputFidelity); err != nil {
+	if p.inputFidelity, err = word("InputFidelity", opts.InputFidelity, "high", "low"); err != nil {
 		return err
 	}
 	p.user, p.safetyID = g.cfg.User, g.cfg.SafetyIdentifier
-	for key, dst := range map[string]*string{OptUser: &p.user, OptSafetyIdentifier: &p.safetyID} {
-		if v, ok := req.Options[key]; ok {
-			s, ok := v.(string)
-			if !ok {
-				return bad(key, "want a string, got %T", v)
-			}
-			*dst = s
-		}
+	if opts.User != "" {
+		p.user = opts.User
+	}
+	if opts.SafetyIdentifier != "" {
+		p.safetyID = opts.SafetyIdentifier
 	}
 	p.keepDrafts = g.cfg.KeepDrafts
-	if v, ok := req.Options[OptKeepDrafts]; ok {
-		b, ok := v.(bool)
-		if !ok {
-			return bad(OptKeepDrafts, "want a bool, got %T", v)
-		}
-		p.keepDrafts = b
+	if opts.KeepDrafts != nil {
+		p.keepDrafts = *opts.KeepDrafts
 	}
-	if v, ok := req.Options[OptOutputCompression]; ok {
-		c, ok := asInt(v)
-		if !ok || c < 0 || c > 100 {
-			return bad(OptOutputCompression, "want an integer 0-100, got %v", v)
+	if c := opts.OutputCompression; c != nil {
+		if *c < 0 || *c > 100 {
+			return bad("OutputCompression", "want 0-100, got %d", *c)
 		}
-		p.compression = &c
+		v := *c
+		p.compression = &v
 	}
-	p.format = provider.NormalizeFormat(req.OutputFormat)
+	p.format = provider.NormalizeFormat(p.req.OutputFormat)
 	if p.compression != nil && p.format != "jpeg" && p.format != "webp" {
-		return bad(OptOutputCompression, "compression applies to jpeg and webp output, not %q", orDefault(p.format, "png (the default)"))
+		return bad("OutputCompression", "compression applies to jpeg and webp output, not %q", orDefault(p.format, "png (the default)"))
 	}
 	if p.background == "transparent" && p.format != "" && p.format != "png" && p.format != "webp" {
-		return bad(OptBackground, "a transparent background needs png or webp output, not %s", p.format)
+		return bad("Background", "a transparent background needs png or webp output, not %s", p.format)
 	}
 	if p.responseFormat != "" && !p.dallE() && g.cfg.Mode == ModeImages && p.cat != nil {
-		return bad(OptResponseFormat, "%s always answers b64_json; response_format is for dall-e models", p.id)
+		return bad("ResponseFormat", "%s always answers b64_json; response_format is for dall-e models", p.id)
 	}
 	return nil
 }
@@ -321,25 +303,6 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func asInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case int:
-		return x, true
-	case int32:
-		return int(x), true
-	case int64:
-		return int(x), true
-	case float64:
-		if x == math.Trunc(x) {
-			return int(x), true
-		}
-	case string:
-		i, err := strconv.Atoi(x)
-		return i, err == nil
-	}
-	return 0, false
 }
 
 // openRouterTier spells a size tier as OpenRouter's image_config does:

@@ -8,9 +8,9 @@
 //
 // Each response is priced with catalog.Catalog.CostOf (a cost the relay
 // reported wins; otherwise reported tokens × the tier's rates, exactly;
-// else the published per-image price). The tier is "batch" when Request.Options
-// ["pricing_tier"] (OptionTier) says so or the generator implements
-// TierReporter.
+// else the published per-image price). The tier is catalog.TierBatch when
+// the request carries it in its Options (provider.Options{catalog.TierBatch})
+// or the generator implements TierReporter.
 //
 // NewMeter's Middleware sets Response.Cost, records billed failures
 // (provider.BilledUsage), keeps totals by provider, model, tier and label,

@@ -96,7 +96,7 @@ func TestMeterSetsCostAndTotals(t *testing.T) {
 func TestMeterBatchTier(t *testing.T) {
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	g := provider.Chain(gemini21(0), m.Middleware())
-	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: map[string]any{pricing.OptionTier: "batch"}})
+	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: provider.Options{catalog.TierBatch}})
 	if err != nil {
 		t.Fatal(err)
 	}

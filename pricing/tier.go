@@ -7,12 +7,6 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
-// OptionTier is the Request.Options key that names the price tier of a
-// request: "standard" (the default) or "batch". A Batch Mode adapter sets it
-// on the requests it submits (or implements TierReporter), so the meter
-// prices them at half the standard rate and budgets reserve accordingly.
-const OptionTier = "pricing_tier"
-
 // TierReporter is implemented by generators that serve every request at a
 // fixed price tier, such as a Batch Mode generator. The meter looks for it
 // through decorators (provider.Unwrapper) when the request names no tier.
@@ -22,18 +16,12 @@ type TierReporter interface {
 	PricingTier() string
 }
 
-// TierOf returns the tier of req: Options[OptionTier] when set ("batch" or
-// "standard", case-insensitive; a Tier value is accepted too), otherwise
-// the tier that g (or a generator it wraps) reports, otherwise
-// TierStandard.
+// TierOf returns the tier of req: the catalog.Tier among its Options
+// (provider.Options{catalog.TierBatch}), otherwise the tier that g (or a
+// generator it wraps) reports, otherwise catalog.TierStandard.
 func TierOf(g provider.Generator, req *provider.Request) catalog.Tier {
-	if req != nil {
-		switch v := req.Options[OptionTier].(type) {
-		case catalog.Tier:
-			return normTier(string(v))
-		case string:
-			return normTier(v)
-		}
+	if t, ok := provider.OptionOf[catalog.Tier](req); ok {
+		return normTier(string(t))
 	}
 	for h := g; h != nil; {
 		if r, ok := h.(TierReporter); ok {

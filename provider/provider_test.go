@@ -430,15 +430,15 @@ func TestChainSkipsNilAndKeepsOrder(t *testing.T) {
 
 func TestRequestCloneIsDeep(t *testing.T) {
 	seed := int64(1)
-	r := &provider.Request{Prompt: "x", Seed: &seed, Labels: map[string]string{"a": "1"}, Options: map[string]any{"k": 1},
+	r := &provider.Request{Prompt: "x", Seed: &seed, Labels: map[string]string{"a": "1"}, Options: provider.Options{testOption{N: 1}},
 		References: []provider.Image{{Data: []byte{1}}}, Mask: &provider.Image{Data: []byte{2}}}
 	c := r.Clone()
 	c.Labels["a"] = "2"
-	c.Options["k"] = 2
+	c.Options[0] = testOption{N: 2}
 	*c.Seed = 9
 	c.References[0].MIMEType = "changed"
 	c.Mask.MIMEType = "changed"
-	if r.Labels["a"] != "1" || r.Options["k"] != 1 || *r.Seed != 1 || r.References[0].MIMEType != "" || r.Mask.MIMEType != "" {
+	if r.Labels["a"] != "1" || r.Options[0] != (testOption{N: 1}) || *r.Seed != 1 || r.References[0].MIMEType != "" || r.Mask.MIMEType != "" {
 		t.Errorf("Clone shares state: %+v", r)
 	}
 	if (&provider.Request{N: 0}).Count() != 1 || (&provider.Request{N: 3}).Count() != 3 {

@@ -15,7 +15,7 @@ type Request struct {
 	Seed           *int64            // fixed seed, where supported
 	NegativePrompt string            // what to avoid, where supported
 	Labels         map[string]string // caller's tags for metering and routing; never sent upstream
-	Options        map[string]any    // provider-specific extras, documented per adapter
+	Options        Options           // typed settings for adapters and decorators; each reads its own type
 }
 
 // Count returns the number of images wanted: N, or 1 when N is 0.
@@ -46,7 +46,9 @@ func (r *Request) Clone() *Request {
 		c.Seed = &s
 	}
 	c.Labels = cloneMap(r.Labels)
-	c.Options = cloneMap(r.Options)
+	if r.Options != nil {
+		c.Options = append(Options(nil), r.Options...)
+	}
 	return &c
 }
 

@@ -146,6 +146,9 @@ func (r *Request) Validate() error {
 			return err
 		}
 	}
+	if err := checkOptions(r.Options); err != nil {
+		return err
+	}
 	for k := range r.Labels {
 		if k == "" {
 			return invalid("Labels", "empty label name")

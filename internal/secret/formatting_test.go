@@ -28,7 +28,7 @@ func TestNoVerbPrintsAKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	icfg := imagen.Config{APIKey: key, BaseURL: srv.URL(), HTTPClient: srv.Client(), Gemini: gg}
+	icfg := imagen.Config{APIKey: key, BaseURL: srv.URL(), HTTPClient: srv.Client(), Migrator: gg}
 	ig, err := imagen.New(ctx, icfg)
 	if err != nil {
 		t.Fatal(err)
