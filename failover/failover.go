@@ -44,7 +44,6 @@ import (
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
-	"github.com/imagegen-go/imagegen/provider/retry"
 )
 
 // Clock is the time source of the breakers.
@@ -418,11 +417,7 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 	default:
 		done(Failure, f.clock.Now())
 	}
-	attempts := 1
-	var re *retry.Error
-	if errors.As(err, &re) {
-		attempts = re.Attempts
-	}
+	attempts := provider.AttemptsOf(err)
 	return nil, RouteError{Route: r.name, Err: err, Attempts: attempts}, false
 }
 

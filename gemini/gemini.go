@@ -15,12 +15,12 @@ import (
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/capture"
+	"github.com/imagegen-go/imagegen/internal/fanin"
 	"github.com/imagegen-go/imagegen/internal/googleauth"
 	"github.com/imagegen-go/imagegen/internal/imageconv"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
 	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
-	"github.com/imagegen-go/imagegen/provider/fanout"
 )
 
 // DefaultModel is the model used when neither Config.Model nor
@@ -408,14 +408,14 @@ func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provi
 	if err != nil {
 		return nil, err
 	}
-	results := fanout.Repeat(ctx, req.Count(), g.parallel, func(ctx context.Context) (*provider.Response, error) {
+	results := fanin.Repeat(ctx, req.Count(), g.parallel, func(ctx context.Context) (*provider.Response, error) {
 		r := g.call(ctx, p, nil, req)
 		if r.resp != nil {
 			r.resp.Attempts = r.calls
 		}
 		return r.resp, r.err
 	})
-	return fanout.Merge(&provider.Response{Provider: g.name, Model: p.model, Warnings: p.warnings}, results)
+	return fanin.Merge(&provider.Response{Provider: g.name, Model: p.model, Warnings: p.warnings}, results)
 }
 
 type callResult struct {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/imagegen-go/imagegen/internal/fanin"
 	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
-	"github.com/imagegen-go/imagegen/provider/fanout"
 )
 
 // chatRequest is a chat completions body. go-openai's
@@ -81,11 +81,11 @@ func (g *Generator) generateChat(ctx context.Context, p *plan) (*provider.Respon
 	if err != nil {
 		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
 	}
-	results := fanout.Repeat(ctx, p.n, g.parallel, func(ctx context.Context) (*provider.Response, error) {
+	results := fanin.Repeat(ctx, p.n, g.parallel, func(ctx context.Context) (*provider.Response, error) {
 		r := g.chatCall(ctx, p, body)
 		return r.resp, r.err
 	})
-	return fanout.Merge(&provider.Response{Provider: g.name, Model: p.id, Warnings: p.warnings}, results)
+	return fanin.Merge(&provider.Response{Provider: g.name, Model: p.id, Warnings: p.warnings}, results)
 }
 
 // blockedFinish are native finish reasons (Gemini's, passed through by

@@ -242,6 +242,23 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+// AttemptsOf returns how many upstream calls the failed request that err
+// describes made: the count reported by the first error in its chain that
+// implements UpstreamAttempts() int (the retry decorator's error does), 0
+// for a refusal raised before any call (IsLocal), and 1 otherwise.
+func AttemptsOf(err error) int {
+	var a interface{ UpstreamAttempts() int }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &a):
+		return a.UpstreamAttempts()
+	case IsLocal(err):
+		return 0
+	}
+	return 1
+}
+
 // BilledUsage returns what the provider billed for the failed call that err
 // describes, if it said.
 func BilledUsage(err error) (Usage, bool) {

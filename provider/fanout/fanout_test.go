@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,55 +219,6 @@ func BenchmarkEfficiency(b *testing.B) {
 	})
 }
 
-func TestRepeatAndMerge(t *testing.T) {
-	var n atomic.Int32
-	results := fanout.Repeat(context.Background(), 4, 2, func(context.Context) (*provider.Response, error) {
-		switch n.Add(1) {
-		case 2:
-			return nil, &provider.Error{Kind: provider.KindContentBlocked, Usage: &provider.Usage{ThoughtTokens: 7}}
-		case 3:
-			return nil, &provider.Error{Kind: provider.KindUnavailable}
-		}
-		return &provider.Response{Images: []provider.Image{{Data: []byte{1}}}, Usage: provider.Usage{OutputImageTokens: 100, Images: 1},
-			Cost: 5, Attempts: 2, Text: "t", Warnings: []string{"same"}}, nil
-	})
-	resp, err := fanout.Merge(&provider.Response{Provider: "p", Model: "m", Warnings: []string{"deprecated"}}, results)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Images) != 2 || resp.Attempts != 2+2+1+1 || resp.Cost != 10 || resp.Usage.ThoughtTokens != 7 || resp.Usage.OutputImageTokens != 200 {
-		t.Errorf("merged %+v", resp)
-	}
-	joined := strings.Join(resp.Warnings, "|")
-	if strings.Count(joined, "same") != 1 || !strings.HasPrefix(joined, "deprecated|") || strings.Count(joined, "failed") != 2 {
-		t.Errorf("warnings %q", resp.Warnings)
-	}
-	if resp.Text != "t\n\nt" || resp.Provider != "p" || resp.Model != "m" {
-		t.Errorf("text/provider/model %q %q %q", resp.Text, resp.Provider, resp.Model)
-	}
-}
-
-func TestMergeAllFailedCarriesBilledUsage(t *testing.T) {
-	blocked := func(context.Context) (*provider.Response, error) {
-		return nil, &provider.Error{Kind: provider.KindContentBlocked, Usage: &provider.Usage{ThoughtTokens: 10}}
-	}
-	_, err := fanout.Merge(&provider.Response{}, fanout.Repeat(context.Background(), 3, 3, blocked))
-	if u, ok := provider.BilledUsage(err); !ok || u.ThoughtTokens != 30 || !errors.Is(err, provider.ErrContentBlocked) {
-		t.Errorf("err %v usage %+v", err, u)
-	}
-	single := fanout.Repeat(context.Background(), 1, 3, blocked)
-	if _, err := fanout.Merge(&provider.Response{}, single); err != single[0].Err {
-		t.Errorf("a single failed call's error was rewritten: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	resp, err := fanout.Merge(&provider.Response{Provider: "p", Model: "m"}, fanout.Repeat(ctx, 3, 1, blocked))
-	var pe *provider.Error
-	if resp != nil || !errors.Is(err, context.Canceled) || !errors.As(err, &pe) || pe.Provider != "p" || pe.Model != "m" {
-		t.Errorf("cancelled: %v %v, want a typed error naming p and m", resp, err)
-	}
-}
-
 // Careless inputs are typed errors, never panics.
 func TestNilInputs(t *testing.T) {
 	res := fanout.Run(context.Background(), nil, []*provider.Request{{Prompt: "p"}, nil}, fanout.Options{})
@@ -276,8 +226,5 @@ func TestNilInputs(t *testing.T) {
 		if !errors.Is(r.Err, provider.ErrInvalidRequest) {
 			t.Errorf("result %d: %v", i, r.Err)
 		}
-	}
-	if _, err := fanout.Merge(nil, []fanout.Result{{}}); !errors.Is(err, provider.ErrNoImage) {
-		t.Errorf("Merge(nil, no response and no error) = %v", err)
 	}
 }

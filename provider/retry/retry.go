@@ -131,6 +131,9 @@ func (e *Error) Error() string {
 // Unwrap returns the last try's error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// UpstreamAttempts returns Attempts, for provider.AttemptsOf.
+func (e *Error) UpstreamAttempts() int { return e.Attempts }
+
 // New returns the retry decorator for p, or a *provider.ConfigError
 // naming every field of p that makes no sense (negative counts or
 // durations, a Multiplier below 1, a RandomizationFactor above 1, a
