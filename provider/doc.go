@@ -26,7 +26,8 @@
 // # Composition order
 //
 // Decorators compose with Chain, whose first middleware is the outermost
-// layer; Compose makes one middleware of several, so a stack is a value. The recommended order, outermost first, is:
+// layer; Compose makes one middleware of several, so a stack is a value.
+// The recommended order, outermost first, is:
 //
 //		cache → pricing meter/budget → failover → per provider: health → retry → rate limit/quota → adapter
 //
