@@ -14,13 +14,13 @@ import (
 
 // Config configures the cache decorator. Zero values take the defaults.
 type Config struct {
-	// Store holds entries; nil means NewMemory(0, Now) (256 MiB).
+	// Store holds entries; nil means NewMemory(0, Clock) (256 MiB).
 	Store Store
 	// TTL is how long an entry lives; 0 means 24 hours, a negative TTL
 	// means entries never expire.
 	TTL time.Duration
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time for expiry; nil means provider.SystemClock().
+	Clock provider.Clock
 	// Namespace is mixed into every key, so that generators that share a
 	// store but must not share entries (different providers serving the
 	// same model ID, say) stay apart.
@@ -107,11 +107,9 @@ func New(cfg Config) (provider.Middleware, error) {
 }
 
 func (cfg Config) withDefaults() Config {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = provider.ClockOr(cfg.Clock)
 	if cfg.Store == nil {
-		cfg.Store = newMemory(defaultMemoryBytes, cfg.Now)
+		cfg.Store = newMemory(defaultMemoryBytes, cfg.Clock)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 24 * time.Hour
@@ -183,7 +181,7 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 		switch {
 		case err != nil:
 			c.event(EventError, k, err)
-		case ok && !e.Expired(c.cfg.Now()):
+		case ok && !e.Expired(c.cfg.Clock.Now()):
 			c.event(EventHit, k, nil)
 			return e.response(), nil
 		}
@@ -272,7 +270,7 @@ func (c *cacher) run(ctx context.Context, sfKey, k string, req *provider.Request
 	if sfKey == k {
 		// A flight that just ended may have stored the answer after
 		// this caller looked: check again before going upstream.
-		if e, ok, err := c.cfg.Store.Get(ctx, k); err == nil && ok && !e.Expired(c.cfg.Now()) {
+		if e, ok, err := c.cfg.Store.Get(ctx, k); err == nil && ok && !e.Expired(c.cfg.Clock.Now()) {
 			c.event(EventHit, k, nil)
 			return e.response(), nil
 		}
@@ -363,7 +361,7 @@ func sharedCopy(resp *provider.Response) *provider.Response {
 // refresh only accepts an entry created after it began.
 func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refresh bool) (*provider.Response, error) {
 	if lk, ok := c.cfg.Store.(Locker); ok {
-		began := c.cfg.Now()
+		began := c.cfg.Clock.Now()
 		for {
 			unlock, got, err := lk.Lock(ctx, k, c.cfg.LockTTL)
 			if err != nil {
@@ -374,7 +372,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 				defer unlock()
 				// Another process may have stored the entry between this
 				// flight's look in the store and taking the lock.
-				if e, hit, err := c.cfg.Store.Get(ctx, k); err == nil && hit && !e.Expired(c.cfg.Now()) && (!refresh || !e.Created.Before(began)) {
+				if e, hit, err := c.cfg.Store.Get(ctx, k); err == nil && hit && !e.Expired(c.cfg.Clock.Now()) && (!refresh || !e.Created.Before(began)) {
 					c.event(EventShared, k, nil)
 					return e.response(), nil
 				}
@@ -392,7 +390,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 				c.event(EventError, k, err)
 				break
 			}
-			if hit && !e.Expired(c.cfg.Now()) && (!refresh || !e.Created.Before(began)) {
+			if hit && !e.Expired(c.cfg.Clock.Now()) && (!refresh || !e.Created.Before(began)) {
 				c.event(EventShared, k, nil)
 				return e.response(), nil
 			}
@@ -401,7 +399,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 	c.event(EventMiss, k, nil)
 	resp, err := c.next.Generate(ctx, req)
 	if err == nil && resp != nil && storable(resp) {
-		e := entryOf(resp, c.cfg.Now(), c.cfg.TTL)
+		e := entryOf(resp, c.cfg.Clock.Now(), c.cfg.TTL)
 		if serr := c.cfg.Store.Set(context.WithoutCancel(ctx), k, e); serr != nil {
 			c.event(EventError, k, serr)
 		} else {

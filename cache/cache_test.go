@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 
 	"go.uber.org/goleak"
 
@@ -63,21 +64,13 @@ func (u *upstream) Describe() provider.Description {
 	return provider.Description{Provider: "fake", Model: u.model}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func TestHitMissAndTTL(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := providertest.NewClock(t0)
 	up := &upstream{model: "gemini-nano-banana-2.1"}
 	var events []EventKind
-	g := provider.Chain(up, testutil.Must(New(Config{TTL: time.Hour, Now: clk.Now, OnEvent: func(e Event) { events = append(events, e.Kind) }})))
+	g := provider.Chain(up, testutil.Must(New(Config{TTL: time.Hour, Clock: clk, OnEvent: func(e Event) { events = append(events, e.Kind) }})))
 	if d := provider.Describe(g); d.Model != up.model {
 		t.Fatalf("cache hides the description: %+v", d)
 	}
@@ -107,7 +100,7 @@ func TestHitMissAndTTL(t *testing.T) {
 	if up.calls.Load() != 2 {
 		t.Errorf("prompt normalised")
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	third, _ := g.Generate(ctx, req)
 	if third.Cached || up.calls.Load() != 3 {
 		t.Errorf("expired entry served")
@@ -361,12 +354,12 @@ func TestDedupCancellation(t *testing.T) {
 }
 
 func TestMemoryStoreBound(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := providertest.NewClock(t0)
 	entry := func(n int) *Entry {
 		return &Entry{Images: []provider.Image{{Data: make([]byte, n)}}, Created: clk.Now()}
 	}
 	per := entry(1000).Size()
-	m := testutil.Must(NewMemory(3*per, clk.Now))
+	m := testutil.Must(NewMemory(3*per, clk))
 	ctx := context.Background()
 	keys := []string{strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64), strings.Repeat("d", 64)}
 	for _, k := range keys[:3] {
@@ -399,7 +392,7 @@ func TestMemoryStoreBound(t *testing.T) {
 	e := entry(1)
 	e.Expires = clk.Now().Add(time.Minute)
 	m.Set(ctx, keys[1], e)
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if _, ok, _ := m.Get(ctx, keys[1]); ok {
 		t.Error("expired entry served")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
+	"github.com/imagegen-go/imagegen/provider"
 )
 
 // DiskConfig configures a Disk store. Zero values take the defaults.
@@ -23,9 +24,9 @@ type DiskConfig struct {
 	// takes the total over it, the least recently used entries are deleted
 	// until the total is at most 90% of it.
 	MaxBytes int64
-	// Now returns the current time, for expiry and access order; nil
-	// means time.Now.
-	Now func() time.Time
+	// Clock tells the time, for expiry and access order; nil means
+	// provider.SystemClock().
+	Clock provider.Clock
 }
 
 // Disk is a Store of content-addressed files: dir/ab/cd/<key>, directories
@@ -83,13 +84,11 @@ func OpenDisk(dir string, cfg DiskConfig) (*Disk, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 1 << 30
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	clock := provider.ClockOr(cfg.Clock)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	d := &Disk{dir: dir, maxBytes: cfg.MaxBytes, now: cfg.Now, index: map[string]diskItem{}}
+	d := &Disk{dir: dir, maxBytes: cfg.MaxBytes, now: clock.Now, index: map[string]diskItem{}}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.scan(); err != nil {

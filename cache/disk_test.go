@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // testKey returns the key of entry i and its deterministic image bytes.
@@ -53,9 +54,9 @@ func checkEntry(t *testing.T, e *Entry, i, n int) {
 }
 
 func TestDiskRoundTripAndPermissions(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := providertest.NewClock(t0)
 	dir := filepath.Join(t.TempDir(), "c")
-	d, err := OpenDisk(dir, DiskConfig{Now: clk.Now})
+	d, err := OpenDisk(dir, DiskConfig{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +87,11 @@ func TestDiskRoundTripAndPermissions(t *testing.T) {
 		t.Errorf("file %s", p)
 	}
 	// Reopen: the index is rebuilt.
-	d2, _ := OpenDisk(dir, DiskConfig{Now: clk.Now})
+	d2, _ := OpenDisk(dir, DiskConfig{Clock: clk})
 	if n, b := d2.Len(); n != 1 || b != fi.Size() {
 		t.Errorf("reopened index %d %d", n, b)
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if _, ok, _ := d2.Get(ctx, k); ok {
 		t.Error("expired entry served")
 	}
@@ -132,18 +133,18 @@ func TestDiskCorruptEntriesDropped(t *testing.T) {
 }
 
 func TestDiskEviction(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := providertest.NewClock(t0)
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 1000, t0))))
-	d, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
+	d, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk})
 	ctx := context.Background()
 	for i := range 5 {
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 		d.Set(ctx, testKey(i), testEntry(i, 1000, t0))
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	d.Get(ctx, testKey(0)) // 0 is now recent; 1 is the oldest
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	d.Set(ctx, testKey(5), testEntry(5, 1000, t0))
 	// Over the bound: evicted down to 90% (4 entries of 5): 1 and 2 go.
 	for i, want := range []bool{true, false, false, true, true, true} {
@@ -159,15 +160,15 @@ func TestDiskEviction(t *testing.T) {
 	os.MkdirAll(filepath.Dir(tmp), 0o700)
 	os.WriteFile(tmp, []byte("partial"), 0o600)
 	os.Chtimes(tmp, t0, t0)
-	d2, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
+	d2, _ := OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk})
 	if _, err := os.Stat(tmp); err != nil {
 		t.Error("recent temporary file removed: another process may be writing it")
 	}
 	if n, _ := d2.Len(); n != 4 {
 		t.Errorf("temporary file indexed: %d entries", n)
 	}
-	clk.Add(2 * time.Hour)
-	OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Now: clk.Now})
+	clk.Advance(2 * time.Hour)
+	OpenDisk(dir, DiskConfig{MaxBytes: 5 * size, Clock: clk})
 	if _, err := os.Stat(tmp); err == nil {
 		t.Error("orphaned temporary file kept")
 	}

@@ -115,9 +115,9 @@ const defaultMemoryBytes = 256 << 20
 
 // NewMemory returns a memory store holding at most maxBytes (0 means 256
 // MiB), or a *provider.ConfigError for a negative maxBytes. An entry larger
-// than maxBytes is not stored. now is the clock for expiry; nil means
-// time.Now.
-func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
+// than maxBytes is not stored. clock tells the time for expiry; nil means
+// provider.SystemClock().
+func NewMemory(maxBytes int64, clock provider.Clock) (*Memory, error) {
 	var e cfgcheck.Errors
 	cfgcheck.NonNegative(&e, "cache.NewMemory maxBytes", maxBytes, "0 (default 256 MiB) or more")
 	if err := e.Err(); err != nil {
@@ -126,14 +126,11 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes == 0 {
 		maxBytes = defaultMemoryBytes
 	}
-	return newMemory(maxBytes, now), nil
+	return newMemory(maxBytes, clock), nil
 }
 
-func newMemory(maxBytes int64, now func() time.Time) *Memory {
-	if now == nil {
-		now = time.Now
-	}
-	m := &Memory{maxBytes: maxBytes, now: now}
+func newMemory(maxBytes int64, clock provider.Clock) *Memory {
+	m := &Memory{maxBytes: maxBytes, now: provider.ClockOr(clock).Now}
 	l, err := lru.NewLRU[string, *Entry](math.MaxInt, func(_ string, e *Entry) { m.bytes -= e.Size() })
 	if err != nil {
 		panic(err) // only for a size ≤ 0

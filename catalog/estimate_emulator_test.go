@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/emutest"
@@ -100,7 +99,7 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 	providertest.ClearEnv(t)
 	// The pixels do not matter here, only the bill: one small noisy PNG
 	// stands for every image, so that 3840x2160 answers cost no encoding.
-	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Now: func() time.Time { return emutest.Now() }})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Clock: emutest.Clock()})
 	t.Cleanup(srv.Close)
 	cat := catalog.Default()
 	refs := []provider.Image{
@@ -118,7 +117,7 @@ func TestEstimateBoundsEmulatorBill(t *testing.T) {
 		gen := emutest.Generator(t, srv, m)
 		recs := map[string]pricing.Record{}
 		var recMu sync.Mutex
-		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: func() time.Time { return emutest.Now() }}))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Clock: emutest.Clock()}))
 		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget, OnRecord: func(r pricing.Record) {
 			recMu.Lock()
 			defer recMu.Unlock()

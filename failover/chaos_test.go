@@ -12,7 +12,6 @@ import (
 
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
@@ -46,13 +45,13 @@ const (
 	deadline      = 2 * time.Second
 )
 
-func chaosRoute(t *testing.T, clk *clock.Fake, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
+func chaosRoute(t *testing.T, clk *providertest.Clock, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
 	t.Helper()
-	opts.APIKey, opts.Now, opts.RequestsPerMinute = chaosKey, clk.Now, emulatorRPM
+	opts.APIKey, opts.Clock, opts.RequestsPerMinute = chaosKey, clk, emulatorRPM
 	srv := providertest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	adapter, err := gemini.New(context.Background(), gemini.Config{Name: name, APIKey: chaosKey, BaseURL: srv.URL(),
-		HTTPClient: srv.Client(), Now: clk.Now, Model: "gemini-2.5-flash-image"})
+		HTTPClient: srv.Client(), Clock: clk, Model: "gemini-2.5-flash-image"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,15 +39,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
-
-// Clock is the time source of the breakers.
-type Clock interface{ Now() time.Time }
 
 // CodeHealthUnknown is the Code of the error recorded for a route skipped
 // because its breaker could not decide (a shared health store that is
@@ -104,8 +99,8 @@ type Config struct {
 	// ContentPolicyFallback, when set, serves a request that a route
 	// refused with provider.ErrContentBlocked.
 	ContentPolicyFallback *Route
-	// Clock drives the breakers; default the system clock.
-	Clock Clock
+	// Clock drives the breakers; nil means provider.SystemClock().
+	Clock provider.Clock
 	// Rand draws the order of routes of equal priority; default a randomly
 	// seeded generator. It is used under a lock.
 	Rand *rand.Rand
@@ -119,7 +114,7 @@ type Failover struct {
 	weighted   bool     // some group is weighted
 	fallback   *route
 	failoverOn func(error) bool
-	clock      Clock
+	clock      provider.Clock
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -148,7 +143,7 @@ func New(cfg Config) (*Failover, error) {
 	}
 	f := &Failover{clock: cfg.Clock, rng: cfg.Rand, failoverOn: cfg.FailoverOn}
 	if f.clock == nil {
-		f.clock = clock.System()
+		f.clock = provider.SystemClock()
 	}
 	if f.rng == nil {
 		f.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

@@ -13,8 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/failover"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/retry"
 )
 
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newClock(t time.Time) *clock.Fake { return clock.NewFake(t) }
+func newClock(t time.Time) *providertest.Clock { return providertest.NewClock(t) }
 
 var noon = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
@@ -35,11 +34,11 @@ func TestAPIVersionInEveryPath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
 			t.Setenv("GOOGLE_GENAI_API_VERSION", tt.env)
-			clk := clock.NewFake(now)
-			srv := providertest.NewServer(providertest.Options{APIKey: testKey, Now: clk.Now})
+			clk := providertest.NewClock(now)
+			srv := providertest.NewServer(providertest.Options{APIKey: testKey, Clock: clk})
 			defer srv.Close()
 			g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
-				APIVersion: tt.version, APIVersionFromEnv: tt.fromEnv, Model: "gemini-3-pro-image", Now: clk.Now})
+				APIVersion: tt.version, APIVersionFromEnv: tt.fromEnv, Model: "gemini-3-pro-image", Clock: clk})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +72,7 @@ func TestAPIVersionInEveryPath(t *testing.T) {
 }
 
 // callEverything makes every kind of call the adapter makes.
-func callEverything(t *testing.T, g *gemini.Generator, clk *clock.Fake) {
+func callEverything(t *testing.T, g *gemini.Generator, clk *providertest.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := g.Generate(ctx, &provider.Request{Prompt: "a red fox"}); err != nil {
@@ -128,7 +127,7 @@ func TestAPIVersionOnVertex(t *testing.T) {
 			defer srv.Close()
 			g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1",
 				APIKey: testKey, BearerAuth: true, BaseURL: srv.URL(), HTTPClient: srv.Client(), APIVersionFromEnv: tt.fromEnv,
-				Now: func() time.Time { return now }})
+				Clock: providertest.NewClock(now)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -282,8 +282,9 @@ type WaitOptions struct {
 	// MinInterval is the first wait between polls (default 10 s); waits
 	// double up to MaxInterval (default 5 min).
 	MinInterval, MaxInterval time.Duration
-	// After waits; nil uses time.After. Tests inject a fake clock here.
-	After func(time.Duration) <-chan time.Time
+	// Clock waits between polls; nil means the generator's Config.Clock
+	// (tests pass providertest.NewClock).
+	Clock provider.Clock
 	// OnPoll, when set, sees every state observed.
 	OnPoll func(*BatchJob)
 }
@@ -298,9 +299,9 @@ func (g *Generator) WaitBatch(ctx context.Context, name string, opts WaitOptions
 	if maxWait <= 0 {
 		maxWait = 5 * time.Minute
 	}
-	after := opts.After
-	if after == nil {
-		after = time.After
+	after := g.clock.After
+	if opts.Clock != nil {
+		after = opts.Clock.After
 	}
 	for {
 		job, err := g.Batch(ctx, name)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"sync"
 	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
@@ -18,22 +17,13 @@ import (
 // WaitOptions.After nil. UseFile sends the requests through the Files API
 // as a JSONL file, which SubmitBatch does by itself past 20 MB.
 func ExampleGenerator_SubmitBatch() {
-	var mu sync.Mutex
-	clock := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	after := func(d time.Duration) <-chan time.Time {
-		mu.Lock()
-		clock = clock.Add(d)
-		ch := make(chan time.Time, 1)
-		ch <- clock
-		mu.Unlock()
-		return ch
-	}
-	srv := providertest.NewServer(providertest.Options{APIKey: "my-key", Now: now, BatchDuration: 2 * time.Hour})
+	// A fake clock: each poll's wait moves it on, so the example never sleeps.
+	clock := providertest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	srv := providertest.NewServer(providertest.Options{APIKey: "my-key", Clock: clock, BatchDuration: 2 * time.Hour})
 	defer srv.Close()
 	g, err := gemini.New(context.Background(), gemini.Config{
 		APIKey: "my-key", Model: "gemini-3-pro-image", BaseURL: srv.URL(), HTTPClient: srv.Client(),
-		Now: now, // model lifecycle checks on the same clock
+		Clock: clock, // lifecycle checks and the polls' waits on the same clock
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -48,7 +38,7 @@ func ExampleGenerator_SubmitBatch() {
 	}
 	// Keep job.Name: gemini.New(...).WaitBatch(ctx, name, ...) resumes the
 	// job in another process.
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: after})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{})
 	if err != nil {
 		log.Fatal(err) // typed: a job that expired after 48 h is provider.ErrTimeout
 	}

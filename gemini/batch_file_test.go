@@ -50,7 +50,7 @@ func TestBatchFileSuccessWithPartialFailure(t *testing.T) {
 		upload.Header.Get("X-Goog-Api-Key") != "REDACTED" {
 		t.Errorf("upload start %s %v", upload.Endpoint, upload.Header)
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk})
 	if err != nil || done.State != gemini.BatchSucceeded || !strings.HasPrefix(done.ResultsFile, "files/") {
 		t.Fatalf("wait: %v %+v", err, done)
 	}
@@ -90,11 +90,11 @@ func TestBatchFileResumeAfterRestart(t *testing.T) {
 	}
 	name := job.Name // all a restarted process keeps
 
-	g2, err := gemini.New(ctx, gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: clk.Now})
+	g2, err := gemini.New(ctx, gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resumed, err := g2.WaitBatch(ctx, name, gemini.WaitOptions{After: clk.After})
+	resumed, err := g2.WaitBatch(ctx, name, gemini.WaitOptions{Clock: clk})
 	if err != nil || resumed.ResultsFile == "" || resumed.InputFile != "" {
 		t.Fatalf("%v %+v", err, resumed)
 	}
@@ -116,7 +116,7 @@ func TestBatchFileExpiryAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After, MaxInterval: time.Hour})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk, MaxInterval: time.Hour})
 	if done == nil || done.State != gemini.BatchExpired || !errors.Is(err, provider.ErrTimeout) || done.ResultsFile != "" {
 		t.Fatalf("state %+v err %v", done, err)
 	}
@@ -131,7 +131,7 @@ func TestBatchFileExpiryAndCancel(t *testing.T) {
 	if err := g.CancelBatch(ctx, job.Name); err != nil {
 		t.Fatal(err)
 	}
-	done, err = g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After})
+	done, err = g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk})
 	if err != nil || done.State != gemini.BatchCancelled {
 		t.Fatalf("%v %v", done, err)
 	}
@@ -167,7 +167,7 @@ func TestBatchOver20MBGoesThroughAFile(t *testing.T) {
 	if in := lastCreate(t, srv); in["requests"] != nil {
 		t.Error("inline requests sent as well")
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestBatchFileResultsDownloadFailureIsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

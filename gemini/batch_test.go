@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-func batchSetup(t *testing.T, batchDuration time.Duration) (*providertest.Server, *gemini.Generator, *clock.Fake) {
-	clk := clock.NewFake(now)
-	srv, g := setup(t, providertest.Options{Now: clk.Now, BatchDuration: batchDuration}, gemini.Config{Model: "gemini-3-pro-image"})
+func batchSetup(t *testing.T, batchDuration time.Duration) (*providertest.Server, *gemini.Generator, *providertest.Clock) {
+	clk := providertest.NewClock(now)
+	srv, g := setup(t, providertest.Options{Clock: clk, BatchDuration: batchDuration}, gemini.Config{Model: "gemini-3-pro-image"})
 	return srv, g, clk
 }
 
@@ -37,7 +36,7 @@ func TestBatchSuccessWithPartialFailure(t *testing.T) {
 		t.Fatalf("submitted %+v", job)
 	}
 	var seen []gemini.BatchState
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After, OnPoll: func(j *gemini.BatchJob) { seen = append(seen, j.State) }})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk, OnPoll: func(j *gemini.BatchJob) { seen = append(seen, j.State) }})
 	if err != nil || done.State != gemini.BatchSucceeded {
 		t.Fatalf("wait: %v %+v", err, done)
 	}
@@ -80,11 +79,11 @@ func TestBatchResumeAfterRestart(t *testing.T) {
 	}
 	name := job.Name // all a restarted process keeps
 
-	g2, err := gemini.New(ctx, gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: clk.Now})
+	g2, err := gemini.New(ctx, gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resumed, err := g2.WaitBatch(ctx, name, gemini.WaitOptions{After: clk.After})
+	resumed, err := g2.WaitBatch(ctx, name, gemini.WaitOptions{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +100,7 @@ func TestBatchExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After, MaxInterval: time.Hour})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk, MaxInterval: time.Hour})
 	if done == nil || done.State != gemini.BatchExpired || !errors.Is(err, provider.ErrTimeout) {
 		t.Fatalf("state %v err %v", done, err)
 	}
@@ -120,7 +119,7 @@ func TestBatchCancel(t *testing.T) {
 	if err := g.CancelBatch(ctx, job.Name); err != nil {
 		t.Fatal(err)
 	}
-	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{After: clk.After})
+	done, err := g.WaitBatch(ctx, job.Name, gemini.WaitOptions{Clock: clk})
 	if err != nil || done.State != gemini.BatchCancelled {
 		t.Fatalf("%v %v", done, err)
 	}

@@ -89,8 +89,9 @@ type Config struct {
 	// "medium", "high") for models that think; a request's
 	// Options.ThinkingLevel overrides it.
 	ThinkingLevel string
-	// Now is the clock used for model lifecycle checks; nil is time.Now.
-	Now func() time.Time
+	// Clock tells the time for model lifecycle checks and batch polling;
+	// nil means provider.SystemClock().
+	Clock provider.Clock
 	// StreamThreshold is the answer size, in bytes, from which a successful
 	// generateContent answer is decoded as it streams in: the transport
 	// decodes the base64 image payloads straight into their final byte
@@ -138,6 +139,7 @@ type Generator struct {
 	redact      *secret.Redactor
 	name        string
 	model       string
+	clock       provider.Clock
 	now         func() time.Time
 	parallel    int
 	maxResponse int64
@@ -151,7 +153,7 @@ var thinkingLevels = []string{"minimal", "low", "medium", "high"}
 // configuration mistake is a *provider.ConfigError naming the field; a
 // missing key is provider.ErrAuth.
 func New(ctx context.Context, cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now,
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, clock: provider.ClockOr(cfg.Clock),
 		parallel: cfg.MaxConcurrency, maxResponse: cfg.MaxResponseBytes}
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
@@ -162,9 +164,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 	if g.model == "" {
 		g.model = DefaultModel
 	}
-	if g.now == nil {
-		g.now = time.Now
-	}
+	g.now = g.clock.Now
 	if g.parallel == 0 {
 		g.parallel = 4
 	}

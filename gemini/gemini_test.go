@@ -48,8 +48,8 @@ func setup(t testing.TB, opts providertest.Options, cfg gemini.Config) (*provide
 	}
 	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = srv.Client()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(now)
 	}
 	g, err := gemini.New(context.Background(), cfg)
 	if err != nil {
@@ -441,7 +441,7 @@ func TestVertexBackendExpressKey(t *testing.T) {
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
-	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,7 +583,7 @@ func TestVertexCredentials(t *testing.T) {
 	defer srv.Close()
 	creds := auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: staticToken("oauth-token-123")})
 	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1",
-		Credentials: creds, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+		Credentials: creds, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestVertexBearer(t *testing.T) {
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
 	g, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1",
-		APIKey: testKey, BearerAuth: true, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+		APIKey: testKey, BearerAuth: true, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}

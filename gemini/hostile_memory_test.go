@@ -11,6 +11,7 @@ import (
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // hugeCases are 2 GiB answers of every shape a generateContent answer can
@@ -79,7 +80,7 @@ func TestHugeAnswerChild(t *testing.T) {
 	tc.body.Size = hostiletest.Huge
 	srv, stats := hostiletest.Serve(t, tc.body)
 	g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(),
-		MaxResponseBytes: hugeCap(), Now: func() time.Time { return now }})
+		MaxResponseBytes: hugeCap(), Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}

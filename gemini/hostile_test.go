@@ -71,8 +71,8 @@ func hostileGen(t testing.TB, cfg gemini.Config) (*hostile, *gemini.Generator) {
 		cfg.APIKey = testKey
 	}
 	cfg.BaseURL, cfg.HTTPClient = srv.URL, srv.Client()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(now)
 	}
 	if cfg.Backend == gemini.BackendVertex && cfg.Project == "" {
 		cfg.Project, cfg.Location = "p", "us-central1"

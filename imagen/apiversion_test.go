@@ -3,7 +3,6 @@ package imagen_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/imagen"
 	"github.com/imagegen-go/imagegen/provider"
@@ -26,9 +25,9 @@ func TestAPIVersionInEveryPath(t *testing.T) {
 		{name: "predict opted in", env: "v1", fromEnv: true, want: "/v1/models/imagen-4.0-generate-001:predict"},
 		{name: "vertex", env: "v1", cfg: vertexConfig(), want: "/v1beta1" + vertexModels + "imagen-4.0-generate-001:predict"},
 		{name: "vertex opted in", env: "beta", fromEnv: true, cfg: vertexConfig(), want: "/v1beta1" + vertexModels + "imagen-4.0-generate-001:predict"},
-		{name: "migration", env: "v1", cfg: imagen.Config{Migrate: true, Now: retiredClock},
+		{name: "migration", env: "v1", cfg: imagen.Config{Migrate: true, Clock: provider.ClockFunc(retiredClock)},
 			want: "/v1beta/models/gemini-nano-banana-2.1:generateContent"},
-		{name: "migration opted in", env: "v1", fromEnv: true, cfg: imagen.Config{Migrate: true, Now: retiredClock},
+		{name: "migration opted in", env: "v1", fromEnv: true, cfg: imagen.Config{Migrate: true, Clock: provider.ClockFunc(retiredClock)},
 			want: "/v1/models/gemini-nano-banana-2.1:generateContent"},
 	}
 	for _, tt := range tests {
@@ -39,8 +38,8 @@ func TestAPIVersionInEveryPath(t *testing.T) {
 			defer srv.Close()
 			cfg := tt.cfg
 			cfg.APIKey, cfg.BaseURL, cfg.HTTPClient, cfg.APIVersionFromEnv = testKey, srv.URL(), srv.Client(), tt.fromEnv
-			if cfg.Now == nil {
-				cfg.Now = func() time.Time { return live }
+			if cfg.Clock == nil {
+				cfg.Clock = providertest.NewClock(live)
 			}
 			g, err := imagen.New(context.Background(), cfg)
 			if err != nil {

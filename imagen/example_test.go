@@ -25,7 +25,7 @@ func ExampleNew() {
 		PersonGeneration: "dont_allow",
 		// The emulator's models are live on this date; Imagen itself was
 		// shut down on 2026-08-17.
-		Now: func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) },
+		Clock: providertest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -60,7 +60,7 @@ func Example_retired() {
 	ctx := context.Background()
 	g, err := imagen.New(ctx, imagen.Config{
 		APIKey: "my-key",
-		Now:    func() time.Time { return time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) },
+		Clock:  providertest.NewClock(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -88,7 +88,7 @@ func Example_migration() {
 		HTTPClient: srv.Client(),
 		Model:      "imagen-4.0-fast-generate-001",
 		Migrate:    true,
-		Now:        func() time.Time { return time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) },
+		Clock:      providertest.NewClock(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)),
 	})
 	if err != nil {
 		fmt.Println(err)

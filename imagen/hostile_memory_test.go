@@ -11,6 +11,7 @@ import (
 	"github.com/imagegen-go/imagegen/imagen"
 	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // hugeCases are 2 GiB :predict answers of every shape, on the direct
@@ -83,7 +84,7 @@ func TestHugeAnswerChild(t *testing.T) {
 	clearEnv(t)
 	tc.body.Size = hostiletest.Huge
 	srv, stats := hostiletest.Serve(t, tc.body)
-	cfg := imagen.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(), MaxResponseBytes: hugeCap(), Now: func() time.Time { return live }}
+	cfg := imagen.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(), MaxResponseBytes: hugeCap(), Clock: providertest.NewClock(live)}
 	if tc.vertex {
 		cfg.Backend, cfg.Project, cfg.Location, cfg.BearerAuth = imagen.BackendVertex, "p", "us-central1", true
 	}

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/imagen"
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // hostile is a server that answers every request with its current
@@ -56,7 +56,7 @@ func hostileGens(t testing.TB, key string) (*hostile, []*imagen.Generator) {
 	t.Cleanup(srv.Close)
 	var gens []*imagen.Generator
 	for _, cfg := range []imagen.Config{{}, {Backend: imagen.BackendVertex, Project: "p", Location: "us-central1", BearerAuth: true}} {
-		cfg.APIKey, cfg.BaseURL, cfg.HTTPClient, cfg.Now = key, srv.URL, srv.Client(), func() time.Time { return live }
+		cfg.APIKey, cfg.BaseURL, cfg.HTTPClient, cfg.Clock = key, srv.URL, srv.Client(), providertest.NewClock(live)
 		g, err := imagen.New(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -99,8 +99,9 @@ type Config struct {
 	// Catalog validates known models and knows their lifecycle; nil means
 	// catalog.Default().
 	Catalog *catalog.Catalog
-	// Now is the clock used for lifecycle checks; nil is time.Now.
-	Now func() time.Time
+	// Clock tells the time for lifecycle checks; nil means
+	// provider.SystemClock().
+	Clock provider.Clock
 	// AllowRetired sends model IDs the catalog says are shut down anyway,
 	// with a warning, for relays that still route retired Imagen IDs.
 	AllowRetired bool
@@ -154,6 +155,7 @@ type Generator struct {
 	catalog  *catalog.Catalog
 	name     string
 	model    string
+	clock    provider.Clock
 	now      func() time.Time
 	secrets  *secret.Redactor
 	key      string
@@ -169,7 +171,7 @@ type Generator struct {
 
 // New returns a Generator for cfg. It makes no network call.
 func New(ctx context.Context, cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, now: cfg.Now, migrator: cfg.Migrator, maxResp: cfg.MaxResponseBytes}
+	g := &Generator{cfg: cfg, catalog: cfg.Catalog, name: cfg.Name, model: cfg.Model, clock: provider.ClockOr(cfg.Clock), migrator: cfg.Migrator, maxResp: cfg.MaxResponseBytes}
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -186,9 +188,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		g.model = DefaultModel
 	}
 	g.model = strings.TrimPrefix(g.model, "models/")
-	if g.now == nil {
-		g.now = time.Now
-	}
+	g.now = g.clock.Now
 	fail := func(kind provider.Kind, format string, args ...any) (*Generator, error) {
 		return nil, &provider.Error{Kind: kind, Provider: g.name, Message: g.secrets.Redact(fmt.Sprintf(format, args...))}
 	}
@@ -261,7 +261,7 @@ func New(ctx context.Context, cfg Config) (*Generator, error) {
 		m, err := gemini.New(ctx, gemini.Config{
 			APIKey: g.key, BearerAuth: cfg.BearerAuth, BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion, APIVersionFromEnv: cfg.APIVersionFromEnv,
 			HTTPClient: cfg.HTTPClient, Backend: gb, Project: cfg.Project, Location: cfg.Location,
-			Credentials: cfg.Credentials, Catalog: g.catalog, Now: g.now,
+			Credentials: cfg.Credentials, Catalog: g.catalog, Clock: g.clock,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("imagen: building the gemini generator for migration: %w", g.secrets.Wrap(err))

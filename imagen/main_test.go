@@ -50,8 +50,8 @@ func setup(t testing.TB, opts providertest.Options, cfg imagen.Config) (*provide
 	}
 	cfg.BaseURL = srv.URL()
 	cfg.HTTPClient = srv.Client()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return live }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(live)
 	}
 	g, err := imagen.New(context.Background(), cfg)
 	if err != nil {

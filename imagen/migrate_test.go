@@ -16,7 +16,7 @@ import (
 func retiredClock() time.Time { return retired }
 
 func TestRetiredFailsFast(t *testing.T) {
-	srv, g := setup(t, providertest.Options{}, imagen.Config{Now: retiredClock})
+	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock)})
 	tests := []struct{ model, replacement string }{
 		{"imagen-4.0-fast-generate-001", "gemini-nano-banana-2.1"},
 		{"imagen-4.0-generate-001", "gemini-nano-banana-2.1"},
@@ -42,7 +42,7 @@ func TestRetiredFailsFast(t *testing.T) {
 }
 
 func TestAllowRetiredSendsTheID(t *testing.T) {
-	srv, g := setup(t, providertest.Options{}, imagen.Config{Now: retiredClock, AllowRetired: true, Migrate: true})
+	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock), AllowRetired: true, Migrate: true})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "imagen-4.0-ultra-generate-001", N: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestAllowRetiredSendsTheID(t *testing.T) {
 }
 
 func TestMigrateServesTheReplacement(t *testing.T) {
-	srv, g := setup(t, providertest.Options{}, imagen.Config{Now: retiredClock, Migrate: true, PersonGeneration: "allow_adult"})
+	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock), Migrate: true, PersonGeneration: "allow_adult"})
 	resp, err := g.Generate(context.Background(), &provider.Request{
 		Prompt: "a red bicycle", N: 2, Size: "2K", AspectRatio: "16:9", OutputFormat: "jpeg",
 		Options: provider.Options{imagen.Options{SafetySetting: "block_only_high", AddWatermark: new(false)}},
@@ -127,12 +127,12 @@ func TestMigrateWithOwnGemini(t *testing.T) {
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
 	gem, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
-		Name: "relay", Now: retiredClock, ImageOnly: true})
+		Name: "relay", Clock: provider.ClockFunc(retiredClock), ImageOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	g, err := imagen.New(context.Background(), imagen.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
-		Now: retiredClock, Migrate: true, Migrator: gem})
+		Clock: provider.ClockFunc(retiredClock), Migrate: true, Migrator: gem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestMigrateWithOwnGemini(t *testing.T) {
 }
 
 func TestMigrateOnVertex(t *testing.T) {
-	srv, g := setup(t, providertest.Options{}, imagen.Config{Backend: imagen.BackendVertex, Now: retiredClock, Migrate: true, PersonGeneration: "allow_all"})
+	srv, g := setup(t, providertest.Options{}, imagen.Config{Backend: imagen.BackendVertex, Clock: provider.ClockFunc(retiredClock), Migrate: true, PersonGeneration: "allow_all"})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Size: "2K"})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestMigrateThroughAnyGenerator(t *testing.T) {
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
-	gem, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: retiredClock})
+	gem, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: provider.ClockFunc(retiredClock)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestMigrateThroughAnyGenerator(t *testing.T) {
 		})
 	})
 	g, err := imagen.New(context.Background(), imagen.Config{APIKey: testKey, BaseURL: srv.URL(), HTTPClient: srv.Client(),
-		Now: retiredClock, Migrate: true, Migrator: stack})
+		Clock: provider.ClockFunc(retiredClock), Migrate: true, Migrator: stack})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // fuzzStatuses are the statuses FuzzGenerateAnswer serves bodies under.
@@ -54,7 +55,7 @@ func FuzzGenerateAnswer(f *testing.F) {
 	var gens []*openaicompat.Generator
 	for _, mode := range allModes {
 		g, err := openaicompat.New(openaicompat.Config{APIKey: key, BaseURL: srv.URL + "/v1", HTTPClient: srv.Client(), Mode: mode,
-			Fetch: openaicompat.FetchPolicy{NoDownload: true}, Now: func() time.Time { return now }})
+			Fetch: openaicompat.FetchPolicy{NoDownload: true}, Clock: providertest.NewClock(now)})
 		if err != nil {
 			f.Fatal(err)
 		}

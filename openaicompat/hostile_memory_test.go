@@ -11,6 +11,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // hugeCases are 2 GiB answers of every shape an Images API or chat
@@ -84,7 +85,7 @@ func TestHugeAnswerChild(t *testing.T) {
 	tc.body.Size = hostiletest.Huge
 	srv, stats := hostiletest.Serve(t, tc.body)
 	g, err := openaicompat.New(openaicompat.Config{APIKey: testKey, BaseURL: srv.URL + "/v1", HTTPClient: srv.Client(), Mode: tc.mode,
-		MaxResponseBytes: hugeCap(), Now: func() time.Time { return now }})
+		MaxResponseBytes: hugeCap(), Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/internal/hint"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // hostile is a server that answers every request with its current
@@ -62,8 +62,8 @@ func hostileGen(t testing.TB, cfg openaicompat.Config) (*hostile, *openaicompat.
 		cfg.APIKey = testKey
 	}
 	cfg.BaseURL, cfg.HTTPClient = srv.URL+"/v1", srv.Client()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(now)
 	}
 	g, err := openaicompat.New(cfg)
 	if err != nil {

@@ -126,9 +126,9 @@ type Config struct {
 	SafetyIdentifier string
 	// Catalog validates known models; nil means catalog.Default().
 	Catalog *catalog.Catalog
-	// Now is the clock used for lifecycle checks and Retry-After dates; nil
-	// is time.Now.
-	Now func() time.Time
+	// Clock tells the time for lifecycle checks; nil means
+	// provider.SystemClock().
+	Clock provider.Clock
 	// Fetch is the policy for images returned as links.
 	Fetch FetchPolicy
 	// MaxConcurrency bounds the calls made at once for one request with
@@ -258,6 +258,7 @@ type Generator struct {
 	http     *http.Client // wrapped in capture.Transport: auth, extra headers, records
 	fetcher  *fetch.Fetcher
 	catalog  *catalog.Catalog
+	clock    provider.Clock
 	now      func() time.Time
 	parallel int
 	secrets  *secret.Redactor
@@ -270,7 +271,7 @@ type Generator struct {
 // configuration mistake is a *provider.ConfigError naming the field; a
 // missing key is provider.ErrAuth.
 func New(cfg Config) (*Generator, error) {
-	g := &Generator{cfg: cfg, name: cfg.Name, model: cfg.Model, catalog: cfg.Catalog, now: cfg.Now, parallel: cfg.MaxConcurrency,
+	g := &Generator{cfg: cfg, name: cfg.Name, model: cfg.Model, catalog: cfg.Catalog, clock: provider.ClockOr(cfg.Clock), parallel: cfg.MaxConcurrency,
 		maxResponse: cfg.MaxResponseBytes}
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
@@ -287,9 +288,7 @@ func New(cfg Config) (*Generator, error) {
 	if g.catalog == nil {
 		g.catalog = catalog.Default()
 	}
-	if g.now == nil {
-		g.now = time.Now
-	}
+	g.now = g.clock.Now
 	if g.parallel == 0 {
 		g.parallel = 4
 	}

@@ -47,8 +47,8 @@ func setup(t testing.TB, opts providertest.Options, cfg openaicompat.Config) (*p
 	if opts.APIKey == "" {
 		opts.APIKey = testKey
 	}
-	if opts.Now == nil {
-		opts.Now = func() time.Time { return now }
+	if opts.Clock == nil {
+		opts.Clock = providertest.NewClock(now)
 	}
 	srv := providertest.NewServer(opts)
 	t.Cleanup(srv.Close)
@@ -60,8 +60,8 @@ func setup(t testing.TB, opts providertest.Options, cfg openaicompat.Config) (*p
 		cfg.BaseURL = srv.URL() + "/api/v1"
 	}
 	cfg.HTTPClient = srv.Client()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(now)
 	}
 	g, err := openaicompat.New(cfg)
 	if err != nil {
@@ -282,7 +282,7 @@ func TestImagesFieldMapping(t *testing.T) {
 }
 
 func TestDallEURLAndRevisedPrompt(t *testing.T) {
-	cfg := openaicompat.Config{Model: "dall-e-3", Now: func() time.Time { return beforeDallEShutdown },
+	cfg := openaicompat.Config{Model: "dall-e-3", Clock: providertest.NewClock(beforeDallEShutdown),
 		Fetch: openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true}}
 	srv, g := setup(t, providertest.Options{}, cfg)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a kite", Size: "1792x1024",
@@ -325,7 +325,7 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 		{"xhigh on gpt-image-2", openaicompat.Config{}, provider.Request{Prompt: "p", Quality: "xhigh"}, "Quality", provider.KindInvalidRequest},
 		{"gif before 2.6", openaicompat.Config{}, provider.Request{Prompt: "p", OutputFormat: "gif"}, "OutputFormat", provider.KindInvalidRequest},
 		{"n above 10", openaicompat.Config{}, provider.Request{Prompt: "p", N: 11}, "N", provider.KindInvalidRequest},
-		{"dall-e-3 takes n=1", openaicompat.Config{Model: "dall-e-3", Now: func() time.Time { return beforeDallEShutdown }}, provider.Request{Prompt: "p", N: 2}, "N", provider.KindInvalidRequest},
+		{"dall-e-3 takes n=1", openaicompat.Config{Model: "dall-e-3", Clock: providertest.NewClock(beforeDallEShutdown)}, provider.Request{Prompt: "p", N: 2}, "N", provider.KindInvalidRequest},
 		{"17 references", openaicompat.Config{Model: "my-model"}, provider.Request{Prompt: "p", References: make17(ref)}, "References", provider.KindInvalidRequest},
 		{"mask needs references", openaicompat.Config{}, provider.Request{Prompt: "p", Mask: &ref}, "Mask", provider.KindInvalidRequest},
 		{"mask in chat mode", openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "x"}, provider.Request{Prompt: "p", References: []provider.Image{ref}, Mask: &ref}, "Mask", provider.KindInvalidRequest},
@@ -612,7 +612,7 @@ func relayGen(t *testing.T, base string, fp openaicompat.FetchPolicy) *openaicom
 	t.Helper()
 	clearEnv(t)
 	g, err := openaicompat.New(openaicompat.Config{Name: "relay", APIKey: testKey, BaseURL: base, Mode: openaicompat.ModeChatMarkdown,
-		Model: "gemini-3-pro-image", Fetch: fp, Now: func() time.Time { return now }})
+		Model: "gemini-3-pro-image", Fetch: fp, Clock: providertest.NewClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/internal/memtest"
 	"github.com/imagegen-go/imagegen/openaicompat"
@@ -67,11 +66,11 @@ func largeAnswer(b *testing.B, shape string) ([]byte, openaicompat.Config) {
 	emu := providertest.NewServer(providertest.Options{APIKey: testKey, LargeImageBytes: largeSize, ChatShape: providertest.ChatImages})
 	defer emu.Close()
 	path, body := "/v1/images/generations", `{"model":"gpt-image-2","prompt":"noise","n":1}`
-	cfg := openaicompat.Config{APIKey: testKey, Model: "gpt-image-2", Now: func() time.Time { return now }}
+	cfg := openaicompat.Config{APIKey: testKey, Model: "gpt-image-2", Clock: providertest.NewClock(now)}
 	if shape == "chat-images" {
 		path, body = "/v1/chat/completions", `{"model":"google/gemini-2.5-flash-image","messages":[{"role":"user","content":"noise"}],"modalities":["image","text"]}`
 		cfg = orConfig()
-		cfg.APIKey, cfg.Model, cfg.Now = testKey, "gemini-2.5-flash-image", func() time.Time { return now }
+		cfg.APIKey, cfg.Model, cfg.Clock = testKey, "gemini-2.5-flash-image", providertest.NewClock(now)
 	}
 	req, _ := http.NewRequest(http.MethodPost, emu.URL()+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+testKey)

@@ -29,8 +29,8 @@ func pair(t *testing.T, opts providertest.Options, cfg openaicompat.Config) (*pr
 	if cfg.Mode == openaicompat.ModeOpenRouterImages {
 		cfg.BaseURL = srv.URL() + "/api/v1"
 	}
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
+	if cfg.Clock == nil {
+		cfg.Clock = providertest.NewClock(now)
 	}
 	off, err := openaicompat.New(cfg)
 	if err != nil {
@@ -196,7 +196,7 @@ func TestStreamingMatchesOddRelayAnswers(t *testing.T) {
 			var errs [2]error
 			for j, thr := range []int64{1, -1} {
 				g, err := openaicompat.New(openaicompat.Config{APIKey: "k", BaseURL: srv.URL, Mode: openaicompat.ModeChatMarkdown, Model: "m",
-					HTTPClient: srv.Client(), KeepDrafts: true, StreamThreshold: thr, Now: func() time.Time { return now },
+					HTTPClient: srv.Client(), KeepDrafts: true, StreamThreshold: thr, Clock: providertest.NewClock(now),
 					Fetch: openaicompat.FetchPolicy{MaxBytes: int64(len(img) + 10)}})
 				if err != nil {
 					t.Fatal(err)

@@ -83,8 +83,9 @@ type BudgetConfig struct {
 	OnAlert func(Alert)
 	// Location sets where days and months begin; nil means UTC.
 	Location *time.Location
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time: which day and month a reservation falls in;
+	// nil means provider.SystemClock().
+	Clock provider.Clock
 	// Catalog prices estimates; nil means catalog.Default().
 	Catalog *catalog.Catalog
 	// Estimate tunes the upper estimate reserved before each call.
@@ -140,7 +141,7 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		thresholds: slices.Clone(cfg.Thresholds),
 		onAlert:    cfg.OnAlert,
 		loc:        cfg.Location,
-		clock:      cfg.Now,
+		clock:      provider.ClockOr(cfg.Clock).Now,
 		cat:        cfg.Catalog,
 		est:        cfg.Estimate,
 
@@ -156,9 +157,6 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	sort.Float64s(b.thresholds)
 	if b.loc == nil {
 		b.loc = time.UTC
-	}
-	if b.clock == nil {
-		b.clock = time.Now
 	}
 	if b.cat == nil {
 		b.cat = catalog.Default()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -31,9 +32,9 @@ const helperEnv = "IMAGEGEN_PRICING_HELPER"
 func TestHardCapUnderConcurrency(t *testing.T) {
 	const n = 1000
 	const limit = provider.Dollar
-	clk := &fixedClock{t: t0}
-	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Now: clk.Now}))
-	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b, Now: clk.Now}))
+	clk := providertest.NewClock(t0)
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: limit}, Clock: clk}))
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b, Clock: clk}))
 
 	var (
 		mu      sync.Mutex
@@ -148,13 +149,13 @@ func relay() *fake {
 
 func TestAlertsAndPeriods(t *testing.T) {
 	pst := time.FixedZone("PST", -8*3600)
-	clk := &fixedClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, pst)}
+	clk := providertest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, pst))
 	var alerts []pricing.Alert
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{
 		Limits:   pricing.Limits{Daily: provider.Dollar, Monthly: 10 * provider.Dollar},
 		PerLabel: map[string]pricing.Limits{"team=a": {Daily: 50 * provider.Cent}},
 		OnAlert:  func(a pricing.Alert) { alerts = append(alerts, a) },
-		Location: pst, Now: clk.Now,
+		Location: pst, Clock: clk,
 	}))
 	f, rg := relayGen()
 	g := provider.Chain(rg, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
@@ -233,8 +234,8 @@ func TestAlertsAndPeriods(t *testing.T) {
 }
 
 func TestMonthlyCap(t *testing.T) {
-	clk := &fixedClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Now: clk.Now}))
+	clk := providertest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Clock: clk}))
 	_, rg := relayGen()
 	g := provider.Chain(rg, testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b})).Middleware())
 	for day := range 3 {

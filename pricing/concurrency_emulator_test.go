@@ -56,11 +56,11 @@ func burst(gen provider.Generator, n int, req provider.Request) (ok, refused int
 func TestBudget200Concurrent4KHigh(t *testing.T) {
 	providertest.ClearEnv(t)
 	// Only the bill matters: a small PNG stands for the 3840x2160 image.
-	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Now: emutest.Now})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, LargeImageBytes: 2048, Clock: emutest.Clock()})
 	t.Cleanup(srv.Close)
 	m, _ := catalog.Default().Lookup("gpt-image-2")
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 10 * provider.Dollar},
-		Now: emutest.Now}))
+		Clock: emutest.Clock()}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	gen := provider.Chain(emutest.Generator(t, srv, m), meter.Middleware())
 
@@ -100,10 +100,10 @@ func twoGeminiRoutes(t *testing.T, srv *providertest.Server) provider.Generator 
 // reserves the dearer route's 1K price (it may serve), not its 4K one.
 func TestFailoverNoSizeReservesDefaultSize(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Clock: emutest.Clock()})
 	t.Cleanup(srv.Close)
 	var rec pricing.Record
-	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Now: emutest.Now}))
+	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Clock: emutest.Clock()}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget, OnRecord: func(r pricing.Record) { rec = r }}))
 	gen := provider.Chain(twoGeminiRoutes(t, srv), meter.Middleware())
 	req := &provider.Request{Prompt: "a lighthouse at dusk"}
@@ -128,7 +128,7 @@ func TestFailoverNoSizeReservesDefaultSize(t *testing.T) {
 // spent, however the calls interleave.
 func TestFiveDollarBudget64Callers(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Clock: emutest.Clock()})
 	t.Cleanup(srv.Close)
 	failoverRoutes := func() provider.Generator { return twoGeminiRoutes(t, srv) }
 	flashAlone := func() provider.Generator {
@@ -146,7 +146,7 @@ func TestFiveDollarBudget64Callers(t *testing.T) {
 		{"flash alone, WaitForRoom", flashAlone, time.Minute},
 	} {
 		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 5 * provider.Dollar},
-			Now: emutest.Now, WaitForRoom: tc.wait}))
+			Clock: emutest.Clock(), WaitForRoom: tc.wait}))
 		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 		gen := provider.Chain(tc.route(), meter.Middleware())
 		var next, ok, refused atomic.Int64

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // canned stands in for an adapter: one 1K image of gemini-nano-banana-2.1
@@ -53,21 +54,21 @@ func ExampleNewMeter() {
 }
 
 func ExampleBudget() {
-	now := func() time.Time { return time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC) }
+	clock := providertest.NewClock(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)) // a fake clock: the example's day
 	budget, err := pricing.NewBudget(pricing.BudgetConfig{
 		Limits:   pricing.Limits{Daily: 10 * provider.Cent, Monthly: 5 * provider.Dollar},
 		PerLabel: map[string]pricing.Limits{"team=ads": {Daily: 5 * provider.Cent}},
 		OnAlert: func(a pricing.Alert) {
 			fmt.Printf("alert: %s %s at %.0f%%: %v of %v\n", a.Scope, a.Period, a.Threshold*100, a.Spent, a.Limit)
 		},
-		Now: now,
+		Clock: clock,
 		// Store: a *pricing.FileStore keeps the ledger across restarts.
 	})
 	if err != nil {
 		fmt.Println(err) // a *provider.ConfigError naming the field
 		return
 	}
-	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Now: now})
+	meter, err := pricing.NewMeter(pricing.MeterConfig{Budget: budget, Clock: clock})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -22,8 +22,9 @@ type MeterConfig struct {
 	// with provider.ErrBudgetExceeded before any network traffic) and
 	// settles it to the actual cost after.
 	Budget *Budget
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of each record; nil means
+	// provider.SystemClock().
+	Clock provider.Clock
 	// OnRecord receives every record synchronously, after totals are
 	// updated: persist or export them here. It must not block for long.
 	OnRecord func(Record)
@@ -65,12 +66,9 @@ type Meter struct {
 // error is there so that a field added later can be checked without
 // breaking callers.
 func NewMeter(cfg MeterConfig) (*Meter, error) {
-	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: cfg.Now, onRecord: cfg.OnRecord}
+	m := &Meter{cat: cfg.Catalog, budget: cfg.Budget, clock: provider.ClockOr(cfg.Clock).Now, onRecord: cfg.OnRecord}
 	if m.cat == nil {
 		m.cat = catalog.Default()
-	}
-	if m.clock == nil {
-		m.clock = time.Now
 	}
 	m.since = m.clock()
 	m.totals = newTotals()

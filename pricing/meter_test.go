@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
@@ -48,20 +48,12 @@ func gemini21(thought int) *fake {
 	return f
 }
 
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fixedClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func TestMeterSetsCostAndTotals(t *testing.T) {
-	clk := &fixedClock{t: t0}
+	clk := providertest.NewClock(t0)
 	var recs []pricing.Record
-	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Now: clk.Now, OnRecord: func(r pricing.Record) { recs = append(recs, r) }}))
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Clock: clk, OnRecord: func(r pricing.Record) { recs = append(recs, r) }}))
 	g := provider.Chain(gemini21(500), m.Middleware())
 	if d := provider.Describe(g); d.Model != "gemini-nano-banana-2.1" {
 		t.Fatalf("meter hides the description: %+v", d)
@@ -115,7 +107,7 @@ func TestMeterBilledFailure(t *testing.T) {
 		return nil, &provider.Error{Kind: provider.KindContentBlocked, Provider: "gemini", Model: "gemini-3-pro-image", StatusCode: 200,
 			Code: "IMAGE_SAFETY", Usage: &provider.Usage{InputTokens: 12, ThoughtTokens: 300}}
 	}
-	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Now: func() time.Time { return t0 }}))
+	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, Clock: providertest.NewClock(t0)}))
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: b}))
 	g := provider.Chain(f, m.Middleware())
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "x"})
@@ -183,8 +175,8 @@ func TestMeterReportedAndUnknown(t *testing.T) {
 }
 
 func TestReportJSONAndCSV(t *testing.T) {
-	clk := &fixedClock{t: t0}
-	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Now: clk.Now}))
+	clk := providertest.NewClock(t0)
+	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Clock: clk}))
 	g := provider.Chain(gemini21(0), m.Middleware())
 	for _, team := range []string{"a", "a", "b"} {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Labels: map[string]string{"team": team}}); err != nil {

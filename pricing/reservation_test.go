@@ -19,7 +19,7 @@ import (
 // meter validates before it estimates, reserves nothing and calls nothing.
 func TestMeterValidatesBeforeEstimating(t *testing.T) {
 	providertest.ClearEnv(t)
-	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Now: emutest.Now})
+	srv := providertest.NewServer(providertest.Options{APIKey: emutest.Key, Clock: emutest.Clock()})
 	t.Cleanup(srv.Close)
 	cat := catalog.Default()
 	model := func(id string) *catalog.Model { m, _ := cat.Lookup(id); return m }
@@ -67,7 +67,7 @@ func TestOverrunSettledInFullAndAlerted(t *testing.T) {
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{
 		Limits:  pricing.Limits{Daily: 20 * provider.Cent},
 		OnAlert: func(a pricing.Alert) { alerts = append(alerts, a) },
-		Now:     func() time.Time { return emutest.Now() },
+		Clock:   emutest.Clock(),
 	}))
 	// 100,000 thinking tokens at $7.50/M: $0.75 on top of the image, far
 	// beyond the 2048-token allowance.

@@ -68,6 +68,7 @@ import (
 	"github.com/imagegen-go/imagegen/cache"
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
+	"github.com/imagegen-go/imagegen/provider"
 )
 
 // Policy says what the store does when Redis is unreachable.
@@ -108,9 +109,9 @@ type Options struct {
 	// PollInterval is the longest wait between checks of WaitUnlocked;
 	// default 50 ms.
 	PollInterval time.Duration
-	// Now is the clock for access times and expiry; default time.Now.
-	// Use the cache.Config's Now.
-	Now func() time.Time
+	// Clock tells the time for access times and expiry; nil means
+	// provider.SystemClock(). Use the cache.Config's Clock.
+	Clock provider.Clock
 }
 
 // Store is a cache.Store and cache.Locker on Redis. It is safe for
@@ -152,7 +153,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 			Timeout: opts.Timeout, Retry: opts.RetryInterval},
 		maxBytes: opts.MaxBytes,
 		poll:     opts.PollInterval,
-		now:      opts.Now,
+		now:      provider.ClockOr(opts.Clock).Now,
 		timeout:  opts.Timeout,
 		cleanup:  &redisx.Janitor{Timeout: opts.Timeout},
 	}
@@ -162,9 +163,6 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if s.poll <= 0 {
 		s.poll = 50 * time.Millisecond
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
 	if s.timeout <= 0 {
 		s.timeout = redisx.DefaultTimeout
 	}
@@ -172,7 +170,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if fb <= 0 {
 		fb = 64 << 20
 	}
-	s.mem, _ = cache.NewMemory(fb, s.now) // fb > 0: cannot fail
+	s.mem, _ = cache.NewMemory(fb, provider.ClockOr(opts.Clock)) // fb > 0: cannot fail
 	return s, nil
 }
 

@@ -98,7 +98,7 @@ func TestSizeAwareEviction(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
 	size := entry(10_000, now, 0).Size()
-	s, _ := newStore(t, Options{MaxBytes: 3*size + 10, Now: clock})
+	s, _ := newStore(t, Options{MaxBytes: 3*size + 10, Clock: provider.ClockFunc(clock)})
 	ctx := context.Background()
 	for i := range 3 {
 		if err := s.Set(ctx, key(i), entry(10_000, clock(), 0)); err != nil {

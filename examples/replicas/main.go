@@ -126,7 +126,7 @@ func run(ctx context.Context, w io.Writer) error {
 	defer clean(rdb, prefix)
 
 	clk := clock{epoch: time.Now().Add(1500 * time.Millisecond)} // time for the children to start
-	emu := providertest.NewServer(providertest.Options{APIKey: apiKey, RequestsPerMinute: perMinute, Now: clk.Now})
+	emu := providertest.NewServer(providertest.Options{APIKey: apiKey, RequestsPerMinute: perMinute, Clock: clk})
 	defer emu.Close()
 	fmt.Fprintf(w, "%d replicas × %d workers share %d requests/minute and a %v daily budget through Redis; simulated minute ×%d\n",
 		replicas, workers, perMinute, budget, speedup)

@@ -22,10 +22,13 @@ const Key = "test-key-emulator"
 // model's retirement date passing does not change the tests.
 func Now() time.Time { return time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC) }
 
+// Clock returns a fake clock reading Now.
+func Clock() provider.Clock { return providertest.NewClock(Now()) }
+
 // Server starts an emulator with Key and Now; t.Cleanup closes it.
 func Server(t testing.TB, opts providertest.Options) *providertest.Server {
 	t.Helper()
-	opts.APIKey, opts.Now = Key, Now
+	opts.APIKey, opts.Clock = Key, Clock()
 	srv := providertest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	return srv
@@ -39,10 +42,10 @@ func Generator(t testing.TB, srv *providertest.Server, m *catalog.Model) provide
 	switch m.Protocol {
 	case catalog.ProtocolGemini:
 		return testutil.Must(gemini.New(context.Background(), gemini.Config{APIKey: Key, BaseURL: srv.URL(),
-			HTTPClient: srv.Client(), Model: m.ID, Now: Now}))
+			HTTPClient: srv.Client(), Model: m.ID, Clock: Clock()}))
 	case catalog.ProtocolOpenAI:
 		return testutil.Must(openaicompat.New(openaicompat.Config{APIKey: Key, BaseURL: srv.URL() + "/v1",
-			HTTPClient: srv.Client(), Model: m.ID, Now: Now}))
+			HTTPClient: srv.Client(), Model: m.ID, Clock: Clock()}))
 	}
 	t.Fatalf("%s: no adapter for protocol %s", m.ID, m.Protocol)
 	return nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
 )
 
 // IsTerminal reports whether w is a character device, such as an
@@ -36,9 +38,9 @@ type State struct {
 // plus the final state. It is safe for concurrent use.
 type Reporter struct {
 	W        io.Writer
-	Terminal bool          // redraw in place; set from IsTerminal(W)
-	Every    time.Duration // the least time between plain lines
-	Now      func() time.Time
+	Terminal bool           // redraw in place; set from IsTerminal(W)
+	Every    time.Duration  // the least time between plain lines
+	Clock    provider.Clock // nil means provider.SystemClock()
 
 	mu       sync.Mutex
 	start    time.Time
@@ -53,12 +55,7 @@ func New(w io.Writer) *Reporter {
 	return &Reporter{W: w, Terminal: IsTerminal(w)}
 }
 
-func (r *Reporter) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reporter) now() time.Time { return provider.ClockOr(r.Clock).Now() }
 
 // Update shows s.
 func (r *Reporter) Update(s State) {

@@ -6,16 +6,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestPlainLinesOffTerminal(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
-	r := &Reporter{W: &buf, Now: func() time.Time { return now }}
+	clk := providertest.NewClock(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	r := &Reporter{W: &buf, Clock: clk}
 	for i := 0; i <= 10; i++ {
 		r.Update(State{Done: i, Total: 10, Cost: "$0.10"})
-		now = now.Add(time.Second)
+		clk.Advance(time.Second)
 	}
 	out := buf.String()
 	if strings.Contains(out, "\r") || strings.Contains(out, "\x1b") {

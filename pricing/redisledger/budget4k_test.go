@@ -77,13 +77,13 @@ func TestHelperProcess4K(t *testing.T) {
 	providertest.ClearEnv(t)
 	now := func() time.Time { return fourKDay }
 	// Only the bill matters: a small PNG stands for the 3840x2160 image.
-	srv := providertest.NewServer(providertest.Options{APIKey: "k", LargeImageBytes: 2048, Now: now})
+	srv := providertest.NewServer(providertest.Options{APIKey: "k", LargeImageBytes: 2048, Clock: provider.ClockFunc(now)})
 	defer srv.Close()
 	gen := testutil.Must(openaicompat.New(openaicompat.Config{APIKey: "k", BaseURL: srv.URL() + "/v1", HTTPClient: srv.Client(),
-		Model: "gpt-image-2", Now: now}))
+		Model: "gpt-image-2", Clock: provider.ClockFunc(now)}))
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
 	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 5 * time.Second}))
-	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: fourKCap}, Now: now}))
+	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: fourKCap}, Clock: provider.ClockFunc(now)}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	g := provider.Chain(gen, meter.Middleware())
 	if _, err := redistest.WaitBarrier(); err != nil {

@@ -120,8 +120,9 @@ type Options struct {
 	// next Reserve counts it as spent; default one hour. Make it longer
 	// than the longest call.
 	ReservationTTL time.Duration
-	// Now is the clock for reservation expiry; default time.Now.
-	Now func() time.Time
+	// Clock tells the time for reservation expiry; nil means
+	// provider.SystemClock().
+	Clock provider.Clock
 }
 
 // Store is a pricing.Store on Redis. It is safe for concurrent use.
@@ -161,13 +162,10 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 			Timeout: opts.Timeout, Retry: opts.RetryInterval},
 		mem: pricing.NewMemoryStore(),
 		ttl: opts.ReservationTTL,
-		now: opts.Now,
+		now: provider.ClockOr(opts.Clock).Now,
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultReservationTTL
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	return s, nil
 }

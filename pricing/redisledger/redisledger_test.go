@@ -85,7 +85,7 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s, _ := newStore(t, Options{ReservationTTL: time.Minute, Now: clock})
+	s, _ := newStore(t, Options{ReservationTTL: time.Minute, Clock: provider.ClockFunc(clock)})
 	ctx := context.Background()
 	keys := []string{"overall/day/2026-11-21"}
 	id, err := s.Reserve(ctx, keys, []provider.USD{100}, 70)

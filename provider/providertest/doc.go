@@ -74,11 +74,11 @@
 //   - Latency, Hang, Truncated, Malformed, Reset: transport trouble.
 //
 // Options.RequestsPerMinute and RequestsPerDay make the server enforce its
-// own limits on the injected clock (Options.Now), answering 429 in each
+// own limits on the injected clock (Options.Clock), answering 429 in each
 // endpoint's envelope. Every request is recorded (Requests) with secrets
 // redacted; Stats counts them.
 //
-// Batch jobs progress on Options.Now: PENDING, RUNNING from half of
+// Batch jobs progress on Options.Clock: PENDING, RUNNING from half of
 // Options.BatchDuration, SUCCEEDED at BatchDuration. A request whose body
 // contains "FAIL_ITEM" yields a per-item error (google.rpc.Status code 13);
 // ExpireBatch forces BATCH_STATE_EXPIRED. A job created with

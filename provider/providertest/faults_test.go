@@ -30,7 +30,7 @@ func detail(ae genai.APIError, typ, key string) any {
 
 func TestGeminiFaults(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := geminiClient(t, srv, "test-key", nil)
 	type check func(t *testing.T, resp *genai.GenerateContentResponse, err error)
 	apiErr := func(code int, status string, more func(t *testing.T, ae genai.APIError)) check {
@@ -137,7 +137,7 @@ func TestGeminiFaults(t *testing.T) {
 
 func TestOpenAIFaults(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := openaiClient(t, srv, "test-key")
 	type check func(t *testing.T, resp openai.ImageResponse, err error)
 	apiErr := func(status int, code string) check {
@@ -300,7 +300,7 @@ func TestRandomFaultsReproducible(t *testing.T) {
 
 func TestRateLimitPerMinute(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now, RequestsPerMinute: 3})
+	srv := newServer(t, providertest.Options{Clock: clk, RequestsPerMinute: 3})
 	g := geminiClient(t, srv, "test-key", nil)
 	o := openaiClient(t, srv, "test-key")
 	ctx := context.Background()
@@ -343,7 +343,7 @@ func TestRateLimitPerDay(t *testing.T) {
 		t.Fatal(err) // time/tzdata is linked into this test binary
 	}
 	clk := newClock(time.Date(2026, 11, 10, 23, 59, 0, 0, la))
-	srv := newServer(t, providertest.Options{Now: clk.Now, RequestsPerDay: 2})
+	srv := newServer(t, providertest.Options{Clock: clk, RequestsPerDay: 2})
 	g := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {
@@ -382,7 +382,7 @@ func TestCloseReleasesHungHandlers(t *testing.T) {
 
 func TestRecording(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	g := geminiClient(t, srv, "test-key", nil)
 	if _, err := g.Models.GenerateContent(context.Background(), "gemini-3-pro-image", genai.Text("record me"), genCfg("2K", "4:3")); err != nil {
 		t.Fatal(err)

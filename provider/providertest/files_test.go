@@ -27,7 +27,7 @@ func uploadJSONL(t *testing.T, c *genai.Client, content string) *genai.File {
 
 func TestFilesUploadGetDownloadDelete(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	// Larger than genai's 8 MB chunk: a start call and two chunks.
@@ -75,7 +75,7 @@ func TestFilesUploadGetDownloadDelete(t *testing.T) {
 
 func TestFilesExpireAndNeedTheKey(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	f := uploadJSONL(t, c, "{}\n")
@@ -98,7 +98,7 @@ func TestFilesExpireAndNeedTheKey(t *testing.T) {
 
 func TestBatchFileInput(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	in := uploadJSONL(t, c, strings.Join([]string{

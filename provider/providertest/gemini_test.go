@@ -271,7 +271,7 @@ func TestVertexImagenAndGenerateContent(t *testing.T) {
 
 func TestBatchLifecycle(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now})
+	srv := newServer(t, providertest.Options{Clock: clk})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	src := &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{
@@ -364,7 +364,7 @@ func TestBatchLifecycle(t *testing.T) {
 
 func TestBatchExpiresAfter48h(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now, BatchDuration: 72 * time.Hour})
+	srv := newServer(t, providertest.Options{Clock: clk, BatchDuration: 72 * time.Hour})
 	c := geminiClient(t, srv, "test-key", nil)
 	ctx := context.Background()
 	in := uploadJSONL(t, c, `{"key":"k1","request":{"contents":[{"role":"user","parts":[{"text":"slow"}]}]}}`+"\n")

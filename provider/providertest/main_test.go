@@ -10,7 +10,6 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/genai"
 
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
@@ -24,7 +23,7 @@ func clearEnv(t *testing.T) {
 	providertest.ClearEnv(t)
 }
 
-func newClock(t time.Time) *clock.Fake { return clock.NewFake(t) }
+func newClock(t time.Time) *providertest.Clock { return providertest.NewClock(t) }
 
 func newServer(t *testing.T, opts providertest.Options) *providertest.Server {
 	t.Helper()

@@ -18,7 +18,7 @@ import (
 // oldest leaves; a minute after the first, exactly 20 pass again.
 func TestRateLimitSlidingWindowConcurrent(t *testing.T) {
 	clk := newClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
-	srv := newServer(t, providertest.Options{Now: clk.Now, RequestsPerMinute: 20})
+	srv := newServer(t, providertest.Options{Clock: clk, RequestsPerMinute: 20})
 	g := geminiClient(t, srv, "test-key", nil)
 	burst := func() (ok, limited int) {
 		var mu sync.Mutex

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
 )
 
 // AuthMode selects how the Gemini endpoints expect the API key.
@@ -124,9 +126,10 @@ func isGoogle(ep Endpoint) bool {
 type Options struct {
 	// APIKey is the key the server expects; "" means "test-key".
 	APIKey string
-	// Now is the clock used for rate limits, batch progress and recorded
-	// times; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time for rate limits, batch progress and recorded
+	// times; nil means provider.SystemClock(). A Clock from NewClock
+	// lets a test move the emulator's time by hand.
+	Clock provider.Clock
 	// Seed seeds InjectRandom's choices, so a run is reproducible.
 	Seed int64
 	// RequestsPerMinute limits accepted generation requests in any sliding
@@ -338,8 +341,8 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) now() time.Time {
-	if s.opts.Now != nil {
-		return s.opts.Now()
+	if s.opts.Clock != nil {
+		return s.opts.Clock.Now()
 	}
 	return time.Now()
 }

@@ -49,13 +49,8 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
-
-// Clock is the time source of the limiter: Now and After. Tests pass a
-// fake one whose After returns at once after moving time forward.
-type Clock = clock.Clock
 
 // CodeLocalLimit is the Code of the *provider.Error values the limiter
 // returns when it refuses a call itself, without calling the provider.
@@ -101,8 +96,9 @@ type Config struct {
 
 	// Store holds the state; default a new MemoryStore.
 	Store Store
-	// Clock is the time source; default the real clock.
-	Clock Clock
+	// Clock is the time source; nil means provider.SystemClock() (tests
+	// pass providertest.NewClock).
+	Clock provider.Clock
 	// LeaseTTL is passed to Store.Acquire (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
 }
@@ -128,7 +124,7 @@ func New(cfg Config) (provider.Middleware, error) {
 		cfg.Store = NewMemoryStore()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.System()
+		cfg.Clock = provider.SystemClock()
 	}
 	if cfg.DayZone == nil {
 		cfg.DayZone = pacific()

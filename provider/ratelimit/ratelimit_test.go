@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
@@ -26,7 +25,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newClock(t time.Time) *clock.Fake { return clock.NewFake(t) }
+func newClock(t time.Time) *providertest.Clock { return providertest.NewClock(t) }
 
 var noon = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
@@ -120,7 +119,7 @@ func TestBurstStartsTogetherRealClock(t *testing.T) {
 
 // burstSpread sends 10 requests at once through a limiter made from cfg
 // and returns the time between the first and the last to reach upstream.
-func burstSpread(t *testing.T, clk *clock.Fake, cfg ratelimit.Config, now func() time.Time) time.Duration {
+func burstSpread(t *testing.T, clk *providertest.Clock, cfg ratelimit.Config, now func() time.Time) time.Duration {
 	t.Helper()
 	var mu sync.Mutex
 	var starts []time.Time
@@ -437,9 +436,9 @@ func clearEnv(t testing.TB) {
 func TestEfficiencyAgainstEmulator(t *testing.T) {
 	clearEnv(t)
 	clk := newClock(noon)
-	srv := providertest.NewServer(providertest.Options{APIKey: "k", RequestsPerMinute: 600, Now: clk.Now})
+	srv := providertest.NewServer(providertest.Options{APIKey: "k", RequestsPerMinute: 600, Clock: clk})
 	defer srv.Close()
-	adapter, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: clk.Now})
+	adapter, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

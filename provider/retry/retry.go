@@ -36,13 +36,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/provider"
 )
-
-// Clock is the time source the decorator waits on: Now and After. Tests
-// pass a fake one whose After returns at once, so no test sleeps.
-type Clock = clock.Clock
 
 // Defaults for a zero Policy.
 const (
@@ -79,8 +74,9 @@ type Policy struct {
 	// OnAttempt, when set, is called after every try, for logging and
 	// metrics. It must not block.
 	OnAttempt func(Attempt)
-	// Clock is the time source for waits (default the real clock).
-	Clock Clock
+	// Clock is the time source for waits; nil means
+	// provider.SystemClock() (tests pass providertest.NewClock).
+	Clock provider.Clock
 }
 
 // Attempt describes one try, as reported to Policy.OnAttempt.
@@ -193,7 +189,7 @@ func (p Policy) withDefaults() Policy {
 		p.Retryable = provider.IsRetryable
 	}
 	if p.Clock == nil {
-		p.Clock = clock.System()
+		p.Clock = provider.SystemClock()
 	}
 	return p
 }

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/gemini"
-	"github.com/imagegen-go/imagegen/internal/clock"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
@@ -22,7 +21,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) }
+func newClock() *providertest.Clock {
+	return providertest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+}
 
 // script returns a generator that answers with errs in turn, then succeeds.
 func script(calls *int, errs ...error) provider.Generator {
@@ -246,18 +247,18 @@ func TestHintsEndToEnd(t *testing.T) {
 	googleBody := `{"error":{"code":429,"message":"%s","status":"RESOURCE_EXHAUSTED"}}`
 	tests := []struct {
 		name  string
-		fault func(clk *clock.Fake) providertest.Fault
+		fault func(clk *providertest.Clock) providertest.Fault
 		want  time.Duration
 	}{
-		{"RetryInfo", func(*clock.Fake) providertest.Fault { return providertest.RateLimited(7 * time.Second) }, 7 * time.Second},
-		{"Retry-After seconds", func(*clock.Fake) providertest.Fault {
+		{"RetryInfo", func(*providertest.Clock) providertest.Fault { return providertest.RateLimited(7 * time.Second) }, 7 * time.Second},
+		{"Retry-After seconds", func(*providertest.Clock) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "slow down"), http.Header{"Retry-After": {"9"}})
 		}, 9 * time.Second},
-		{"Retry-After date", func(clk *clock.Fake) providertest.Fault {
+		{"Retry-After date", func(clk *providertest.Clock) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "slow down"),
 				http.Header{"Retry-After": {clk.Now().Add(11 * time.Second).UTC().Format(http.TimeFormat)}})
 		}, 11 * time.Second},
-		{"try again in text", func(*clock.Fake) providertest.Fault {
+		{"try again in text", func(*providertest.Clock) providertest.Fault {
 			return providertest.Status(429, fmtBody(googleBody, "Rate limit reached. Please try again in 13s."), nil)
 		}, 13 * time.Second},
 	}
@@ -265,9 +266,9 @@ func TestHintsEndToEnd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
 			clk := newClock()
-			srv := providertest.NewServer(providertest.Options{APIKey: "k", Now: clk.Now})
+			srv := providertest.NewServer(providertest.Options{APIKey: "k", Clock: clk})
 			defer srv.Close()
-			g, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Now: clk.Now})
+			g, err := gemini.New(context.Background(), gemini.Config{APIKey: "k", BaseURL: srv.URL(), HTTPClient: srv.Client(), Clock: clk})
 			if err != nil {
 				t.Fatal(err)
 			}

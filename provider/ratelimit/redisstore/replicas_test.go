@@ -51,7 +51,7 @@ func TestReplicasShareMinuteLimit(t *testing.T) {
 	prefix := redistest.Prefix(t, c)
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key", RequestsPerMinute: perMinute, Now: now})
+	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key", RequestsPerMinute: perMinute, Clock: provider.ClockFunc(now)})
 	defer srv.Close()
 
 	env := []string{"IMAGEGEN_PREFIX=" + prefix, "IMAGEGEN_EMULATOR=" + srv.URL()}

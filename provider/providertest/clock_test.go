@@ -1,13 +1,17 @@
-package clock
+package providertest_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-func TestFake(t *testing.T) {
+func TestClock(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	c := NewFake(start)
+	c := providertest.NewClock(start)
 	if got := <-c.After(3 * time.Second); !got.Equal(start.Add(3 * time.Second)) {
 		t.Errorf("After delivered %v", got)
 	}
@@ -22,8 +26,8 @@ func TestFake(t *testing.T) {
 	if !c.Now().Equal(start) {
 		t.Error("Set")
 	}
-	var _ Clock = System()
-	if d := time.Since(System().Now()); d < 0 || d > time.Minute {
-		t.Errorf("System().Now() is %v away", d)
+	var _ provider.Clock = c
+	if d := time.Since(provider.SystemClock().Now()); d < 0 || d > time.Minute {
+		t.Errorf("provider.SystemClock().Now() is %v away", d)
 	}
 }
