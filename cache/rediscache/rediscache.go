@@ -46,11 +46,11 @@
 // # When Redis is unreachable
 //
 // Every call is bounded by Options.Timeout (default 250 ms, plus the time
-// to move the entry's bytes). FallbackToMemory (the default) serves from a
+// to move the entry's bytes). redisopt.FallbackToMemory (the default) serves from a
 // per-process cache.Memory of Options.FallbackBytes, logging one warning
-// per outage; de-duplication is then per process. FailClosed returns a
+// per outage; de-duplication is then per process. redisopt.FailClosed returns a
 // *provider.Error of kind provider.KindUnavailable with Code
-// CodeUnavailable from every operation; the cache decorator reports it as
+// redisopt.CodeUnavailable from every operation; the cache decorator reports it as
 // an EventError and goes upstream without the cache, so requests are still
 // served (at full price) and nothing is shared.
 package rediscache
@@ -58,7 +58,6 @@ package rediscache
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -69,49 +68,18 @@ import (
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
-
-// Policy says what the store does when Redis is unreachable.
-type Policy = redisx.Policy
-
-// The policies.
-const (
-	DefaultPolicy    = redisx.DefaultPolicy // FallbackToMemory for this store
-	FallbackToMemory = redisx.FallbackToMemory
-	FailClosed       = redisx.FailClosed
-)
-
-// CodeUnavailable is the Code of the error a fail-closed store returns
-// while Redis is unreachable.
-const CodeUnavailable = redisx.CodeUnavailable
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// Prefix starts every key; default "imagegen:".
-	Prefix string
+	// Common are the settings every Redis store shares.
+	redisopt.Common
 	// MaxBytes bounds the entries' total size (cache.Entry.Size); default
 	// 1 GiB. An entry larger than MaxBytes is not stored.
 	MaxBytes int64
-	// OnUnavailable is the policy when Redis is unreachable; the zero
-	// value means FallbackToMemory.
-	OnUnavailable Policy
 	// FallbackBytes bounds the in-memory fallback; default 64 MiB.
 	FallbackBytes int64
-	// Logger receives the warning when Redis becomes unreachable (once per
-	// outage); nil means slog.Default().
-	Logger *slog.Logger
-	// Timeout bounds every Redis call, plus 10 ms per MiB moved; default
-	// 250 ms.
-	Timeout time.Duration
-	// RetryInterval is how long the store stays on its fallback (or fails
-	// fast) after a failure before trying Redis again; default 1 s.
-	RetryInterval time.Duration
-	// PollInterval is the longest wait between checks of WaitUnlocked;
-	// default 50 ms.
-	PollInterval time.Duration
-	// Clock tells the time for access times and expiry; nil means
-	// provider.SystemClock(). Use the cache.Config's Clock.
-	Clock provider.Clock
 }
 
 // Store is a cache.Store and cache.Locker on Redis. It is safe for
@@ -139,20 +107,18 @@ var (
 // negative sizes or durations.
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	var e cfgcheck.Errors
-	redisx.CheckOptions(&e, "rediscache", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	redisx.CheckOptions(&e, "rediscache", rdb, opts.Common)
 	cfgcheck.NonNegative(&e, "rediscache.Options.MaxBytes", opts.MaxBytes, "0 (default 1 GiB) or more")
 	cfgcheck.NonNegative(&e, "rediscache.Options.FallbackBytes", opts.FallbackBytes, "0 (default 64 MiB) or more")
-	cfgcheck.NonNegative(&e, "rediscache.Options.PollInterval", opts.PollInterval, "0 (default 50ms) or more")
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
 	s := &Store{
-		rdb:    rdb,
-		prefix: redisx.Prefix(opts.Prefix) + "cache:",
-		guard: &redisx.Guard{Store: "cache", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
-			Timeout: opts.Timeout, Retry: opts.RetryInterval},
+		rdb:      rdb,
+		prefix:   redisx.Prefix(opts.Prefix) + "cache:",
+		guard:    redisx.NewGuard("cache", opts.Common, redisopt.FallbackToMemory),
 		maxBytes: opts.MaxBytes,
-		poll:     opts.PollInterval,
+		poll:     redisx.Poll(opts.Common),
 		now:      provider.ClockOr(opts.Clock).Now,
 		timeout:  opts.Timeout,
 		cleanup:  &redisx.Janitor{Timeout: opts.Timeout},
@@ -338,7 +304,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// Lock implements cache.Locker. Under FallbackToMemory, while Redis is
+// Lock implements cache.Locker. Under redisopt.FallbackToMemory, while Redis is
 // unreachable, it always succeeds (the cache de-duplicates within the
 // process).
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/redistest"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 func TestMain(m *testing.M) {
@@ -98,7 +99,7 @@ func TestSizeAwareEviction(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
 	size := entry(10_000, now, 0).Size()
-	s, _ := newStore(t, Options{MaxBytes: 3*size + 10, Clock: provider.ClockFunc(clock)})
+	s, _ := newStore(t, Options{Common: redisopt.Common{Clock: provider.ClockFunc(clock)}, MaxBytes: 3*size + 10})
 	ctx := context.Background()
 	for i := range 3 {
 		if err := s.Set(ctx, key(i), entry(10_000, clock(), 0)); err != nil {
@@ -145,7 +146,7 @@ func TestSizeAwareEviction(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
-	s, c := newStore(t, Options{PollInterval: 5 * time.Millisecond})
+	s, c := newStore(t, Options{Common: redisopt.Common{PollInterval: 5 * time.Millisecond}})
 	ctx := context.Background()
 	unlock, ok, err := s.Lock(ctx, key(1), time.Minute)
 	if err != nil || !ok {
@@ -206,10 +207,10 @@ func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provid
 	return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Provider: "fake", Model: "m", Cost: 10}, nil
 }
 
-// TestUnreachableFallback: with FallbackToMemory the cache keeps working
+// TestUnreachableFallback: with redisopt.FallbackToMemory the cache keeps working
 // in the process.
 func TestUnreachableFallback(t *testing.T) {
-	s := closing(t, testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)})))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}})))
 	up := &upstream{}
 	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
 	ctx := context.Background()
@@ -223,19 +224,19 @@ func TestUnreachableFallback(t *testing.T) {
 	}
 }
 
-// TestUnreachableFailClosed: with FailClosed every store operation returns
+// TestUnreachableFailClosed: with redisopt.FailClosed every store operation returns
 // the typed error; the decorator reports it and serves from upstream.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := closing(t, testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}})))
 	ctx := context.Background()
 	var pe *provider.Error
-	if _, _, err := s.Get(ctx, key(1)); !errors.As(err, &pe) || pe.Code != CodeUnavailable || !errors.Is(err, provider.ErrUnavailable) {
+	if _, _, err := s.Get(ctx, key(1)); !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable || !errors.Is(err, provider.ErrUnavailable) {
 		t.Errorf("Get: %v", err)
 	}
-	if err := s.Set(ctx, key(1), entry(10, time.Now(), time.Hour)); !errors.As(err, &pe) || pe.Code != CodeUnavailable {
+	if err := s.Set(ctx, key(1), entry(10, time.Now(), time.Hour)); !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable {
 		t.Errorf("Set: %v", err)
 	}
-	if _, _, err := s.Lock(ctx, key(1), time.Minute); !errors.As(err, &pe) || pe.Code != CodeUnavailable {
+	if _, _, err := s.Lock(ctx, key(1), time.Minute); !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable {
 		t.Errorf("Lock: %v", err)
 	}
 	up := &upstream{}
@@ -338,7 +339,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout, PollInterval: 10 * time.Millisecond})))
+	store := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: redisopt.FailClosed, Timeout: redistest.Timeout, PollInterval: 10 * time.Millisecond}})))
 	ctx := context.Background()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -382,12 +383,11 @@ func TestHelperProcess(t *testing.T) {
 func TestLockReleasedAfterRestart(t *testing.T) {
 	srv := redistest.StartServer(t)
 	quiet := slog.New(slog.DiscardHandler)
-	newStore := func(policy Policy) *Store {
+	newStore := func(policy redisopt.Policy) *Store {
 		c := redistest.NewClient(t, srv.Addr)
-		return closing(t, testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: quiet, RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout,
-			PollInterval: 10 * time.Millisecond, OnUnavailable: policy})))
+		return closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: "imagegen-test:", Logger: quiet, RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout, PollInterval: 10 * time.Millisecond, OnUnavailable: policy}})))
 	}
-	holder, waiter, strict := newStore(FallbackToMemory), newStore(FallbackToMemory), newStore(FailClosed)
+	holder, waiter, strict := newStore(redisopt.FallbackToMemory), newStore(redisopt.FallbackToMemory), newStore(redisopt.FailClosed)
 	ctx := context.Background()
 
 	// The holder fills key(1) through the cache decorator: its upstream

@@ -50,6 +50,7 @@ import (
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 	"github.com/imagegen-go/imagegen/provider/ratelimit/redisstore"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 const (
@@ -155,7 +156,7 @@ func run(ctx context.Context, w io.Writer) error {
 		tot.Errors += r.Errors
 		tot.Spent += r.Spent
 	}
-	ledger, err := redisledger.New(rdb, redisledger.Options{Prefix: prefix})
+	ledger, err := redisledger.New(rdb, redisledger.Options{Common: redisopt.Common{Prefix: prefix}})
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,8 @@ func runReplica(ctx context.Context, id int, w io.Writer) error {
 		}
 		return adapter.Generate(ctx, req)
 	})
-	limitStore, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Logger: logger})
+	common := redisopt.Common{Prefix: prefix, Logger: logger} // one value configures the four stores
+	limitStore, err := redisstore.New(rdb, redisstore.Options{Common: common})
 	if err != nil {
 		return err
 	}
@@ -249,7 +251,7 @@ func runReplica(ctx context.Context, id int, w io.Writer) error {
 		return err
 	}
 	limited := provider.Chain(provider.Wrap(adapter, inMinute.Generate), limits)
-	health, err := redishealth.New(rdb, redishealth.Options{Prefix: prefix, Logger: logger})
+	health, err := redishealth.New(rdb, redishealth.Options{Common: common})
 	if err != nil {
 		return err
 	}
@@ -261,7 +263,7 @@ func runReplica(ctx context.Context, id int, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ledger, err := redisledger.New(rdb, redisledger.Options{Prefix: prefix, Logger: logger})
+	ledger, err := redisledger.New(rdb, redisledger.Options{Common: common})
 	if err != nil {
 		return err
 	}
@@ -273,7 +275,7 @@ func runReplica(ctx context.Context, id int, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cacheStore, err := rediscache.New(rdb, rediscache.Options{Prefix: prefix, Logger: logger})
+	cacheStore, err := rediscache.New(rdb, rediscache.Options{Common: common})
 	if err != nil {
 		return err
 	}

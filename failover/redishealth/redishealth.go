@@ -30,11 +30,11 @@
 //
 // # When Redis is unreachable
 //
-// Every call is bounded by Options.Timeout (250 ms). FallbackToMemory (the
+// Every call is bounded by Options.Timeout (250 ms). redisopt.FallbackToMemory (the
 // default) keeps a per-process failover.NewBreaker for each route while
-// Redis is away, logging one warning per outage. FailClosed makes Allow
+// Redis is away, logging one warning per outage. redisopt.FailClosed makes Allow
 // return a *provider.Error of kind provider.KindUnavailable with Code
-// CodeUnavailable: failover skips the route (failover.CodeHealthUnknown)
+// redisopt.CodeUnavailable: failover skips the route (failover.CodeHealthUnknown)
 // and tries the next one, and fails with KindUnavailable when every route
 // is skipped. State reports StateOpen then.
 package redishealth
@@ -42,7 +42,6 @@ package redishealth
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -52,40 +51,16 @@ import (
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
-
-// Policy says what the store does when Redis is unreachable.
-type Policy = redisx.Policy
-
-// The policies.
-const (
-	DefaultPolicy    = redisx.DefaultPolicy // FallbackToMemory for this store
-	FallbackToMemory = redisx.FallbackToMemory
-	FailClosed       = redisx.FailClosed
-)
-
-// CodeUnavailable is the Code of the error a fail-closed breaker returns
-// while Redis is unreachable.
-const CodeUnavailable = redisx.CodeUnavailable
 
 // Options configure a Health. The zero value is usable.
 type Options struct {
-	// Prefix starts every key; default "imagegen:".
-	Prefix string
+	// Common are the settings every Redis store shares.
+	redisopt.Common
 	// Group separates sets of routes that share names but not health
 	// (two services, say); default "default".
 	Group string
-	// OnUnavailable is the policy when Redis is unreachable; the zero
-	// value means FallbackToMemory.
-	OnUnavailable Policy
-	// Logger receives the warning when Redis becomes unreachable (once per
-	// outage); nil means slog.Default().
-	Logger *slog.Logger
-	// Timeout bounds every Redis call; default 250 ms.
-	Timeout time.Duration
-	// RetryInterval is how long breakers stay on their fallback (or fail
-	// fast) after a failure before trying Redis again; default 1 s.
-	RetryInterval time.Duration
 }
 
 // Health makes breakers whose state lives in Redis. It is safe for
@@ -102,7 +77,7 @@ type Health struct {
 // negative durations.
 func New(rdb redis.UniversalClient, opts Options) (*Health, error) {
 	var e cfgcheck.Errors
-	redisx.CheckOptions(&e, "redishealth", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	redisx.CheckOptions(&e, "redishealth", rdb, opts.Common)
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
@@ -113,8 +88,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Health, error) {
 	return &Health{
 		rdb:    rdb,
 		prefix: redisx.Prefix(opts.Prefix) + "health:" + g + ":",
-		guard: &redisx.Guard{Store: "health", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
-			Timeout: opts.Timeout, Retry: opts.RetryInterval},
+		guard:  redisx.NewGuard("health", opts.Common, redisopt.FallbackToMemory),
 	}, nil
 }
 
@@ -135,7 +109,7 @@ type Breaker struct {
 	h   *Health
 	key string
 	s   failover.BreakerSettings
-	mem failover.Breaker // used while Redis is unreachable, under FallbackToMemory
+	mem failover.Breaker // used while Redis is unreachable, under redisopt.FallbackToMemory
 
 	once sync.Once
 	args []any
@@ -285,7 +259,7 @@ func (b *Breaker) doneFunc(gen int64) func(failover.Outcome, time.Time) {
 }
 
 // State implements failover.Breaker. When Redis is unreachable it reports
-// the fallback breaker's state, or StateOpen under FailClosed.
+// the fallback breaker's state, or StateOpen under redisopt.FailClosed.
 func (b *Breaker) State(now time.Time) failover.State {
 	st, err := redisx.Do(context.Background(), b.h.guard, "breaker-state", func(ctx context.Context) (failover.State, error) {
 		v, err := stateScript.Run(ctx, b.h.rdb, []string{b.key}, b.argv(now)...).Int()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -107,7 +108,7 @@ func (f *flaky) Describe() provider.Description { return provider.Description{Pr
 // breaker; replica B then skips the failing route without calling it.
 func TestOneReplicaProtectsTheOthers(t *testing.T) {
 	h, c := newHealth(t, Options{})
-	h2 := testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(h.prefix, "health:default:"), Timeout: redistest.Timeout}))
+	h2 := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: strings.TrimSuffix(h.prefix, "health:default:"), Timeout: redistest.Timeout}}))
 	ctx := context.Background()
 	mk := func(h *Health) (*failover.Failover, *flaky, *flaky) {
 		p, s := &flaky{name: "primary", fail: true}, &flaky{name: "secondary"}
@@ -167,7 +168,7 @@ func TestStuckProbesWrittenOff(t *testing.T) {
 func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 func TestUnreachableFallback(t *testing.T) {
-	h := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
+	h := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}}))
 	ctx := context.Background()
 	b := h.NewBreaker("r", failover.BreakerSettings{ConsecutiveFailures: 2})
 	for range 2 {
@@ -186,7 +187,7 @@ func TestUnreachableFallback(t *testing.T) {
 }
 
 func TestUnreachableFailClosed(t *testing.T) {
-	h := testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)}))
+	h := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}}))
 	p := &flaky{name: "primary"}
 	f, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "primary", Generator: p}}, NewBreaker: h.NewBreaker})
 	if err != nil {
@@ -197,7 +198,7 @@ func TestUnreachableFailClosed(t *testing.T) {
 	if !errors.Is(err, provider.ErrUnavailable) || !errors.As(err, &pe) || pe.Code != failover.CodeHealthUnknown {
 		t.Fatalf("err %v", err)
 	}
-	if !errors.As(pe.Err, &pe) || pe.Code != CodeUnavailable {
+	if !errors.As(pe.Err, &pe) || pe.Code != redisopt.CodeUnavailable {
 		t.Errorf("inner %v", pe)
 	}
 	if p.calls.Load() != 0 {

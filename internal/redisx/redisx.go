@@ -23,58 +23,22 @@ import (
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
-// Policy says what a Redis store does when the server cannot be reached.
-type Policy int
+// Policy is redisopt.Policy, so that the guard can apply it.
+type Policy = redisopt.Policy
 
+// The policies and defaults, from redisopt.
 const (
-	// DefaultPolicy is the zero Policy: the store's documented default.
-	DefaultPolicy Policy = iota
-	// FallbackToMemory serves from an in-memory store of the same kind,
-	// logging a warning once per outage, and goes back to Redis when it
-	// answers again. State kept in memory meanwhile is not merged back.
-	FallbackToMemory
-	// FailClosed refuses: the operation returns a *provider.Error of kind
-	// provider.KindUnavailable with Code CodeUnavailable.
-	FailClosed
+	DefaultPolicy    = redisopt.DefaultPolicy
+	FallbackToMemory = redisopt.FallbackToMemory
+	FailClosed       = redisopt.FailClosed
+	CodeUnavailable  = redisopt.CodeUnavailable
+	DefaultPrefix    = redisopt.DefaultPrefix
+	DefaultTimeout   = redisopt.DefaultTimeout
+	DefaultRetry     = redisopt.DefaultRetryInterval
 )
-
-// String returns "fallback-to-memory" or "fail-closed".
-func (p Policy) String() string {
-	switch p {
-	case DefaultPolicy:
-		return "default"
-	case FallbackToMemory:
-		return "fallback-to-memory"
-	case FailClosed:
-		return "fail-closed"
-	}
-	return fmt.Sprintf("policy(%d)", int(p))
-}
-
-// CodeUnavailable is the Code of the *provider.Error a fail-closed store
-// returns while Redis is unreachable.
-const CodeUnavailable = "STORE_UNAVAILABLE"
-
-// DefaultPrefix is the default key prefix of every store.
-const DefaultPrefix = "imagegen:"
-
-// DefaultTimeout bounds each Redis call, so that an unreachable server does
-// not hang requests.
-const DefaultTimeout = 250 * time.Millisecond
-
-// DefaultRetry is how long a store stays on its fallback (or keeps failing
-// fast) after Redis failed, before trying it again.
-const DefaultRetry = time.Second
-
-// Or returns p, or def when p is DefaultPolicy.
-func (p Policy) Or(def Policy) Policy {
-	if p == DefaultPolicy {
-		return def
-	}
-	return p
-}
 
 // Version is the format version every stored value carries.
 const Version = 1
@@ -257,15 +221,31 @@ func Micros(t time.Time) int64 {
 // CheckOptions records the mistakes in the options every store shares:
 // a nil client, an unknown policy, negative durations. store names the
 // package in field names ("redisstore").
-func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, p Policy, timeout, retry time.Duration) {
+func CheckOptions(e *cfgcheck.Errors, store string, rdb redis.UniversalClient, c redisopt.Common) {
 	if rdb == nil {
 		e.Add(store+".New rdb", "nil", "a Redis client")
 	}
-	if p < DefaultPolicy || p > FailClosed {
-		e.Add(store+".Options.OnUnavailable", p, "DefaultPolicy, FallbackToMemory or FailClosed")
+	f := store + ".Options.Common."
+	if c.OnUnavailable < DefaultPolicy || c.OnUnavailable > FailClosed {
+		e.Add(f+"OnUnavailable", c.OnUnavailable, "DefaultPolicy, FallbackToMemory or FailClosed")
 	}
-	cfgcheck.NonNegative(e, store+".Options.Timeout", timeout, "0 (default 250ms) or more")
-	cfgcheck.NonNegative(e, store+".Options.RetryInterval", retry, "0 (default 1s) or more")
+	cfgcheck.NonNegative(e, f+"Timeout", c.Timeout, "0 (default 250ms) or more")
+	cfgcheck.NonNegative(e, f+"RetryInterval", c.RetryInterval, "0 (default 1s) or more")
+	cfgcheck.NonNegative(e, f+"PollInterval", c.PollInterval, "0 (default 50ms) or more")
+}
+
+// NewGuard returns the guard of a store named store whose policy defaults
+// to def.
+func NewGuard(store string, c redisopt.Common, def Policy) *Guard {
+	return &Guard{Store: store, Policy: c.OnUnavailable.Or(def), Logger: c.Logger, Timeout: c.Timeout, Retry: c.RetryInterval}
+}
+
+// Poll returns c's PollInterval, or its default.
+func Poll(c redisopt.Common) time.Duration {
+	if c.PollInterval <= 0 {
+		return redisopt.DefaultPollInterval
+	}
+	return c.PollInterval
 }
 
 // Janitor retries clean-up writes that failed because Redis was

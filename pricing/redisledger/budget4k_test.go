@@ -14,6 +14,7 @@ import (
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 const (
@@ -45,7 +46,7 @@ func TestReplicas4KHighBudget(t *testing.T) {
 	defer cancel()
 	redistest.RunChildrenTogether(ctx, t, fourKReplicas, "TestHelperProcess4K", "budget4k", []string{"IMAGEGEN_PREFIX=" + prefix},
 		func(i int) any { return &results[i] }, func() []byte { return nil })
-	s := testutil.Must(New(c, Options{Prefix: prefix}))
+	s := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: prefix}}))
 	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, fourKDay.Format(time.DateOnly)))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func TestHelperProcess4K(t *testing.T) {
 	gen := testutil.Must(openaicompat.New(openaicompat.Config{APIKey: "k", BaseURL: srv.URL() + "/v1", HTTPClient: srv.Client(),
 		Model: "gpt-image-2", Clock: provider.ClockFunc(now)}))
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 5 * time.Second}))
+	s := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: 5 * time.Second}}))
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: fourKCap}, Clock: provider.ClockFunc(now)}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	g := provider.Chain(gen, meter.Middleware())

@@ -52,12 +52,12 @@
 // # When Redis is unreachable
 //
 // Every call is bounded by Options.Timeout (250 ms). The default policy,
-// FailClosed, refuses: Reserve returns a *provider.Error of kind
-// provider.KindUnavailable with Code CodeUnavailable, so the meter makes
+// redisopt.FailClosed, refuses: Reserve returns a *provider.Error of kind
+// provider.KindUnavailable with Code redisopt.CodeUnavailable, so the meter makes
 // no call it cannot account for. (Unavailable, not BudgetExceeded: the
 // budget is not spent, the check could not be made; callers that stop for
 // the day on ErrBudgetExceeded should not stop for a network blip, and
-// the error is retryable.) FallbackToMemory keeps serving with a
+// the error is retryable.) redisopt.FallbackToMemory keeps serving with a
 // pricing.MemoryStore per process, logging one warning per outage: each
 // replica then enforces the whole cap on its own from $0, so spend can
 // reach replicas × cap during the outage, and what was spent meanwhile is
@@ -68,7 +68,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,21 +79,8 @@ import (
 	"github.com/imagegen-go/imagegen/internal/redisx"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
-
-// Policy says what the store does when Redis is unreachable.
-type Policy = redisx.Policy
-
-// The policies.
-const (
-	DefaultPolicy    = redisx.DefaultPolicy // FailClosed for this store
-	FallbackToMemory = redisx.FallbackToMemory
-	FailClosed       = redisx.FailClosed
-)
-
-// CodeUnavailable is the Code of the error a fail-closed store returns
-// while Redis is unreachable.
-const CodeUnavailable = redisx.CodeUnavailable
 
 // DefaultReservationTTL is how long a reservation may stay open before it
 // is counted as spent at its reserved amount.
@@ -102,27 +88,12 @@ const DefaultReservationTTL = time.Hour
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// Prefix starts every key; default "imagegen:".
-	Prefix string
-	// OnUnavailable is the policy when Redis is unreachable. The zero
-	// value means FailClosed: a budget must not be exceeded because a
-	// server is down.
-	OnUnavailable Policy
-	// Logger receives the warning when Redis becomes unreachable (once per
-	// outage); nil means slog.Default().
-	Logger *slog.Logger
-	// Timeout bounds every Redis call; default 250 ms.
-	Timeout time.Duration
-	// RetryInterval is how long the store stays on its fallback (or fails
-	// fast) after a failure before trying Redis again; default 1 s.
-	RetryInterval time.Duration
+	// Common are the settings every Redis store shares.
+	redisopt.Common
 	// ReservationTTL is how long a reservation may stay open before the
 	// next Reserve counts it as spent; default one hour. Make it longer
 	// than the longest call.
 	ReservationTTL time.Duration
-	// Clock tells the time for reservation expiry; nil means
-	// provider.SystemClock().
-	Clock provider.Clock
 }
 
 // Store is a pricing.Store on Redis. It is safe for concurrent use.
@@ -149,20 +120,18 @@ const memPrefix = "mem-"
 // negative durations.
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	var e cfgcheck.Errors
-	redisx.CheckOptions(&e, "redisledger", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
+	redisx.CheckOptions(&e, "redisledger", rdb, opts.Common)
 	cfgcheck.NonNegative(&e, "redisledger.Options.ReservationTTL", opts.ReservationTTL, "0 (default) or more")
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
-	pol := opts.OnUnavailable.Or(FailClosed)
 	s := &Store{
 		rdb:    rdb,
 		prefix: redisx.Prefix(opts.Prefix) + "budget:",
-		guard: &redisx.Guard{Store: "budget", Policy: pol, Logger: opts.Logger,
-			Timeout: opts.Timeout, Retry: opts.RetryInterval},
-		mem: pricing.NewMemoryStore(),
-		ttl: opts.ReservationTTL,
-		now: provider.ClockOr(opts.Clock).Now,
+		guard:  redisx.NewGuard("budget", opts.Common, redisopt.FailClosed),
+		mem:    pricing.NewMemoryStore(),
+		ttl:    opts.ReservationTTL,
+		now:    provider.ClockOr(opts.Clock).Now,
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultReservationTTL
@@ -346,7 +315,7 @@ func (s *Store) Pending() int {
 	return len(s.pending)
 }
 
-// Spent implements pricing.Store. Under FallbackToMemory, while Redis is
+// Spent implements pricing.Store. Under redisopt.FallbackToMemory, while Redis is
 // unreachable, it reports the process's fallback ledger.
 func (s *Store) Spent(ctx context.Context, key string) (spent, reserved provider.USD, err error) {
 	type pair struct{ s, r provider.USD }
@@ -385,7 +354,7 @@ func (s *Store) Sweep(ctx context.Context) error {
 	_, err := redisx.Do(ctx, s.guard, "sweep", func(ctx context.Context) (bool, error) {
 		return true, sweepScript.Run(ctx, s.rdb, nil, s.prefix, s.now().UnixMilli()).Err()
 	}, nil)
-	if err != nil && errors.Is(err, provider.ErrUnavailable) && s.guard.Policy == FallbackToMemory {
+	if err != nil && errors.Is(err, provider.ErrUnavailable) && s.guard.Policy == redisopt.FallbackToMemory {
 		return nil
 	}
 	return err

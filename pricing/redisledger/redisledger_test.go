@@ -12,6 +12,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -85,7 +86,7 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s, _ := newStore(t, Options{ReservationTTL: time.Minute, Clock: provider.ClockFunc(clock)})
+	s, _ := newStore(t, Options{Common: redisopt.Common{Clock: provider.ClockFunc(clock)}, ReservationTTL: time.Minute})
 	ctx := context.Background()
 	keys := []string{"overall/day/2026-11-21"}
 	id, err := s.Reserve(ctx, keys, []provider.USD{100}, 70)
@@ -116,7 +117,7 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 // ledger fire each threshold once between them.
 func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
 	s1, c := newStore(t, Options{})
-	s2 := testutil.Must(New(c, Options{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")], Timeout: redistest.Timeout}))
+	s2 := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")], Timeout: redistest.Timeout}}))
 	var fired atomic.Int32
 	mk := func(s *Store) *pricing.Budget {
 		return testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 1000},
@@ -154,7 +155,7 @@ func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 // TestUnreachableFailClosed: the default policy refuses every request
 // with a typed error, before the provider is called.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.DiscardHandler)}))
+	s := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar}}))}))
 	called := false
 	gen := meter.Middleware()(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
@@ -163,8 +164,8 @@ func TestUnreachableFailClosed(t *testing.T) {
 	}))
 	_, err := gen.Generate(context.Background(), &provider.Request{Prompt: "x", Model: "fake"})
 	var pe *provider.Error
-	if !errors.Is(err, provider.ErrUnavailable) || !errors.As(err, &pe) || pe.Code != CodeUnavailable {
-		t.Fatalf("err %v, want *provider.Error unavailable with code %s", err, CodeUnavailable)
+	if !errors.Is(err, provider.ErrUnavailable) || !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable {
+		t.Fatalf("err %v, want *provider.Error unavailable with code %s", err, redisopt.CodeUnavailable)
 	}
 	if errors.Is(err, provider.ErrBudgetExceeded) {
 		t.Error("an unreachable ledger is not an exceeded budget")
@@ -174,10 +175,10 @@ func TestUnreachableFailClosed(t *testing.T) {
 	}
 }
 
-// TestUnreachableFallback: FallbackToMemory keeps enforcing the cap per
+// TestUnreachableFallback: redisopt.FallbackToMemory keeps enforcing the cap per
 // process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
-	s := testutil.Must(New(deadClient(t), Options{OnUnavailable: FallbackToMemory, Logger: slog.New(slog.DiscardHandler)}))
+	s := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FallbackToMemory, Logger: slog.New(slog.DiscardHandler)}}))
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 100}}))
 	ctx := context.Background()
 	r, err := b.Reserve(ctx, nil, 60)
@@ -198,14 +199,14 @@ func TestUnreachableFallback(t *testing.T) {
 
 // TestRedisRestartKeepsAcknowledgedSpend: a private Redis with
 // appendfsync always is killed (SIGKILL) and restarted while 16 callers
-// reserve and settle. Under FailClosed every call fails with the typed
+// reserve and settle. Under redisopt.FailClosed every call fails with the typed
 // error during the outage and nothing panics; afterwards every settle
 // that was acknowledged is in the ledger, and nothing exceeds the cap.
 func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
 	const limit = 1_000_000_000
-	s := testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond, Timeout: redistest.Timeout}))
+	s := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 20 * time.Millisecond, Timeout: redistest.Timeout}}))
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: limit}}))
 	ctx := context.Background()
 	var acked, reservedOnly atomic.Int64
@@ -326,7 +327,7 @@ func TestReplicasShareBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	redistest.RunChildren(ctx, t, budgetReplicas, "TestHelperProcess", "budget", []string{"IMAGEGEN_PREFIX=" + prefix}, func(i int) any { return &results[i] })
-	s := testutil.Must(New(c, Options{Prefix: prefix, Timeout: redistest.Timeout}))
+	s := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: prefix, Timeout: redistest.Timeout}}))
 	day := time.Now().UTC().Format(time.DateOnly)
 	spent, reserved, err := s.Spent(ctx, pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, day))
 	if err != nil {
@@ -363,7 +364,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestReplicasShareBudget")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	s := testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: redistest.Timeout}))
+	s := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: os.Getenv("IMAGEGEN_PREFIX"), Timeout: redistest.Timeout}}))
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar},
 		Estimate: catalog.EstimateConfig{UnknownPerImage: callCost}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))

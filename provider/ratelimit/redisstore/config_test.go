@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 func TestNewRejectsNonsense(t *testing.T) {
@@ -21,9 +22,9 @@ func TestNewRejectsNonsense(t *testing.T) {
 		field string
 	}{
 		{"nil client", nil, Options{}, "redisstore.New rdb"},
-		{"unknown policy", rdb, Options{OnUnavailable: 7}, "redisstore.Options.OnUnavailable"},
-		{"negative timeout", rdb, Options{Timeout: -time.Second}, "redisstore.Options.Timeout"},
-		{"negative retry interval", rdb, Options{RetryInterval: -time.Second}, "redisstore.Options.RetryInterval"},
+		{"unknown policy", rdb, Options{Common: redisopt.Common{OnUnavailable: 7}}, "redisstore.Options.Common.OnUnavailable"},
+		{"negative timeout", rdb, Options{Common: redisopt.Common{Timeout: -time.Second}}, "redisstore.Options.Common.Timeout"},
+		{"negative retry interval", rdb, Options{Common: redisopt.Common{RetryInterval: -time.Second}}, "redisstore.Options.Common.RetryInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,19 +43,18 @@
 // # When Redis is unreachable
 //
 // Every call is bounded by Options.Timeout (250 ms). Options.OnUnavailable
-// chooses the policy: FallbackToMemory (the default) limits each process
+// chooses the policy: redisopt.FallbackToMemory (the default) limits each process
 // on its own with a ratelimit.MemoryStore, logging one warning per outage,
 // and returns to Redis when it answers (the provider's own 429s, which the
-// limiter obeys, are the backstop meanwhile); FailClosed refuses calls with
+// limiter obeys, are the backstop meanwhile); redisopt.FailClosed refuses calls with
 // a *provider.Error of kind provider.KindUnavailable and Code
-// CodeUnavailable, which the limiter wraps in its own KindUnavailable error
+// redisopt.CodeUnavailable, which the limiter wraps in its own KindUnavailable error
 // (Code ratelimit.CodeLocalLimit, so failover does not count it against
 // the provider's health).
 package redisstore
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -67,40 +66,13 @@ import (
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/internal/redisx"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
-
-// Policy says what the store does when Redis is unreachable.
-type Policy = redisx.Policy
-
-// The policies.
-const (
-	DefaultPolicy    = redisx.DefaultPolicy // FallbackToMemory for this store
-	FallbackToMemory = redisx.FallbackToMemory
-	FailClosed       = redisx.FailClosed
-)
-
-// CodeUnavailable is the Code of the error a fail-closed store returns
-// while Redis is unreachable.
-const CodeUnavailable = redisx.CodeUnavailable
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// Prefix starts every key; default "imagegen:".
-	Prefix string
-	// OnUnavailable is the policy when Redis is unreachable; the zero
-	// value means FallbackToMemory.
-	OnUnavailable Policy
-	// Logger receives the warning when Redis becomes unreachable (once per
-	// outage); nil means slog.Default().
-	Logger *slog.Logger
-	// Timeout bounds every Redis call; default 250 ms.
-	Timeout time.Duration
-	// RetryInterval is how long the store stays on its fallback (or fails
-	// fast) after a failure before trying Redis again; default 1 s.
-	RetryInterval time.Duration
-	// PollInterval is the longest wait between tries of Acquire with
-	// wait; default 50 ms (tries start at 2 ms and double).
-	PollInterval time.Duration
+	// Common are the settings every Redis store shares.
+	redisopt.Common
 }
 
 // Store is a ratelimit.Store on Redis. It is safe for concurrent use.
@@ -131,22 +103,17 @@ var _ ratelimit.Store = (*Store)(nil)
 // negative durations.
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	var e cfgcheck.Errors
-	redisx.CheckOptions(&e, "redisstore", rdb, opts.OnUnavailable, opts.Timeout, opts.RetryInterval)
-	cfgcheck.NonNegative(&e, "redisstore.Options.PollInterval", opts.PollInterval, "0 (default 50ms) or more")
+	redisx.CheckOptions(&e, "redisstore", rdb, opts.Common)
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
 	s := &Store{
-		rdb:    rdb,
-		prefix: redisx.Prefix(opts.Prefix) + "rl:",
-		guard: &redisx.Guard{Store: "ratelimit", Policy: opts.OnUnavailable.Or(FallbackToMemory), Logger: opts.Logger,
-			Timeout: opts.Timeout, Retry: opts.RetryInterval},
+		rdb:     rdb,
+		prefix:  redisx.Prefix(opts.Prefix) + "rl:",
+		guard:   redisx.NewGuard("ratelimit", opts.Common, redisopt.FallbackToMemory),
 		mem:     ratelimit.NewMemoryStore(),
-		poll:    opts.PollInterval,
+		poll:    redisx.Poll(opts.Common),
 		cleanup: &redisx.Janitor{Timeout: opts.Timeout},
-	}
-	if s.poll <= 0 {
-		s.poll = 50 * time.Millisecond
 	}
 	return s, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 func TestMain(m *testing.M) {
@@ -87,7 +88,7 @@ func TestTakeMatchesMemoryStore(t *testing.T) {
 // store asks, all at once when they come at once.
 func TestTakeSharedBetweenStores(t *testing.T) {
 	a, c := newStore(t, Options{})
-	b := closing(t, testutil.Must(New(c, Options{Prefix: strings.TrimSuffix(a.prefix, "rl:"), Timeout: redistest.Timeout})))
+	b := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: strings.TrimSuffix(a.prefix, "rl:"), Timeout: redistest.Timeout}})))
 	ctx := context.Background()
 	w := []ratelimit.Demand{{Name: "rpm", Window: ratelimit.Window{Limit: 9, Per: time.Minute}, N: 1}}
 	var starts []time.Duration
@@ -179,7 +180,7 @@ func TestDayPauseAndKeys(t *testing.T) {
 }
 
 func TestAcquireLeases(t *testing.T) {
-	s, _ := newStore(t, Options{PollInterval: 5 * time.Millisecond})
+	s, _ := newStore(t, Options{Common: redisopt.Common{PollInterval: 5 * time.Millisecond}})
 	ctx := context.Background()
 	r1, err := s.Acquire(ctx, "k", 2, time.Minute, false)
 	if err != nil {
@@ -289,11 +290,11 @@ type logBuf struct {
 func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
-// TestUnreachableFallback: with FallbackToMemory, an unreachable Redis
+// TestUnreachableFallback: with redisopt.FallbackToMemory, an unreachable Redis
 // leaves the limiter working per process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
 	var logs logBuf
-	s := closing(t, testutil.Must(New(deadClient(t), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})))
 	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Burst: 3, FailFast: true, Store: s,
 		RequestsPerDay: 100, MaxConcurrent: 2}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{}, nil
@@ -316,10 +317,10 @@ func TestUnreachableFallback(t *testing.T) {
 	}
 }
 
-// TestUnreachableFailClosed: with FailClosed, calls are refused with a
+// TestUnreachableFailClosed: with redisopt.FailClosed, calls are refused with a
 // typed error and the provider is not called.
 func TestUnreachableFailClosed(t *testing.T) {
-	s := closing(t, testutil.Must(New(deadClient(t), Options{OnUnavailable: FailClosed, Logger: slog.New(slog.DiscardHandler)})))
+	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}})))
 	called := false
 	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Store: s}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		called = true
@@ -338,8 +339,8 @@ func TestUnreachableFailClosed(t *testing.T) {
 		t.Errorf("error does not say it failed closed: %v", err)
 	}
 	inner := errors.Unwrap(err)
-	if !errors.As(inner, &pe) || pe.Code != CodeUnavailable {
-		t.Errorf("inner error %v, want Code %s", inner, CodeUnavailable)
+	if !errors.As(inner, &pe) || pe.Code != redisopt.CodeUnavailable {
+		t.Errorf("inner error %v, want Code %s", inner, redisopt.CodeUnavailable)
 	}
 	if called {
 		t.Error("provider called while failing closed")
@@ -348,10 +349,10 @@ func TestUnreachableFailClosed(t *testing.T) {
 		t.Errorf("refusal took %v", d) // a dead port refuses at once; the bound is generous
 	}
 	// The typed error is returned by every operation.
-	if _, _, err := s.Take(context.Background(), "k", []ratelimit.Demand{{Name: "rpm", Window: ratelimit.Window{Limit: 1, Per: time.Minute}, N: 1}}, t0, 0); !errors.As(err, &pe) || pe.Code != CodeUnavailable {
+	if _, _, err := s.Take(context.Background(), "k", []ratelimit.Demand{{Name: "rpm", Window: ratelimit.Window{Limit: 1, Per: time.Minute}, N: 1}}, t0, 0); !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable {
 		t.Errorf("Take: %v", err)
 	}
-	if _, err := s.Acquire(context.Background(), "k", 1, time.Minute, true); !errors.As(err, &pe) || pe.Code != CodeUnavailable {
+	if _, err := s.Acquire(context.Background(), "k", 1, time.Minute, true); !errors.As(err, &pe) || pe.Code != redisopt.CodeUnavailable {
 		t.Errorf("Acquire: %v", err)
 	}
 }
@@ -366,7 +367,7 @@ func TestUnreachableFailClosed(t *testing.T) {
 func TestRedisRestartMidRun(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
-	s := closing(t, testutil.Must(New(c, Options{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout})))
+	s := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout}})))
 	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: math.MaxInt32 / 2, Burst: 1000, MaxConcurrent: 8, Store: s}))(
 		provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 			time.Sleep(time.Millisecond)
@@ -417,7 +418,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d calls failed under FallbackToMemory", n, n+ok.Load())
+		t.Errorf("%d of %d calls failed under redisopt.FallbackToMemory", n, n+ok.Load())
 	}
 	var left int
 	var err error

@@ -18,6 +18,7 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
+	"github.com/imagegen-go/imagegen/provider/redisopt"
 )
 
 const (
@@ -109,8 +110,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	c := redistest.NewClient(t, os.Getenv("REDIS_ADDR"))
-	store := closing(t, testutil.Must(New(c, Options{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: FailClosed, Timeout: redistest.Timeout,
-		Logger: slog.New(slog.DiscardHandler)})))
+	store := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: os.Getenv("IMAGEGEN_PREFIX"), OnUnavailable: redisopt.FailClosed, Timeout: redistest.Timeout, Logger: slog.New(slog.DiscardHandler)}})))
 	ctx := context.Background()
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
