@@ -25,11 +25,13 @@ func day(s string) time.Time {
 
 var asOf = day("2026-11-21")
 
-// allIDs are the models of PROVIDERS.md §1 and §8.
+// allIDs are the models the embedded catalog lists.
 var allIDs = []string{
 	"gemini-nano-banana-2.1", "gemini-3-pro-image", "gemini-3.1-flash-lite-image",
 	"gemini-3.1-flash-image", "gemini-2.5-flash-image",
 	"imagen-4.0-generate-001", "imagen-4.0-fast-generate-001", "imagen-4.0-ultra-generate-001",
+	"imagen-3.0-generate-002", "imagen-3.0-generate-001", "imagen-3.0-fast-generate-001",
+	"imagen-3.0-capability-001", "imagen-3.0-capability-002",
 	"gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2.5-flare", "gpt-image-2.5-sunburst",
 	"gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest", "gpt-image-1",
 	"dall-e-2", "dall-e-3",
@@ -66,17 +68,91 @@ func TestDefaultLoads(t *testing.T) {
 }
 
 func TestEveryFactSourced(t *testing.T) {
-	for _, m := range catalog.Default().Models() {
+	c := catalog.Default()
+	for _, m := range c.Models() {
 		for _, g := range m.FactGroups() {
 			s, ok := m.Sources[g]
 			if !ok || s.URL == "" || s.Checked.IsZero() {
 				t.Errorf("%s: fact group %q has no source", m.ID, g)
 			}
 		}
-		for _, g := range []string{"lifecycle", "sizes", "images_per_call", "prices.standard"} {
+		required := []string{"lifecycle", "sizes", "images_per_call", "prices.standard"}
+		if retiredStub(c, m) {
+			required = required[:1]
+		}
+		for _, g := range required {
 			if _, ok := m.Sources[g]; !ok {
 				t.Errorf("%s: no %s source", m.ID, g)
 			}
+		}
+	}
+}
+
+// retiredStub reports whether m is listed only to retire its ID: shut
+// down by the catalog's date, with nothing known but its lifecycle.
+func retiredStub(c *catalog.Catalog, m *catalog.Model) bool {
+	return slices.Equal(m.FactGroups(), []string{"lifecycle"}) && m.Status(day(c.AsOf)) == catalog.StatusRetired
+}
+
+// TestSourcesArePublic holds the embedded catalog to its rule: every
+// source is a public http(s) page with a check date, never a file of
+// this project (a relative path, a local or private address, a
+// "PROVIDERS.md" note), and no note leans on one either.
+func TestSourcesArePublic(t *testing.T) {
+	c := catalog.Default()
+	asOf := day(c.AsOf)
+	for _, m := range c.Models() {
+		texts := []string{m.Notes, m.Lifecycle.Note}
+		for _, l := range m.AliasLifecycle {
+			texts = append(texts, l.Note)
+		}
+		for g, s := range m.Sources {
+			if err := checkSourceURL(s.URL); err != nil {
+				t.Errorf("%s %s: %v", m.ID, g, err)
+			}
+			switch {
+			case s.Checked.IsZero():
+				t.Errorf("%s %s: no checked date", m.ID, g)
+			case s.Checked.Time().After(asOf):
+				t.Errorf("%s %s: checked %s, after the catalog's as_of %s", m.ID, g, s.Checked, c.AsOf)
+			}
+			texts = append(texts, s.Note)
+		}
+		for _, txt := range texts {
+			if strings.Contains(strings.ToLower(txt), "providers.md") {
+				t.Errorf("%s: a note cites the project's PROVIDERS.md: %q", m.ID, txt)
+			}
+		}
+	}
+}
+
+func TestCheckSourceURLRule(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://ai.google.dev/gemini-api/docs/pricing", true},
+		{"http://example.com/page", true},
+		{"https://github.com/googleapis/go-genai/blob/v1.79.1/types.go", true},
+		{"imagegen shared/PROVIDERS.md (2026-11)", false},
+		{"https://github.com/imagegen-go/imagegen/blob/main/shared/PROVIDERS.md", false},
+		{"shared/PROVIDERS.md", false},
+		{"/work/shared/PROVIDERS.md", false},
+		{"file:///work/shared/DESIGN.md", false},
+		{"ftp://example.com/x", false},
+		{"https://", false},
+		{"https://localhost/x", false},
+		{"http://127.0.0.1:8080/x", false},
+		{"http://10.0.0.7/x", false},
+		{"https://intranet/x", false},
+		{"https://docs.internal/x", false},
+		{"https://example.com/a page", false},
+		{"", false},
+	} {
+		err := checkSourceURL(tc.url)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkSourceURL(%q) = %v, want ok=%v", tc.url, err, tc.ok)
 		}
 	}
 }
@@ -237,6 +313,82 @@ func TestCheckLive(t *testing.T) {
 		}
 		if pe.Message != tc.want || pe.Model != strings.TrimPrefix(tc.id, "models/") {
 			t.Errorf("CheckLive(%s): model %q message %q; want %q", tc.id, pe.Model, pe.Message, tc.want)
+		}
+	}
+}
+
+// TestImagen3Retired: every documented Imagen 3 ID is known and retired,
+// so it fails fast naming a live model instead of passing as unknown.
+// Vertex's replacement, gemini-2.5-flash-image, is itself deprecated, and
+// the chain goes on to the live model of the day.
+func TestImagen3Retired(t *testing.T) {
+	t.Parallel()
+	c := catalog.Default()
+	for _, id := range []string{
+		"imagen-3.0-generate-002", "imagen-3.0-generate-001", "imagen-3.0-fast-generate-001",
+		"imagen-3.0-capability-001", "imagen-3.0-capability-002",
+	} {
+		m, ok := c.Lookup(id)
+		if !ok {
+			t.Errorf("%s: not in the catalog", id)
+			continue
+		}
+		if m.Protocol != catalog.ProtocolImagen || m.Provider != "google" || m.Lifecycle.Replacement != "gemini-2.5-flash-image" {
+			t.Errorf("%s: protocol %q provider %q replacement %q", id, m.Protocol, m.Provider, m.Lifecycle.Replacement)
+		}
+		if src := m.Sources["lifecycle"]; !strings.Contains(src.URL, "cloud.google.com") || !strings.Contains(src.Note, "firebase.google.com") {
+			t.Errorf("%s: lifecycle source %+v should cite Vertex and Firebase", id, src)
+		}
+		if st, _ := c.StatusOf(id, asOf); st != catalog.StatusRetired {
+			t.Errorf("%s: %v at %s, want retired", id, st, asOf.Format(time.DateOnly))
+		}
+		live, chain, err := c.Resolve(id, asOf)
+		if err != nil || live.ID != "gemini-nano-banana-2.1" {
+			t.Errorf("Resolve(%s) = %v, %v", id, live, err)
+		} else if want := id + " gemini-2.5-flash-image gemini-3.1-flash-image gemini-nano-banana-2.1"; strings.Join(chain, " ") != want {
+			t.Errorf("Resolve(%s) chain %v, want %s", id, chain, want)
+		}
+		err = c.CheckLive("models/"+id, asOf)
+		var pe *provider.Error
+		if !errors.As(err, &pe) || !errors.Is(err, provider.ErrModelRetired) {
+			t.Fatalf("CheckLive(%s) = %v, want ErrModelRetired", id, err)
+		}
+		if want := id + " was shut down on 2026-06-30; use gemini-nano-banana-2.1"; pe.Message != want || pe.Model != id {
+			t.Errorf("CheckLive(%s): model %q message %q, want %q", id, pe.Model, pe.Message, want)
+		}
+		if kind, use := c.ExplainMissing(id, asOf); kind != provider.KindModelRetired || use != "gemini-nano-banana-2.1" {
+			t.Errorf("ExplainMissing(%s) = %v %q", id, kind, use)
+		}
+		// The day before Vertex's shutdown the ID still passes (deprecated);
+		// right after it, the replacement was gemini-2.5-flash-image itself.
+		if err := c.CheckLive(id, day("2026-06-29")); err != nil {
+			t.Errorf("CheckLive(%s) on 2026-06-29: %v", id, err)
+		}
+		if live, _, err := c.Resolve(id, day("2026-07-01")); err != nil || live.ID != "gemini-2.5-flash-image" {
+			t.Errorf("Resolve(%s) on 2026-07-01 = %v, %v; want gemini-2.5-flash-image", id, live, err)
+		}
+	}
+}
+
+// TestGeminiImagesPerCall: Google's pages contradict "one image per call"
+// (2.5 Flash Image returns up to 10 per prompt; the 3.x models are bounded
+// by output tokens), so the catalog records 10 or nothing. Adapters still
+// fan out one call per image, so any N up to provider.MaxN passes.
+func TestGeminiImagesPerCall(t *testing.T) {
+	t.Parallel()
+	for _, m := range catalog.Default().Models() {
+		if m.Protocol != catalog.ProtocolGemini {
+			continue
+		}
+		want := 0
+		if m.ID == "gemini-2.5-flash-image" {
+			want = 10
+		}
+		if m.ImagesPerCall != want || m.MaxImages() != provider.MaxN {
+			t.Errorf("%s: ImagesPerCall %d (want %d), MaxImages %d (want %d)", m.ID, m.ImagesPerCall, want, m.MaxImages(), provider.MaxN)
+		}
+		if _, ok := m.Sources["images_per_call"]; !ok {
+			t.Errorf("%s: no images_per_call source saying why", m.ID)
 		}
 	}
 }

@@ -23,8 +23,11 @@
 // limits and prices, plus a "sources" entry for each fact group it fills
 // ("lifecycle", "sizes", "aspect_ratios", "max_references",
 // "images_per_call", "prices.standard", ...): {"url", "checked", "note"}.
-// A fact that could not be confirmed keeps its source with a note saying
-// "unverified". Prices are decimal dollar strings; token rates are per 1M
+// A source is a public page anyone can open, an http(s) URL with the
+// date it was checked: the provider's own page where one states the fact,
+// otherwise a gateway's documentation, an SDK's source or an issue thread,
+// with a note saying "unverified" (the package's tests hold the embedded
+// file to this). Prices are decimal dollar strings; token rates are per 1M
 // tokens. Models not in the catalog are not an error anywhere: a new model
 // works the day it ships, just unvalidated.
 //
@@ -38,7 +41,10 @@
 // retired ID (or a retired alias such as gemini-3-pro-image-preview) into a
 // provider.ErrModelRetired error naming that live replacement, so a call
 // fails before any network traffic; deprecated models still pass, with
-// Warnings for the response.
+// Warnings for the response. Retired IDs stay listed for this, some with
+// nothing but their lifecycle: the Imagen 3 IDs (imagen-3.0-generate-002
+// and its siblings) lead through gemini-2.5-flash-image to
+// gemini-nano-banana-2.1.
 //
 // Validate checks a provider.Request against a known model before any
 // network call, and Capabilities feeds failover filtering.

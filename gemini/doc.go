@@ -32,9 +32,13 @@
 //   - HTTP errors keep their status and Google's status code. A 429 is
 //     ErrRateLimited with RetryAfter from google.rpc.RetryInfo (or the
 //     Retry-After header, which genai hides and our transport captures),
-//     unless its QuotaFailure names a per-day quota or its limit is 0, which
-//     no wait fixes: ErrQuotaExhausted, as is a 402. A 404 of a model the
-//     catalog knows is ErrModelRetired.
+//     unless its QuotaFailure names a per-day quota, which no wait of
+//     seconds fixes: ErrQuotaExhausted, as is a 402. A zero quota ("limit:
+//     0" in the message, or quotaValue "0" in the QuotaFailure: the free
+//     tier does not include the model) is ErrQuotaExhausted with Code
+//     CodeFreeTierNoQuota and no RetryAfter, whatever RetryInfo says: it is
+//     never retried, and ratelimit does not pause until midnight for it.
+//     A 404 of a model the catalog knows is ErrModelRetired.
 //   - genai is used safely: its retries stay off (retry is a decorator),
 //     AutomaticContinuation is off (a continuation is a second billed call),
 //     every call gets a fresh config (genai mutates it), and the API key is

@@ -18,6 +18,15 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
+// CodeFreeTierNoQuota is the Code of the *provider.Error (kind
+// provider.KindQuotaExhausted, matching provider.ErrQuotaExhausted) for a
+// 429 saying the project has no quota at all for the model: "limit: 0" in
+// the message or quotaValue "0" in its QuotaFailure. The free tier does not
+// include the model; enable billing or use another model. It has no
+// RetryAfter, so retry does not repeat the call, and ratelimit does not
+// pause the day for it: no wait, not even until midnight, brings quota.
+const CodeFreeTierNoQuota = googleerr.CodeFreeTierNoQuota
+
 // mapError turns whatever genai returned into a *provider.Error. Every
 // text taken from the answer is redacted, then cut.
 func (g *Generator) mapError(ctx context.Context, model string, err error, rec *capture.Record) error {
@@ -80,6 +89,7 @@ func (g *Generator) mapError(ctx context.Context, model string, err error, rec *
 	} else if h, ok := hint.FromMessage(e.Message); ok {
 		e.RetryAfter = h
 	}
+	googleerr.MarkNoQuota(e, d) // "limit: 0": CodeFreeTierNoQuota, never retried
 	// The message already says what genai's error says, at length and
 	// with raw bodies; keep genai's error for errors.As but not its text.
 	e.Err = secret.Quiet(err)
@@ -105,6 +115,7 @@ func (g *Generator) relayError(model string, re *relayError, err error) error {
 	} else if h, ok := hint.FromMessage(e.Message); ok {
 		e.RetryAfter = h
 	}
+	googleerr.MarkNoQuota(e, d)
 	return e
 }
 

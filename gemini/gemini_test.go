@@ -299,7 +299,7 @@ func TestFailureShapes(t *testing.T) {
 	}{
 		{"per-minute 429 with RetryInfo", providertest.RateLimited(26 * time.Second), "", provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 26 * time.Second, false, ""},
 		{"per-day quota", providertest.DailyQuotaExhausted(), "", provider.KindQuotaExhausted, 429, "RESOURCE_EXHAUSTED", -1, false, ""},
-		{"limit 0", providertest.QuotaZero(), "", provider.KindQuotaExhausted, 429, "RESOURCE_EXHAUSTED", -1, false, ""},
+		{"limit 0", providertest.QuotaZero(), "", provider.KindQuotaExhausted, 429, gemini.CodeFreeTierNoQuota, 0, false, "; retry after"},
 		{"402 prepaid credit", providertest.PaymentRequired(), "", provider.KindQuotaExhausted, 402, "", -1, false, ""},
 		{"404 of a known model", providertest.ModelRetired(), "gemini-2.5-flash-image", provider.KindModelRetired, 404, "NOT_FOUND", 0, false, ""},
 		{"404 of an unknown model", providertest.ModelRetired(), "gemini-0-nonexistent", provider.KindModelNotFound, 404, "NOT_FOUND", 0, false, ""},

@@ -60,8 +60,9 @@
 // A prompt refused up front (HTTP 400 speaking of Responsible AI) is
 // provider.ErrContentBlocked too. Other failures are classified from
 // Google's error envelope like the gemini adapter's: per-minute 429s are
-// ErrRateLimited with the RetryInfo hint, per-day or zero quotas and 402s
-// ErrQuotaExhausted, 404s ErrModelRetired naming the catalog's live
+// ErrRateLimited with the RetryInfo hint, per-day quotas and 402s
+// ErrQuotaExhausted, zero quotas ("limit: 0") ErrQuotaExhausted with Code
+// CodeFreeTierNoQuota and no RetryAfter, 404s ErrModelRetired naming the catalog's live
 // replacement (ErrModelNotFound for IDs the catalog does not know), 5xx and
 // proxy HTML pages, resets, truncated or malformed bodies ErrUnavailable,
 // and a missed deadline ErrTimeout.

@@ -19,6 +19,12 @@ import (
 	"github.com/imagegen-go/imagegen/provider"
 )
 
+// CodeFreeTierNoQuota is the Code of the *provider.Error (kind
+// provider.KindQuotaExhausted) for a 429 saying the project has no quota at
+// all for the model ("limit: 0", quotaValue "0"); it equals
+// gemini.CodeFreeTierNoQuota. It carries no RetryAfter and is never retried.
+const CodeFreeTierNoQuota = googleerr.CodeFreeTierNoQuota
+
 func (g *Generator) redact(s string) string { return g.secrets.Redact(s) }
 
 // httpError maps a non-2xx :predict answer.
@@ -53,6 +59,7 @@ func (g *Generator) envelopeError(model string, status int, code, msg string, d 
 	} else if h, ok := hint.FromMessage(e.Message); ok {
 		e.RetryAfter = h
 	}
+	googleerr.MarkNoQuota(e, d) // "limit: 0": CodeFreeTierNoQuota, never retried
 	e.Message = g.redact(e.Message)
 	return e
 }

@@ -151,7 +151,7 @@ func TestFaults(t *testing.T) {
 	}{
 		{"rate limited", providertest.RateLimited(26 * time.Second), provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 26 * time.Second, "check your plan and billing details"},
 		{"daily quota", providertest.DailyQuotaExhausted(), provider.KindQuotaExhausted, 429, "RESOURCE_EXHAUSTED", 3500 * time.Millisecond, "limit: 250"},
-		{"limit 0", providertest.QuotaZero(), provider.KindQuotaExhausted, 429, "RESOURCE_EXHAUSTED", 41 * time.Second, "limit: 0"},
+		{"limit 0", providertest.QuotaZero(), provider.KindQuotaExhausted, 429, imagen.CodeFreeTierNoQuota, 0, "no free-tier quota (limit: 0)"},
 		{"payment required", providertest.PaymentRequired(), provider.KindQuotaExhausted, 402, "RESOURCE_EXHAUSTED", 0, "prepaid credits"},
 		{"model retired", providertest.ModelRetired(), provider.KindModelRetired, 404, "NOT_FOUND", 0, "; use gemini-3.1-flash-image"},
 		{"prompt blocked", providertest.PromptBlocked(""), provider.KindContentBlocked, 400, "INVALID_ARGUMENT", 0, "Responsible AI"},

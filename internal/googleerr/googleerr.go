@@ -23,7 +23,22 @@ type Details struct {
 	PerDay     bool          // a QuotaFailure violation is a per-day quota
 	QuotaIDs   []string      // QuotaFailure violations' quotaId, in order
 	Reason     string        // google.rpc.ErrorInfo reason, e.g. API_KEY_INVALID
+	// ZeroQuota: a QuotaFailure violation has quotaValue 0 (a string in
+	// Google's JSON; a number is accepted too): the project has no quota.
+	ZeroQuota bool
+	// FreeTier: a violation's quotaMetric or quotaId names the free tier
+	// ("generate_content_free_tier_requests", "...-FreeTier").
+	FreeTier bool
 }
+
+// CodeFreeTierNoQuota is the provider.Error Code the adapters give a 429
+// that says the project has no quota at all for the model: "limit: 0" in
+// the message, or quotaValue "0" in a QuotaFailure violation. Google sends
+// it to free-tier projects for models the free tier does not include (and,
+// by mistake, to some paid projects). Its Kind is KindQuotaExhausted and it
+// carries no RetryAfter: the RetryInfo Google attaches ("retry in 10s") is
+// wrong, and unlike a daily quota it does not come back at midnight.
+const CodeFreeTierNoQuota = "FREE_TIER_NO_QUOTA"
 
 // ParseDetails reads the details of an error envelope. Unknown detail
 // types and malformed entries are ignored.
@@ -46,6 +61,15 @@ func ParseDetails(ds []map[string]any) Details {
 				if strings.Contains(id, "PerDay") || strings.Contains(metric, "per_day") {
 					d.PerDay = true
 				}
+				if strings.Contains(metric, "free_tier") || strings.Contains(id, "FreeTier") {
+					d.FreeTier = true
+				}
+				switch v := vm["quotaValue"].(type) {
+				case string:
+					d.ZeroQuota = d.ZeroQuota || strings.TrimSpace(v) == "0"
+				case float64:
+					d.ZeroQuota = d.ZeroQuota || v == 0
+				}
 			}
 		case strings.HasSuffix(typ, "google.rpc.ErrorInfo"):
 			d.Reason, _ = m["reason"].(string)
@@ -54,7 +78,44 @@ func ParseDetails(ds []map[string]any) Details {
 	return d
 }
 
-var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0\b`)
+// limitZero matches "limit: 0" as Google's 429 messages print it
+// ("..., limit: 0, model: gemini-2.0-flash"), not "limit: 0.5" or "limit: 05".
+var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0(?:[,;\s]|$)`)
+
+// NoQuota reports whether an error envelope says the project has no quota
+// at all for the model: a 429 (or RESOURCE_EXHAUSTED) whose message says
+// "limit: 0" or whose QuotaFailure has a violation with quotaValue 0. Both
+// shapes occur: the first is the common one, with RetryInfo and
+// per-minute quota IDs beside per-day ones; the second carries no text.
+func NoQuota(status int, code, msg string, d Details) bool {
+	if status != 429 && code != "RESOURCE_EXHAUSTED" {
+		return false
+	}
+	return d.ZeroQuota || limitZero.MatchString(msg)
+}
+
+// MarkNoQuota turns e into the CodeFreeTierNoQuota error when its envelope
+// says the project has no quota for the model (see NoQuota), and reports
+// whether it did: KindQuotaExhausted, no RetryAfter, and a message that
+// says so and what to do before Google's own. Call it after e's Kind,
+// Code, Message and RetryAfter are set from the answer.
+func MarkNoQuota(e *provider.Error, d Details) bool {
+	if e == nil || !NoQuota(e.StatusCode, e.Code, e.Message, d) {
+		return false
+	}
+	what := "the project has no quota for this model (limit: 0)"
+	if d.FreeTier || strings.Contains(strings.ToLower(e.Message), "free_tier") {
+		what = "the model has no free-tier quota (limit: 0)"
+	}
+	e.Kind, e.Code, e.RetryAfter = provider.KindQuotaExhausted, CodeFreeTierNoQuota, 0
+	google := strings.TrimSpace(retryIn.ReplaceAllString(e.Message, " "))
+	e.Message = textutil.Truncate(what+"; waiting does not help: enable billing for the project or use another model. Google says: "+google, MaxMessage)
+	return true
+}
+
+// retryIn is the "Please retry in 10.689924287s." Google appends to a 429
+// message, wrong for a zero quota.
+var retryIn = regexp.MustCompile(`(?i)\s*please retry in [0-9.]+\s*[a-zµ]*s\.?`)
 
 // Classify decides the Kind of an HTTP error from Google's envelope: the
 // HTTP status, the envelope's status code ("RESOURCE_EXHAUSTED"), its
@@ -63,8 +124,9 @@ var limitZero = regexp.MustCompile(`(?i)\blimit:\s*0\b`)
 // A 404 whose message speaks of a model is KindModelRetired: the caller
 // refines it with its catalog (a model that never existed is
 // KindModelNotFound). Every Gemini 429 says "check your plan and billing
-// details", so only a per-day quota ID, a zero limit or depleted prepaid
-// credit makes a 429 KindQuotaExhausted; the rest are KindRateLimited.
+// details", so only a per-day quota ID, a zero limit (see NoQuota) or
+// depleted prepaid credit makes a 429 KindQuotaExhausted; the rest are
+// KindRateLimited.
 // Any other 4xx is KindInvalidRequest, and anything else (5xx, or a
 // status an answer made up) KindUnavailable: never KindUnknown.
 func Classify(status int, code, msg string, d Details) provider.Kind {
@@ -75,7 +137,7 @@ func Classify(status int, code, msg string, d Details) provider.Kind {
 	case status == 402:
 		return provider.KindQuotaExhausted
 	case status == 429 || code == "RESOURCE_EXHAUSTED":
-		if d.PerDay || limitZero.MatchString(msg) || strings.Contains(lower, "prepayment") || strings.Contains(lower, "credits are depleted") {
+		if d.PerDay || NoQuota(status, code, msg, d) || strings.Contains(lower, "prepayment") || strings.Contains(lower, "credits are depleted") {
 			return provider.KindQuotaExhausted
 		}
 		return provider.KindRateLimited

@@ -1,6 +1,8 @@
 package googleerr
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,13 +144,23 @@ func TestParseBody(t *testing.T) {
 func FuzzParseBody(f *testing.F) {
 	f.Add([]byte(`{"error":{"code":429,"message":"limit: 0","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"PerDay"}]}]}}`))
 	f.Add([]byte(`[{"error":{}}]`))
+	for _, name := range []string{"limit0_message.json", "quotavalue0.json"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Add([]byte(`<html>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		code, status, msg, details, ok := ParseBody(body)
 		if !ok && (code != 0 || status != "" || msg != "" || details != nil) {
 			t.Fatalf("not ok but returned values")
 		}
-		_ = Classify(code, status, CleanMessage(msg), ParseDetails(details))
+		d := ParseDetails(details)
+		e := &provider.Error{StatusCode: code, Code: status, Message: CleanMessage(msg)}
+		e.Kind = Classify(code, status, e.Message, d)
+		if MarkNoQuota(e, d) && (e.Kind != provider.KindQuotaExhausted || e.RetryAfter != 0 || len(e.Message) > MaxMessage+len("…")) {
+			t.Fatalf("bad zero-quota error %+v", e)
+		}
 	})
 }
 
@@ -171,5 +183,114 @@ func TestClassifyRPC(t *testing.T) {
 		if kind != tt.kind || name != tt.name {
 			t.Errorf("ClassifyRPC(%d) = %v %q, want %v %q", tt.code, kind, name, tt.kind, tt.name)
 		}
+	}
+}
+
+// classifyBody runs a body the way the adapters do: envelope, details,
+// Kind, then MarkNoQuota on the resulting error.
+func classifyBody(t *testing.T, status int, body []byte) (*provider.Error, Details) {
+	t.Helper()
+	code, st, msg, details, ok := ParseBody(body)
+	if !ok {
+		t.Fatalf("not an envelope: %s", body)
+	}
+	if code != 0 && code != status {
+		t.Fatalf("envelope code %d, status %d", code, status)
+	}
+	d := ParseDetails(details)
+	e := &provider.Error{StatusCode: status, Code: st, Message: CleanMessage(msg), RetryAfter: d.RetryDelay}
+	e.Kind = Classify(status, st, e.Message, d)
+	MarkNoQuota(e, d)
+	return e, d
+}
+
+func TestNoQuotaRealShapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		file            string
+		zeroQuota, free bool
+	}{
+		{"limit0_message.json", false, true}, // "limit: 0" only in the text, RetryInfo 10s
+		{"quotavalue0.json", true, true},     // quotaValue "0", no "limit: 0" text
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, d := classifyBody(t, 429, body)
+			if d.ZeroQuota != tc.zeroQuota || d.FreeTier != tc.free {
+				t.Errorf("details %+v", d)
+			}
+			if e.Kind != provider.KindQuotaExhausted || e.Code != CodeFreeTierNoQuota || e.RetryAfter != 0 {
+				t.Errorf("got kind=%v code=%q retry=%v", e.Kind, e.Code, e.RetryAfter)
+			}
+			if !strings.HasPrefix(e.Message, "the model has no free-tier quota (limit: 0); waiting does not help: enable billing for the project or use another model.") {
+				t.Errorf("message %q", e.Message)
+			}
+			if strings.Contains(strings.ToLower(e.Message), "retry in") || len(e.Message) > MaxMessage+len("…") {
+				t.Errorf("message keeps Google's retry hint or is too long: %q", e.Message)
+			}
+		})
+	}
+}
+
+func TestNoQuota(t *testing.T) {
+	t.Parallel()
+	violation := func(kv ...any) map[string]any {
+		v := map[string]any{"quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model", "quotaId": "GenerateRequestsPerDayPerProjectPerModel"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v[kv[i].(string)] = kv[i+1]
+		}
+		return map[string]any{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []any{v}}
+	}
+	tests := []struct {
+		name    string
+		status  int
+		code    string
+		msg     string
+		details []map[string]any
+		want    bool
+	}{
+		{"limit: 0 in the message", 429, "RESOURCE_EXHAUSTED", "Quota exceeded for metric: x_free_tier_requests, limit: 0, model: m", nil, true},
+		{"limit: 0 at the end", 429, "", "quota exceeded, limit: 0", nil, true},
+		{"LIMIT: 0 any case", 0, "RESOURCE_EXHAUSTED", "LIMIT:0\n", nil, true},
+		{"quotaValue string 0", 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota", []map[string]any{violation("quotaValue", "0")}, true},
+		{"quotaValue number 0", 429, "RESOURCE_EXHAUSTED", "quota", []map[string]any{violation("quotaValue", 0.0)}, true},
+		{"daily free quota used up (quotaValue 250)", 429, "RESOURCE_EXHAUSTED", "Quota exceeded for metric: m, limit: 250, model: x",
+			[]map[string]any{violation("quotaValue", "250"), retry("3.5s")}, false},
+		{"limit: 10", 429, "RESOURCE_EXHAUSTED", "limit: 10, model: x", nil, false},
+		{"limit: 0.5", 429, "RESOURCE_EXHAUSTED", "limit: 0.5 per second", nil, false},
+		{"limit: 05", 429, "RESOURCE_EXHAUSTED", "limit: 05, model: x", nil, false},
+		{"quotaValue 0 on a 400", 400, "INVALID_ARGUMENT", "bad", []map[string]any{violation("quotaValue", "0")}, false},
+		{"402 prepaid credit", 402, "", "Your prepaid credits are depleted. limit: 0,", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := ParseDetails(tt.details)
+			if got := NoQuota(tt.status, tt.code, tt.msg, d); got != tt.want {
+				t.Fatalf("NoQuota = %v, want %v", got, tt.want)
+			}
+			e := &provider.Error{Kind: Classify(tt.status, tt.code, tt.msg, d), StatusCode: tt.status, Code: tt.code, Message: tt.msg, RetryAfter: d.RetryDelay}
+			before := *e
+			if MarkNoQuota(e, d) != tt.want {
+				t.Fatal("MarkNoQuota disagrees with NoQuota")
+			}
+			switch {
+			case tt.want && (e.Kind != provider.KindQuotaExhausted || e.Code != CodeFreeTierNoQuota || e.RetryAfter != 0):
+				t.Errorf("marked %+v", e)
+			case !tt.want && *e != before:
+				t.Errorf("changed %+v into %+v", before, *e)
+			}
+		})
+	}
+	if MarkNoQuota(nil, Details{ZeroQuota: true}) {
+		t.Error("MarkNoQuota(nil) = true")
+	}
+	// Without a free-tier metric the message does not blame the free tier.
+	e := &provider.Error{StatusCode: 429, Message: "limit: 0"}
+	MarkNoQuota(e, Details{})
+	if !strings.HasPrefix(e.Message, "the project has no quota for this model (limit: 0)") {
+		t.Errorf("message %q", e.Message)
 	}
 }

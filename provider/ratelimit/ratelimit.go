@@ -27,7 +27,9 @@
 // pauses every caller of the same Key until the hint has passed, so a burst
 // of callers does not hammer a provider that has just said "wait" (no
 // thundering herd). A per-day quota error marks the day used up until the
-// next midnight in DayZone.
+// next midnight in DayZone; a prepaid-credit 402 and a zero quota (Code
+// gemini.CodeFreeTierNoQuota, "limit: 0") do not, since midnight brings
+// neither back.
 //
 // Refusals are *provider.Error values with Code CodeLocalLimit: KindRateLimited
 // (or KindQuotaExhausted for the day) with RetryAfter set to when a slot
@@ -49,6 +51,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
+	"github.com/imagegen-go/imagegen/internal/googleerr"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -350,8 +353,9 @@ func (l *limiter) learn(ctx context.Context, err error) {
 			_ = l.cfg.Store.SetPause(ctx, l.key, now, now.Add(d))
 		}
 	case provider.KindQuotaExhausted:
-		// Prepaid credit (402) returns when someone pays, not at midnight.
-		if pe.StatusCode != http.StatusPaymentRequired {
+		// Prepaid credit (402) returns when someone pays, not at midnight;
+		// a zero quota ("limit: 0") never returns by itself at all.
+		if pe.StatusCode != http.StatusPaymentRequired && pe.Code != googleerr.CodeFreeTierNoQuota {
 			_ = l.cfg.Store.ExhaustDay(ctx, l.key, l.dayOf(now))
 		}
 	}
