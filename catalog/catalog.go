@@ -303,7 +303,7 @@ func Default() *Catalog {
 func LoadFile(path string) (*Catalog, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("pricing: %w", err)
+		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	defer f.Close()
 	c, err := Load(f)
@@ -321,7 +321,7 @@ func LoadFile(path string) (*Catalog, error) {
 func Load(r io.Reader) (*Catalog, error) {
 	var f file
 	if err := json.NewDecoder(r).Decode(&f); err != nil {
-		return nil, fmt.Errorf("pricing: decoding catalog: %w", err)
+		return nil, fmt.Errorf("catalog: decoding catalog: %w", err)
 	}
 	c := &Catalog{AsOf: f.AsOf, Version: f.Version, Note: f.Note, index: map[string]*Model{}, alias: map[string]aliasOf{}}
 	var errs []error
@@ -392,7 +392,7 @@ func Load(r io.Reader) (*Catalog, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("pricing: invalid catalog: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("catalog: invalid catalog: %w", errors.Join(errs...))
 	}
 	sort.Slice(c.models, func(i, j int) bool { return c.models[i].ID < c.models[j].ID })
 	models := c.models

@@ -18,7 +18,7 @@ type Date struct {
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return Date{}, fmt.Errorf("pricing: malformed date %q: want YYYY-MM-DD", s)
+		return Date{}, fmt.Errorf("catalog: malformed date %q: want YYYY-MM-DD", s)
 	}
 	return Date{t.Year(), t.Month(), t.Day()}, nil
 }
