@@ -59,10 +59,8 @@ func TestCompatGenai(t *testing.T) {
 	const model = "gemini-3-pro-image"
 	client := func(version string) *genai.Client {
 		t.Helper()
-		hc := srv.Client()
-		hc.Timeout = 5 * time.Second
 		opts := genai.HTTPOptions{BaseURL: srv.URL(), APIVersion: version}
-		c, err := genai.NewClient(ctx, &genai.ClientConfig{APIKey: "test-key", Backend: genai.BackendGeminiAPI, HTTPClient: hc, HTTPOptions: opts})
+		c, err := genai.NewClient(ctx, &genai.ClientConfig{APIKey: "test-key", Backend: genai.BackendGeminiAPI, HTTPClient: srv.Client(), HTTPOptions: opts})
 		if err != nil {
 			t.Fatal(err)
 		}
