@@ -14,8 +14,7 @@ import (
 // ControlPrefix is where the control endpoint lives when Options.Control
 // is set. No provider uses a path that starts with an underscore, so it
 // cannot shadow an emulated API.
-const ControlPrefix = "/_emulator/"
-
+//
 // The control endpoint lets a test in any language drive the emulator
 // over HTTP, with JSON in and out (Options.Control; `imagegen emulator`
 // enables it on loopback). Routes, under ControlPrefix:
@@ -39,6 +38,10 @@ const ControlPrefix = "/_emulator/"
 //
 // Errors are {"error": "message"} with status 400, 401 (ControlToken set
 // and not presented), 404 or 405.
+const ControlPrefix = "/_emulator/"
+
+// serveControl serves the routes ControlPrefix lists.
+
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	if s.opts.ControlToken != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

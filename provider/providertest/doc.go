@@ -119,7 +119,7 @@
 // path can be) injects faults (FaultRule, Fault's JSON form), clears them,
 // lists recorded requests, reads statistics, moves the clock, changes
 // latency, limits and chat shape, expires batch jobs and resets the server;
-// serveControl's doc lists the routes. Options.ControlToken makes every
+// ControlPrefix's doc lists the routes. Options.ControlToken makes every
 // control call need "Authorization: Bearer <token>".
 //
 // # Compatibility with the official SDKs
