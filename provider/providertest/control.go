@@ -41,7 +41,6 @@ import (
 const ControlPrefix = "/_emulator/"
 
 // serveControl serves the routes ControlPrefix lists.
-
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	if s.opts.ControlToken != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

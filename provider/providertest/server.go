@@ -211,7 +211,7 @@ type Options struct {
 	// Control enables the HTTP control endpoint under ControlPrefix, with
 	// which tests in any language inject faults, read recorded requests
 	// and statistics, move the clock and reset the server. See
-	// ControlHandler for the routes.
+	// ControlPrefix for the routes.
 	Control bool
 	// ControlToken, when set, is the bearer token every control request
 	// must carry ("Authorization: Bearer <token>"). The standalone
