@@ -78,14 +78,15 @@ func TestVertexFilteringAndFaults(t *testing.T) {
 	_, err = g.Generate(ctx, &provider.Request{Prompt: "p"})
 	checkErr(t, err, provider.KindContentBlocked, 200, "RAI_FILTERED", 0, "safety filters")
 
+	// Vertex's 429 carries no RetryInfo: no hint, whatever the fault's.
 	srv.Inject(providertest.EndpointPredict, providertest.RateLimited(12*time.Second))
 	_, err = g.Generate(ctx, &provider.Request{Prompt: "p"})
-	checkErr(t, err, provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 12*time.Second, "check your plan")
+	checkErr(t, err, provider.KindRateLimited, 429, "RESOURCE_EXHAUSTED", 0, "online_prediction_requests_per_base_model")
 	var ae genai.APIError
 	if !errors.As(err, &ae) || ae.Code != 429 {
 		t.Errorf("genai.APIError not in the chain: %v", err)
 	}
-	if strings.Count(err.Error(), "check your plan") != 1 {
+	if strings.Count(err.Error(), "Quota exceeded for") != 1 {
 		t.Errorf("message repeated: %q", err)
 	}
 

@@ -8,16 +8,35 @@
 //     prefix (/v1beta/, /v1/, Vertex's /v1beta1/projects/{p}/locations/{l}/publishers/google/);
 //   - Gemini Batch Mode: POST …/models/{model}:batchGenerateContent, GET
 //     …/batches/{id}, GET …/batches, POST …/batches/{id}:cancel, DELETE …/batches/{id};
-//   - Gemini Files API, as genai uses it: the resumable upload (POST
-//     /upload/v1beta/files with X-Goog-Upload-Command: start, answering
-//     X-Goog-Upload-URL, then "upload" / "upload, finalize" chunks), GET
-//     …/files/{id}, GET …/files/{id}:download?alt=media (also under
-//     /download/v1beta/), DELETE …/files/{id};
+//   - Gemini Files API, as genai and js-genai use it: the resumable upload
+//     (POST /upload/{version}/files with X-Goog-Upload-Command: start,
+//     answering X-Goog-Upload-URL, then "upload" / "upload, finalize"
+//     chunks), GET …/files/{id}, GET …/files (files.list, pageSize and
+//     pageToken), GET …/files/{id}:download?alt=media (also under
+//     /download/v1beta/; generated files only), DELETE …/files/{id};
 //   - Imagen: POST …/models/{model}:predict;
 //   - OpenAI: POST /v1/images/generations, POST /v1/images/edits (multipart),
 //     POST /v1/chat/completions (images in the shape chosen by ChatShape);
 //   - OpenRouter: POST /api/v1/images;
 //   - GET /files/{id}.png for images handed out as URLs.
+//
+// Streams are refused, not emulated: "stream": true (stream=true in a
+// multipart form) on the OpenAI-style endpoints answers 400
+// invalid_request_error, param "stream", code "unsupported_value", as
+// OpenAI answers for a model that cannot stream; Gemini's
+// streamGenerateContent answers 404 NOT_FOUND "... is not supported for
+// streamGenerateContent", as Google does for a model without the method.
+// A JSON answer to a stream request would be worse: openai-node reads it
+// as an empty stream and raises nothing. Faults and rate limits still
+// answer first.
+//
+// An unknown path answers in the envelope of the family it looks like:
+// Google's NOT_FOUND for /v1beta, /v1alpha, /upload/, /download/, a
+// ":method" or a Vertex path, and under /v1/ (which OpenAI shares) when the
+// client is Google's (x-goog-api-key, x-goog-api-client or ?key=);
+// OpenAI's invalid_request_error otherwise. Every OpenAI-style answer,
+// errors included, carries x-request-id ("req_" and 32 hex digits), which
+// Request.RequestID records.
 //
 // # Use with genai
 //
@@ -76,7 +95,8 @@
 // Options.RequestsPerMinute and RequestsPerDay make the server enforce its
 // own limits on the injected clock (Options.Clock), answering 429 in each
 // endpoint's envelope. Every request is recorded (Requests) with secrets
-// redacted; Stats counts them.
+// redacted; Stats counts them. SetLatency, SetLimits, SetChatShape and
+// AdvanceClock change a running server; Reset returns it to new.
 //
 // Batch jobs progress on Options.Clock: PENDING, RUNNING from half of
 // Options.BatchDuration, SUCCEEDED at BatchDuration. A request whose body
@@ -88,12 +108,49 @@
 // {"key": ..., "response": {...}} or {"key": ..., "error": {"code": n,
 // "message": ...}}, in input order. Server.File reads any file's bytes.
 //
+// # Other languages: the standalone server and the control endpoint
+//
+// `imagegen emulator --addr 127.0.0.1:8080` (cmd/imagegen) serves the same
+// emulator as a process, for tests in Python, JavaScript or anything else;
+// flags or a JSON config file set the key, limits, latency, chat shape and
+// scripted faults. With Options.Control (on by default in the command for
+// a loopback address; beyond loopback only with a control token) a JSON
+// control endpoint under ControlPrefix ("/_emulator/", which no provider
+// path can be) injects faults (FaultRule, Fault's JSON form), clears them,
+// lists recorded requests, reads statistics, moves the clock, changes
+// latency, limits and chat shape, expires batch jobs and resets the server;
+// ControlPrefix's doc lists the routes. Options.ControlToken makes every
+// control call need "Authorization: Bearer <token>".
+//
+// # Compatibility with the official SDKs
+//
+// compat/js runs the official @google/genai 3.3.0 and openai 7.60.0 npm
+// SDKs against `imagegen emulator` in CI (.ci/compat-js): 74 checks of
+// generate, edit, sessions with thought signatures, Files, batches, every
+// fault through the control endpoint, the error classes each SDK raises,
+// x-request-id and the stream refusal; all 74 pass (40 genai, 34 openai).
+// TestCompatGenai and TestCompatOpenAI make the same checks with genai Go
+// and go-openai: 40 of 40 and 29 of 34, the other 5 being requests
+// go-openai v1.43 cannot make (several edit images, message.images,
+// stream on images, retries). compat/README.md has the table, check by
+// check, and what each SDK raises for each fault.
+//
 // # Differences from the real services
+//
+// Checked 2026-12-04 against the providers' documentation, the official
+// SDKs' sources (genai v1.79.1, @google/genai 3.3.0, openai-node 7.60.0)
+// and captured answers quoted in public issues; "unverified" marks what no
+// source showed.
+//
+// Content:
 //
 //   - Images are two blocks of colour derived from a hash of the prompt and
 //     size, at the pixel size the request implies (Gemini: 1:1 is 512², 1024²,
 //     2048², 4096²; other ratios keep the area and round to multiples of 16,
-//     so 16:9 at 1K is 1360x768, not Google's 1344x768).
+//     so 16:9 at 1K is 1360x768, not Google's 1344x768). Gemini 3 answers
+//     always hold one text thought and one 256² draft image before the
+//     final image; the real models send up to two drafts, and (unverified)
+//     perhaps none without thinkingConfig.includeThoughts.
 //   - output_format "webp" returns PNG bytes labelled output_format "png": the
 //     standard library cannot encode WebP.
 //   - Text token counts are approximations (len/4) and chat "cost" is a rough
@@ -107,19 +164,48 @@
 //     (sizes, aspect ratios, reference counts) are not enforced, except the
 //     strict Gemini imageSize spelling, OpenAI n and size rules, and the
 //     Gemini 3 thought-signature rule for multi-turn requests.
+//
+// Paths and methods:
+//
+//   - No streaming (refused as above), no Interactions API, no countTokens,
+//     no models listing (GET …/models is a NOT_FOUND), no OpenAI Files,
+//     Batch or Responses APIs, no /v1/images/variations.
+//   - Vertex AI: generateContent and :predict only; batchPredictionJobs
+//     (GCS / BigQuery input) are not emulated.
+//   - Files API: no registerFiles, no processing (files are ACTIVE at once),
+//     no size or per-project storage limits, no X-Goog-Upload-Command:
+//     query resumption. Uploaded files cannot be referenced from requests
+//     (fileData parts are ignored). An unknown, expired (48 h) or deleted
+//     file answers 403 PERMISSION_DENIED as the Gemini API does.
+//   - Only generated files (batch responses) are downloadable: an uploaded
+//     file has no downloadUri (genai's File.DownloadURI: "only set for
+//     downloadable (generated) files") and its :download answers 400
+//     INVALID_ARGUMENT. The real status and message are unverified. genai
+//     Go refuses client-side when a File has no DownloadURI (and, handed a
+//     name, returns the error body as the file's bytes: v1.79.1's
+//     Files.Download does not check the status); js-genai sends the
+//     request and raises ApiError 400.
+//   - The upload session URL (X-Goog-Upload-URL) keeps the version the
+//     upload started with (/upload/v1/files → /upload/v1/files?upload_id=…).
+//     Google documents only /upload/v1beta/files and every captured session
+//     URL came from a v1beta start: what a v1 start gets is unverified. Both
+//     SDKs follow the returned path verbatim, so either works against the
+//     emulator. File "uri" fields always say /v1beta/.
+//
+// Behaviour:
+//
 //   - Batch jobs run every request when created (progress is only the
 //     clock), and a responses file keeps the input's line order, which the
-//     real service does not promise: match lines by key. Vertex
-//     batchPredictionJobs (GCS / BigQuery input) are not emulated.
-//   - Files API: no files.list, no registerFiles, no processing (files are
-//     ACTIVE at once), no size or per-project storage limits, no
-//     X-Goog-Upload-Command: query resumption; an unknown, expired (48 h) or
-//     deleted file answers 403 PERMISSION_DENIED as the Gemini API does.
-//     Uploaded files cannot be referenced from requests (fileData parts are
-//     ignored).
-//   - No streaming (streamGenerateContent, stream: true), no Interactions API,
-//     no countTokens, no models listing.
+//     real service does not promise: match lines by key.
 //   - Rate limits count requests only (no token or images-per-minute limits)
 //     and are per server, not per model.
+//   - Vertex AI 429s carry no details (no QuotaFailure, no RetryInfo), as
+//     Vertex's captured answers show; :predict names the
+//     online_prediction_requests_per_base_model quota. A raw capture of an
+//     Imagen :predict 429 is unverified. A RateLimited fault's hint is
+//     therefore not conveyed on Vertex paths.
+//   - x-request-id is random; the real one is too, but the emulator sends no
+//     openai-processing-ms, openai-version or x-ratelimit-* headers except
+//     on its 429s.
 //   - Hosted /files URLs never expire (the server keeps the last 256).
 package providertest

@@ -67,8 +67,9 @@ func (f Fault) String() string {
 func FaultNone() Fault { return Fault{Name: "None"} }
 
 // RateLimited is a per-minute 429: Google RESOURCE_EXHAUSTED with a
-// QuotaFailure and RetryInfo "Ns"; OpenAI rate_limit_exceeded with
-// Retry-After seconds and x-ratelimit-* headers.
+// QuotaFailure and RetryInfo "Ns" (on Vertex AI paths without details, as
+// Vertex sends it, so retry is not conveyed); OpenAI rate_limit_exceeded
+// with Retry-After seconds and x-ratelimit-* headers.
 func RateLimited(retry time.Duration) Fault {
 	return Fault{Name: "RateLimited", Kind: KindRateLimited, Retry: retry}
 }
@@ -95,7 +96,8 @@ func QuotaZero() Fault { return Fault{Name: "QuotaZero", Kind: KindQuotaZero} }
 func PaymentRequired() Fault { return Fault{Name: "PaymentRequired", Kind: KindPaymentRequired} }
 
 // ModelRetired is a 404: Google NOT_FOUND "models/X is not found for API
-// version v1beta ..."; OpenAI model_not_found.
+// version V ..." with the version the request used (Vertex AI: "Publisher
+// Model `…` was not found ..."); OpenAI model_not_found.
 func ModelRetired() Fault { return Fault{Name: "ModelRetired", Kind: KindModelRetired} }
 
 // Unavailable is a 503: Google UNAVAILABLE "The model is overloaded";
@@ -160,7 +162,7 @@ func Reset() Fault { return Fault{Name: "Reset", Kind: KindReset} }
 // be served normally (Latency, content faults, or a content fault on an
 // endpoint that has no such shape).
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt route, rec Request) bool {
-	google := isGoogle(rt.ep)
+	google := rt.wire == wireGoogle
 	model := rt.model
 	if model == "" {
 		model = rec.Model
@@ -201,7 +203,11 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt 
 		if err != nil {
 			return true
 		}
-		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body)+4096, body)
+		extra := ""
+		if id := w.Header().Get("X-Request-Id"); id != "" {
+			extra = "X-Request-Id: " + id + "\r\n"
+		}
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s", extra, len(body)+4096, body)
 		_ = buf.Flush()
 		_ = conn.Close()
 		return true
@@ -242,7 +248,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt 
 	}
 	// Error envelopes.
 	if google {
-		s.writeGoogleFault(w, f, model)
+		s.writeGoogleFault(w, f, rt, model)
 	} else {
 		s.writeOpenAIFault(w, f, model)
 	}
@@ -255,7 +261,16 @@ const (
 	freeTier  = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
 )
 
-func (s *Server) writeGoogleFault(w http.ResponseWriter, f Fault, model string) {
+func (s *Server) writeGoogleFault(w http.ResponseWriter, f Fault, rt route, model string) {
+	switch f.Kind {
+	case KindRateLimited, KindRateLimitedUntil, KindDailyQuotaExhausted, KindQuotaZero:
+		if rt.vertex {
+			// Vertex AI's 429 has no QuotaFailure or RetryInfo: whatever
+			// the fault's hint, a client only learns "try again later".
+			writeVertexQuota(w, rt, model)
+			return
+		}
+	}
 	switch f.Kind {
 	case KindRateLimited:
 		writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, 10, f.Retry, "")
@@ -273,13 +288,55 @@ func (s *Server) writeGoogleFault(w http.ResponseWriter, f Fault, model string) 
 		writeGoogleError(w, http.StatusPaymentRequired, "RESOURCE_EXHAUSTED",
 			"Your prepaid credits are depleted. Please purchase more credits in AI Studio to continue using the Gemini API.", nil)
 	case KindModelRetired:
-		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND",
-			"models/"+model+" is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.", nil)
+		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", modelNotFoundMessage(rt, model), nil)
 	case KindUnavailable:
 		writeGoogleError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The model is overloaded. Please try again later.", nil)
 	default:
 		writeGoogleError(w, http.StatusInternalServerError, "INTERNAL", "An internal error has occurred.", nil)
 	}
+}
+
+// modelNotFoundMessage is Google's 404 for a model that does not exist or
+// does not serve the method called. The Gemini API names the API version
+// of the request ("models/X is not found for API version v1, or is not
+// supported for generateContent. ..."); Vertex AI names the publisher
+// model ("Publisher Model `projects/…/models/X` was not found or your
+// project does not have access to it. ...", as captured in
+// https://github.com/genkit-ai/genkit/issues/4688, checked 2026-12-04).
+func modelNotFoundMessage(rt route, model string) string {
+	if rt.vertex {
+		name := "publishers/google/models/" + model
+		if rt.project != "" {
+			name = rt.project + "/" + name
+		}
+		return "Publisher Model `" + name + "` was not found or your project does not have access to it. " +
+			"Please ensure you are using a valid model version. For more information, see: " +
+			"https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
+	}
+	version, method := rt.version, rt.method
+	if version == "" {
+		version = "v1beta"
+	}
+	if method == "" {
+		method = "generateContent"
+	}
+	return "models/" + model + " is not found for API version " + version + ", or is not supported for " + method +
+		". Call ListModels to see the list of available models and their supported methods."
+}
+
+// writeVertexQuota answers a Vertex AI 429: RESOURCE_EXHAUSTED without
+// details (no QuotaFailure, no RetryInfo). :predict names its per-base-model
+// quota (https://github.com/Aider-AI/aider/issues/1912 and
+// anthropics/claude-code#1440 quote it); generateContent gets the
+// dynamic-shared-quota text (google-gemini/gemini-cli#14811). Both checked
+// 2026-12-04; no raw capture of an Imagen :predict 429 was found.
+func writeVertexQuota(w http.ResponseWriter, rt route, model string) {
+	msg := "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
+	if rt.ep == EndpointPredict {
+		msg = "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: " + model +
+			". Please submit a quota increase request. https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai."
+	}
+	writeGoogleError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", msg, nil)
 }
 
 func (s *Server) writeOpenAIFault(w http.ResponseWriter, f Fault, model string) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func (s *Server) fileResource(f *gFile) map[string]any {
 		"updateTime":     created,
 		"expirationTime": f.created.Add(FileTTL).UTC().Format(time.RFC3339Nano),
 		"sha256Hash":     base64.StdEncoding.EncodeToString(sum[:]),
-		"uri":            s.URL() + "/v1beta/files/" + f.id,
+		"uri":            s.url + "/v1beta/files/" + f.id,
 		"state":          "ACTIVE",
 		"source":         f.source,
 	}
@@ -69,7 +70,7 @@ func (s *Server) fileResource(f *gFile) map[string]any {
 		m["displayName"] = f.displayName
 	}
 	if f.source == "GENERATED" {
-		m["downloadUri"] = s.URL() + "/download/v1beta/files/" + f.id + ":download?alt=media"
+		m["downloadUri"] = s.url + "/download/v1beta/files/" + f.id + ":download?alt=media"
 	}
 	return m
 }
@@ -111,7 +112,7 @@ func (s *Server) File(name string) ([]byte, bool) {
 
 func (s *Server) handleFileUpload(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
 	if rt.uploadID == "" {
-		s.startUpload(w, r, body)
+		s.startUpload(w, r, rt, body)
 		return
 	}
 	cmd := strings.ToLower(r.Header.Get("X-Goog-Upload-Command"))
@@ -169,7 +170,7 @@ func (s *Server) handleFileUpload(w http.ResponseWriter, r *http.Request, rt rou
 	writeJSON(w, http.StatusOK, map[string]any{"file": s.fileResource(f)})
 }
 
-func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, body []byte) {
+func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
 	if !strings.EqualFold(r.Header.Get("X-Goog-Upload-Protocol"), "resumable") ||
 		!strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Goog-Upload-Command")), "start") {
 		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT",
@@ -220,7 +221,16 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, body []byte
 	s.mu.Lock()
 	s.uploads[uid] = &gUpload{file: f}
 	s.mu.Unlock()
-	w.Header().Set("X-Goog-Upload-URL", s.URL()+"/upload/v1beta/files?upload_id="+uid+"&upload_protocol=resumable")
+	// The session URL keeps the version the client started with. Google
+	// documents only /upload/v1beta/files and every captured session URL
+	// came from a v1beta start; what a /upload/v1/files start gets back is
+	// unverified (2026-12-04). genai and js-genai follow the URL's path
+	// verbatim, so any version the emulator serves works.
+	version := rt.version
+	if version == "" {
+		version = "v1beta"
+	}
+	w.Header().Set("X-Goog-Upload-URL", s.url+"/upload/"+version+"/files?upload_id="+uid+"&upload_protocol=resumable")
 	w.Header().Set("X-Goog-Upload-Status", "active")
 	w.Header().Set("X-Goog-Upload-Chunk-Granularity", "262144")
 	w.WriteHeader(http.StatusOK)
@@ -253,6 +263,15 @@ func (s *Server) handleFileDownload(w http.ResponseWriter, r *http.Request, rt r
 		fileNotFound(w, rt.fileID)
 		return
 	}
+	if f.source != "GENERATED" {
+		// Only generated files have a downloadUri (genai's File.DownloadURI:
+		// "only set for downloadable (generated) files"); what the service
+		// answers for an uploaded one is unverified (2026-12-04): this is
+		// the emulator's guess.
+		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT",
+			"File files/"+f.id+" is not downloadable: only generated files can be downloaded.", nil)
+		return
+	}
 	w.Header().Set("Content-Type", f.mimeType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
 	w.WriteHeader(http.StatusOK)
@@ -271,4 +290,56 @@ func (s *Server) handleFileDelete(w http.ResponseWriter, rt route) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// handleFileList answers files.list: the live files, newest first, in
+// pages of pageSize (default 10, at most 100) with a nextPageToken.
+func (s *Server) handleFileList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("pageSize"))
+	if size <= 0 {
+		size = 10
+	}
+	size = min(size, 100)
+	start := 0
+	if t := q.Get("pageToken"); t != "" {
+		v, err := strconv.Atoi(strings.TrimPrefix(t, "p"))
+		if err != nil || v < 0 {
+			writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid page token.", nil)
+			return
+		}
+		start = v
+	}
+	now := s.now()
+	s.mu.Lock()
+	var live []*gFile
+	for id := range s.gfiles {
+		if f, ok := s.lookupFile(id, now); ok {
+			live = append(live, f)
+		}
+	}
+	slices.SortFunc(live, func(a, b *gFile) int {
+		if c := b.created.Compare(a.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	files := []any{}
+	next := ""
+	for i := start; i < len(live); i++ {
+		if len(files) == size {
+			next = "p" + strconv.Itoa(i)
+			break
+		}
+		files = append(files, s.fileResource(live[i]))
+	}
+	s.mu.Unlock()
+	resp := map[string]any{}
+	if len(files) > 0 {
+		resp["files"] = files // proto JSON omits an empty repeated field
+	}
+	if next != "" {
+		resp["nextPageToken"] = next
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -57,17 +57,27 @@ func TestFilesUploadGetDownloadDelete(t *testing.T) {
 	if err != nil || got.Name != f.Name || *got.SizeBytes != int64(len(data)) || got.Sha256Hash == "" {
 		t.Fatalf("get: %v %+v", err, got)
 	}
-	b, err := c.Files.Download(ctx, genai.NewDownloadURIFromFile(&genai.File{DownloadURI: f.Name}), nil)
-	if err != nil || !bytes.Equal(b, data) {
-		t.Fatalf("download: %v, %d bytes", err, len(b))
+	if b, ok := srv.File(f.Name); !ok || !bytes.Equal(b, data) {
+		t.Fatalf("Server.File: %v, %d bytes", ok, len(b))
 	}
+	// Only generated files are downloadable: an uploaded one has no
+	// downloadUri, and :download is refused.
+	if got.DownloadURI != "" {
+		t.Errorf("uploaded file has downloadUri %q", got.DownloadURI)
+	}
+	// genai v1.79.1's Files.Download does not check the HTTP status: it
+	// hands back the error body as the file's bytes, with a nil error.
+	b, err := c.Files.Download(ctx, genai.NewDownloadURIFromFile(&genai.File{DownloadURI: f.Name}), nil)
+	if err != nil || !bytes.Contains(b, []byte(`"status":"INVALID_ARGUMENT"`)) || !bytes.Contains(b, []byte("not downloadable")) {
+		t.Fatalf("download of an uploaded file: %v, %.200s", err, b)
+	}
+	var ae genai.APIError
 	if r := srv.Requests(); !strings.HasSuffix(r[len(r)-1].Path, ":download") || r[len(r)-1].RawQuery != "alt=media" {
 		t.Errorf("download went to %s?%s", r[len(r)-1].Path, r[len(r)-1].RawQuery)
 	}
 	if _, err := c.Files.Delete(ctx, f.Name, nil); err != nil {
 		t.Fatal(err)
 	}
-	var ae genai.APIError
 	if _, err := c.Files.Get(ctx, f.Name, nil); !errors.As(err, &ae) || ae.Code != 403 {
 		t.Errorf("after delete: %v", err)
 	}

@@ -10,13 +10,16 @@ import (
 // String describes the options without the key.
 func (o Options) String() string { return fmt.Sprintf("%v", o) }
 
-// Format prints the options with APIKey redacted, under every verb (%v,
+// Format prints the options with APIKey and ControlToken redacted, under every verb (%v,
 // %+v, %#v, %s, ...): test logs are logs too.
 func (o Options) Format(f fmt.State, verb rune) {
 	type options Options // without methods
 	r := options(o)
 	if r.APIKey != "" {
 		r.APIKey = secret.Mask
+	}
+	if r.ControlToken != "" {
+		r.ControlToken = secret.Mask
 	}
 	secret.Format(f, verb, r, "providertest.options", "providertest.Options")
 }

@@ -3,17 +3,22 @@ package providertest
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
-
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/imagegen-go/imagegen/provider"
@@ -51,6 +56,28 @@ const (
 	ChatHostedURL
 )
 
+// chatShapeNames are ChatShape's names, as String and ParseChatShape use them.
+func chatShapeNames() []string { return []string{"images", "markdown", "content-array", "hosted-url"} }
+
+// String returns the shape's name: "images", "markdown", "content-array"
+// or "hosted-url".
+func (c ChatShape) String() string {
+	if n := chatShapeNames(); c >= 0 && int(c) < len(n) {
+		return n[c]
+	}
+	return "ChatShape(" + strconv.Itoa(int(c)) + ")"
+}
+
+// ParseChatShape reads a shape's name as String writes it (case ignored).
+func ParseChatShape(name string) (ChatShape, error) {
+	for i, n := range chatShapeNames() {
+		if strings.EqualFold(n, strings.TrimSpace(name)) {
+			return ChatShape(i), nil
+		}
+	}
+	return 0, fmt.Errorf("providertest: unknown chat shape %q; want one of %s", name, strings.Join(chatShapeNames(), ", "))
+}
+
 // Endpoint names an emulated API operation; faults and statistics are
 // keyed by it.
 type Endpoint string
@@ -62,6 +89,10 @@ const (
 	EndpointAny Endpoint = "*"
 	// EndpointGenerateContent is Gemini's models/{model}:generateContent.
 	EndpointGenerateContent Endpoint = "generateContent"
+	// EndpointStreamGenerateContent is Gemini's
+	// models/{model}:streamGenerateContent, which the emulator refuses
+	// (see serveStream).
+	EndpointStreamGenerateContent Endpoint = "streamGenerateContent"
 	// EndpointBatchCreate is Gemini's models/{model}:batchGenerateContent.
 	EndpointBatchCreate Endpoint = "batchGenerateContent"
 	// EndpointBatchGet is GET batches/{id}.
@@ -78,6 +109,8 @@ const (
 	EndpointFileUpload Endpoint = "files.upload"
 	// EndpointFileGet is GET files/{id}, a File's metadata.
 	EndpointFileGet Endpoint = "files.get"
+	// EndpointFileList is GET files, the project's files, newest first.
+	EndpointFileList Endpoint = "files.list"
 	// EndpointFileDownload is GET files/{id}:download?alt=media (also under
 	// the /download/ prefix), a File's bytes.
 	EndpointFileDownload Endpoint = "files.download"
@@ -103,7 +136,7 @@ const (
 // toward rate limits and receive EndpointAny faults.
 func isGeneration(ep Endpoint) bool {
 	switch ep {
-	case EndpointGenerateContent, EndpointBatchCreate, EndpointPredict,
+	case EndpointGenerateContent, EndpointStreamGenerateContent, EndpointBatchCreate, EndpointPredict,
 		EndpointImagesGenerations, EndpointImagesEdits, EndpointChatCompletions,
 		EndpointOpenRouterImages:
 		return true
@@ -111,15 +144,25 @@ func isGeneration(ep Endpoint) bool {
 	return false
 }
 
-// isGoogle reports whether ep speaks the Google wire format.
-func isGoogle(ep Endpoint) bool {
+// wireFormat is the family of envelopes, headers and authentication an
+// endpoint speaks; a new family (a task API, say) adds a value here and
+// its cases in checkAuth, applyFault and notFound.
+type wireFormat int
+
+const (
+	wireOpenAI wireFormat = iota // OpenAI and the relays that copy it
+	wireGoogle                   // the Gemini API and Vertex AI
+)
+
+// wireOf returns the wire format of a known endpoint.
+func wireOf(ep Endpoint) wireFormat {
 	switch ep {
-	case EndpointGenerateContent, EndpointBatchCreate, EndpointBatchGet, EndpointBatchList,
-		EndpointBatchCancel, EndpointBatchDelete, EndpointPredict,
-		EndpointFileUpload, EndpointFileGet, EndpointFileDownload, EndpointFileDelete:
-		return true
+	case EndpointGenerateContent, EndpointStreamGenerateContent, EndpointBatchCreate, EndpointBatchGet,
+		EndpointBatchList, EndpointBatchCancel, EndpointBatchDelete, EndpointPredict,
+		EndpointFileUpload, EndpointFileGet, EndpointFileList, EndpointFileDownload, EndpointFileDelete:
+		return wireGoogle
 	}
-	return false
+	return wireOpenAI
 }
 
 // Options configure a Server. The zero value is usable.
@@ -160,6 +203,24 @@ type Options struct {
 	// LargeImageBytes, when > 0, makes every generated image a noisy PNG of
 	// about this many bytes (built once per server), for benchmarks.
 	LargeImageBytes int
+	// Listener, when set, is where the server accepts connections instead
+	// of a fresh 127.0.0.1 port; Close closes it. The standalone emulator
+	// (imagegen emulator) uses it to serve on a chosen address.
+	Listener net.Listener
+	// PublicURL is the base URL written into the URLs the server hands out
+	// (upload sessions, file URIs, hosted images); "" means the listener's
+	// address, with an unspecified host (0.0.0.0, ::) read as 127.0.0.1.
+	PublicURL string
+	// Control enables the HTTP control endpoint under ControlPrefix, with
+	// which tests in any language inject faults, read recorded requests
+	// and statistics, move the clock and reset the server. See
+	// ControlPrefix for the routes.
+	Control bool
+	// ControlToken, when set, is the bearer token every control request
+	// must carry ("Authorization: Bearer <token>"). The standalone
+	// emulator requires one for a control endpoint on a non-loopback
+	// address.
+	ControlToken string
 }
 
 // Request is a recorded request, with secrets redacted.
@@ -177,6 +238,9 @@ type Request struct {
 	Endpoint Endpoint
 	Model    string // model from the path, body or form ("dall-e-2" when an image request names none)
 	Time     time.Time
+	// RequestID is the x-request-id the server answered with (OpenAI-style
+	// endpoints only, as the real services); "" for Google endpoints.
+	RequestID string
 }
 
 // File describes an uploaded multipart file.
@@ -227,6 +291,11 @@ type Server struct {
 	gfiles    map[string]*gFile   // Files API, by id
 	uploads   map[string]*gUpload // resumable uploads in progress, by upload id
 	seq       int64
+	rpm, rpd  int // Options.RequestsPerMinute and RequestsPerDay; the control endpoint changes them
+
+	latency     atomic.Int64 // Options.Latency in ns; the control endpoint changes it
+	clockOffset atomic.Int64 // ns added to the clock by the control endpoint
+	url         string       // PublicURL, or the listener's
 
 	imgs imageCache
 }
@@ -262,13 +331,38 @@ func NewServer(opts Options) *Server {
 	if s.batchD <= 0 {
 		s.batchD = time.Minute
 	}
+	s.rpm, s.rpd = opts.RequestsPerMinute, opts.RequestsPerDay
+	s.latency.Store(int64(opts.Latency))
 	s.imgs.init(opts.Seed)
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if opts.Listener != nil {
+		_ = s.ts.Listener.Close()
+		s.ts.Listener = opts.Listener
+	}
+	s.ts.Start()
+	s.url = strings.TrimSuffix(opts.PublicURL, "/")
+	if s.url == "" {
+		s.url = loopbackURL(s.ts.Listener.Addr())
+	}
 	return s
 }
 
-// URL returns the base URL, without a trailing slash.
-func (s *Server) URL() string { return s.ts.URL }
+// loopbackURL is the http URL of addr, with an unspecified host (a server
+// bound to every interface) replaced by 127.0.0.1.
+func loopbackURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// URL returns the base URL, without a trailing slash: Options.PublicURL
+// when set.
+func (s *Server) URL() string { return s.url }
 
 // Client returns an HTTP client for the server; its idle connections are
 // closed by Close.
@@ -341,10 +435,51 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) now() time.Time {
+	t := time.Now()
 	if s.opts.Clock != nil {
-		return s.opts.Clock.Now()
+		t = s.opts.Clock.Now()
 	}
-	return time.Now()
+	return t.Add(time.Duration(s.clockOffset.Load()))
+}
+
+// AdvanceClock moves the server's clock (Options.Clock, or the real clock)
+// forward by d, for rate-limit windows and batch progress; a negative d
+// moves it back. It returns the new time.
+func (s *Server) AdvanceClock(d time.Duration) time.Time {
+	s.clockOffset.Add(int64(d))
+	return s.now()
+}
+
+// SetLatency changes Options.Latency for the requests that follow.
+func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+
+// SetLimits changes Options.RequestsPerMinute and RequestsPerDay for the
+// requests that follow (0 = unlimited), keeping the counts so far.
+func (s *Server) SetLimits(perMinute, perDay int) {
+	s.mu.Lock()
+	s.rpm, s.rpd = perMinute, perDay
+	s.mu.Unlock()
+}
+
+// Reset returns the server to its state when new: no recorded requests,
+// statistics, faults, batch jobs, files, uploads or rate-limit counts; the
+// clock, latency, limits and chat shape as Options set them.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	s.requests = nil
+	s.stats = Stats{PerEndpoint: map[Endpoint]int{}}
+	s.scripted = map[Endpoint][]Fault{}
+	s.random = map[Endpoint]randomRule{}
+	s.rng = rand.New(rand.NewSource(s.opts.Seed))
+	s.accepted, s.dayKey, s.dayCount = nil, "", 0
+	s.batches, s.batchIDs = map[string]*batchJob{}, nil
+	s.files, s.fileIDs = map[string][]byte{}, nil
+	s.gfiles, s.uploads = map[string]*gFile{}, map[string]*gUpload{}
+	s.chatShape = s.opts.ChatShape
+	s.rpm, s.rpd = s.opts.RequestsPerMinute, s.opts.RequestsPerDay
+	s.mu.Unlock()
+	s.clockOffset.Store(0)
+	s.latency.Store(int64(s.opts.Latency))
 }
 
 func (s *Server) nextSeq() int64 {
@@ -357,11 +492,16 @@ func (s *Server) nextSeq() int64 {
 // route is what the router learned from a request's method and path.
 type route struct {
 	ep       Endpoint
+	wire     wireFormat
+	version  string // API version from the path ("v1beta", "v1", "v1beta1"), "" when none
+	method   string // Google RPC method ("generateContent", "predict", ...)
 	model    string
 	vertex   bool
+	project  string // Vertex path's projects/{p}/locations/{l}, for messages
 	batchID  string
 	fileID   string // hosted image id, or Files API id
 	uploadID string // resumable upload session
+	stream   bool   // the caller asked for a streamed answer
 }
 
 var (
@@ -369,100 +509,212 @@ var (
 	googleBatchRE = regexp.MustCompile(`^/(.*/)?batches(?:/([^/:]+)(:cancel)?)?$`)
 	fileRE        = regexp.MustCompile(`^/files/([A-Za-z0-9_-]+)\.png$`)
 	gUploadRE     = regexp.MustCompile(`^/upload/v1[a-z0-9]*/files$`)
-	gFileRE       = regexp.MustCompile(`^/(download/)?v1[a-z0-9]*/files/([^/:]+)(:download)?$`)
+	gFileRE       = regexp.MustCompile(`^/(download/)?v1[a-z0-9]*/files(?:/([^/:]+)(:download)?)?$`)
+	versionRE     = regexp.MustCompile(`^/(?:upload/|download/)?(v\d[a-z0-9]*)(?:/|$)`)
+	vertexRE      = regexp.MustCompile(`projects/[^/]+/locations/[^/]+`)
 )
 
-func routeOf(r *http.Request) route {
-	p := r.URL.Path
-	if m := googleModelRE.FindStringSubmatch(p); m != nil && r.Method == http.MethodPost {
-		rt := route{model: m[2], vertex: strings.Contains(m[1], "publishers/") || strings.Contains(m[1], "projects/")}
-		switch m[3] {
-		case "generateContent":
-			rt.ep = EndpointGenerateContent
-		case "batchGenerateContent":
-			rt.ep = EndpointBatchCreate
-		case "predict":
-			rt.ep = EndpointPredict
-		default:
-			rt.ep = EndpointUnknown
-		}
-		return rt
+// routers recognise the emulated endpoints, each family in turn; a new
+// family (issue 15's task APIs, say) adds a function here, its Endpoint
+// constants and its handlers in dispatch.
+func routers() []func(*http.Request) (route, bool) {
+	return []func(*http.Request) (route, bool){
+		routeGoogleModel, routeGoogleBatch, routeGoogleFiles, routeHostedFile, routeOpenAI,
 	}
-	if m := googleBatchRE.FindStringSubmatch(p); m != nil {
-		rt := route{batchID: m[2], ep: EndpointUnknown}
-		switch {
-		case m[2] == "" && r.Method == http.MethodGet:
-			rt.ep = EndpointBatchList
-		case m[2] != "" && m[3] != "" && r.Method == http.MethodPost:
-			rt.ep = EndpointBatchCancel
-		case m[2] != "" && m[3] == "" && r.Method == http.MethodGet:
-			rt.ep = EndpointBatchGet
-		case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
-			rt.ep = EndpointBatchDelete
-		}
-		return rt
-	}
-	if gUploadRE.MatchString(p) && r.Method == http.MethodPost {
-		return route{ep: EndpointFileUpload, uploadID: r.URL.Query().Get("upload_id")}
-	}
-	if m := gFileRE.FindStringSubmatch(p); m != nil {
-		rt := route{ep: EndpointUnknown, fileID: m[2]}
-		switch {
-		case r.Method == http.MethodGet && (m[1] != "" || m[3] != ""):
-			if m[3] != "" {
-				rt.ep = EndpointFileDownload
-			}
-		case r.Method == http.MethodGet:
-			rt.ep = EndpointFileGet
-		case r.Method == http.MethodDelete && m[1] == "" && m[3] == "":
-			rt.ep = EndpointFileDelete
-		}
-		return rt
-	}
-	if m := fileRE.FindStringSubmatch(p); m != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		return route{ep: EndpointFiles, fileID: m[1]}
-	}
-	if r.Method == http.MethodPost {
-		switch {
-		case p == "/api/v1/images":
-			return route{ep: EndpointOpenRouterImages}
-		case strings.HasSuffix(p, "/images/generations"):
-			return route{ep: EndpointImagesGenerations}
-		case strings.HasSuffix(p, "/images/edits"):
-			return route{ep: EndpointImagesEdits}
-		case strings.HasSuffix(p, "/chat/completions"):
-			return route{ep: EndpointChatCompletions}
-		}
-	}
-	return route{ep: EndpointUnknown}
 }
 
-// looksGoogle guesses the envelope for an unknown path.
-func looksGoogle(p string) bool {
-	return strings.HasPrefix(p, "/v1beta") || strings.HasPrefix(p, "/v1alpha") ||
-		strings.Contains(p, ":") || strings.Contains(p, "/models/") || strings.Contains(p, "publishers/")
+func routeOf(r *http.Request) route {
+	rt := route{ep: EndpointUnknown}
+	for _, try := range routers() {
+		if got, ok := try(r); ok {
+			rt = got
+			break
+		}
+	}
+	if rt.ep == EndpointUnknown {
+		rt.wire = wireOpenAI
+		if looksGoogle(r) {
+			rt.wire = wireGoogle
+		}
+	} else {
+		rt.wire = wireOf(rt.ep)
+	}
+	if m := versionRE.FindStringSubmatch(r.URL.Path); m != nil {
+		rt.version = m[1]
+	}
+	return rt
+}
+
+func routeGoogleModel(r *http.Request) (route, bool) {
+	m := googleModelRE.FindStringSubmatch(r.URL.Path)
+	if m == nil || r.Method != http.MethodPost {
+		return route{}, false
+	}
+	rt := route{ep: EndpointUnknown, model: m[2], method: m[3],
+		vertex:  strings.Contains(m[1], "publishers/") || strings.Contains(m[1], "projects/"),
+		project: vertexRE.FindString(m[1])}
+	switch m[3] {
+	case "generateContent":
+		rt.ep = EndpointGenerateContent
+	case "streamGenerateContent":
+		rt.ep, rt.stream = EndpointStreamGenerateContent, true
+	case "batchGenerateContent":
+		rt.ep = EndpointBatchCreate
+	case "predict":
+		rt.ep = EndpointPredict
+	}
+	return rt, true
+}
+
+func routeGoogleBatch(r *http.Request) (route, bool) {
+	m := googleBatchRE.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		return route{}, false
+	}
+	rt := route{batchID: m[2], ep: EndpointUnknown}
+	switch {
+	case m[2] == "" && r.Method == http.MethodGet:
+		rt.ep = EndpointBatchList
+	case m[2] != "" && m[3] != "" && r.Method == http.MethodPost:
+		rt.ep = EndpointBatchCancel
+	case m[2] != "" && m[3] == "" && r.Method == http.MethodGet:
+		rt.ep = EndpointBatchGet
+	case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
+		rt.ep = EndpointBatchDelete
+	}
+	return rt, true
+}
+
+func routeGoogleFiles(r *http.Request) (route, bool) {
+	p := r.URL.Path
+	if gUploadRE.MatchString(p) && r.Method == http.MethodPost {
+		return route{ep: EndpointFileUpload, uploadID: r.URL.Query().Get("upload_id")}, true
+	}
+	m := gFileRE.FindStringSubmatch(p)
+	if m == nil {
+		return route{}, false
+	}
+	if strings.HasPrefix(p, "/v1/") && !googleHeaders(r) {
+		// OpenAI's Files API lives at /v1/files too.
+		return route{}, false
+	}
+	rt := route{ep: EndpointUnknown, fileID: m[2]}
+	download, colon := m[1] != "", m[3] != ""
+	switch {
+	case m[2] == "":
+		if r.Method == http.MethodGet && !download {
+			rt.ep = EndpointFileList
+		}
+	case r.Method == http.MethodGet && colon:
+		rt.ep = EndpointFileDownload
+	case r.Method == http.MethodGet && !download:
+		rt.ep = EndpointFileGet
+	case r.Method == http.MethodDelete && !download && !colon:
+		rt.ep = EndpointFileDelete
+	}
+	return rt, true
+}
+
+func routeHostedFile(r *http.Request) (route, bool) {
+	m := fileRE.FindStringSubmatch(r.URL.Path)
+	if m == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return route{}, false
+	}
+	return route{ep: EndpointFiles, fileID: m[1]}, true
+}
+
+func routeOpenAI(r *http.Request) (route, bool) {
+	if r.Method != http.MethodPost {
+		return route{}, false
+	}
+	p := r.URL.Path
+	switch {
+	case p == "/api/v1/images":
+		return route{ep: EndpointOpenRouterImages}, true
+	case strings.HasSuffix(p, "/images/generations"):
+		return route{ep: EndpointImagesGenerations}, true
+	case strings.HasSuffix(p, "/images/edits"):
+		return route{ep: EndpointImagesEdits}, true
+	case strings.HasSuffix(p, "/chat/completions"):
+		return route{ep: EndpointChatCompletions}, true
+	}
+	return route{}, false
+}
+
+// googleHeaders reports whether a request carries what only Google's
+// clients send: an API key header or query parameter, or genai's
+// x-goog-api-client.
+func googleHeaders(r *http.Request) bool {
+	return r.Header.Get("X-Goog-Api-Key") != "" || r.Header.Get("X-Goog-Api-Client") != "" ||
+		r.URL.Query().Has("key")
+}
+
+// looksGoogle guesses the envelope for an unknown path. Google's paths
+// under /v1beta, /v1alpha, /upload/ and /download/ and its ":method"
+// suffixes are unmistakable; under /v1/, which OpenAI shares (GET
+// /v1/models, /v1/files), the client's headers decide.
+func looksGoogle(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/v1beta"), strings.HasPrefix(p, "/v1alpha"),
+		strings.HasPrefix(p, "/upload/"), strings.HasPrefix(p, "/download/"),
+		strings.Contains(p, ":"), strings.Contains(p, "publishers/"):
+		return true
+	}
+	return googleHeaders(r)
+}
+
+// wantsStream reports whether an OpenAI-style request asked for a stream:
+// "stream": true in JSON, stream=true in a multipart form. openai-node
+// sends Accept: application/json for streams too, so the body decides.
+func wantsStream(rec Request) bool {
+	if v, ok := rec.JSON["stream"].(bool); ok {
+		return v
+	}
+	if v := rec.Form["stream"]; len(v) > 0 {
+		return strings.EqualFold(strings.TrimSpace(v[0]), "true")
+	}
+	return false
+}
+
+// call is one provider request being served.
+type call struct {
+	r    *http.Request
+	rt   route
+	body []byte
+	rec  Request
+	f    Fault
 }
 
 const maxBody = 256 << 20
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Control && strings.HasPrefix(r.URL.Path, ControlPrefix) {
+		s.serveControl(w, r)
+		return
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	rt := routeOf(r)
-	rec := s.record(r, body, rt)
+	reqID := ""
+	if rt.wire == wireOpenAI && rt.ep != EndpointFiles {
+		// openai-node reads it into request_id and APIError.requestID.
+		reqID = newRequestID()
+		w.Header().Set("X-Request-Id", reqID)
+	}
+	rec := s.record(r, body, rt, reqID)
+	if rt.wire == wireOpenAI && wantsStream(rec) {
+		rt.stream = true
+	}
 
 	if rt.ep == EndpointFiles {
 		s.serveFile(w, rt.fileID)
 		return
 	}
-	if s.opts.Latency > 0 && !s.wait(r.Context(), s.opts.Latency) {
+	if d := time.Duration(s.latency.Load()); d > 0 && !s.wait(r.Context(), d) {
 		return
 	}
 	if rt.ep == EndpointUnknown {
-		if looksGoogle(r.URL.Path) {
-			writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", nil)
-		} else {
-			writeOpenAIError(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")", "invalid_request_error", "", "", nil)
-		}
+		s.notFound(w, r, rt)
 		return
 	}
 	if rt.ep == EndpointFileUpload && rt.uploadID != "" {
@@ -473,15 +725,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.checkAuth(w, r, rt) {
 		return
 	}
-	f := s.nextFault(rt.ep)
-	if f.Kind != KindNone {
-		if s.applyFault(w, r, f, rt, rec) {
-			return
-		}
+	c := &call{r: r, rt: rt, body: body, rec: rec, f: s.nextFault(rt.ep)}
+	if c.f.Kind != KindNone && s.applyFault(w, r, c.f, rt, rec) {
+		return
 	}
 	if isGeneration(rt.ep) && !s.admit(w, rt, rec) {
 		return
 	}
+	if rt.stream {
+		s.serveStream(w, c)
+		return
+	}
+	s.dispatch(w, c)
+}
+
+// dispatch serves a request that passed authentication, faults and limits.
+func (s *Server) dispatch(w http.ResponseWriter, c *call) {
+	r, rt, body, rec, f := c.r, c.rt, c.body, c.rec, c.f
 	switch rt.ep {
 	case EndpointGenerateContent:
 		s.handleGenerateContent(w, r, rt, body, f)
@@ -499,6 +759,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleFileUpload(w, r, rt, body)
 	case EndpointFileGet:
 		s.handleFileGet(w, rt)
+	case EndpointFileList:
+		s.handleFileList(w, r)
 	case EndpointFileDownload:
 		s.handleFileDownload(w, r, rt)
 	case EndpointFileDelete:
@@ -511,7 +773,26 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleImagesEdits(w, rec, f)
 	case EndpointChatCompletions:
 		s.handleChat(w, rec, f)
+	default:
+		s.notFound(w, r, rt)
 	}
+}
+
+// notFound answers a path or method the emulator does not serve, in the
+// envelope of the family the request looks like.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, rt route) {
+	if rt.wire == wireGoogle {
+		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", nil)
+		return
+	}
+	writeOpenAIError(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")", "invalid_request_error", "", "", nil)
+}
+
+// newRequestID makes an id shaped like OpenAI's: "req_" and 32 hex digits.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
 }
 
 // wait sleeps for d in real time; false when the client left or the
@@ -542,7 +823,7 @@ func secretHeader(name string) bool {
 	return false
 }
 
-func (s *Server) record(r *http.Request, body []byte, rt route) Request {
+func (s *Server) record(r *http.Request, body []byte, rt route, reqID string) Request {
 	h := r.Header.Clone()
 	for k := range h {
 		if secretHeader(k) {
@@ -556,14 +837,15 @@ func (s *Server) record(r *http.Request, body []byte, rt route) Request {
 		rawQuery = q.Encode()
 	}
 	rec := Request{
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		RawQuery: rawQuery,
-		Header:   h,
-		Body:     body,
-		Endpoint: rt.ep,
-		Model:    rt.model,
-		Time:     s.now(),
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		RawQuery:  rawQuery,
+		Header:    h,
+		Body:      body,
+		Endpoint:  rt.ep,
+		Model:     rt.model,
+		Time:      s.now(),
+		RequestID: reqID,
 	}
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
@@ -626,7 +908,7 @@ func parseMultipart(body []byte, boundary string) (map[string][]string, map[stri
 // the request is not authorised.
 func (s *Server) checkAuth(w http.ResponseWriter, r *http.Request, rt route) bool {
 	bearer, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if isGoogle(rt.ep) {
+	if rt.wire == wireGoogle {
 		gkey := r.Header.Get("X-Goog-Api-Key")
 		qkey := r.URL.Query().Get("key")
 		switch {
@@ -722,34 +1004,36 @@ func (s *Server) nextFault(ep Endpoint) Fault {
 // as providers count: a request is refused when RequestsPerMinute were
 // accepted in (now−60s, now], with a hint of when the oldest leaves.
 func (s *Server) admit(w http.ResponseWriter, rt route, rec Request) bool {
-	if s.opts.RequestsPerMinute <= 0 && s.opts.RequestsPerDay <= 0 {
+	s.mu.Lock()
+	rpm, rpd := s.rpm, s.rpd
+	if rpm <= 0 && rpd <= 0 {
+		s.mu.Unlock()
 		return true
 	}
-	s.mu.Lock()
 	// Read the clock under the lock, so that accepted stays in time order
 	// however requests interleave: the window is exact.
 	now := s.now()
 	var retry time.Duration
 	daily := false
-	if s.opts.RequestsPerDay > 0 {
+	if rpd > 0 {
 		key := now.In(s.zone).Format("2006-01-02")
 		if key != s.dayKey {
 			s.dayKey, s.dayCount = key, 0
 		}
-		if s.dayCount >= s.opts.RequestsPerDay {
+		if s.dayCount >= rpd {
 			l := now.In(s.zone)
 			midnight := time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, s.zone)
 			retry, daily = midnight.Sub(now), true
 		}
 	}
-	if !daily && s.opts.RequestsPerMinute > 0 {
+	if !daily && rpm > 0 {
 		cut := now.Add(-time.Minute)
 		i := 0
 		for i < len(s.accepted) && !s.accepted[i].After(cut) {
 			i++
 		}
 		s.accepted = s.accepted[i:]
-		if len(s.accepted) >= s.opts.RequestsPerMinute {
+		if len(s.accepted) >= rpm {
 			retry = s.accepted[0].Add(time.Minute).Sub(now)
 		}
 	}
@@ -760,26 +1044,26 @@ func (s *Server) admit(w http.ResponseWriter, rt route, rec Request) bool {
 		if model == "" {
 			model = rec.Model
 		}
-		if isGoogle(rt.ep) {
+		switch {
+		case rt.wire == wireGoogle && rt.vertex:
+			writeVertexQuota(w, rt, model)
+		case rt.wire == wireGoogle && daily:
+			writeGoogleQuota(w, http.StatusTooManyRequests, model, perDay, rpd, retry, "")
+		case rt.wire == wireGoogle:
+			writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, rpm, retry, "")
+		default:
+			limit, per := rpm, "min (RPM)"
 			if daily {
-				writeGoogleQuota(w, http.StatusTooManyRequests, model, perDay, s.opts.RequestsPerDay, retry, "")
-			} else {
-				writeGoogleQuota(w, http.StatusTooManyRequests, model, perMinute, s.opts.RequestsPerMinute, retry, "")
-			}
-		} else {
-			limit := s.opts.RequestsPerMinute
-			per := "min (RPM)"
-			if daily {
-				limit, per = s.opts.RequestsPerDay, "day (RPD)"
+				limit, per = rpd, "day (RPD)"
 			}
 			writeOpenAIRateLimit(w, model, limit, per, retry, "")
 		}
 		return false
 	}
-	if s.opts.RequestsPerMinute > 0 {
+	if rpm > 0 {
 		s.accepted = append(s.accepted, now)
 	}
-	if s.opts.RequestsPerDay > 0 {
+	if rpd > 0 {
 		s.dayCount++
 	}
 	s.mu.Unlock()
@@ -796,7 +1080,7 @@ func (s *Server) storeFile(b []byte) string {
 		delete(s.files, s.fileIDs[0])
 		s.fileIDs = s.fileIDs[1:]
 	}
-	return s.URL() + "/files/" + id + ".png"
+	return s.url + "/files/" + id + ".png"
 }
 
 func (s *Server) serveFile(w http.ResponseWriter, id string) {

@@ -1,0 +1,93 @@
+// Command imagegen is imagegen's command-line tool. Today it has one
+// subcommand:
+//
+//	imagegen emulator [flags]   serve the provider emulator for tests in any language
+//
+// Run "imagegen help" for the list and "imagegen SUBCOMMAND -h" for a
+// subcommand's flags. Exit status: 0 on success, 1 when the work failed,
+// 2 on a usage or configuration mistake.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/imagegen-go/imagegen/internal/emulatorcmd"
+	"github.com/imagegen-go/imagegen/provider"
+)
+
+// command is one subcommand: a one-line summary and the function that
+// runs it. A subcommand parses its own flags from args and returns a
+// *provider.ConfigError for a usage mistake, flag.ErrHelp after -h.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists the subcommands by name; a new one is a line here.
+func commands() map[string]command {
+	return map[string]command{
+		"emulator": {"serve the Gemini, Imagen and OpenAI-style emulator (providertest) for tests in any language", emulatorcmd.Run},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a subcommand and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(stdout, cmds)
+		return 0
+	}
+	cmd, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(stderr, "imagegen: unknown subcommand %q\n\n", name)
+		usage(stderr, cmds)
+		return 2
+	}
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, provider.ErrInvalidConfig):
+		fmt.Fprintf(stderr, "imagegen %s: %v\n", name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "imagegen %s: %v\n", name, err)
+		return 1
+	}
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "Usage: imagegen SUBCOMMAND [flags]\n\nSubcommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun \"imagegen SUBCOMMAND -h\" for its flags.\n")
+}

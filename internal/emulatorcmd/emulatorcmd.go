@@ -1,0 +1,365 @@
+// Package emulatorcmd is `imagegen emulator`: provider/providertest's
+// emulator as a standalone server, so that tests in any language (Python,
+// JavaScript, ...) can point the official SDKs at it and drive its faults
+// over HTTP through the control endpoint (providertest.ControlPrefix).
+//
+//	imagegen emulator --addr 127.0.0.1:8080 --key test-key --rpm 10 --latency 200ms
+//	imagegen emulator --config emulator.json
+//
+// The first line it prints is "imagegen emulator listening on URL"; with
+// --addr 127.0.0.1:0 the system picks a free port, and a script reads it
+// from that line. It serves until its context is cancelled (SIGINT or
+// SIGTERM in the command).
+//
+// # Config file
+//
+// --config names a JSON file with any of these fields; flags given on the
+// command line win over it:
+//
+//	{
+//	  "addr": "127.0.0.1:8080",
+//	  "publicURL": "",                 // base of the URLs handed out; "" = the listener's
+//	  "apiKey": "test-key",
+//	  "requestsPerMinute": 10, "requestsPerDay": 250,
+//	  "latency": "200ms", "batchDuration": "1m",
+//	  "chatShape": "images",           // images | markdown | content-array | hosted-url
+//	  "geminiAuth": "api-key",         // api-key | bearer
+//	  "relayImageInText": false,
+//	  "seed": 1,
+//	  "control": true, "controlToken": "",
+//	  "faults": [
+//	    {"endpoint": "generateContent", "faults": [{"kind": "Unavailable"}, {"kind": "RateLimited", "retry": "7s"}]},
+//	    {"endpoint": "*", "probability": 0.1, "faults": [{"kind": "Reset"}]}
+//	  ]
+//	}
+//
+// Fault rules are providertest.FaultRule values: scripted for the next
+// calls, or random with a probability, in the JSON form that
+// providertest.Fault's UnmarshalJSON documents.
+//
+// # The control endpoint
+//
+// It is on by default for a loopback address. Bound beyond loopback
+// (--addr 0.0.0.0:8080, a LAN address) it is off unless --control-token
+// is given, and then every control request must carry
+// "Authorization: Bearer <token>"; --control without a token there is a
+// configuration error. --control=false turns it off anywhere.
+package emulatorcmd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
+)
+
+// DefaultAddr is where the emulator listens without --addr.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Config is the emulator's configuration, as the --config file holds it.
+// The zero value serves on DefaultAddr with the key "test-key".
+type Config struct {
+	Addr              string                   `json:"addr,omitempty"`
+	PublicURL         string                   `json:"publicURL,omitempty"`
+	APIKey            string                   `json:"apiKey,omitempty"`
+	RequestsPerMinute int                      `json:"requestsPerMinute,omitempty"`
+	RequestsPerDay    int                      `json:"requestsPerDay,omitempty"`
+	Latency           Duration                 `json:"latency,omitempty"`
+	BatchDuration     Duration                 `json:"batchDuration,omitempty"`
+	ChatShape         string                   `json:"chatShape,omitempty"`
+	GeminiAuth        string                   `json:"geminiAuth,omitempty"`
+	RelayImageInText  bool                     `json:"relayImageInText,omitempty"`
+	Seed              int64                    `json:"seed,omitempty"`
+	Control           *bool                    `json:"control,omitempty"` // nil: on for loopback only
+	ControlToken      string                   `json:"controlToken,omitempty"`
+	Faults            []providertest.FaultRule `json:"faults,omitempty"`
+}
+
+// String describes the configuration without the key or the token.
+func (c Config) String() string {
+	return fmt.Sprintf("emulator on %s (rpm %d, rpd %d, latency %s, %d fault rules)",
+		c.Addr, c.RequestsPerMinute, c.RequestsPerDay, time.Duration(c.Latency), len(c.Faults))
+}
+
+// GoString is String, so that %#v cannot print the key or the token.
+func (c Config) GoString() string { return c.String() }
+
+// Duration is a time.Duration written in JSON as a Go duration ("1.5s")
+// or a number of seconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "1.5s" or 1.5.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("want a duration such as \"1.5s\" or a number of seconds, not %s", b)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// autoBool is a boolean flag that knows whether it was given.
+type autoBool struct{ set, on bool }
+
+func (b *autoBool) String() string {
+	if b == nil || !b.set {
+		return "auto"
+	}
+	return fmt.Sprint(b.on)
+}
+
+func (b *autoBool) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	b.set, b.on = true, on
+	return nil
+}
+
+// IsBoolFlag lets --control stand alone.
+func (b *autoBool) IsBoolFlag() bool { return true }
+
+// faultFlag collects repeated --fault values.
+type faultFlag []providertest.FaultRule
+
+func (f *faultFlag) String() string { return fmt.Sprint(len(*f), " rules") }
+
+func (f *faultFlag) Set(v string) error {
+	var r providertest.FaultRule
+	if err := json.Unmarshal([]byte(v), &r); err != nil {
+		return err
+	}
+	*f = append(*f, r)
+	return nil
+}
+
+// Run is `imagegen emulator`: it parses args, starts the emulator, prints
+// its URL on stdout and serves until ctx is cancelled. A bad flag or
+// configuration is a *provider.ConfigError; -h is flag.ErrHelp.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	opts, control, err := options(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	opts.Listener = l
+	srv := providertest.NewServer(opts)
+	defer srv.Close()
+	for _, rule := range cfg.Faults {
+		if err := rule.Apply(srv); err != nil {
+			return &provider.ConfigError{Field: "emulator faults", Err: err}
+		}
+	}
+	w := bufio.NewWriter(stdout)
+	fmt.Fprintf(w, "imagegen emulator listening on %s\n", srv.URL())
+	switch {
+	case control && opts.ControlToken != "":
+		fmt.Fprintf(w, "control endpoint: %s%s (Authorization: Bearer <control token>)\n", srv.URL(), providertest.ControlPrefix)
+	case control:
+		fmt.Fprintf(w, "control endpoint: %s%s\n", srv.URL(), providertest.ControlPrefix)
+	default:
+		fmt.Fprintf(w, "control endpoint: off\n")
+	}
+	fmt.Fprintf(w, "API key: %s; Gemini: baseUrl %s; OpenAI: baseURL %s/v1\n", keyHint(opts.APIKey), srv.URL(), srv.URL())
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// keyHint names the key only when it is the well-known test key.
+func keyHint(key string) string {
+	if key == "" || key == "test-key" {
+		return `"test-key"`
+	}
+	return "as configured"
+}
+
+func parse(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("imagegen emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath = fs.String("config", "", "JSON config `file` (see the package doc); flags win over it")
+		addr       = fs.String("addr", DefaultAddr, "listen `address`; port 0 picks a free one")
+		publicURL  = fs.String("public-url", "", "base `URL` in the URLs the emulator hands out (default: the listener's)")
+		key        = fs.String("key", "test-key", "the API `key` clients must send")
+		rpm        = fs.Int("rpm", 0, "generation requests allowed per sliding minute (0 = unlimited)")
+		rpd        = fs.Int("rpd", 0, "generation requests allowed per day, Pacific time (0 = unlimited)")
+		latency    = fs.Duration("latency", 0, "delay added before every answer")
+		batch      = fs.Duration("batch-duration", time.Minute, "time a batch job takes to succeed, on the emulator's clock")
+		chat       = fs.String("chat-shape", "images", "chat completion image shape: images, markdown, content-array, hosted-url")
+		gauth      = fs.String("gemini-auth", "api-key", "how Gemini endpoints take the key: api-key (x-goog-api-key) or bearer (a relay)")
+		inText     = fs.Bool("relay-image-in-text", false, "with --gemini-auth bearer, return Gemini images as markdown data: URIs in text parts")
+		seed       = fs.Int64("seed", 0, "seed of random faults")
+		control    autoBool
+		token      = fs.String("control-token", "", "bearer `token` the control endpoint requires (needed beyond loopback)")
+		faults     faultFlag
+	)
+	fs.Var(&control, "control", "serve the control endpoint under "+providertest.ControlPrefix+"; without the flag: on for a loopback address, else only with --control-token")
+	fs.Var(&faults, "fault", "a fault rule in JSON, e.g. '{\"endpoint\":\"*\",\"probability\":0.1,\"faults\":[{\"kind\":\"Unavailable\"}]}' (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: imagegen emulator [flags]\n\nServe the Gemini, Imagen and OpenAI-style emulator for tests in any language.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, &provider.ConfigError{Field: "imagegen emulator flags", Err: err}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, &provider.ConfigError{Field: "imagegen emulator arguments", Value: strings.Join(fs.Args(), " "), Want: "flags only"}
+	}
+	var cfg Config
+	if *configPath != "" {
+		b, err := os.ReadFile(*configPath)
+		if err != nil {
+			return Config{}, &provider.ConfigError{Field: "emulator --config", Value: *configPath, Err: err}
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return Config{}, &provider.ConfigError{Field: "emulator --config", Value: *configPath, Err: err}
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	pick := func(name string, inFile bool) bool { return set[name] || !inFile }
+	if pick("addr", cfg.Addr != "") {
+		cfg.Addr = *addr
+	}
+	if pick("public-url", cfg.PublicURL != "") {
+		cfg.PublicURL = *publicURL
+	}
+	if pick("key", cfg.APIKey != "") {
+		cfg.APIKey = *key
+	}
+	if set["rpm"] {
+		cfg.RequestsPerMinute = *rpm
+	}
+	if set["rpd"] {
+		cfg.RequestsPerDay = *rpd
+	}
+	if set["latency"] {
+		cfg.Latency = Duration(*latency)
+	}
+	if pick("batch-duration", cfg.BatchDuration != 0) {
+		cfg.BatchDuration = Duration(*batch)
+	}
+	if pick("chat-shape", cfg.ChatShape != "") {
+		cfg.ChatShape = *chat
+	}
+	if pick("gemini-auth", cfg.GeminiAuth != "") {
+		cfg.GeminiAuth = *gauth
+	}
+	if set["relay-image-in-text"] {
+		cfg.RelayImageInText = *inText
+	}
+	if set["seed"] {
+		cfg.Seed = *seed
+	}
+	if control.set {
+		v := control.on
+		cfg.Control = &v
+	}
+	if set["control-token"] {
+		cfg.ControlToken = *token
+	}
+	cfg.Faults = append(cfg.Faults, faults...)
+	return cfg, nil
+}
+
+// options turns cfg into the server's options and says whether the
+// control endpoint is on.
+func options(cfg Config) (providertest.Options, bool, error) {
+	opts := providertest.Options{
+		APIKey: cfg.APIKey, PublicURL: cfg.PublicURL,
+		RequestsPerMinute: cfg.RequestsPerMinute, RequestsPerDay: cfg.RequestsPerDay,
+		Latency: time.Duration(cfg.Latency), BatchDuration: time.Duration(cfg.BatchDuration),
+		RelayImageInText: cfg.RelayImageInText, Seed: cfg.Seed, ControlToken: cfg.ControlToken,
+	}
+	if cfg.RequestsPerMinute < 0 {
+		return opts, false, provider.InvalidConfig("emulator --rpm", cfg.RequestsPerMinute, "0 (unlimited) or more")
+	}
+	if cfg.RequestsPerDay < 0 {
+		return opts, false, provider.InvalidConfig("emulator --rpd", cfg.RequestsPerDay, "0 (unlimited) or more")
+	}
+	if cfg.Latency < 0 || cfg.BatchDuration < 0 {
+		return opts, false, provider.InvalidConfig("emulator --latency / --batch-duration", "a negative duration", "0 or more")
+	}
+	if cfg.ChatShape != "" {
+		shape, err := providertest.ParseChatShape(cfg.ChatShape)
+		if err != nil {
+			return opts, false, provider.InvalidConfig("emulator --chat-shape", cfg.ChatShape, "images, markdown, content-array or hosted-url")
+		}
+		opts.ChatShape = shape
+	}
+	switch strings.ToLower(cfg.GeminiAuth) {
+	case "", "api-key", "apikey":
+		opts.GeminiAuth = providertest.AuthAPIKey
+	case "bearer":
+		opts.GeminiAuth = providertest.AuthBearer
+	default:
+		return opts, false, provider.InvalidConfig("emulator --gemini-auth", cfg.GeminiAuth, "api-key or bearer")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	loopback := isLoopback(cfg.Addr)
+	switch {
+	case cfg.Control == nil:
+		opts.Control = loopback || cfg.ControlToken != ""
+	case *cfg.Control && !loopback && cfg.ControlToken == "":
+		return opts, false, provider.InvalidConfig("emulator --control", cfg.Addr,
+			"a --control-token for a control endpoint beyond loopback (anyone who reaches it can script the server)")
+	default:
+		opts.Control = *cfg.Control
+	}
+	return opts, opts.Control, nil
+}
+
+// isLoopback reports whether addr ("host:port") listens on loopback only:
+// localhost or a loopback IP. An empty host listens everywhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
