@@ -203,6 +203,10 @@ func (b *breaker) Allow(ctx context.Context, now time.Time) (func(Outcome, time.
 	}
 	gen := b.generation
 	var once sync.Once
+	if b.s.OnStateChange == nil {
+		// Nothing to report a change to: keep ctx out of the closure.
+		return func(o Outcome, at time.Time) { once.Do(func() { b.done(context.Background(), gen, o, at) }) }, 0, nil
+	}
 	return func(o Outcome, at time.Time) { once.Do(func() { b.done(ctx, gen, o, at) }) }, 0, nil
 }
 

@@ -363,6 +363,13 @@ func (b *Budget) signalSettled() {
 // counts as 0. Use a context that is not cancelled with the call's
 // (context.WithoutCancel): the money is spent either way.
 func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD) error {
+	return b.settle(ctx, r, actual, provider.Listening(ctx))
+}
+
+// settle is Settle, told whether ctx has event handlers: a caller that
+// detached ctx from its cancellation (context.WithoutCancel) knows it
+// from the original, whose lookup costs no allocation.
+func (b *Budget) settle(ctx context.Context, r *Reservation, actual provider.USD, listening bool) error {
 	if r == nil {
 		return nil
 	}
@@ -371,7 +378,6 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 		return err
 	}
 	b.signalSettled()
-	listening := provider.Listening(ctx)
 	if listening {
 		provider.Emit(ctx, provider.Event{Kind: provider.EventBudgetSettled, Amount: actual, Scope: r.scopeList()})
 	}
