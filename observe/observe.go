@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -366,8 +367,13 @@ func (o *Observer) generate(ctx context.Context, next provider.Generator, req *p
 	}
 	// The span and the log line share the request's attributes.
 	name := providerName(prov)
-	if prov != d.Provider {
-		attrs = append(attrs, keyProvider.String(name))
+	served := prov != d.Provider
+	if served {
+		// Who served, not who was described: the span gets it at
+		// attrs[first], after its start attributes; the log line in
+		// place of the first value.
+		attrs[1] = keyProvider.String(name)
+		attrs = append(attrs, attrs[1])
 	}
 	if name != prov {
 		attrs = append(attrs, keyImagegenProvider.String(prov))
@@ -396,7 +402,11 @@ func (o *Observer) generate(ctx context.Context, next provider.Generator, req *p
 		}
 		span.End()
 	}
-	o.logRequest(ctx, start, end, attrs, err)
+	logged := attrs
+	if served {
+		logged = slices.Delete(slices.Clone(attrs), first, first+1)
+	}
+	o.logRequest(ctx, start, end, logged, err)
 	return resp, err
 }
 

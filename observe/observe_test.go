@@ -407,6 +407,10 @@ func TestLogs(t *testing.T) {
 		t.Errorf("log lines\n got %q\nwant %q", got, wantLines)
 	}
 	last := lines(t, r.logs)[len(wantLines)-1]
+	raw := strings.Split(strings.TrimSpace(r.logs.String()), "\n")
+	if n := strings.Count(raw[len(raw)-1], `"gen_ai.provider.name"`); n != 1 || last["gen_ai.provider.name"] != "openai" {
+		t.Errorf("request line has gen_ai.provider.name %d times, last %v; want once, openai", n, last["gen_ai.provider.name"])
+	}
 	for k, v := range map[string]any{"gen_ai.response.model": "gpt-image-1", "imagegen.route": "openai", "imagegen.attempts": 3.0, "imagegen.cached": false} {
 		if last[k] != v {
 			t.Errorf("request line %s = %v, want %v", k, last[k], v)
