@@ -4,22 +4,21 @@
 // OpenTelemetry stdout exporter), the metrics (the stdout metric
 // exporter), and the span tree of each request.
 //
+//	go run ./examples/observe
+//
+// The stack:
+//
 //	cache → pricing meter/budget → failover → per provider: retry → rate limit → adapter
 //
 // Four requests:
 //
 //  1. Gemini answers 429 with a 0.2 s hint, then serves: two attempt
 //     spans, the first rate_limited with reason "hint".
-//
 //  2. Gemini is overloaded three times: retry gives up, the route's
 //     breaker opens, and the OpenRouter-style relay serves.
-//
 //  3. The first prompt again: a cache hit, with no attempt span.
-//
 //  4. A new prompt: the Gemini route is skipped (circuit open), the relay
 //     serves.
-//
-//     go run ./examples/observe
 package main
 
 import (
