@@ -63,6 +63,8 @@ type instruments struct {
 	limiterWait  metric.Float64Histogram // imagegen.ratelimit.wait
 	refusals     metric.Int64Counter     // imagegen.ratelimit.refusals
 	breakerState metric.Int64Gauge       // imagegen.breaker.state
+
+	hit, shared []metric.AddOption // imagegen.cache.result hit, shared
 }
 
 // Bucket boundaries the GenAI conventions recommend.
@@ -129,6 +131,8 @@ func New(cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.m.hit = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))}
+	o.m.shared = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("shared")))}
 	return o, nil
 }
 
@@ -168,9 +172,9 @@ func (o *Observer) HandleEvent(ctx context.Context, e provider.Event) {
 func (o *Observer) measure(ctx context.Context, e provider.Event) {
 	switch e.Kind {
 	case provider.EventCacheHit:
-		o.m.cacheHits.Add(ctx, 1, metric.WithAttributes(keyCacheResult.String("hit")))
+		o.m.cacheHits.Add(ctx, 1, o.m.hit...)
 	case provider.EventCacheShared:
-		o.m.cacheHits.Add(ctx, 1, metric.WithAttributes(keyCacheResult.String("shared")))
+		o.m.cacheHits.Add(ctx, 1, o.m.shared...)
 	case provider.EventCacheMiss:
 		o.m.cacheMisses.Add(ctx, 1)
 	case provider.EventRetryAttempt:
