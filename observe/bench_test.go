@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,10 +13,12 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/imagegen-go/imagegen/cache"
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/observe"
+	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -128,4 +131,36 @@ func BenchmarkSDKSpanAlone(b *testing.B) {
 			attribute.Int("imagegen.attempts", 1), attribute.Int("imagegen.images", 1))
 		span.End()
 	}
+}
+
+// BenchmarkProductionStack measures the README's stack (cache → meter and
+// budget → failover → retry → rate limit) around a generator that answers
+// at once, with and without the middleware on top: misses (a new prompt
+// each time, so every layer decides and reports) and hits.
+func BenchmarkProductionStack(b *testing.B) {
+	canned := fakeGemini{}
+	stack := func() provider.Generator {
+		routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: provider.Chain(canned,
+			testutil.Must(retry.New(retry.Policy{})),
+			testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, RequestsPerDay: 1 << 30})))}}}))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
+		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
+		return provider.Chain(routes, testutil.Must(cache.New(cache.Config{})), meter.Middleware())
+	}
+	miss := func(b *testing.B, g provider.Generator) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := g.Generate(ctx, &provider.Request{Prompt: "p" + strconv.Itoa(i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	hit := &provider.Request{Prompt: "a lighthouse"}
+	b.Run("miss", func(b *testing.B) { miss(b, stack()) })
+	b.Run("observed-miss", func(b *testing.B) { miss(b, provider.Chain(stack(), sdkObserver(b, nil).Middleware())) })
+	b.Run("hit", func(b *testing.B) { run(b, stack(), hit) })
+	b.Run("observed-hit", func(b *testing.B) { run(b, provider.Chain(stack(), sdkObserver(b, nil).Middleware()), hit) })
 }

@@ -221,8 +221,8 @@ type request struct {
 	mu       sync.Mutex
 	ended    bool
 	waited   time.Duration // limiter waits not yet part of an attempt
-	tries    []attempt     // retry tries not yet given to a route
-	attempts []attempt     // closed attempts, in order
+	attempts []attempt     // in order; those from unrouted on await their route
+	unrouted int           // index of the first retry try no route event claimed yet
 	route    string        // the route that served
 	scope    string        // the budget scopes charged
 }
@@ -256,7 +256,7 @@ func (r *request) handle(ctx context.Context, e provider.Event) {
 		r.waited += e.Wait
 	case provider.EventRetryAttempt:
 		if e.Calls > 0 {
-			r.tries = append(r.tries, attempt{start: now.Add(-e.Duration), end: now, number: e.Attempt,
+			r.attempts = append(r.attempts, attempt{start: now.Add(-e.Duration), end: now, number: e.Attempt,
 				provider: e.Provider, model: e.Model, calls: e.Calls, err: e.Err,
 				retryWait: e.Wait, reason: e.Reason, limiterWait: r.waited})
 		}
@@ -269,17 +269,17 @@ func (r *request) handle(ctx context.Context, e provider.Event) {
 			r.route = e.Route
 		}
 		switch {
-		case len(r.tries) > 0:
-			for _, a := range r.tries {
-				a.route = e.Route
-				r.attempts = append(r.attempts, a)
+		case r.unrouted < len(r.attempts):
+			for i := r.unrouted; i < len(r.attempts); i++ {
+				r.attempts[i].route = e.Route
 			}
-			r.tries = r.tries[:0]
+			r.unrouted = len(r.attempts)
 			r.waited = 0
 			return
 		case e.Calls > 0:
 			r.attempts = append(r.attempts, attempt{start: now.Add(-e.Duration), end: now, number: 1, route: e.Route,
 				provider: e.Provider, model: e.Model, calls: e.Calls, err: e.Err, limiterWait: r.waited})
+			r.unrouted = len(r.attempts)
 			r.waited = 0
 			return
 		}
@@ -287,7 +287,7 @@ func (r *request) handle(ctx context.Context, e provider.Event) {
 		r.scope = e.Scope
 	}
 	if r.span.IsRecording() {
-		r.span.AddEvent(e.Kind.String(), trace.WithTimestamp(now), trace.WithAttributes(eventAttrs(e)...))
+		r.span.AddEvent(e.Kind.String(), trace.WithAttributes(eventAttrs(e)...))
 	}
 }
 
@@ -302,7 +302,7 @@ func (o *Observer) generate(ctx context.Context, next provider.Generator, req *p
 	op := operation(d.Provider)
 	// One slice for the span's attributes: those known at the start
 	// (which samplers see), then those of the outcome.
-	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs := make([]attribute.KeyValue, 0, 20)
 	attrs = append(attrs,
 		keyOperation.String(op),
 		keyProvider.String(providerName(d.Provider)),
@@ -406,11 +406,11 @@ func (o *Observer) generate(ctx context.Context, next provider.Generator, req *p
 		}
 		span.End()
 	}
-	logged := attrs
+	skip := -1 // the log line names the provider once
 	if served {
-		logged = slices.Delete(slices.Clone(attrs), first, first+1)
+		skip = first
 	}
-	o.logRequest(ctx, start, end, logged, err)
+	o.logRequest(ctx, start, end, attrs, skip, err)
 	return resp, err
 }
 
@@ -490,8 +490,8 @@ var (
 // event did and the request went upstream, one for the whole call.
 func (r *request) attemptSpans(ctx context.Context, op, prov, model string, start, end time.Time, resp *provider.Response, err error) {
 	r.mu.Lock()
-	attempts := append(r.attempts, r.tries...)
-	r.attempts, r.tries = nil, nil
+	attempts := r.attempts
+	r.attempts = nil
 	r.mu.Unlock()
 	if len(attempts) == 0 && wentUpstream(resp, err) {
 		attempts = append(attempts, attempt{start: start, end: end, number: 1, provider: prov, model: model, err: err})
@@ -548,7 +548,7 @@ func (r *request) attemptSpans(ctx context.Context, op, prov, model string, star
 
 // logRequest writes the request's log line: Info when it succeeded, Warn
 // when it failed.
-func (o *Observer) logRequest(ctx context.Context, start, end time.Time, attrs []attribute.KeyValue, err error) {
+func (o *Observer) logRequest(ctx context.Context, start, end time.Time, attrs []attribute.KeyValue, skip int, err error) {
 	if o.log == nil {
 		return
 	}
@@ -564,6 +564,9 @@ func (o *Observer) logRequest(ctx context.Context, start, end time.Time, attrs [
 		extra = append(extra, slog.String(string(keyErrorMessage), err.Error()))
 	}
 	extra = append(extra, traceAttrs(ctx)...)
+	if skip >= 0 {
+		attrs = slices.Delete(slices.Clone(attrs), skip, skip+1)
+	}
 	o.log.LogAttrs(ctx, level, "imagegen.generate", slogAttrs(attrs, extra...)...)
 }
 

@@ -233,7 +233,7 @@ func summary(s sdktrace.ReadOnlySpan, keys ...string) string {
 	for _, k := range keys {
 		for _, kv := range s.Attributes() {
 			if string(kv.Key) == k {
-				parts = append(parts, fmt.Sprintf("%s=%v", strings.TrimPrefix(k, "imagegen."), kv.Value.Emit()))
+				parts = append(parts, fmt.Sprintf("%s=%v", strings.TrimPrefix(k, "imagegen."), kv.Value.String()))
 			}
 		}
 	}
