@@ -25,33 +25,10 @@ type Config struct {
 	// store but must not share entries (different providers serving the
 	// same model ID, say) stay apart.
 	Namespace string
-	// OnEvent, when set, is told of every hit, miss, shared result, write
-	// and store error, synchronously.
-	OnEvent func(Event)
 	// LockTTL is how long a process that died while filling an entry
 	// keeps the other processes waiting, with a Store that implements
 	// Locker; 0 means 2 minutes. A live holder keeps its lock.
 	LockTTL time.Duration
-}
-
-// EventKind says what happened to a request in the cache.
-type EventKind string
-
-// The event kinds.
-const (
-	EventHit    EventKind = "hit"    // served from the store
-	EventMiss   EventKind = "miss"   // called upstream
-	EventShared EventKind = "shared" // got the result of an identical in-flight call (in this process or, through a Locker, another)
-	EventBypass EventKind = "bypass" // the Skip mode, or options that cannot be keyed
-	EventStore  EventKind = "store"  // a response was written
-	EventError  EventKind = "error"  // the store failed; the request went on without it
-)
-
-// Event is one cache decision. Key is the content address (no prompt).
-type Event struct {
-	Kind EventKind
-	Key  string
-	Err  error
 }
 
 // New returns the caching decorator. Place it outermost (see provider's
@@ -83,7 +60,7 @@ type Event struct {
 //
 // When the Store is a Locker shared by several processes, the upstream
 // call also takes the key's fill lock first; a process that finds it taken
-// waits for the other's entry and returns it marked Cached (EventShared),
+// waits for the other's entry and returns it marked Cached (provider.EventCacheShared),
 // or fills the entry itself if the other stored nothing.
 //
 // Only successful responses whose images all carry bytes are stored
@@ -152,10 +129,9 @@ type flight struct {
 	waiters int // callers waiting for it; guarded by cacher.mu
 }
 
-func (c *cacher) event(kind EventKind, key string, err error) {
-	if c.cfg.OnEvent != nil {
-		c.cfg.OnEvent(Event{Kind: kind, Key: key, Err: err})
-	}
+// event reports a decision to the handlers of the request's context.
+func (c *cacher) event(ctx context.Context, kind provider.EventKind, key string, err error) {
+	provider.Emit(ctx, provider.Event{Kind: kind, Key: key, Err: err})
 }
 
 func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
@@ -164,7 +140,7 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 	}
 	mode, _ := provider.OptionOf[Mode](req)
 	if mode == Skip {
-		c.event(EventBypass, "", nil)
+		c.event(ctx, provider.EventCacheBypass, "", nil)
 		return c.next.Generate(ctx, req)
 	}
 	model := req.Model
@@ -173,16 +149,16 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 	}
 	k, err := key(c.cfg.Namespace, req, model)
 	if err != nil {
-		c.event(EventBypass, "", err)
+		c.event(ctx, provider.EventCacheBypass, "", err)
 		return c.next.Generate(ctx, req)
 	}
 	if mode != Refresh {
 		e, ok, err := c.cfg.Store.Get(ctx, k)
 		switch {
 		case err != nil:
-			c.event(EventError, k, err)
+			c.event(ctx, provider.EventCacheError, k, err)
 		case ok && !e.Expired(c.cfg.Clock.Now()):
-			c.event(EventHit, k, nil)
+			c.event(ctx, provider.EventCacheHit, k, nil)
 			return e.response(), nil
 		}
 	}
@@ -199,7 +175,7 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 		case err == nil && leader:
 			return resp, nil
 		case err == nil:
-			c.event(EventShared, k, nil)
+			c.event(ctx, provider.EventCacheShared, k, nil)
 			return sharedCopy(resp), nil
 		case !leader && c.rerun(ctx, f, err):
 			// Someone else's flight failed for want of time that this
@@ -271,7 +247,7 @@ func (c *cacher) run(ctx context.Context, sfKey, k string, req *provider.Request
 		// A flight that just ended may have stored the answer after
 		// this caller looked: check again before going upstream.
 		if e, ok, err := c.cfg.Store.Get(ctx, k); err == nil && ok && !e.Expired(c.cfg.Clock.Now()) {
-			c.event(EventHit, k, nil)
+			c.event(ctx, provider.EventCacheHit, k, nil)
 			return e.response(), nil
 		}
 	}
@@ -365,7 +341,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 		for {
 			unlock, got, err := lk.Lock(ctx, k, c.cfg.LockTTL)
 			if err != nil {
-				c.event(EventError, k, err) // go on without cross-process de-duplication
+				c.event(ctx, provider.EventCacheError, k, err) // go on without cross-process de-duplication
 				break
 			}
 			if got {
@@ -373,7 +349,7 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 				// Another process may have stored the entry between this
 				// flight's look in the store and taking the lock.
 				if e, hit, err := c.cfg.Store.Get(ctx, k); err == nil && hit && !e.Expired(c.cfg.Clock.Now()) && (!refresh || !e.Created.Before(began)) {
-					c.event(EventShared, k, nil)
+					c.event(ctx, provider.EventCacheShared, k, nil)
 					return e.response(), nil
 				}
 				break
@@ -382,28 +358,28 @@ func (c *cacher) fill(ctx context.Context, k string, req *provider.Request, refr
 				if ctx.Err() != nil {
 					return nil, err
 				}
-				c.event(EventError, k, err) // the store failed: go on without it
+				c.event(ctx, provider.EventCacheError, k, err) // the store failed: go on without it
 				break
 			}
 			e, hit, err := c.cfg.Store.Get(ctx, k)
 			if err != nil {
-				c.event(EventError, k, err)
+				c.event(ctx, provider.EventCacheError, k, err)
 				break
 			}
 			if hit && !e.Expired(c.cfg.Clock.Now()) && (!refresh || !e.Created.Before(began)) {
-				c.event(EventShared, k, nil)
+				c.event(ctx, provider.EventCacheShared, k, nil)
 				return e.response(), nil
 			}
 		}
 	}
-	c.event(EventMiss, k, nil)
+	c.event(ctx, provider.EventCacheMiss, k, nil)
 	resp, err := c.next.Generate(ctx, req)
 	if err == nil && resp != nil && storable(resp) {
 		e := entryOf(resp, c.cfg.Clock.Now(), c.cfg.TTL)
 		if serr := c.cfg.Store.Set(context.WithoutCancel(ctx), k, e); serr != nil {
-			c.event(EventError, k, serr)
+			c.event(ctx, provider.EventCacheError, k, serr)
 		} else {
-			c.event(EventStore, k, nil)
+			c.event(ctx, provider.EventCacheStored, k, nil)
 		}
 	}
 	return resp, err

@@ -69,12 +69,12 @@ var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 func TestHitMissAndTTL(t *testing.T) {
 	clk := providertest.NewClock(t0)
 	up := &upstream{model: "gemini-nano-banana-2.1"}
-	var events []EventKind
-	g := provider.Chain(up, testutil.Must(New(Config{TTL: time.Hour, Clock: clk, OnEvent: func(e Event) { events = append(events, e.Kind) }})))
+	var events []provider.EventKind
+	g := provider.Chain(up, testutil.Must(New(Config{TTL: time.Hour, Clock: clk})))
 	if d := provider.Describe(g); d.Model != up.model {
 		t.Fatalf("cache hides the description: %+v", d)
 	}
-	ctx := context.Background()
+	ctx := provider.WithEventHandler(context.Background(), func(_ context.Context, e provider.Event) { events = append(events, e.Kind) })
 	req := &provider.Request{Prompt: "a cat", Labels: map[string]string{"run": "1"}}
 	first, err := g.Generate(ctx, req)
 	if err != nil || first.Cached || first.Cost != 33_600 {
@@ -105,10 +105,10 @@ func TestHitMissAndTTL(t *testing.T) {
 	if third.Cached || up.calls.Load() != 3 {
 		t.Errorf("expired entry served")
 	}
-	want := "miss store hit miss store miss store"
+	want := "cache.miss cache.stored cache.hit cache.miss cache.stored cache.miss cache.stored"
 	var got []string
 	for _, e := range events {
-		got = append(got, string(e))
+		got = append(got, e.String())
 	}
 	if strings.Join(got, " ") != want {
 		t.Errorf("events %q, want %q", got, want)

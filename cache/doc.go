@@ -34,6 +34,14 @@
 // the last caller to give up cancels the shared call and returns once it
 // has unwound, so that no budget reservation outlives it (see New).
 //
+// # Events
+//
+// Each decision is a provider.Event to the handlers of the request's
+// context (provider.WithEventHandler): EventCacheHit, EventCacheMiss,
+// EventCacheShared, EventCacheBypass, EventCacheStored and
+// EventCacheError, with the key (a hash). The events of a shared call go
+// to the caller that started it.
+//
 // # Opting out
 //
 // A request carrying Skip in its Options (provider.Options{cache.Skip})

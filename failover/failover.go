@@ -24,6 +24,15 @@
 // Breakers are in memory by default; failover/redishealth keeps them in
 // Redis so that replicas share each route's health (Config.NewBreaker).
 //
+// # Events
+//
+// Each route called is a provider.EventRouteTried, and each route passed
+// over a provider.EventRouteSkipped with its reason ("circuit open",
+// "health unknown", "cannot serve"), to the handlers of the request's
+// context (provider.WithEventHandler). A breaker's changes of state are
+// provider.EventBreakerChanged events to Config.OnBreakerChange, which
+// also hears of changes that no request caused.
+//
 // When no route serves, the error is an *Error that keeps every route's
 // error. Its first unwrapped error is the decisive one, so provider.KindOf
 // and provider.RetryAfter report it: the last route tried, or, when none was
@@ -39,6 +48,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
 	"github.com/imagegen-go/imagegen/provider"
@@ -104,6 +114,12 @@ type Config struct {
 	// Rand draws the order of routes of equal priority; default a randomly
 	// seeded generator. It is used under a lock.
 	Rand *rand.Rand
+	// OnBreakerChange, when set, receives a provider.EventBreakerChanged
+	// (Route, From, To) for every change of state of a route's breaker,
+	// with the context of the request that caused it, or
+	// context.Background() for a change RouteState noticed. It runs
+	// outside the breaker's lock and must not block.
+	OnBreakerChange provider.EventHandler
 }
 
 // Failover is a provider.Generator that serves each request through the
@@ -158,7 +174,7 @@ func New(cfg Config) (*Failover, error) {
 	}
 	newBreaker := cfg.NewBreaker
 	if newBreaker == nil {
-		newBreaker = func(string, BreakerSettings) Breaker { return NewBreaker(cfg.Breaker) }
+		newBreaker = func(_ string, s BreakerSettings) Breaker { return NewBreaker(s) }
 	}
 	// Explicit names are unique (checked above) and kept; a route without
 	// one is named after what it serves, with a suffix if that is taken.
@@ -179,7 +195,7 @@ func New(cfg Config) (*Failover, error) {
 			}
 			names[name] = true
 		}
-		return &route{name: name, gen: r.Generator, weight: max(r.Weight, 1), breaker: newBreaker(name, cfg.Breaker)}
+		return &route{name: name, gen: r.Generator, weight: max(r.Weight, 1), breaker: newBreaker(name, cfg.breakerSettings(name, r.Generator))}
 	}
 	routes := slices.Clone(cfg.Routes)
 	slices.SortStableFunc(routes, func(a, b Route) int { return a.Priority - b.Priority })
@@ -198,6 +214,25 @@ func New(cfg Config) (*Failover, error) {
 		f.fallback = mk(*cfg.ContentPolicyFallback)
 	}
 	return f, nil
+}
+
+// breakerSettings are the settings of the breaker of the route name
+// serving with g: cfg.Breaker, reporting to cfg.OnBreakerChange.
+func (cfg Config) breakerSettings(name string, g provider.Generator) BreakerSettings {
+	s := cfg.Breaker
+	report, also := cfg.OnBreakerChange, s.OnStateChange
+	if report == nil {
+		return s
+	}
+	d := provider.Describe(g)
+	s.OnStateChange = func(ctx context.Context, from, to State) {
+		if also != nil {
+			also(ctx, from, to)
+		}
+		report(ctx, provider.Event{Kind: provider.EventBreakerChanged, Provider: d.Provider, Model: d.Model,
+			Route: name, From: from.String(), To: to.String()})
+	}
+	return s
 }
 
 func (cfg Config) check() error {
@@ -365,21 +400,46 @@ func errNilRequest() error {
 // try calls one route; it returns served true with the response, or the
 // route's error.
 func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*provider.Response, RouteError, bool) {
+	listening := provider.Listening(ctx)
+	skip := func(reason string, wait time.Duration, err error) RouteError {
+		if listening {
+			d := provider.Describe(r.gen)
+			provider.Emit(ctx, provider.Event{Kind: provider.EventRouteSkipped, Provider: d.Provider, Model: d.Model,
+				Route: r.name, Reason: reason, Wait: wait, Err: err})
+		}
+		return RouteError{Route: r.name, Err: err, Skipped: true}
+	}
 	if err := provider.CheckRequest(r.gen, req); err != nil {
-		return nil, RouteError{Route: r.name, Err: err, Skipped: true}, false
+		return nil, skip("cannot serve", 0, err), false
 	}
 	done, retryIn, err := r.breaker.Allow(ctx, f.clock.Now())
 	if errors.Is(err, ErrOpen) {
 		d := provider.Describe(r.gen)
-		return nil, RouteError{Route: r.name, Skipped: true, Err: &provider.Error{
+		return nil, skip("circuit open", retryIn, &provider.Error{
 			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeCircuitOpen,
-			Message: fmt.Sprintf("route %s: circuit open", r.name), RetryAfter: retryIn}}, false
+			Message: fmt.Sprintf("route %s: circuit open", r.name), RetryAfter: retryIn}), false
 	}
 	if err != nil {
 		d := provider.Describe(r.gen)
-		return nil, RouteError{Route: r.name, Skipped: true, Err: &provider.Error{
+		return nil, skip("health unknown", 0, &provider.Error{
 			Kind: provider.KindUnavailable, Provider: d.Provider, Model: d.Model, Code: CodeHealthUnknown,
-			Message: fmt.Sprintf("route %s: health unknown", r.name), Err: err}}, false
+			Message: fmt.Sprintf("route %s: health unknown", r.name), Err: err}), false
+	}
+	var start time.Time
+	if listening {
+		start = f.clock.Now()
+	}
+	tried := func(resp *provider.Response, calls int, err error) {
+		if listening {
+			e := provider.Event{Kind: provider.EventRouteTried, Route: r.name, Calls: calls, Duration: f.clock.Now().Sub(start), Err: err}
+			if resp != nil {
+				e.Provider, e.Model = resp.Provider, resp.Model
+			} else {
+				d := provider.Describe(r.gen)
+				e.Provider, e.Model = d.Provider, d.Model
+			}
+			provider.Emit(ctx, e)
+		}
 	}
 	reported := false
 	defer func() {
@@ -406,6 +466,7 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 				resp.Model = d.Model
 			}
 		}
+		tried(resp, max(resp.Attempts, 1), nil)
 		return resp, RouteError{}, true
 	case errors.Is(err, context.Canceled) || !f.failoverOn(err) || provider.IsLocal(err):
 		done(Ignored, f.clock.Now())
@@ -413,6 +474,7 @@ func (f *Failover) try(ctx context.Context, r *route, req *provider.Request) (*p
 		done(Failure, f.clock.Now())
 	}
 	attempts := provider.AttemptsOf(err)
+	tried(nil, attempts, err)
 	return nil, RouteError{Route: r.name, Err: err, Attempts: attempts}, false
 }
 

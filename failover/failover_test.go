@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -586,5 +587,114 @@ func TestNilRequest(t *testing.T) {
 	}
 	if g.calls.Load() != 0 {
 		t.Error("a route was called with a nil request")
+	}
+}
+
+// events collects events, safe for concurrent use.
+type events struct {
+	mu   sync.Mutex
+	list []provider.Event
+}
+
+func (e *events) handle(_ context.Context, ev provider.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.list = append(e.list, ev)
+}
+
+// take returns the events so far, as "kind route reason from>to", and
+// forgets them.
+func (e *events) take() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.list {
+		s := ev.Kind.String() + " " + ev.Route
+		if ev.Reason != "" {
+			s += " " + ev.Reason
+		}
+		if ev.From != "" {
+			s += " " + ev.From + ">" + ev.To
+		}
+		if ev.Kind == provider.EventRouteTried && ev.Err != nil {
+			s += " failed"
+		}
+		out = append(out, s)
+	}
+	e.list = nil
+	return out
+}
+
+func TestEvents(t *testing.T) {
+	clk := newClock(noon)
+	small := &fake{name: "small", caps: provider.Capabilities{MaxImages: 1}}
+	primary := &fake{name: "primary"}
+	backup := &fake{name: "backup"}
+	var reqEvents, breakerEvents events
+	f := newFailover(t, failover.Config{Clock: clk,
+		Routes: []failover.Route{
+			{Name: "small", Generator: small},
+			{Name: "primary", Generator: primary},
+			{Name: "backup", Generator: backup, Priority: 1},
+		},
+		Breaker:         failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Minute},
+		OnBreakerChange: breakerEvents.handle,
+	})
+	ctx := provider.WithEventHandler(context.Background(), reqEvents.handle)
+	req := &provider.Request{Prompt: "p", N: 2}
+	step := func(name string, wantReq, wantBreaker []string) {
+		t.Helper()
+		if _, err := f.Generate(ctx, req); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := reqEvents.take(); !slices.Equal(got, wantReq) {
+			t.Errorf("%s: request events\n got %q\nwant %q", name, got, wantReq)
+		}
+		if got := breakerEvents.take(); !slices.Equal(got, wantBreaker) {
+			t.Errorf("%s: breaker events\n got %q\nwant %q", name, got, wantBreaker)
+		}
+	}
+	primary.setErr(perr(provider.KindUnavailable))
+	step("primary fails",
+		[]string{"failover.route.skipped small cannot serve", "failover.route.tried primary failed", "failover.route.tried backup"},
+		[]string{"failover.breaker.changed primary closed>open"})
+	step("primary open",
+		[]string{"failover.route.skipped small cannot serve", "failover.route.skipped primary circuit open", "failover.route.tried backup"},
+		nil)
+	primary.setErr(nil)
+	clk.Advance(time.Minute)
+	step("primary probed",
+		[]string{"failover.route.skipped small cannot serve", "failover.route.tried primary"},
+		[]string{"failover.breaker.changed primary open>half-open", "failover.breaker.changed primary half-open>closed"})
+
+	// A change noticed by RouteState, outside any request, is reported too.
+	primary.setErr(perr(provider.KindUnavailable))
+	step("primary fails again",
+		[]string{"failover.route.skipped small cannot serve", "failover.route.tried primary failed", "failover.route.tried backup"},
+		[]string{"failover.breaker.changed primary closed>open"})
+	clk.Advance(time.Minute)
+	if st, _ := f.RouteState("primary"); st != failover.StateHalfOpen {
+		t.Fatalf("state %v", st)
+	}
+	if got := breakerEvents.take(); !slices.Equal(got, []string{"failover.breaker.changed primary open>half-open"}) {
+		t.Errorf("RouteState: breaker events %q", got)
+	}
+}
+
+func TestEventDetails(t *testing.T) {
+	clk := newClock(noon)
+	primary := &fake{name: "primary", model: "m1"}
+	f := newFailover(t, failover.Config{Clock: clk, Routes: []failover.Route{{Name: "a", Generator: primary}}})
+	var got events
+	ctx := provider.WithEventHandler(context.Background(), got.handle)
+	if _, err := f.Generate(ctx, &provider.Request{Prompt: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.list) != 1 {
+		t.Fatalf("events %+v", got.list)
+	}
+	e := got.list[0]
+	if e.Kind != provider.EventRouteTried || e.Provider != "primary" || e.Model != "m1" || e.Calls != 1 || e.Err != nil {
+		t.Errorf("event %+v", e)
 	}
 }

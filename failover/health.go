@@ -63,6 +63,14 @@ type BreakerSettings struct {
 	// HalfOpenProbes is how many calls may probe a half-open breaker at
 	// once, and how many must succeed to close it (default 1).
 	HalfOpenProbes int
+	// OnStateChange, when set, is called after each change of state,
+	// outside the breaker's lock, with the context of the call that
+	// caused it (context.Background() for a change that State noticed).
+	// New sets it on the settings it gives each route's breaker, so that
+	// Config.OnBreakerChange hears of every change (a function set here
+	// is called as well); a Breaker made by Config.NewBreaker should call
+	// it, as NewBreaker's and redishealth's do.
+	OnStateChange func(ctx context.Context, from, to State)
 }
 
 // WithDefaults returns s with its zero fields set to their defaults.
@@ -123,6 +131,8 @@ type breaker struct {
 	s  BreakerSettings
 	mu sync.Mutex
 
+	changes []change // made under mu, reported by unlock
+
 	state       State
 	generation  uint64    // bumps on every state change
 	since       time.Time // when the current state or window began
@@ -133,9 +143,22 @@ type breaker struct {
 	successes   int // half-open successes
 }
 
+// change is one change of state, to report.
+type change struct{ from, to State }
+
+// unlock releases mu, then reports the changes made under it.
+func (b *breaker) unlock(ctx context.Context) {
+	changes := b.changes
+	b.changes = nil
+	b.mu.Unlock()
+	for _, c := range changes {
+		b.s.OnStateChange(ctx, c.from, c.to)
+	}
+}
+
 func (b *breaker) State(now time.Time) State {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock(context.Background())
 	b.tick(now)
 	return b.state
 }
@@ -157,14 +180,17 @@ func (b *breaker) tick(now time.Time) {
 }
 
 func (b *breaker) set(s State, now time.Time) {
+	if b.s.OnStateChange != nil && s != b.state {
+		b.changes = append(b.changes, change{b.state, s})
+	}
 	b.state, b.since = s, now
 	b.generation++
 	b.requests, b.failures, b.consecutive, b.probes, b.successes = 0, 0, 0, 0, 0
 }
 
-func (b *breaker) Allow(_ context.Context, now time.Time) (func(Outcome, time.Time), time.Duration, error) {
+func (b *breaker) Allow(ctx context.Context, now time.Time) (func(Outcome, time.Time), time.Duration, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock(ctx)
 	b.tick(now)
 	switch b.state {
 	case StateOpen:
@@ -177,12 +203,16 @@ func (b *breaker) Allow(_ context.Context, now time.Time) (func(Outcome, time.Ti
 	}
 	gen := b.generation
 	var once sync.Once
-	return func(o Outcome, at time.Time) { once.Do(func() { b.done(gen, o, at) }) }, 0, nil
+	if b.s.OnStateChange == nil {
+		// Nothing to report a change to: keep ctx out of the closure.
+		return func(o Outcome, at time.Time) { once.Do(func() { b.done(context.Background(), gen, o, at) }) }, 0, nil
+	}
+	return func(o Outcome, at time.Time) { once.Do(func() { b.done(ctx, gen, o, at) }) }, 0, nil
 }
 
-func (b *breaker) done(gen uint64, o Outcome, now time.Time) {
+func (b *breaker) done(ctx context.Context, gen uint64, o Outcome, now time.Time) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock(ctx)
 	b.tick(now)
 	if gen != b.generation {
 		return // the state changed since the call began; its outcome is stale

@@ -110,6 +110,11 @@ type BudgetConfig struct {
 //
 // A Budget is used through Meter (MeterConfig.Budget), or directly with
 // Reserve and Settle. It is safe for concurrent use.
+//
+// Reserve and Settle report to the handlers of their context
+// (provider.WithEventHandler): provider.EventBudgetReserved,
+// EventBudgetSettled, EventBudgetRefused and, for each Alert,
+// EventBudgetAlert.
 type Budget struct {
 	store      Store
 	limits     Limits
@@ -282,7 +287,11 @@ func (b *Budget) Reserve(ctx context.Context, labels map[string]string, amount p
 		keys, limits, scopes := b.plan(labels, now)
 		id, err := b.store.Reserve(ctx, keys, limits, amount)
 		if err == nil {
-			return &Reservation{ID: id, Amount: amount, At: now, keys: keys, limits: limits, scopes: scopes}, nil
+			r := &Reservation{ID: id, Amount: amount, At: now, keys: keys, limits: limits, scopes: scopes}
+			if provider.Listening(ctx) {
+				provider.Emit(ctx, provider.Event{Kind: provider.EventBudgetReserved, Amount: amount, Scope: r.scopeList()})
+			}
+			return r, nil
 		}
 		var le *LimitError
 		if !errors.As(err, &le) {
@@ -295,9 +304,11 @@ func (b *Budget) Reserve(ctx context.Context, labels map[string]string, amount p
 			if cause != nil {
 				inner = errors.Join(le, cause)
 			}
-			return &provider.Error{Kind: provider.KindBudgetExceeded, Code: sc.period,
+			err := &provider.Error{Kind: provider.KindBudgetExceeded, Code: sc.period,
 				Message: fmt.Sprintf("%s budget %s: %s", sc.period, sc.scope, le.Error()),
 				Err:     inner}
+			provider.Emit(ctx, provider.Event{Kind: provider.EventBudgetRefused, Amount: amount, Scope: sc.scope, Reason: sc.period, Err: err})
+			return err
 		}
 		// Only open reservations stand in the way: they may settle lower.
 		if b.waitForRoom <= 0 || le.Reserved <= 0 || le.Spent+amount > le.Limit {
@@ -352,6 +363,13 @@ func (b *Budget) signalSettled() {
 // counts as 0. Use a context that is not cancelled with the call's
 // (context.WithoutCancel): the money is spent either way.
 func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD) error {
+	return b.settle(ctx, r, actual, provider.Listening(ctx))
+}
+
+// settle is Settle, told whether ctx has event handlers: a caller that
+// detached ctx from its cancellation (context.WithoutCancel) knows it
+// from the original, whose lookup costs no allocation.
+func (b *Budget) settle(ctx context.Context, r *Reservation, actual provider.USD, listening bool) error {
 	if r == nil {
 		return nil
 	}
@@ -360,7 +378,10 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 		return err
 	}
 	b.signalSettled()
-	if b.onAlert == nil || actual <= 0 {
+	if listening {
+		provider.Emit(ctx, provider.Event{Kind: provider.EventBudgetSettled, Amount: actual, Scope: r.scopeList()})
+	}
+	if (b.onAlert == nil && !listening) || actual <= 0 {
 		return nil
 	}
 	var errs []error
@@ -371,7 +392,7 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 			errs = append(errs, err)
 		}
 		sc := r.scopes[0]
-		b.onAlert(Alert{Kind: AlertOverrun, Scope: sc.scope, Period: sc.period, Window: sc.window,
+		b.alert(ctx, Alert{Kind: AlertOverrun, Scope: sc.scope, Period: sc.period, Window: sc.window,
 			Spent: spent, Limit: r.limits[0], Reserved: r.Amount, Actual: actual})
 	}
 	for i, k := range r.keys {
@@ -395,11 +416,37 @@ func (b *Budget) Settle(ctx context.Context, r *Reservation, actual provider.USD
 			}
 			if first {
 				sc := r.scopes[i]
-				b.onAlert(Alert{Kind: AlertThreshold, Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
+				b.alert(ctx, Alert{Kind: AlertThreshold, Scope: sc.scope, Period: sc.period, Window: sc.window, Spent: spent, Limit: lim, Threshold: th})
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// alert tells BudgetConfig.OnAlert and the handlers of ctx of a.
+func (b *Budget) alert(ctx context.Context, a Alert) {
+	if b.onAlert != nil {
+		b.onAlert(a)
+	}
+	if provider.Listening(ctx) {
+		reason := string(a.Kind) + " " + a.Period
+		if a.Kind == AlertThreshold {
+			reason = fmt.Sprintf("threshold %g%% %s", a.Threshold*100, a.Period)
+		}
+		provider.Emit(ctx, provider.Event{Kind: provider.EventBudgetAlert, Amount: a.Spent, Scope: a.Scope, Reason: reason})
+	}
+}
+
+// scopeList names the scopes r is charged to: "overall", or
+// "overall,team=search".
+func (r *Reservation) scopeList() string {
+	var names []string
+	for _, sc := range r.scopes {
+		if !slices.Contains(names, sc.scope) {
+			names = append(names, sc.scope)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // ScopeStatus is the state of one capped (or overall) scope and period.

@@ -145,7 +145,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		if c.Amount > res.Amount {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
 		}
-		serr := m.budget.Settle(context.WithoutCancel(ctx), res, c.Amount)
+		serr := m.budget.settle(context.WithoutCancel(ctx), res, c.Amount, provider.Listening(ctx))
 		settled = true
 		if serr != nil {
 			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())

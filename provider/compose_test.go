@@ -80,6 +80,7 @@ func TestAttemptsOf(t *testing.T) {
 		{nil, 0},
 		{errors.New("plain"), 1},
 		{local, 0},
+		{&provider.Error{Kind: provider.KindBudgetExceeded, Code: "daily"}, 0},
 		{fmt.Errorf("wrapped: %w", upstreamCalls(3)), 3},
 	} {
 		if got := provider.AttemptsOf(tt.err); got != tt.want {

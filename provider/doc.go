@@ -37,6 +37,16 @@
 //	  - Each failover route gets its own health check and its own retry budget.
 //	  - The rate limiter sits inside retry so that every attempt takes a token.
 //
+// # Events
+//
+// Decorators report what they decide (a route tried or skipped, a breaker
+// opened, a rate-limit wait, a retry and its wait, a budget reservation,
+// a cache hit) as an Event to the handlers of the request's context:
+// attach one with WithEventHandler, or to every request with the
+// HandleEvents middleware, placed outermost. Package observe turns them
+// into OpenTelemetry spans, metrics and slog lines; nothing here depends
+// on it. With no handler, a decision costs one context lookup.
+//
 // # Seeing through decorators
 //
 // Failover and pricing need to know who serves a request (provider, model,

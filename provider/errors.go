@@ -245,15 +245,17 @@ func RetryAfter(err error) (time.Duration, bool) {
 // AttemptsOf returns how many upstream calls the failed request that err
 // describes made: the count reported by the first error in its chain that
 // implements UpstreamAttempts() int (the retry decorator's error does), 0
-// for a refusal raised before any call (IsLocal), and 1 otherwise.
+// for a refusal raised before any call (IsLocal, or a budget's
+// KindBudgetExceeded), and 1 otherwise.
 func AttemptsOf(err error) int {
+	if err == nil {
+		return 0
+	}
 	var a interface{ UpstreamAttempts() int }
 	switch {
-	case err == nil:
-		return 0
 	case errors.As(err, &a):
 		return a.UpstreamAttempts()
-	case IsLocal(err):
+	case IsLocal(err), KindOf(err) == KindBudgetExceeded:
 		return 0
 	}
 	return 1

@@ -73,3 +73,25 @@ func ExampleRequest_Validate() {
 	// true
 	// invalid request: Size: "3k" is not 512, 1K, 2K, 4K, auto or WIDTHxHEIGHT (sides 1-8192)
 }
+
+// Decorators report their decisions to the handlers of the request's
+// context. HandleEvents attaches one to every request; placed outermost,
+// it hears every layer below.
+func ExampleHandleEvents() {
+	calls := 0
+	flaky := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		calls++
+		// A decorator (here, a stand-in for retry) emits where it decides.
+		provider.Emit(ctx, provider.Event{Kind: provider.EventRetryAttempt, Attempt: calls, Reason: "backoff"})
+		return &provider.Response{Provider: "fake"}, nil
+	})
+	report := func(ctx context.Context, e provider.Event) {
+		fmt.Println(e.Kind, "attempt", e.Attempt, e.Reason)
+	}
+	g := provider.Chain(flaky, provider.HandleEvents(report))
+	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "a red fox"}); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// retry.attempt attempt 1 backoff
+}

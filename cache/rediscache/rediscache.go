@@ -50,9 +50,10 @@
 // per-process cache.Memory of Options.FallbackBytes, logging one warning
 // per outage; de-duplication is then per process. redisopt.FailClosed returns a
 // *provider.Error of kind provider.KindUnavailable with Code
-// redisopt.CodeUnavailable from every operation; the cache decorator reports it as
-// an EventError and goes upstream without the cache, so requests are still
-// served (at full price) and nothing is shared.
+// redisopt.CodeUnavailable from every operation; the cache decorator
+// reports it as a provider.EventCacheError and goes upstream without the
+// cache, so requests are still served (at full price) and nothing is
+// shared.
 package rediscache
 
 import (

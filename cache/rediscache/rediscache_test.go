@@ -240,11 +240,12 @@ func TestUnreachableFailClosed(t *testing.T) {
 		t.Errorf("Lock: %v", err)
 	}
 	up := &upstream{}
-	var events []cache.EventKind
+	var events []provider.EventKind
 	var mu sync.Mutex
-	gen := testutil.Must(cache.New(cache.Config{Store: s, OnEvent: func(e cache.Event) { mu.Lock(); events = append(events, e.Kind); mu.Unlock() }}))(up)
+	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
+	evctx := provider.WithEventHandler(ctx, func(_ context.Context, e provider.Event) { mu.Lock(); events = append(events, e.Kind); mu.Unlock() })
 	for range 2 {
-		resp, err := gen.Generate(ctx, &provider.Request{Prompt: "x"})
+		resp, err := gen.Generate(evctx, &provider.Request{Prompt: "x"})
 		if err != nil || resp.Cached {
 			t.Fatalf("%v %+v", err, resp)
 		}
@@ -349,11 +350,12 @@ func TestHelperProcess(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []string
-	gen := testutil.Must(cache.New(cache.Config{Store: store, Namespace: "gemini", OnEvent: func(e cache.Event) {
+	gen := testutil.Must(cache.New(cache.Config{Store: store, Namespace: "gemini"}))(adapter)
+	ctx = provider.WithEventHandler(ctx, func(_ context.Context, e provider.Event) {
 		mu.Lock()
-		events = append(events, string(e.Kind))
+		events = append(events, strings.TrimPrefix(e.Kind.String(), "cache."))
 		mu.Unlock()
-	}}))(adapter)
+	})
 	if os.Getenv("IMAGEGEN_BARRIER") != "" {
 		start, err := redistest.WaitBarrier()
 		if err != nil {

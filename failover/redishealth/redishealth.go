@@ -128,6 +128,7 @@ local f = {'st', 'gen', 'since', 'req', 'fail', 'cons', 'probes', 'succ'}
 local v = redis.call('HMGET', K, unpack(f))
 local b = {}
 for i, name in ipairs(f) do b[name] = tonumber(v[i] or '0') or 0 end
+local st0 = b.st -- the state before this call, to report changes
 local function set(st)
   b.st, b.since, b.gen = st, now, b.gen + 1
   b.req, b.fail, b.cons, b.probes, b.succ = 0, 0, 0, 0, 0
@@ -160,27 +161,30 @@ end
 tick()
 `
 
-// allowScript returns {ok, retry µs, generation}.
+// allowScript returns {ok, retry µs, generation, state before, state
+// after}.
 var allowScript = redis.NewScript(lib + `
 if b.st == 1 then
   save()
-  return {0, b.since + open - now, b.gen}
+  return {0, b.since + open - now, b.gen, st0, b.st}
 end
 if b.st == 2 then
   if b.probes >= maxprobes then
     save()
-    return {0, 0, b.gen}
+    return {0, 0, b.gen, st0, b.st}
   end
   b.probes = b.probes + 1
 end
 save()
-return {1, 0, b.gen}
+return {1, 0, b.gen, st0, b.st}
 `)
 
 // doneScript: ARGV[8] outcome (0 success, 1 failure, 2 ignored), ARGV[9]
-// the generation the call began in.
+// the generation the call began in. It returns {state before, state after
+// time moved it, state after}.
 var doneScript = redis.NewScript(lib + `
 local o, gen = tonumber(ARGV[8]), tonumber(ARGV[9])
+local st1 = b.st
 if gen == b.gen then
   if b.st == 2 then
     b.probes = math.max(b.probes - 1, 0)
@@ -200,12 +204,13 @@ if gen == b.gen then
   end
 end
 save()
-return b.st
+return {st0, st1, b.st}
 `)
 
+// stateScript returns {state before, state}.
 var stateScript = redis.NewScript(lib + `
 save()
-return b.st
+return {st0, b.st}
 `)
 
 func (b *Breaker) argv(now time.Time, extra ...any) []any {
@@ -231,10 +236,11 @@ func (b *Breaker) Allow(ctx context.Context, now time.Time) (func(failover.Outco
 		if err != nil {
 			return res{}, err
 		}
+		b.report(ctx, v[3:]...)
 		if v[0] == 0 {
 			return res{retry: time.Duration(v[1]) * time.Microsecond, err: failover.ErrOpen}, nil
 		}
-		return res{done: b.doneFunc(v[2])}, nil
+		return res{done: b.doneFunc(ctx, v[2])}, nil
 	}, func() (res, error) {
 		d, retry, err := b.mem.Allow(ctx, now)
 		return res{d, retry, err}, nil
@@ -245,16 +251,34 @@ func (b *Breaker) Allow(ctx context.Context, now time.Time) (func(failover.Outco
 	return r.done, r.retry, r.err
 }
 
-// doneFunc reports one call's outcome, once.
-func (b *Breaker) doneFunc(gen int64) func(failover.Outcome, time.Time) {
+// doneFunc reports one call's outcome, once; changes of state go to the
+// call's context.
+func (b *Breaker) doneFunc(callCtx context.Context, gen int64) func(failover.Outcome, time.Time) {
 	var once sync.Once
 	return func(o failover.Outcome, at time.Time) {
 		once.Do(func() {
 			// The call's own context may be gone; the report is not.
 			_, _ = redisx.Do(context.Background(), b.h.guard, "breaker-done", func(ctx context.Context) (bool, error) {
-				return true, doneScript.Run(ctx, b.h.rdb, []string{b.key}, b.argv(at, int(o), gen)...).Err()
+				v, err := doneScript.Run(ctx, b.h.rdb, []string{b.key}, b.argv(at, int(o), gen)...).Int64Slice()
+				if err == nil {
+					b.report(callCtx, v...)
+				}
+				return true, err
 			}, nil)
 		})
+	}
+}
+
+// report calls BreakerSettings.OnStateChange for each change in states,
+// the successive states a script saw.
+func (b *Breaker) report(ctx context.Context, states ...int64) {
+	if b.s.OnStateChange == nil {
+		return
+	}
+	for i := 1; i < len(states); i++ {
+		if from, to := failover.State(states[i-1]), failover.State(states[i]); from != to {
+			b.s.OnStateChange(ctx, from, to)
+		}
 	}
 }
 
@@ -262,8 +286,12 @@ func (b *Breaker) doneFunc(gen int64) func(failover.Outcome, time.Time) {
 // the fallback breaker's state, or StateOpen under redisopt.FailClosed.
 func (b *Breaker) State(now time.Time) failover.State {
 	st, err := redisx.Do(context.Background(), b.h.guard, "breaker-state", func(ctx context.Context) (failover.State, error) {
-		v, err := stateScript.Run(ctx, b.h.rdb, []string{b.key}, b.argv(now)...).Int()
-		return failover.State(v), err
+		v, err := stateScript.Run(ctx, b.h.rdb, []string{b.key}, b.argv(now)...).Int64Slice()
+		if err != nil {
+			return 0, err
+		}
+		b.report(context.Background(), v...)
+		return failover.State(v[len(v)-1]), nil
 	}, func() (failover.State, error) { return b.mem.State(now), nil })
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return failover.StateOpen

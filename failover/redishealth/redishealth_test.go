@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,8 +51,17 @@ func TestMatchesMemoryBreaker(t *testing.T) {
 		{ConsecutiveFailures: 3, OpenTimeout: 10 * time.Second, HalfOpenProbes: 2},
 		{ConsecutiveFailures: -1, FailureRate: 0.5, MinRequests: 4, Window: 30 * time.Second, OpenTimeout: 5 * time.Second},
 	} {
-		rb := h.NewBreaker("route-"+strconv.Itoa(s.MinRequests), s)
-		mb := failover.NewBreaker(s)
+		// Both report the same changes of state, in the same order.
+		var rchanges, mchanges []string
+		rs, ms := s, s
+		rs.OnStateChange = func(_ context.Context, from, to failover.State) {
+			rchanges = append(rchanges, from.String()+">"+to.String())
+		}
+		ms.OnStateChange = func(_ context.Context, from, to failover.State) {
+			mchanges = append(mchanges, from.String()+">"+to.String())
+		}
+		rb := h.NewBreaker("route-"+strconv.Itoa(s.MinRequests), rs)
+		mb := failover.NewBreaker(ms)
 		rng := rand.New(rand.NewPCG(1, 2))
 		now := noon
 		type pending struct {
@@ -84,6 +94,12 @@ func TestMatchesMemoryBreaker(t *testing.T) {
 			if rs, ms := rb.State(now), mb.State(now); rs != ms {
 				t.Fatalf("step %d: state redis %v, memory %v", i, rs, ms)
 			}
+			if !slices.Equal(rchanges, mchanges) {
+				t.Fatalf("step %d: changes redis %q, memory %q", i, rchanges, mchanges)
+			}
+		}
+		if len(mchanges) < 3 {
+			t.Errorf("only %d changes of state: %q", len(mchanges), mchanges)
 		}
 	}
 }

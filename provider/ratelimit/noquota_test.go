@@ -51,23 +51,28 @@ func TestZeroQuotaIsNotADailyQuota(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var tries []retry.Attempt
+			var tries []provider.Event
+			ctx := provider.WithEventHandler(context.Background(), func(_ context.Context, e provider.Event) {
+				if e.Kind == provider.EventRetryAttempt {
+					tries = append(tries, e)
+				}
+			})
 			g := provider.Chain(adapter,
-				testutil.Must(retry.New(retry.Policy{Clock: clk, OnAttempt: func(a retry.Attempt) { tries = append(tries, a) }})),
+				testutil.Must(retry.New(retry.Policy{Clock: clk})),
 				testutil.Must(ratelimit.New(ratelimit.Config{Clock: clk})))
 			req := &provider.Request{Prompt: "p", Model: "gemini-2.5-flash-image"}
 
 			srv.Inject(providertest.EndpointGenerateContent, tc.fault)
-			_, err = g.Generate(context.Background(), req)
+			_, err = g.Generate(ctx, req)
 			var pe *provider.Error
 			if !errors.As(err, &pe) || pe.Kind != provider.KindQuotaExhausted || pe.Code != tc.code || pe.StatusCode != http.StatusTooManyRequests {
 				t.Fatalf("first call: %v", err)
 			}
-			if len(tries) != 1 || tries[0].Stop != retry.StopNotRetryable || len(srv.Requests()) != 1 {
+			if len(tries) != 1 || tries[0].Reason != retry.StopNotRetryable || len(srv.Requests()) != 1 {
 				t.Fatalf("retried: %d tries %+v, %d upstream calls", len(tries), tries, len(srv.Requests()))
 			}
-			if tc.code == gemini.CodeFreeTierNoQuota && (pe.RetryAfter != 0 || tries[0].Hint != 0) {
-				t.Errorf("a zero quota carries a wait: RetryAfter %v, hint %v", pe.RetryAfter, tries[0].Hint)
+			if tc.code == gemini.CodeFreeTierNoQuota && (pe.RetryAfter != 0 || tries[0].Wait != 0) {
+				t.Errorf("a zero quota carries a wait: RetryAfter %v, wait %v", pe.RetryAfter, tries[0].Wait)
 			}
 
 			clk.Advance(time.Minute)

@@ -36,6 +36,11 @@
 // frees, so a retry decorator above waits exactly that long. A wait that
 // would outlast the context's deadline is refused at once, without waiting.
 //
+// Every wait and every refusal is a provider.EventRateLimitWaited or
+// provider.EventRateLimitRefused to the handlers of the request's context
+// (provider.WithEventHandler), with the reason: "window", "pause",
+// "concurrency", "day", "context", "store" or "images".
+//
 // State lives behind Store, keyed by Config.Key, so that replicas sharing an
 // API key can share limits through a shared Store; NewMemoryStore is the
 // default, and provider/ratelimit/redisstore shares them through Redis.
@@ -231,32 +236,67 @@ func (l *limiter) maxWait(ctx context.Context) time.Duration {
 	return time.Duration(math.MaxInt64)
 }
 
-func (l *limiter) sleep(ctx context.Context, d time.Duration) error {
+// sleep waits d for reason ("window", "pause"), reporting the wait.
+func (l *limiter) sleep(ctx context.Context, d time.Duration, reason string) error {
 	if d <= 0 {
 		return nil
 	}
 	select {
 	case <-l.cfg.Clock.After(d):
+		l.waited(ctx, reason, d)
 		return nil
 	case <-ctx.Done():
-		return l.refuseCtx(ctx, "waiting for a slot")
+		return l.refused(ctx, "context", l.refuseCtx(ctx, "waiting for a slot"))
 	}
+}
+
+// acquire takes a concurrency slot. When someone listens, it first tries
+// without waiting, so that only a call that had to wait reports a wait.
+func (l *limiter) acquire(ctx context.Context) (func(), error) {
+	store := l.cfg.Store
+	if l.cfg.FailFast || !provider.Listening(ctx) {
+		return store.Acquire(ctx, l.key, l.cfg.MaxConcurrent, l.cfg.LeaseTTL, !l.cfg.FailFast)
+	}
+	release, err := store.Acquire(ctx, l.key, l.cfg.MaxConcurrent, l.cfg.LeaseTTL, false)
+	if !errors.Is(err, ErrNoSlot) {
+		return release, err
+	}
+	began := l.cfg.Clock.Now()
+	release, err = store.Acquire(ctx, l.key, l.cfg.MaxConcurrent, l.cfg.LeaseTTL, true)
+	if err == nil {
+		l.waited(ctx, "concurrency", l.cfg.Clock.Now().Sub(began))
+	}
+	return release, err
+}
+
+// waited reports that a call was held back for d.
+func (l *limiter) waited(ctx context.Context, reason string, d time.Duration) {
+	provider.Emit(ctx, provider.Event{Kind: provider.EventRateLimitWaited, Provider: l.provider, Reason: reason, Wait: d})
+}
+
+// refused reports the refusal err and returns it.
+func (l *limiter) refused(ctx context.Context, reason string, err error) error {
+	if provider.Listening(ctx) {
+		wait, _ := provider.RetryAfter(err)
+		provider.Emit(ctx, provider.Event{Kind: provider.EventRateLimitRefused, Provider: l.provider, Reason: reason, Wait: wait, Err: err})
+	}
+	return err
 }
 
 // waitPause waits out (or refuses during) a pause the provider asked for.
 func (l *limiter) waitPause(ctx context.Context) error {
 	until, err := l.cfg.Store.PauseUntil(ctx, l.key)
 	if err != nil {
-		return l.storeError(err)
+		return l.refused(ctx, "store", l.storeError(err))
 	}
 	d := until.Sub(l.cfg.Clock.Now())
 	if d <= 0 {
 		return nil
 	}
 	if d > l.maxWait(ctx) {
-		return l.refuse(provider.KindRateLimited, d, "%s: paused by the provider's back-off hint", l.key)
+		return l.refused(ctx, "pause", l.refuse(provider.KindRateLimited, d, "%s: paused by the provider's back-off hint", l.key))
 	}
-	return l.sleep(ctx, d)
+	return l.sleep(ctx, d, "pause")
 }
 
 func (l *limiter) storeError(err error) error {
@@ -275,21 +315,21 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 		return nil, provider.Errorf(provider.KindInvalidRequest, "ratelimit: Request: nil request")
 	}
 	if n := req.Count(); l.ipm.Limit > 0 && n > l.ipm.Limit {
-		return nil, provider.Errorf(provider.KindInvalidRequest, "%s: %d images in one request exceed the limit of %d images per minute", l.key, n, l.cfg.ImagesPerMinute)
+		return nil, l.refused(ctx, "images", provider.Errorf(provider.KindInvalidRequest, "%s: %d images in one request exceed the limit of %d images per minute", l.key, n, l.cfg.ImagesPerMinute))
 	}
 	store := l.cfg.Store
 	if err := l.waitPause(ctx); err != nil {
 		return nil, err
 	}
 	if l.cfg.MaxConcurrent > 0 {
-		release, err := store.Acquire(ctx, l.key, l.cfg.MaxConcurrent, l.cfg.LeaseTTL, !l.cfg.FailFast)
+		release, err := l.acquire(ctx)
 		switch {
 		case errors.Is(err, ErrNoSlot):
-			return nil, l.refuse(provider.KindRateLimited, 0, "%s: %d requests already in flight", l.key, l.cfg.MaxConcurrent)
+			return nil, l.refused(ctx, "concurrency", l.refuse(provider.KindRateLimited, 0, "%s: %d requests already in flight", l.key, l.cfg.MaxConcurrent))
 		case err != nil && ctx.Err() != nil:
-			return nil, l.refuseCtx(ctx, "waiting for a concurrency slot")
+			return nil, l.refused(ctx, "context", l.refuseCtx(ctx, "waiting for a concurrency slot"))
 		case err != nil:
-			return nil, l.storeError(err)
+			return nil, l.refused(ctx, "store", l.storeError(err))
 		}
 		defer release()
 	}
@@ -297,10 +337,10 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 	day := l.dayOf(now)
 	ok, err := store.TakeDay(ctx, l.key, day, l.dayLimit, 1)
 	if err != nil {
-		return nil, l.storeError(err)
+		return nil, l.refused(ctx, "store", l.storeError(err))
 	}
 	if !ok {
-		return nil, l.refuse(provider.KindQuotaExhausted, day.Left, "%s: daily quota used up for %s", l.key, day.Name)
+		return nil, l.refused(ctx, "day", l.refuse(provider.KindQuotaExhausted, day.Left, "%s: daily quota used up for %s", l.key, day.Name))
 	}
 	var buf [2]Demand
 	demands := buf[:0]
@@ -317,15 +357,15 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 			_, _ = store.TakeDay(ctx, l.key, day, l.dayLimit, -1)
 		}
 		if err != nil {
-			return nil, l.storeError(err)
+			return nil, l.refused(ctx, "store", l.storeError(err))
 		}
 		if !ok {
-			return nil, l.refuse(provider.KindRateLimited, w, "%s: %s", l.key, l.perMinute)
+			return nil, l.refused(ctx, "window", l.refuse(provider.KindRateLimited, w, "%s: %s", l.key, l.perMinute))
 		}
 		wait = w
 	}
 	if wait > 0 {
-		if err := l.sleep(ctx, wait); err != nil {
+		if err := l.sleep(ctx, wait, "window"); err != nil {
 			return nil, err
 		}
 		// Another caller may have been told to back off meanwhile.

@@ -629,3 +629,122 @@ func gen2(g provider.Generator, req *provider.Request) error {
 	_, err := g.Generate(context.Background(), req)
 	return err
 }
+
+// recorder collects the events of the requests it is attached to.
+type recorder struct {
+	mu     sync.Mutex
+	events []provider.Event
+}
+
+func (r *recorder) handle(_ context.Context, e provider.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) ctx(parent context.Context) context.Context {
+	return provider.WithEventHandler(parent, r.handle)
+}
+
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	ev := func(kind provider.EventKind, reason string, wait time.Duration) provider.Event {
+		return provider.Event{Kind: kind, Provider: "fake", Reason: reason, Wait: wait}
+	}
+	tests := []struct {
+		name string
+		cfg  ratelimit.Config
+		up   func(n int) error
+		n    int // images per request
+		want []provider.Event
+	}{
+		{name: "window wait", cfg: ratelimit.Config{RequestsPerMinute: 1},
+			want: []provider.Event{ev(provider.EventRateLimitWaited, "window", time.Minute)}},
+		{name: "window refused", cfg: ratelimit.Config{RequestsPerMinute: 1, FailFast: true},
+			want: []provider.Event{ev(provider.EventRateLimitRefused, "window", time.Minute)}},
+		{name: "day", cfg: ratelimit.Config{RequestsPerDay: 1},
+			want: []provider.Event{ev(provider.EventRateLimitRefused, "day", 12*time.Hour)}},
+		{name: "pause", cfg: ratelimit.Config{}, up: func(n int) error {
+			if n == 1 {
+				return &provider.Error{Kind: provider.KindRateLimited, Provider: "fake", RetryAfter: 7 * time.Second}
+			}
+			return nil
+		}, want: []provider.Event{ev(provider.EventRateLimitWaited, "pause", 7*time.Second)}},
+		{name: "images", cfg: ratelimit.Config{ImagesPerMinute: 2}, n: 3,
+			want: []provider.Event{ev(provider.EventRateLimitRefused, "images", 0), ev(provider.EventRateLimitRefused, "images", 0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.FixedZone("PST", -8*3600)))
+			tt.cfg.Clock = clk
+			tt.cfg.DayZone = time.FixedZone("PST", -8*3600)
+			g := testutil.Must(ratelimit.New(tt.cfg))(&counter{next: tt.up})
+			var rec recorder
+			for range 2 {
+				_ = gen(t, g, rec.ctx(context.Background()), tt.n)
+			}
+			got := rec.events
+			for i := range got {
+				got[i].Err = nil // checked by the other tests
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("events\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// blockingStore tells when a second call starts waiting for a
+// concurrency slot.
+type blockingStore struct {
+	*ratelimit.MemoryStore
+	waits   *atomic.Int32
+	waiting chan struct{}
+}
+
+func (s blockingStore) Acquire(ctx context.Context, key string, limit int, ttl time.Duration, wait bool) (func(), error) {
+	if wait && s.waits.Add(1) == 2 {
+		close(s.waiting)
+	}
+	return s.MemoryStore.Acquire(ctx, key, limit, ttl, wait)
+}
+
+func TestConcurrencyWaitEvent(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if req.Prompt == "first" {
+			close(entered)
+			<-release
+		}
+		return &provider.Response{}, nil
+	})
+	store := blockingStore{MemoryStore: ratelimit.NewMemoryStore(), waits: new(atomic.Int32), waiting: make(chan struct{})}
+	g := testutil.Must(ratelimit.New(ratelimit.Config{MaxConcurrent: 1, FailFast: false, Store: store}))(up)
+	done := make(chan error)
+	go func() {
+		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "first"})
+		done <- err
+	}()
+	<-entered
+	// The second call, listening, finds no slot free and waits.
+	var rec recorder
+	second := make(chan error)
+	go func() {
+		_, err := g.Generate(rec.ctx(context.Background()), &provider.Request{Prompt: "second"})
+		second <- err
+	}()
+	<-store.waiting
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 || rec.events[0].Kind != provider.EventRateLimitWaited || rec.events[0].Reason != "concurrency" {
+		t.Errorf("events = %+v, want one concurrency wait", rec.events)
+	}
+}

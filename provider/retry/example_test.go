@@ -27,19 +27,23 @@ func ExampleNew() {
 		InitialInterval:     10 * time.Millisecond,
 		RandomizationFactor: -1, // no jitter, for a stable output
 		Clock:               newClock(),
-		OnAttempt: func(a retry.Attempt) {
-			fmt.Printf("attempt %d: err=%v wait=%v\n", a.Number, a.Err, a.Wait)
-		},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	resp, err := mw(flaky).Generate(context.Background(), &provider.Request{Prompt: "a lighthouse"})
+	// Every try is an event to the handlers of the request's context.
+	report := func(_ context.Context, e provider.Event) {
+		if e.Kind == provider.EventRetryAttempt {
+			fmt.Printf("attempt %d: err=%v wait=%v (%s)\n", e.Attempt, e.Err, e.Wait, e.Reason)
+		}
+	}
+	gen := provider.Chain(flaky, provider.HandleEvents(report), mw)
+	resp, err := gen.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse"})
 	fmt.Println(resp.Attempts, err)
 	// Output:
-	// attempt 1: err=demo: provider unavailable: overloaded wait=10ms
-	// attempt 2: err=demo: rate limited; retry after 2s wait=2s
-	// attempt 3: err=<nil> wait=0s
+	// attempt 1: err=demo: provider unavailable: overloaded wait=10ms (backoff)
+	// attempt 2: err=demo: rate limited; retry after 2s wait=2s (hint)
+	// attempt 3: err=<nil> wait=0s ()
 	// 3 <nil>
 }

@@ -25,6 +25,12 @@
 //     and a failure is an *Error that says how many there were and why
 //     retrying stopped; it unwraps to the last try's error, so errors.Is,
 //     errors.As and provider.KindOf see the provider's classification.
+//
+// Every try ends with a provider.EventRetryAttempt to the handlers of the
+// request's context (provider.WithEventHandler, provider.HandleEvents):
+// the try's number, its upstream calls, how long it took, its error, and
+// the wait before the next try with its reason ("backoff" or "hint"), or
+// why retrying stops.
 package retry
 
 import (
@@ -71,26 +77,13 @@ type Policy struct {
 	// Retryable says which errors are worth another try (default
 	// provider.IsRetryable). A cancelled context is never retried.
 	Retryable func(error) bool
-	// OnAttempt, when set, is called after every try, for logging and
-	// metrics. It must not block.
-	OnAttempt func(Attempt)
 	// Clock is the time source for waits; nil means
 	// provider.SystemClock() (tests pass providertest.NewClock).
 	Clock provider.Clock
 }
 
-// Attempt describes one try, as reported to Policy.OnAttempt.
-type Attempt struct {
-	Number   int           // 1 for the first try
-	Calls    int           // upstream calls this try made (Response.Attempts, or 1)
-	Err      error         // the try's error; nil on success
-	Hint     time.Duration // the provider's back-off hint carried by Err, if any
-	Wait     time.Duration // how long the decorator waits before the next try; 0 when it stops
-	Stop     string        // why it stops after this try ("" when it retries or succeeded)
-	Duration time.Duration // how long the try took, on the Clock
-}
-
-// Reasons retrying stops, as found in Error.Reason and Attempt.Stop.
+// Reasons retrying stops, as found in Error.Reason and in the Reason of
+// the last provider.EventRetryAttempt.
 const (
 	StopNotRetryable = "not retryable"
 	StopExhausted    = "attempts exhausted"
@@ -220,10 +213,15 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 	var (
 		b     *backoff.ExponentialBackOff
 		calls int
+		ev    *provider.Event // the try's event, when someone listens
 	)
+	if provider.Listening(ctx) {
+		d := provider.Describe(r.next)
+		ev = &provider.Event{Kind: provider.EventRetryAttempt, Provider: d.Provider, Model: d.Model}
+	}
 	for try := 1; ; try++ {
 		var start time.Time
-		if r.p.OnAttempt != nil {
+		if ev != nil {
 			start = r.p.Clock.Now()
 		}
 		resp, err := r.next.Generate(ctx, req)
@@ -235,21 +233,23 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 			n = 0 // refused before any upstream call
 		}
 		calls += n
-		a := Attempt{Number: try, Calls: n, Err: err}
-		if r.p.OnAttempt != nil {
-			a.Duration = r.p.Clock.Now().Sub(start)
+		report := func(wait time.Duration, reason string) {
+			if ev != nil {
+				ev.Attempt, ev.Calls, ev.Err, ev.Wait, ev.Reason = try, n, err, wait, reason
+				ev.Duration = r.p.Clock.Now().Sub(start)
+				provider.Emit(ctx, *ev)
+			}
 		}
 		if err == nil {
-			r.report(a)
+			report(0, "")
 			if resp != nil {
 				resp.Attempts = calls
 			}
 			return resp, nil
 		}
-		a.Hint, _ = provider.RetryAfter(err)
+		hint, _ := provider.RetryAfter(err)
 		fail := func(reason string, wait time.Duration) error {
-			a.Stop = reason
-			r.report(a)
+			report(0, reason)
 			return &Error{Attempts: calls, Tries: try, Reason: reason, Wait: wait, Err: err}
 		}
 		switch {
@@ -263,26 +263,23 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 		if b == nil {
 			b = r.newBackOff()
 		}
-		wait := max(b.NextBackOff(), a.Hint)
-		if a.Hint > r.p.MaxWait {
-			return nil, fail(StopHintTooLong, a.Hint)
+		wait := max(b.NextBackOff(), hint)
+		if hint > r.p.MaxWait {
+			return nil, fail(StopHintTooLong, hint)
 		}
 		wait = min(wait, r.p.MaxWait)
 		if dl, ok := ctx.Deadline(); ok && wait >= time.Until(dl) {
 			return nil, fail(StopDeadline, wait)
 		}
-		a.Wait = wait
-		r.report(a)
+		reason := "backoff"
+		if hint > 0 && wait == hint {
+			reason = "hint"
+		}
+		report(wait, reason)
 		select {
 		case <-r.p.Clock.After(wait):
 		case <-ctx.Done():
 			return nil, &Error{Attempts: calls, Tries: try, Reason: StopContext, Err: err}
 		}
-	}
-}
-
-func (r *retrier) report(a Attempt) {
-	if r.p.OnAttempt != nil {
-		r.p.OnAttempt(a)
 	}
 }

@@ -172,27 +172,36 @@ func TestAttemptsSumInnerAttempts(t *testing.T) {
 	}
 }
 
-func TestOnAttemptHook(t *testing.T) {
+func TestAttemptEvents(t *testing.T) {
 	clk := newClock()
-	var got []retry.Attempt
+	var got []provider.Event
 	calls := 0
 	p := noJitter
 	p.Clock = clk
-	p.MaxAttempts = 2
-	p.OnAttempt = func(a retry.Attempt) { got = append(got, a) }
-	_, err := testutil.Must(retry.New(p))(script(&calls, perr(provider.KindRateLimited, 2*time.Second), perr(provider.KindUnavailable, 0))).
-		Generate(context.Background(), &provider.Request{Prompt: "p"})
+	p.MaxAttempts = 3
+	inner := script(&calls, perr(provider.KindRateLimited, 2*time.Second), perr(provider.KindUnavailable, 0), perr(provider.KindUnavailable, 0))
+	g := provider.Chain(describing{inner.(provider.GeneratorFunc)}, testutil.Must(retry.New(p)))
+	ctx := provider.WithEventHandler(context.Background(), func(_ context.Context, e provider.Event) { got = append(got, e) })
+	_, err := g.Generate(ctx, &provider.Request{Prompt: "p"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	if len(got) != 2 {
-		t.Fatalf("hook saw %d attempts", len(got))
+	if len(got) != 3 {
+		t.Fatalf("handler saw %d events: %+v", len(got), got)
 	}
-	if got[0].Number != 1 || got[0].Hint != 2*time.Second || got[0].Wait != 2*time.Second || got[0].Stop != "" {
-		t.Errorf("first attempt = %+v", got[0])
+	for i, e := range got {
+		if e.Kind != provider.EventRetryAttempt || e.Attempt != i+1 || e.Calls != 1 || e.Err == nil || e.Provider != "fake" || e.Model != "m" {
+			t.Errorf("event %d = %+v", i, e)
+		}
 	}
-	if got[1].Number != 2 || got[1].Stop != retry.StopExhausted || got[1].Wait != 0 {
-		t.Errorf("second attempt = %+v", got[1])
+	if got[0].Wait != 2*time.Second || got[0].Reason != "hint" {
+		t.Errorf("first try: wait %v, reason %q; want the 2s hint", got[0].Wait, got[0].Reason)
+	}
+	if got[1].Wait <= 0 || got[1].Reason != "backoff" {
+		t.Errorf("second try: wait %v, reason %q; want a back-off", got[1].Wait, got[1].Reason)
+	}
+	if got[2].Wait != 0 || got[2].Reason != retry.StopExhausted {
+		t.Errorf("last try: wait %v, reason %q; want %q", got[2].Wait, got[2].Reason, retry.StopExhausted)
 	}
 }
 
