@@ -6,6 +6,4 @@ import (
 )
 
 func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error  { return nil }
-func Models(ctx context.Context, args []string, stdout, stderr io.Writer) error { return nil }
-func Cost(ctx context.Context, args []string, stdout, stderr io.Writer) error   { return nil }
 func Probe(ctx context.Context, args []string, stdout, stderr io.Writer) error  { return nil }
