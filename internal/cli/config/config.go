@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -172,8 +173,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Money is a dollar amount written as a string ("20.00"). It is a struct
-// so that a bare number is a type error, not micro-dollars.
+// Money is a dollar amount: "20.00" or 20 (dollars, never micro-dollars,
+// whatever provider.USD's integer form is).
 type Money struct{ USD provider.USD }
 
 // UnmarshalText reads decimal dollars.
@@ -215,6 +216,9 @@ func Load(path string) (*File, error) {
 // errors on their line.
 func Parse(path string, doc []byte) (*File, error) {
 	f := &File{path: path, pos: scanPositions(doc)}
+	if err := f.checkDurations(); err != nil {
+		return nil, err
+	}
 	dec := toml.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(f); err != nil {
@@ -297,6 +301,26 @@ func (f *File) check() error {
 	}
 	if f.Cache.Store == "redis" && f.Cache.RedisAddr == "" {
 		add("cache.redis_addr", "", `host:port for store = "redis"`)
+	}
+	return errors.Join(errs...)
+}
+
+// durationKeys are the keys whose values are durations.
+var durationKeys = []string{"initial_interval", "max_interval", "max_wait", "window", "open_timeout", "wait_for_room", "ttl"}
+
+// checkDurations refuses a duration written as a number before decoding:
+// go-toml hands the number's text to Duration.UnmarshalText and reports
+// its error without a position.
+func (f *File) checkDurations() error {
+	var errs []error
+	for _, key := range sortedKeys(f.pos.kinds) {
+		if k := f.pos.kinds[key]; slices.Contains(durationKeys, lastPart(key)) && k != unstable.String {
+			what := "a " + strings.ToLower(k.String())
+			if k == unstable.Integer || k == unstable.Float {
+				what = "a number"
+			}
+			errs = append(errs, f.Errorf(key, what, `a duration as a string such as "30s" or "2m" (a bare number has no unit)`))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -197,7 +197,7 @@ func (f *File) decodeError(err error) error {
 		row, col := de.Position()
 		key := f.keyAt(row, de.Key())
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		msg = typeName.ReplaceAllString(msg, "$1")
+		msg = typeName.ReplaceAllString(msg, "into $1")
 		if key == "" {
 			return &provider.ConfigError{Field: fmt.Sprintf("%s:%d:%d", name, row, col), Err: errors.New(msg)}
 		}
@@ -208,7 +208,7 @@ func (f *File) decodeError(err error) error {
 
 // typeName shortens go-toml's "struct field config.Limits.RequestsPerMinute
 // of type int" to "of type int": the key path already names the field.
-var typeName = regexp.MustCompile(`into struct field \S+ (of type \S+)`)
+var typeName = regexp.MustCompile(`into struct field \S+ of type (\S+)`)
 
 // keyAt returns the key path, with array indexes, defined on row, when
 // it matches the key go-toml gave; else go-toml's key.

@@ -17,13 +17,14 @@ type Pos struct{ Line, Col int }
 // constructor refusing a value), which go-toml cannot know of.
 type positions struct {
 	byKey  map[string]Pos
-	byLine map[int]string // the key defined on each line, for go-toml's errors
+	byLine map[int]string           // the key defined on each line, for go-toml's errors
+	kinds  map[string]unstable.Kind // the kind of each key's value
 }
 
 // scanPositions walks the document with go-toml's parser. It returns what
 // it found before any syntax error; the decoder reports that error itself.
 func scanPositions(doc []byte) positions {
-	ps := positions{byKey: map[string]Pos{}, byLine: map[int]string{}}
+	ps := positions{byKey: map[string]Pos{}, byLine: map[int]string{}, kinds: map[string]unstable.Kind{}}
 	var p unstable.Parser
 	p.Reset(doc)
 	table := ""
@@ -50,7 +51,9 @@ func scanPositions(doc []byte) positions {
 func (ps positions) keyValue(p *unstable.Parser, table string, kv *unstable.Node) {
 	key := join(table, joinKey(keyParts(kv.Key())))
 	ps.add(p, key, kv)
-	if v := kv.Value(); v.Kind == unstable.InlineTable {
+	v := kv.Value()
+	ps.kinds[key] = v.Kind
+	if v.Kind == unstable.InlineTable {
 		it := v.Children()
 		for it.Next() {
 			if n := it.Node(); n.Kind == unstable.KeyValue {
