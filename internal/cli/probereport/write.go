@@ -86,10 +86,13 @@ const (
 	histH    = 170.0
 	histTop  = 16.0
 	histBot  = 30.0
+	histLeft = 40.0
 )
 
 type rateBar struct {
 	Name     string
+	LabelX   float64
+	Inside   bool
 	Y, W     float64
 	TextY    float64
 	Rate     float64
@@ -107,14 +110,16 @@ type histBar struct {
 }
 
 type marker struct {
-	Name string
-	X    float64
-	MS   int64
+	Name   string
+	X      float64
+	LabelY float64
+	MS     int64
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string
 }
 
 type histogram struct {
@@ -136,6 +141,8 @@ type page struct {
 	LabelW     float64
 	PlotW      float64
 	HistH      float64
+	HistLeft   float64
+	HistRight  float64
 	BinLabel   string
 	Rows       []row
 	Errors     []errRow
@@ -154,7 +161,8 @@ type errRow struct {
 // WriteHTML writes the report as one self-contained HTML page.
 func (r *Report) WriteHTML(w io.Writer) error {
 	pg := page{Report: r, Title: "imagegen probe, " + r.Started.UTC().Format("2006-01-02 15:04 MST"),
-		ChartW: chartW, LabelW: labelW, PlotW: chartW - labelW - 20, HistH: histH, BinLabel: ms(r.BinWidth)}
+		ChartW: chartW, LabelW: labelW, PlotW: chartW - labelW - 20, HistH: histH, BinLabel: ms(r.BinWidth),
+		HistLeft: histLeft, HistRight: chartW - 30}
 	pg.RateH = rateRowH*float64(len(r.Providers)) + 24
 	for i, p := range r.Providers {
 		color := "#2e7d32"
@@ -165,8 +173,15 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			color = "#ef8f00"
 		}
 		y := 8 + rateRowH*float64(i)
-		pg.Rates = append(pg.Rates, rateBar{Name: p.Name, Y: y, TextY: y + 15, Rate: p.Rate, OK: p.OK, N: p.Requests,
-			W: pg.PlotW * p.Rate, BarWidth: pg.PlotW, Label: fmt.Sprintf("%s (%d/%d)", pct(p.Rate), p.OK, p.Requests), Color: color})
+		rb := rateBar{Name: p.Name, Y: y, TextY: y + 15, Rate: p.Rate, OK: p.OK, N: p.Requests,
+			W: pg.PlotW * p.Rate, BarWidth: pg.PlotW, Label: fmt.Sprintf("%s (%d/%d)", pct(p.Rate), p.OK, p.Requests), Color: color}
+		// The label goes inside a long bar, after a short one.
+		rb.Inside = rb.W > 140
+		rb.LabelX = labelW + 6
+		if !rb.Inside {
+			rb.LabelX = labelW + rb.W + 6
+		}
+		pg.Rates = append(pg.Rates, rb)
 		per := "-"
 		if p.Images > 0 {
 			per = p.CostPerImage.String()
@@ -187,26 +202,32 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	base := histTop + plotH
 	for _, p := range r.Providers {
 		h := histogram{Name: p.Name, Model: p.Model, YMax: ymax, Base: base}
-		bw := pg.PlotW / float64(max(len(p.Bins), 1))
+		plotW := pg.HistRight - histLeft
+		bw := plotW / float64(max(len(p.Bins), 1))
 		for i, b := range p.Bins {
-			x := labelW + float64(i)*bw
+			x := histLeft + float64(i)*bw
 			hok := plotH * float64(b.OK) / float64(ymax)
 			hf := plotH * float64(b.Failed) / float64(ymax)
 			h.Bars = append(h.Bars, histBar{X: x + 1, W: bw - 2, YOK: base - hok, HOK: hok, YF: base - hok - hf, HF: hf,
 				LoMS: b.Lo.Milliseconds(), HiMS: b.Hi.Milliseconds(), OK: b.OK, Failed: b.Failed})
 			if i%2 == 0 {
-				h.Ticks = append(h.Ticks, tick{X: x, Label: fmt.Sprint(b.Lo.Milliseconds())})
+				h.Ticks = append(h.Ticks, tick{X: x, Label: fmt.Sprint(b.Lo.Milliseconds()), Anchor: "middle"})
 			}
 		}
-		h.Ticks = append(h.Ticks, tick{X: labelW + pg.PlotW, Label: fmt.Sprintf("%d ms", (time.Duration(len(p.Bins)) * r.BinWidth).Milliseconds())})
+		h.Ticks = append(h.Ticks, tick{X: pg.HistRight, Label: fmt.Sprintf("%d ms", (time.Duration(len(p.Bins)) * r.BinWidth).Milliseconds()), Anchor: "end"})
 		span := time.Duration(len(p.Bins)) * r.BinWidth
 		for _, m := range []struct {
 			n string
 			d time.Duration
 		}{{"p50", p.P50}, {"p95", p.P95}, {"p99", p.P99}} {
 			if m.d > 0 && span > 0 {
-				h.Markers = append(h.Markers, marker{Name: m.n, MS: m.d.Milliseconds(),
-					X: labelW + pg.PlotW*float64(min(m.d, span))/float64(span)})
+				mk := marker{Name: m.n, MS: m.d.Milliseconds(), LabelY: 12,
+					X: histLeft + plotW*float64(min(m.d, span))/float64(span)}
+				// Stagger the labels of markers close together.
+				if n := len(h.Markers); n > 0 && mk.X-h.Markers[n-1].X < 36 && h.Markers[n-1].LabelY == 12 {
+					mk.LabelY = 26
+				}
+				h.Markers = append(h.Markers, mk)
 			}
 		}
 		pg.Histograms = append(pg.Histograms, h)
@@ -221,14 +242,16 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 2em auto; max-width: 760px; padding: 0 1em; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 2em auto; max-width: 900px; padding: 0 1em; }
+table { font-size: 14px; }
 h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { font-size: 1.15em; margin-top: 1.8em; }
 p.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: right; padding: .3em .5em; border-bottom: 1px solid #e3e3e3; }
+th, td { text-align: right; padding: .3em .5em; border-bottom: 1px solid #e3e3e3; white-space: nowrap; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; }
-svg .value { font-weight: 600; }
+svg .value { font-weight: 600; } svg .on-bar { fill: #fff; }
+h3 { font-size: 1em; margin: 1.2em 0 0; } h3 small { color: #666; font-weight: normal; }
 .legend span { display: inline-block; width: .9em; height: .9em; vertical-align: -.1em; margin: 0 .3em 0 1em; }
 </style>
 </head>
@@ -243,7 +266,7 @@ svg .value { font-weight: 600; }
 <text x="{{$.LabelW | printf "%.0f"}}" dx="-8" y="{{.TextY}}" text-anchor="end">{{.Name}}</text>
 <rect x="{{$.LabelW}}" y="{{.Y}}" width="{{.BarWidth}}" height="20" fill="#eee"/>
 <rect class="rate" data-provider="{{.Name}}" data-rate="{{printf "%.4f" .Rate}}" data-ok="{{.OK}}" data-requests="{{.N}}" x="{{$.LabelW}}" y="{{.Y}}" width="{{printf "%.2f" .W}}" height="20" fill="{{.Color}}"><title>{{.Name}}: {{.Label}}</title></rect>
-<text class="value" x="{{$.LabelW}}" dx="6" y="{{.TextY}}" fill="#fff">{{.Label}}</text>
+<text class="value{{if .Inside}} on-bar{{end}}" x="{{printf "%.2f" .LabelX}}" y="{{.TextY}}">{{.Label}}</text>
 </g>
 {{end}}</svg>
 
@@ -255,18 +278,17 @@ svg .value { font-weight: 600; }
 
 <h2>Latency</h2>
 <p class="legend">Requests per bin of {{.BinLabel}}, every provider on one scale:<span style="background:#1565c0"></span>succeeded<span style="background:#c62828"></span>failed; dashed lines: p50, p95, p99.</p>
-{{range .Histograms}}{{$h := .}}<svg class="latency-histogram" data-provider="{{.Name}}" data-ymax="{{.YMax}}" role="img" aria-label="latency histogram of {{.Name}}" width="{{$.ChartW}}" height="{{$.HistH}}" viewBox="0 0 {{$.ChartW}} {{$.HistH}}" xmlns="http://www.w3.org/2000/svg">
-<text x="{{$.LabelW}}" dx="-8" y="60" text-anchor="end" class="value">{{.Name}}</text>
-<text x="{{$.LabelW}}" dx="-8" y="76" text-anchor="end">{{.Model}}</text>
-<line x1="{{$.LabelW}}" y1="{{.Base}}" x2="{{$.ChartW}}" y2="{{.Base}}" stroke="#999"/>
+{{range .Histograms}}{{$h := .}}<h3>{{.Name}} <small>{{.Model}}</small></h3>
+<svg class="latency-histogram" data-provider="{{.Name}}" data-ymax="{{.YMax}}" role="img" aria-label="latency histogram of {{.Name}}" width="{{$.ChartW}}" height="{{$.HistH}}" viewBox="0 0 {{$.ChartW}} {{$.HistH}}" xmlns="http://www.w3.org/2000/svg">
+<line x1="{{$.HistLeft}}" y1="{{.Base}}" x2="{{$.HistRight}}" y2="{{.Base}}" stroke="#999"/>
 {{range .Bars}}<g class="bin" data-lo-ms="{{.LoMS}}" data-hi-ms="{{.HiMS}}" data-ok="{{.OK}}" data-failed="{{.Failed}}"><title>{{.LoMS}}–{{.HiMS}} ms: {{.OK}} succeeded, {{.Failed}} failed</title>
 <rect x="{{printf "%.2f" .X}}" y="{{printf "%.2f" .YOK}}" width="{{printf "%.2f" .W}}" height="{{printf "%.2f" .HOK}}" fill="#1565c0"/>
 <rect x="{{printf "%.2f" .X}}" y="{{printf "%.2f" .YF}}" width="{{printf "%.2f" .W}}" height="{{printf "%.2f" .HF}}" fill="#c62828"/></g>
 {{end}}{{range .Markers}}<line class="marker" data-name="{{.Name}}" data-ms="{{.MS}}" x1="{{printf "%.2f" .X}}" y1="16" x2="{{printf "%.2f" .X}}" y2="{{$h.Base}}" stroke="#555" stroke-dasharray="4 3"/>
-<text x="{{printf "%.2f" .X}}" y="12" text-anchor="middle">{{.Name}}</text>
-{{end}}{{range .Ticks}}<text x="{{printf "%.2f" .X}}" y="{{$.HistH | printf "%.0f"}}" dy="-12" text-anchor="middle">{{.Label}}</text>
-{{end}}<text x="{{$.LabelW}}" dx="-8" y="{{.Base}}" text-anchor="end">0</text>
-<text x="{{$.LabelW}}" dx="-8" y="20" text-anchor="end">{{.YMax}}</text>
+<text x="{{printf "%.2f" .X}}" y="{{.LabelY}}" dx="3" text-anchor="start">{{.Name}}</text>
+{{end}}{{range .Ticks}}<text x="{{printf "%.2f" .X}}" y="{{$.HistH | printf "%.0f"}}" dy="-12" text-anchor="{{.Anchor}}">{{.Label}}</text>
+{{end}}<text x="{{$.HistLeft}}" dx="-6" y="{{.Base}}" text-anchor="end">0</text>
+<text x="{{$.HistLeft}}" dx="-6" y="20" text-anchor="end">{{.YMax}}</text>
 </svg>
 {{end}}
 
