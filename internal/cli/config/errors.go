@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -111,6 +112,9 @@ func (f *File) keyOf(table, field string) (string, bool) {
 		idx := ""
 		if m := bracket.FindStringSubmatchIndex(p); m != nil {
 			idx = p[m[2]:m[3]]
+			if u, err := strconv.Unquote(idx); err == nil {
+				idx = u // PerLabel["team=a"]
+			}
 			p = p[:m[0]]
 		}
 		rel = append(rel, snake(p))
