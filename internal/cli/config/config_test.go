@@ -202,3 +202,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestREADMEExample parses the config example of the README.
+func TestREADMEExample(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```toml\n")
+	doc, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no toml block in README.md")
+	}
+	f, err := Parse("README.md", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Routes) != 2 || f.Budget.PerLabel["cmd=probe"].Daily.USD != 2*provider.Dollar {
+		t.Errorf("%+v", f)
+	}
+}
