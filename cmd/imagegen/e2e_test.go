@@ -378,39 +378,37 @@ func TestBatchResumeAfterKill(t *testing.T) {
 	if doneAtKill >= n {
 		t.Fatalf("the batch finished before the kill (%d done)", doneAtKill)
 	}
-	first := sentPrompts(t, emu, "generateContent")
 
 	r := runBin(t, home, env, args...)
 	second := sentPrompts(t, emu, "generateContent")
+	interrupted := interruptedKeys(r.stdout)
 	for item, c := range second {
 		if c != 1 {
 			t.Errorf("%s sent %d times", item, c)
 		}
 	}
-	if len(second) != n {
-		t.Errorf("%d items sent in all, want %d", len(second), n)
+	// Every item is done, or was in flight at the kill: journaled as
+	// started, so perhaps sent (and billed) by the first run, and not sent
+	// by the rerun (which would have made it done).
+	if len(second) < n-len(interrupted) || len(second) > n {
+		t.Errorf("%d items sent in all, want %d less some of the interrupted %v", len(second), n, interrupted)
 	}
 	recs := readLedger(t, led)
-	if len(recs) > len(second) || len(recs) < doneAtKill {
-		t.Errorf("ledger holds %d records for %d requests (%d done at the kill)", len(recs), len(second), doneAtKill)
-	}
-	// Every item is done, or was in flight at the kill: sent in the first
-	// run and never again.
-	for _, k := range interruptedKeys(r.stdout) {
-		if first["item-"+strings.TrimPrefix(k, "k")] != 1 {
-			t.Errorf("interrupted %s was not in flight at the kill", k)
-		}
+	if len(recs) > len(second) || len(recs) < n-len(interrupted) {
+		t.Errorf("ledger holds %d records for %d requests and %d items done", len(recs), len(second), n-len(interrupted))
 	}
 	wantCode := 0
-	if len(interruptedKeys(r.stdout)) > 0 {
+	if len(interrupted) > 0 {
 		wantCode = 1
 	}
 	if r.code != wantCode || !strings.Contains(r.stdout, fmt.Sprintf("%d items:", n)) {
 		t.Errorf("rerun: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	files, _ := filepath.Glob(filepath.Join(home, "out", "k*-1.*"))
-	if len(files) != n-len(interruptedKeys(r.stdout)) {
-		t.Errorf("%d image files", len(files))
+	// Done items have their images; an interrupted one may too (written
+	// just before the kill, its end not yet journaled).
+	if len(files) < n-len(interrupted) || len(files) > n {
+		t.Errorf("%d image files for %d items done", len(files), n-len(interrupted))
 	}
 
 	// A third run sends nothing at all.
@@ -421,12 +419,13 @@ func TestBatchResumeAfterKill(t *testing.T) {
 		t.Errorf("third run sent requests: %v → %v", second, third)
 	}
 	// --retry-interrupted sends exactly the interrupted items, once.
-	if keys := interruptedKeys(r.stdout); len(keys) > 0 {
+	if keys := interrupted; len(keys) > 0 {
 		rr := mustRun(t, home, env, append(args, "--retry-interrupted")...)
 		after := sentPrompts(t, emu, "generateContent")
 		for _, k := range keys {
-			if after["item-"+strings.TrimPrefix(k, "k")] != 2 {
-				t.Errorf("%s: %d sends after --retry-interrupted", k, after["item-"+strings.TrimPrefix(k, "k")])
+			item := "item-" + strings.TrimPrefix(k, "k")
+			if after[item] != second[item]+1 {
+				t.Errorf("%s: %d sends after --retry-interrupted, %d before", k, after[item], second[item])
 			}
 		}
 		if !strings.Contains(rr.stdout, fmt.Sprintf("%d done, 0 failed", n)) {
