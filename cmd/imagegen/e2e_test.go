@@ -261,6 +261,8 @@ func startEmulator(t *testing.T, env []string, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,8 @@ func startEmulator(t *testing.T, env []string, args ...string) string {
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		t.Fatal(err)
+		cmd.Wait()
+		t.Fatalf("imagegen emulator: %v (%v)\n%s", err, cmd.ProcessState, errOut.String())
 	}
 	url := strings.TrimSpace(strings.TrimPrefix(line, "imagegen emulator listening on "))
 	go io.Copy(io.Discard, out)
@@ -288,7 +291,10 @@ func control(t *testing.T, method, url string, body, into any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// No kept-alive connections: an emulator of an earlier test may have
+	// held the same port, and a pooled connection to it is dead.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
