@@ -24,7 +24,7 @@ import (
 
 const batchUsage = `Usage: imagegen batch --in FILE [flags]
 
-Generate an image (or --n of them) for every item of a JSONL or CSV file,
+Generate an image (or n of them) for every item of a JSONL or CSV file,
 live (--concurrency calls at once) or as Gemini Batch Mode jobs at half price
 (--mode gemini-batch). Images go to --out as KEY-1.png, ...
 

@@ -111,7 +111,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	c.labels = labelsFlag{}
 	fs.StringVar(&c.configPath, "config", "", "config `file` (TOML; default $IMAGEGEN_CONFIG, ./imagegen.toml, then ~/.config/imagegen/config.toml when present)")
-	fs.Var(&c.emulator, "emulator", "run offline on the providertest emulator, in this process; --emulator=URL uses a running `imagegen emulator`")
+	fs.Var(&c.emulator, "emulator", "run offline on the providertest emulator, in this process; --emulator=URL uses a running imagegen emulator")
 	fs.Float64Var(&c.emuFaults, "emulator-faults", 0, "with --emulator: the `fraction` of calls that meet a random fault (unavailable, rate limited, slow)")
 	fs.DurationVar(&c.emuLatency, "emulator-latency", 0, "with --emulator: delay added to every answer")
 	fs.StringVar(&c.ledgerPath, "ledger", "", "spend ledger `file` (JSONL) to append to; \"off\" for none (default: the config's, else "+ledger.DefaultPath(false)+")")
