@@ -214,12 +214,24 @@ func (f *File) decodeError(err error) error {
 // of type int" to "of type int": the key path already names the field.
 var typeName = regexp.MustCompile(`into struct field \S+ of type (\S+)`)
 
-// keyAt returns the key path, with array indexes, defined on row, when
-// it matches the key go-toml gave; else go-toml's key.
+// keyAt returns the key path, with array indexes, defined on row that
+// matches the key go-toml gave: the same path once indexes are dropped,
+// else the same last key (go-toml leaves an inline table's name out of
+// the path); else go-toml's key.
 func (f *File) keyAt(row int, k toml.Key) string {
 	dotted := strings.Join(k, ".")
-	if line, ok := f.pos.byLine[row]; ok && bracket.ReplaceAllString(line, "") == dotted {
-		return line
+	keys := f.pos.byLine[row]
+	for _, key := range keys {
+		if bracket.ReplaceAllString(key, "") == dotted {
+			return key
+		}
+	}
+	if len(k) > 0 {
+		for _, key := range keys {
+			if lastPart(key) == k[len(k)-1] {
+				return key
+			}
+		}
 	}
 	return dotted
 }

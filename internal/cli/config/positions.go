@@ -17,14 +17,14 @@ type Pos struct{ Line, Col int }
 // constructor refusing a value), which go-toml cannot know of.
 type positions struct {
 	byKey  map[string]Pos
-	byLine map[int]string           // the key defined on each line, for go-toml's errors
+	byLine map[int][]string         // the key defined on each line, for go-toml's errors
 	kinds  map[string]unstable.Kind // the kind of each key's value
 }
 
 // scanPositions walks the document with go-toml's parser. It returns what
 // it found before any syntax error; the decoder reports that error itself.
 func scanPositions(doc []byte) positions {
-	ps := positions{byKey: map[string]Pos{}, byLine: map[int]string{}, kinds: map[string]unstable.Kind{}}
+	ps := positions{byKey: map[string]Pos{}, byLine: map[int][]string{}, kinds: map[string]unstable.Kind{}}
 	var p unstable.Parser
 	p.Reset(doc)
 	table := ""
@@ -80,7 +80,7 @@ func (ps positions) add(p *unstable.Parser, key string, n *unstable.Node) {
 	if _, dup := ps.byKey[key]; !dup {
 		ps.byKey[key] = pos
 	}
-	ps.byLine[pos.Line] = key
+	ps.byLine[pos.Line] = append(ps.byLine[pos.Line], key)
 }
 
 func keyParts(it unstable.Iterator) []string {
