@@ -1,11 +1,23 @@
-// Command imagegen is imagegen's command-line tool. Today it has one
-// subcommand:
+// Command imagegen is imagegen's command-line tool:
 //
-//	imagegen emulator [flags]   serve the provider emulator for tests in any language
+//	imagegen generate [flags] PROMPT    generate images
+//	imagegen edit --image F [flags] P   edit an image
+//	imagegen batch --in FILE [flags]    many prompts, live or as a Gemini Batch Mode job, resumable
+//	imagegen models [--json]            the model catalog: lifecycle, prices, replacements
+//	imagegen cost [flags]               a spend report from the ledger
+//	imagegen probe [flags]              a stability test of providers, with report.md and report.html
+//	imagegen emulator [flags]           serve the provider emulator for tests in any language
+//
+// Every command that calls providers takes --emulator to run offline, and
+// --config for a TOML file of providers, routes, limits, budgets and the
+// cache (see package internal/cli/config). Install it with
+//
+//	go install github.com/imagegen-go/imagegen/cmd/imagegen@latest
 //
 // Run "imagegen help" for the list and "imagegen SUBCOMMAND -h" for a
 // subcommand's flags. Exit status: 0 on success, 1 when the work failed,
-// 2 on a usage or configuration mistake.
+// 2 on a usage or configuration mistake (a bad flag, a config file error
+// naming its line and key, a request refused before any call).
 package main
 
 import (
@@ -19,8 +31,8 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/imagegen-go/imagegen/internal/cli"
 	"github.com/imagegen-go/imagegen/internal/emulatorcmd"
-	"github.com/imagegen-go/imagegen/provider"
 )
 
 // command is one subcommand: a one-line summary and the function that
@@ -35,6 +47,12 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"emulator": {"serve the Gemini, Imagen and OpenAI-style emulator (providertest) for tests in any language", emulatorcmd.Run},
+		"generate": {"generate images from a prompt", cli.Generate},
+		"edit":     {"edit an existing image with a prompt", cli.Edit},
+		"batch":    {"generate many images from JSONL or CSV, live or as a Gemini Batch Mode job; resumable", cli.Batch},
+		"models":   {"list the model catalog: lifecycle, prices, replacements", cli.Models},
+		"cost":     {"report spend from the ledger by provider, model and label", cli.Cost},
+		"probe":    {"test providers' stability: success rate, errors, latency, cost; report.md and report.html", cli.Probe},
 	}
 }
 
@@ -70,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, provider.ErrInvalidConfig):
+	case cli.IsUsageError(err):
 		fmt.Fprintf(stderr, "imagegen %s: %v\n", name, err)
 		return 2
 	default:

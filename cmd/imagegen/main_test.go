@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +14,35 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain builds the binary once for the end-to-end tests, runs the
+// tests, and checks that the in-process ones leaked no goroutine.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "imagegen-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "imagegen")
+	// go test puts its own toolchain's bin first on PATH.
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building imagegen: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 func TestDispatch(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,7 +50,7 @@ func TestDispatch(t *testing.T) {
 		code       int
 		out, inErr string
 	}{
-		{nil, 2, "", "Subcommands:\n  emulator"},
+		{nil, 2, "", "Subcommands:\n  batch"},
 		{[]string{"help"}, 0, "Usage: imagegen SUBCOMMAND", ""},
 		{[]string{"--help"}, 0, "emulator", ""},
 		{[]string{"paint"}, 2, "", `unknown subcommand "paint"`},
