@@ -15,7 +15,6 @@ func start() time.Time { return time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC) }
 // emulator starts an emulator on a fake clock; t.Cleanup closes it.
 func emulator(t testing.TB, opts providertest.Options) (*providertest.Server, *providertest.Clock) {
 	t.Helper()
-	providertest.ClearEnv(t)
 	clk := providertest.NewClock(start())
 	if opts.Clock == nil {
 		opts.Clock = clk
