@@ -337,6 +337,14 @@ func (w *Webhooks) serveKie(rw http.ResponseWriter, r *http.Request, body []byte
 		} `json:"data"`
 	}
 	if json.Unmarshal(body, &cb) != nil || cb.Data == nil {
+		var p struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(body, &p) == nil && p.ID != "" && p.Status != "" {
+			refuse(rw, http.StatusUnauthorized, "a Replicate webhook without webhook-id, webhook-timestamp and webhook-signature")
+			return
+		}
 		refuse(rw, http.StatusBadRequest, "the body is neither a Kie.ai callback nor a Replicate webhook")
 		return
 	}
