@@ -187,7 +187,7 @@ func (a *apimart) get(ctx context.Context, model, id string) (*record, error) {
 func (a *apimart) record(model string, t *apimartTask) *record {
 	g := a.g
 	rec := &record{id: string(t.ID), status: string(t.Status), created: unixSeconds(int64(t.Created)),
-		done: unixSeconds(int64(t.Completed))}
+		done: unixSeconds(int64(t.Completed)), coarse: true}
 	if rec.id == "" {
 		rec.id = string(t.TaskID)
 	}

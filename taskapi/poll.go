@@ -18,8 +18,9 @@ import (
 // guessed around Poll.Expected, or the service's own estimate (APIMart's
 // estimated_time).
 
-// pollBudget is the average spacing of reads the schedule aims at.
-const pollBudget = 2 * time.Second
+// pollBudget is the average spacing of reads the schedule aims at: one
+// per 2 s of task, with a tenth to spare.
+const pollBudget = 2200 * time.Millisecond
 
 // learnedTasks is how many recent task durations are kept per model.
 const learnedTasks = 32
@@ -52,7 +53,7 @@ func (l *learner) add(model string, d time.Duration) {
 	l.m[model] = r
 }
 
-// window returns the 10th and 90th percentiles and the mean of the
+// window returns the 5th and 95th percentiles and the mean of the
 // model's recent durations, and how many there are.
 func (l *learner) window(model string) (lo, hi, mean time.Duration, n int) {
 	l.mu.Lock()
@@ -67,7 +68,7 @@ func (l *learner) window(model string) (lo, hi, mean time.Duration, n int) {
 		sum += d
 	}
 	q := func(p float64) time.Duration { return r[int(p*float64(len(r)-1)+0.5)] }
-	return q(0.1), q(0.9), sum / time.Duration(len(r)), len(r)
+	return q(0.05), q(0.95), sum / time.Duration(len(r)), len(r)
 }
 
 // schedule says when to read a task next.
@@ -99,12 +100,13 @@ func (g *Generator) scheduleFor(model string, estimate time.Duration) schedule {
 }
 
 // next returns how long to wait before reading a task that was submitted
-// elapsed ago.
+// elapsed ago. The first wait, until the quickest tasks end, is not held
+// to MaxInterval: reads before then would find the task running.
 func (s schedule) next(elapsed time.Duration) time.Duration {
 	var d time.Duration
 	switch {
 	case elapsed < s.lo:
-		d = s.lo - elapsed
+		return max(s.lo-elapsed, s.min)
 	case elapsed < s.hi:
 		d = s.spacing
 	default:

@@ -239,7 +239,7 @@ func (g *Generator) start(ctx context.Context, p *plan, wait bool) (*Task, error
 		t.recs = append(t.recs, rec)
 		t.read = append(t.read, now)
 		if rec.state.Done() {
-			t.learn(rec, g.clock.Now())
+			t.learn(rec, time.Time{}, g.clock.Now())
 		}
 	}
 	if len(t.h.IDs) == 0 {
@@ -401,16 +401,33 @@ func (t *Task) uploadRefs(ctx context.Context) ([]string, error) {
 	return urls, nil
 }
 
-// learn records how long a finished task took, for the schedule.
-func (t *Task) learn(rec *record, now time.Time) {
+// learn records how long a finished task took, for the schedule: from
+// the service's timestamps when they are precise (Kie's milliseconds,
+// Replicate's microseconds); else from what is known: the task ended
+// after the last read that found it running (pending, when there was
+// one) and before now, and within a second of what whole-second
+// timestamps (APIMart's) say. The middle of that span is taken.
+func (t *Task) learn(rec *record, pending, now time.Time) {
 	if rec.state != StateSucceeded {
 		return
 	}
-	d := now.Sub(t.h.Created)
-	if !rec.created.IsZero() && !rec.done.IsZero() && rec.done.After(rec.created) {
-		d = rec.done.Sub(rec.created)
+	stamped := !rec.created.IsZero() && !rec.done.IsZero() && rec.done.After(rec.created)
+	if stamped && !rec.coarse {
+		t.g.learned.add(t.h.Model, rec.done.Sub(rec.created))
+		return
 	}
-	t.g.learned.add(t.h.Model, d)
+	lo, hi := time.Duration(0), now.Sub(t.h.Created)
+	if !pending.IsZero() && pending.After(t.h.Created) {
+		lo = pending.Sub(t.h.Created)
+	}
+	if stamped {
+		d := rec.done.Sub(rec.created)
+		lo, hi = max(lo, d-time.Second), min(hi, d+time.Second)
+		if lo > hi {
+			lo, hi = d, d
+		}
+	}
+	t.g.learned.add(t.h.Model, (lo+hi)/2)
 }
 
 // finish waits for Generate's tasks and downloads their results; when the
@@ -663,7 +680,7 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 				if rec := g.wire.parseCallback(n.body); rec != nil && rec.id == n.id {
 					t.set(i, rec) // a signed body: believed as it is
 					if rec.state.Done() {
-						t.learn(rec, g.clock.Now())
+						t.learn(rec, t.lastRead(i), g.clock.Now())
 					}
 					continue
 				}
@@ -681,6 +698,7 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 			if only >= 0 && i != only {
 				continue
 			}
+			before := t.lastRead(i) // the last read, which found the task running
 			rec, err := g.wire.get(ctx, h.Model, h.IDs[i])
 			t.markRead(i, g.clock.Now())
 			if err != nil {
@@ -703,7 +721,7 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 			failures = 0
 			t.set(i, rec)
 			if rec.state.Done() {
-				t.learn(rec, g.clock.Now())
+				t.learn(rec, before, g.clock.Now())
 			}
 		}
 	}

@@ -44,6 +44,7 @@ type record struct {
 	images   int           // images billed, when the service says
 	created  time.Time     // the service's timestamps, when it gives them
 	done     time.Time     //
+	coarse   bool          // the timestamps are whole seconds (APIMart): too coarse to learn durations from
 	expires  time.Time     // when the result links stop working, when known
 	estimate time.Duration // the service's estimate of the task's whole duration (APIMart)
 	removed  bool          // the service deleted the results (Replicate data_removed)

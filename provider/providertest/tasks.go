@@ -244,6 +244,7 @@ type TaskInfo struct {
 	Service  string
 	ID       string
 	Model    string
+	Prompt   string
 	Created  time.Time
 	Ends     time.Time // when it ends on the server's clock; zero for one that never does
 	State    string    // the service's word for it now
@@ -260,7 +261,8 @@ func (s *Server) Tasks() []TaskInfo {
 	out := make([]TaskInfo, 0, len(s.tasks.order))
 	for _, id := range s.tasks.order {
 		t := s.tasks.tasks[id]
-		info := TaskInfo{Service: t.service, ID: t.id, Model: t.model, Created: t.created, Polls: t.polls,
+		prompt, _ := t.input["prompt"].(string)
+		info := TaskInfo{Service: t.service, ID: t.id, Model: t.model, Prompt: prompt, Created: t.created, Polls: t.polls,
 			Canceled: !t.canceled.IsZero(), Images: t.n, State: s.tasks.word(t, now)}
 		if !t.outcome.never {
 			info.Ends = t.created.Add(t.duration)
