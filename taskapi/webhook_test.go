@@ -181,7 +181,10 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			srv, g, clk, _ := hooked(t, tc.cfg, providertest.TaskOptions{}, &events)
 			srv.InjectWebhook(tc.fault)
 			done := generateAsync(g, &provider.Request{Prompt: "p"})
-			eventually(t, "the task", func() bool { return len(srv.Tasks()) == 1 })
+			// Once Generate waits, its create call has been answered: the
+			// task ends after that (a clock moved earlier could end it
+			// within the create's own answer).
+			eventually(t, "the wait", func() bool { return clk.Afters() > 0 })
 			clk.Advance(10 * time.Second) // the task ends; the emulator calls back
 			want := len(tc.status)
 			if tc.fault == providertest.WebhookDrop {
@@ -236,7 +239,7 @@ func TestKieForgedCallback(t *testing.T) {
 	t.Parallel()
 	srv, g, clk, hooks := hooked(t, taskapi.Kie(""), providertest.TaskOptions{}, nil)
 	done := generateAsync(g, &provider.Request{Prompt: "p"})
-	eventually(t, "the task", func() bool { return len(srv.Tasks()) == 1 })
+	eventually(t, "the wait", func() bool { return clk.Afters() > 0 })
 	id := srv.Tasks()[0].ID
 	ts := clk.Now().Unix()
 	body := `{"code":200,"msg":"Playground task completed successfully.","data":{"taskId":"` + id +

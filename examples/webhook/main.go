@@ -98,7 +98,20 @@ func (e *events) on(ev taskapi.Event) {
 	fmt.Fprintf(e.out, "  callback from %s for %s, %s, %s\n", ev.Service, ev.TaskID, signed, state)
 }
 
-func run(ctx context.Context, stdout io.Writer, o options) error {
+// lockedWriter lets the handler's goroutines and run print to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func run(ctx context.Context, w io.Writer, o options) error {
+	stdout := &lockedWriter{w: w}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	kieKey, repKey := os.Getenv("KIE_API_KEY"), os.Getenv("REPLICATE_API_TOKEN")
