@@ -36,8 +36,11 @@ type apimartTask struct {
 	Created       flexInt    `json:"created"`
 	Completed     flexInt    `json:"completed"`
 	EstimatedTime flexFloat  `json:"estimated_time"`
-	Cost          *flexFloat `json:"cost"`
-	Result        *struct {
+	TaskInfo      *struct {
+		EstimatedTime flexFloat `json:"estimated_time"`
+	} `json:"task_info"` // the submit's object form
+	Cost   *flexFloat `json:"cost"`
+	Result *struct {
 		Images []struct {
 			URL       flexURLs `json:"url"`
 			ExpiresAt flexInt  `json:"expires_at"`
@@ -191,7 +194,11 @@ func (a *apimart) record(model string, t *apimartTask) *record {
 	if rec.id == "" {
 		rec.id = string(t.TaskID)
 	}
-	if e := float64(t.EstimatedTime); e > 0 && e < 86400 {
+	e := float64(t.EstimatedTime)
+	if e == 0 && t.TaskInfo != nil {
+		e = float64(t.TaskInfo.EstimatedTime)
+	}
+	if e > 0 && e < 86400 {
 		rec.estimate = time.Duration(e * float64(time.Second))
 	}
 	if t.Cost != nil {

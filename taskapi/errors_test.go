@@ -415,3 +415,19 @@ func TestTransientReadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestKieDownloadURL: a result link that refuses a direct download is
+// fetched through Kie's download-url endpoint.
+func TestKieDownloadURL(t *testing.T) {
+	t.Parallel()
+	srv, clk := emulator(t, providertest.Options{})
+	g := generator(t, srv, taskapi.Kie(""), clk)
+	srv.Inject(providertest.EndpointTaskFiles, providertest.Status(http.StatusForbidden, "AccessDenied", nil))
+	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+	if err != nil || len(resp.Images) != 1 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if n := len(requestsTo(srv, providertest.EndpointKieDownloadURL)); n != 1 {
+		t.Errorf("%d download-url calls", n)
+	}
+}

@@ -187,6 +187,10 @@ func (g *Generator) start(ctx context.Context, p *plan, wait bool) (*Task, error
 		if dl, ok := ctx.Deadline(); ok {
 			sync = min(sync, max(time.Until(dl), time.Second))
 		}
+		if c := g.cfg.HTTPClient; c != nil && c.Timeout > 0 {
+			// Answer before the client gives up on the held call.
+			sync = min(sync, max(c.Timeout-5*time.Second, time.Second))
+		}
 	}
 	cancelAfter := p.opts.CancelAfter
 	if cancelAfter == 0 {

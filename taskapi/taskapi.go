@@ -97,8 +97,9 @@ type Config struct {
 	// BaseURL is the API root without a version ("https://api.kie.ai").
 	BaseURL string
 	// UploadURL is the root of Kie.ai's file upload API, where reference
-	// images go before a task can name them; default DefaultKieUploadURL.
-	// Unused by the other services, which upload to BaseURL.
+	// images go before a task can name them; default DefaultKieUploadURL
+	// with Kie's own BaseURL, else BaseURL (an emulator or a proxy serving
+	// both). Unused by the other services, which upload to BaseURL.
 	UploadURL string
 	// Model is the default model, an ID with the service's prefix
 	// ("kie/nano-banana-pro", "replicate/google/nano-banana-pro",
