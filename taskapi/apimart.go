@@ -257,7 +257,7 @@ func (a *apimart) find(context.Context, *submission, time.Time) (*record, error)
 	return nil, errNoLookup
 }
 
-func (a *apimart) parseCallback([]byte) *record { return nil }
+func (a *apimart) parseCallback(string, []byte) *record { return nil }
 
 // upload sends a reference to APIMart's upload API (multipart file),
 // whose links last 72 hours.

@@ -217,7 +217,7 @@ func (k *kie) find(context.Context, *submission, time.Time) (*record, error) { r
 // parseCallback: a Kie callback is never trusted on its own. Its
 // signature, when Kie signs at all, covers the task ID and the time, not
 // the body, so the record is read again from recordInfo.
-func (k *kie) parseCallback([]byte) *record { return nil }
+func (k *kie) parseCallback(string, []byte) *record { return nil }
 
 // upload sends a reference to Kie's file upload API (multipart stream
 // upload, which takes any size) and returns its downloadUrl. Uploaded

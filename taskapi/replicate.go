@@ -304,8 +304,8 @@ func sameJSON(a, b []byte) bool {
 
 // parseCallback reads a webhook delivery whose signature was verified: it
 // covers the body, so the prediction in it can be believed.
-func (r *replicate) parseCallback(body []byte) *record {
-	rec, err := r.parse("", http.StatusOK, body)
+func (r *replicate) parseCallback(model string, body []byte) *record {
+	rec, err := r.parse(model, http.StatusOK, body)
 	if err != nil {
 		return nil
 	}

@@ -681,7 +681,7 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 				if i < 0 {
 					continue
 				}
-				if rec := g.wire.parseCallback(n.body); rec != nil && rec.id == n.id {
+				if rec := g.wire.parseCallback(h.Model, n.body); rec != nil && rec.id == n.id {
 					t.set(i, rec) // a signed body: believed as it is
 					if rec.state.Done() {
 						t.learn(rec, t.lastRead(i), g.clock.Now())

@@ -81,7 +81,7 @@ type wire interface {
 	find(ctx context.Context, s *submission, since time.Time) (*record, error)
 	// parseCallback reads a verified callback body into a record; nil when
 	// the body cannot be trusted on its own (the task is read again).
-	parseCallback(body []byte) *record
+	parseCallback(model string, body []byte) *record
 	// download fetches one result link.
 	download(ctx context.Context, model, url string) ([]byte, string, error)
 }
