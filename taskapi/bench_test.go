@@ -3,6 +3,8 @@ package taskapi_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -172,6 +174,68 @@ func BenchmarkLargeResult(b *testing.B) {
 				}
 				return len(resp.Images[0].Data)
 			})
+		})
+	}
+}
+
+// BenchmarkWebhookRealClock measures the callback path on the real
+// clock: 20 tasks of 2 s ± 25 % at once, each ended by its service's
+// callback to a Webhooks handler on loopback (the emulator looks for
+// ended tasks every 10 ms). Kie's callbacks are read back once;
+// Replicate's signed bodies are believed.
+//
+//	go test -run '^$' -bench WebhookRealClock -benchtime 1x ./taskapi/
+func BenchmarkWebhookRealClock(b *testing.B) {
+	for _, svc := range []string{"kie", "replicate"} {
+		b.Run(svc, func(b *testing.B) {
+			for b.Loop() {
+				srv := providertest.NewServer(providertest.Options{APIKey: testKey, Seed: 3,
+					Tasks: providertest.TaskOptions{Duration: 2 * time.Second, Jitter: 0.25, KieHMACKey: kieKey}})
+				var hooks *taskapi.Webhooks
+				hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hooks.ServeHTTP(w, r) }))
+				var err error
+				hooks, err = taskapi.NewWebhooks(taskapi.WebhookConfig{URL: hs.URL, ReplicateSecret: srv.ReplicateWebhookSecret(), KieKey: kieKey})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg := map[string]taskapi.Config{"kie": taskapi.Kie(""), "replicate": taskapi.Replicate("")}[svc]
+				cfg = config(srv, cfg, nil)
+				cfg.Webhooks = hooks
+				g, err := taskapi.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var mu sync.Mutex
+				returned := map[string]time.Time{}
+				var wg sync.WaitGroup
+				for i := range 20 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						prompt := fmt.Sprint("p", i)
+						if _, err := g.Generate(context.Background(), &provider.Request{Prompt: prompt}); err != nil {
+							b.Error(err)
+						}
+						mu.Lock()
+						returned[prompt] = time.Now()
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+				st := &pollStats{}
+				for _, ti := range srv.Tasks() {
+					st.tasks++
+					st.reads += ti.Polls
+					st.taskTime += ti.Ends.Sub(ti.Created)
+					st.added = append(st.added, returned[ti.Prompt].Sub(ti.Ends))
+				}
+				hs.Close()
+				srv.Close()
+				st.finish()
+				b.ReportMetric(float64(st.reads)/float64(st.tasks), "polls/task")
+				b.ReportMetric(float64(st.meanAdded.Milliseconds()), "added-ms")
+				b.ReportMetric(float64(st.p95Added.Milliseconds()), "p95-added-ms")
+			}
 		})
 	}
 }
