@@ -25,6 +25,12 @@ const (
 	ProtocolGemini = "gemini" // generateContent; one image per call, adapters fan out
 	ProtocolImagen = "imagen" // :predict
 	ProtocolOpenAI = "openai" // OpenAI Images API
+	// ProtocolTask is a task API (Kie.ai, Replicate, APIMart; package
+	// taskapi): submit, then poll or receive a callback. Its IDs carry the
+	// service as a prefix ("kie/nano-banana-pro",
+	// "replicate/google/nano-banana-pro"), so they never collide with the
+	// Google and OpenAI IDs; N images are N tasks.
+	ProtocolTask = "task"
 )
 
 // Tier is a price tier: how a request is served and billed.
@@ -70,7 +76,7 @@ type aliasOf struct {
 type Model struct {
 	ID       string   `json:"id"`
 	Provider string   `json:"provider"` // "google", "openai"
-	Protocol string   `json:"protocol"` // ProtocolGemini, ProtocolImagen, ProtocolOpenAI
+	Protocol string   `json:"protocol"` // ProtocolGemini, ProtocolImagen, ProtocolOpenAI, ProtocolTask
 	Aliases  []string `json:"aliases,omitempty"`
 	// AliasLifecycle holds the lifecycle of aliases that are retired apart
 	// from the model (a "-preview" ID shut down after GA).
@@ -400,7 +406,7 @@ func Load(r io.Reader) (*Catalog, error) {
 	return c, nil
 }
 
-var knownProtocols = []string{ProtocolGemini, ProtocolImagen, ProtocolOpenAI}
+var knownProtocols = []string{ProtocolGemini, ProtocolImagen, ProtocolOpenAI, ProtocolTask}
 
 func validateModel(c *Catalog, m *Model) []error {
 	var errs []error

@@ -35,6 +35,8 @@ var allIDs = []string{
 	"gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2.5-flare", "gpt-image-2.5-sunburst",
 	"gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest", "gpt-image-1",
 	"dall-e-2", "dall-e-3",
+	"kie/nano-banana-pro", "kie/nano-banana-2", "kie/gpt-image-2", "kie/flux-2-pro",
+	"replicate/google/nano-banana-pro", "replicate/bytedance/seedream-4", "apimart/gemini-3-pro-image-preview",
 }
 
 func TestDefaultLoads(t *testing.T) {
@@ -51,6 +53,9 @@ func TestDefaultLoads(t *testing.T) {
 		want := "openai"
 		if strings.HasPrefix(id, "gemini") || strings.HasPrefix(id, "imagen") {
 			want = "google"
+		}
+		if service, _, ok := strings.Cut(id, "/"); ok {
+			want = service // a task API's IDs start with the service
 		}
 		if m.Provider != want {
 			t.Errorf("%s: provider %q, want %q", id, m.Provider, want)

@@ -10,9 +10,10 @@ import (
 )
 
 // FansOut reports whether adapters serve N images with N upstream calls
-// (Gemini generateContent returns one image per call), so that a request
-// may ask for up to provider.MaxN images whatever ImagesPerCall says.
-func (m *Model) FansOut() bool { return m.Protocol == ProtocolGemini }
+// (Gemini generateContent returns one image per call; a task API makes
+// one task per image), so that a request may ask for up to provider.MaxN
+// images whatever ImagesPerCall says.
+func (m *Model) FansOut() bool { return m.Protocol == ProtocolGemini || m.Protocol == ProtocolTask }
 
 // MaxImages returns the most images one Request may ask of m.
 func (m *Model) MaxImages() int {

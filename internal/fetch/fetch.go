@@ -309,7 +309,15 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
 	if resp.ContentLength > f.p.MaxBytes {
 		return nil, &Error{Reason: ReasonTooLarge, URL: Redact(rawURL), Detail: fmt.Sprintf("Content-Length %d exceeds %d bytes", resp.ContentLength, f.p.MaxBytes)}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, f.p.MaxBytes+1))
+	var data []byte
+	if n := resp.ContentLength; n > 0 {
+		// The length is known (and within MaxBytes): one buffer of that
+		// size, where reading to EOF would grow a buffer to about twice it.
+		data = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, f.p.MaxBytes+1))
+	}
 	if err != nil {
 		return nil, f.transportError(ctx, rawURL, err)
 	}

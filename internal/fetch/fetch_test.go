@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -244,5 +245,25 @@ func TestRedact(t *testing.T) {
 		if got := fetch.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A body shorter than its Content-Length is a transport failure, and one
+// of exactly its length is read into one buffer of that size.
+func TestDeclaredLength(t *testing.T) {
+	img := pngBytes(t)
+	srv, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "4096")
+		_, _ = w.Write(img)
+	})
+	_, err := fetch.New(fetch.Policy{AllowHTTP: true, AllowPrivate: true}).Fetch(context.Background(), srv.URL)
+	reason(t, err, fetch.ReasonTransport)
+	exact, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+		_, _ = w.Write(img)
+	})
+	res, err := fetch.New(fetch.Policy{AllowHTTP: true, AllowPrivate: true}).Fetch(context.Background(), exact.URL)
+	if err != nil || !bytes.Equal(res.Data, img) || cap(res.Data) != len(img) {
+		t.Fatalf("%v: %d bytes, cap %d", err, len(res.Data), cap(res.Data))
 	}
 }

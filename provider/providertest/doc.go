@@ -18,7 +18,16 @@
 //   - OpenAI: POST /v1/images/generations, POST /v1/images/edits (multipart),
 //     POST /v1/chat/completions (images in the shape chosen by ChatShape);
 //   - OpenRouter: POST /api/v1/images;
-//   - GET /files/{id}.png for images handed out as URLs.
+//   - GET /files/{id}.png for images handed out as URLs;
+//   - the task APIs, each under its own prefix (KieURL, ReplicateURL,
+//     APIMartURL; see tasks.go): Kie.ai's createTask, recordInfo, file
+//     uploads and download-url, with refusals in HTTP 200 bodies;
+//     Replicate's predictions (Prefer: wait, Cancel-After, cancel, list),
+//     files and webhook secret; APIMart's generations (Idempotency-Key)
+//     and tasks. Tasks walk their states on the server's clock
+//     (Options.Tasks), end as ScriptTasks or content faults say, hand out
+//     results that expire, and call back signed (InjectWebhook spoils
+//     deliveries; LoseAnswers loses create answers after the task exists).
 //
 // Streams are refused, not emulated: "stream": true (stream=true in a
 // multipart form) on the OpenAI-style endpoints answers 400

@@ -21,6 +21,10 @@ func Endpoints() []Endpoint {
 		EndpointFileList, EndpointFileDownload, EndpointFileDelete, EndpointPredict,
 		EndpointImagesGenerations, EndpointImagesEdits, EndpointChatCompletions, EndpointOpenRouterImages,
 		EndpointFiles,
+		EndpointKieCreate, EndpointKieRecord, EndpointKieUpload, EndpointKieDownloadURL, EndpointKieCredit,
+		EndpointReplicateCreate, EndpointReplicateGet, EndpointReplicateList, EndpointReplicateCancel,
+		EndpointReplicateFiles, EndpointReplicateSecret, EndpointAPIMartCreate, EndpointAPIMartTask,
+		EndpointAPIMartUpload, EndpointTaskFiles,
 	}
 }
 

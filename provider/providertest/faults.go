@@ -247,6 +247,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt 
 		return false
 	}
 	// Error envelopes.
+	if rt.wire == wireTask {
+		s.writeTaskFault(w, f, rt)
+		return true
+	}
 	if google {
 		s.writeGoogleFault(w, f, rt, model)
 	} else {

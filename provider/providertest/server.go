@@ -138,7 +138,7 @@ func isGeneration(ep Endpoint) bool {
 	switch ep {
 	case EndpointGenerateContent, EndpointStreamGenerateContent, EndpointBatchCreate, EndpointPredict,
 		EndpointImagesGenerations, EndpointImagesEdits, EndpointChatCompletions,
-		EndpointOpenRouterImages:
+		EndpointOpenRouterImages, EndpointKieCreate, EndpointReplicateCreate, EndpointAPIMartCreate:
 		return true
 	}
 	return false
@@ -152,10 +152,14 @@ type wireFormat int
 const (
 	wireOpenAI wireFormat = iota // OpenAI and the relays that copy it
 	wireGoogle                   // the Gemini API and Vertex AI
+	wireTask                     // the task APIs (Kie.ai, Replicate, APIMart; tasks.go)
 )
 
 // wireOf returns the wire format of a known endpoint.
 func wireOf(ep Endpoint) wireFormat {
+	if taskEndpoint(ep) {
+		return wireTask
+	}
 	switch ep {
 	case EndpointGenerateContent, EndpointStreamGenerateContent, EndpointBatchCreate, EndpointBatchGet,
 		EndpointBatchList, EndpointBatchCancel, EndpointBatchDelete, EndpointPredict,
@@ -221,6 +225,8 @@ type Options struct {
 	// emulator requires one for a control endpoint on a non-loopback
 	// address.
 	ControlToken string
+	// Tasks configures the task APIs (Kie.ai, Replicate, APIMart).
+	Tasks TaskOptions
 }
 
 // Request is a recorded request, with secrets redacted.
@@ -297,7 +303,8 @@ type Server struct {
 	clockOffset atomic.Int64 // ns added to the clock by the control endpoint
 	url         string       // PublicURL, or the listener's
 
-	imgs imageCache
+	imgs  imageCache
+	tasks taskEmulator // the task APIs' state (tasks.go)
 }
 
 // NewServer starts a Server on 127.0.0.1. Call Close when done.
@@ -478,6 +485,7 @@ func (s *Server) Reset() {
 	s.chatShape = s.opts.ChatShape
 	s.rpm, s.rpd = s.opts.RequestsPerMinute, s.opts.RequestsPerDay
 	s.mu.Unlock()
+	s.tasks.reset()
 	s.clockOffset.Store(0)
 	s.latency.Store(int64(s.opts.Latency))
 }
@@ -502,6 +510,7 @@ type route struct {
 	fileID   string // hosted image id, or Files API id
 	uploadID string // resumable upload session
 	stream   bool   // the caller asked for a streamed answer
+	task     string // a task API's task, prediction or file id (tasks.go)
 }
 
 var (
@@ -519,7 +528,7 @@ var (
 // constants and its handlers in dispatch.
 func routers() []func(*http.Request) (route, bool) {
 	return []func(*http.Request) (route, bool){
-		routeGoogleModel, routeGoogleBatch, routeGoogleFiles, routeHostedFile, routeOpenAI,
+		routeGoogleModel, routeGoogleBatch, routeGoogleFiles, routeHostedFile, routeTask, routeOpenAI,
 	}
 }
 
@@ -774,13 +783,19 @@ func (s *Server) dispatch(w http.ResponseWriter, c *call) {
 	case EndpointChatCompletions:
 		s.handleChat(w, rec, f)
 	default:
-		s.notFound(w, r, rt)
+		if !s.dispatchTask(w, c) {
+			s.notFound(w, r, rt)
+		}
 	}
 }
 
 // notFound answers a path or method the emulator does not serve, in the
 // envelope of the family the request looks like.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, rt route) {
+	if rt.wire == wireTask {
+		s.taskNotFound(w, r, rt)
+		return
+	}
 	if rt.wire == wireGoogle {
 		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", nil)
 		return
@@ -907,6 +922,9 @@ func parseMultipart(body []byte, boundary string) (map[string][]string, map[stri
 // checkAuth answers with the provider's auth error and returns false when
 // the request is not authorised.
 func (s *Server) checkAuth(w http.ResponseWriter, r *http.Request, rt route) bool {
+	if rt.wire == wireTask {
+		return s.taskAuth(w, r, rt)
+	}
 	bearer, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if rt.wire == wireGoogle {
 		gkey := r.Header.Get("X-Goog-Api-Key")
@@ -1045,6 +1063,8 @@ func (s *Server) admit(w http.ResponseWriter, rt route, rec Request) bool {
 			model = rec.Model
 		}
 		switch {
+		case rt.wire == wireTask:
+			s.writeTaskRateLimit(w, rt, retry)
 		case rt.wire == wireGoogle && rt.vertex:
 			writeVertexQuota(w, rt, model)
 		case rt.wire == wireGoogle && daily:
