@@ -43,7 +43,7 @@ type requestFlags struct {
 func (r *requestFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.prompt, "prompt", "", "the `text` to draw (or give it as the arguments)")
 	fs.StringVar(&r.model, "model", "", "model `ID` (imagegen models lists them); the provider follows from it")
-	fs.StringVar(&r.prov, "provider", "", "provider `name`: a [providers.NAME] of the config or gemini, imagen, openai, openrouter, laozhang, aimlapi")
+	fs.StringVar(&r.prov, "provider", "", "provider `name`: a [providers.NAME] of the config or gemini, imagen, openai, openrouter, laozhang, aimlapi, kie, replicate, apimart")
 	fs.StringVar(&r.size, "size", "", "512, 1K, 2K, 4K, auto or WIDTHxHEIGHT")
 	fs.StringVar(&r.aspect, "aspect", "", "aspect `ratio` such as 1:1 or 16:9")
 	fs.StringVar(&r.quality, "quality", "", "quality in the provider's words (low, medium, high, hd, ...)")
@@ -145,11 +145,13 @@ const generateUsage = `Usage: imagegen generate [flags] [PROMPT...]
 
 Generate images and write them to --out; their paths are printed one a line.
 The provider follows from --model (imagegen models) or --provider; keys come
-from the environment (GEMINI_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY, ...).
---emulator runs offline.
+from the environment (GEMINI_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY,
+KIE_API_KEY, REPLICATE_API_TOKEN, APIMART_API_KEY, ...). --emulator runs
+offline.
 
   imagegen generate --emulator "a lighthouse at dusk"
   imagegen generate --model gpt-image-2 --size 1536x1024 --quality high "a kite"
+  imagegen generate --model kie/nano-banana-pro --size 2K "a kite"
 `
 
 const editUsage = `Usage: imagegen edit --image FILE [flags] [PROMPT...]

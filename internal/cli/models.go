@@ -20,6 +20,10 @@ List the model catalog: each model's provider, lifecycle (active, deprecated,
 retired, with dates), the live model to use instead, and the price of one
 image at the standard and batch tiers (the range over its sizes and
 qualities). --json prints everything the catalog holds, for scripts.
+
+Models of the task APIs carry their service in the ID (kie/nano-banana-pro,
+replicate/google/nano-banana-pro, apimart/gemini-3-pro-image-preview) and are
+served by the provider of that name; --provider kie lists one service's.
 `
 
 // modelInfo is one model in `imagegen models --json`.
@@ -53,7 +57,7 @@ func Models(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var (
 		asJSON     = fs.Bool("json", false, "print JSON for scripts")
 		all        = fs.Bool("all", false, "include retired models")
-		prov       = fs.String("provider", "", "only models of this `provider` (google, openai) or protocol (gemini, imagen, openai)")
+		prov       = fs.String("provider", "", "only models of this `provider` (google, openai, kie, replicate, apimart) or protocol (gemini, imagen, openai, task)")
 		at         = fs.String("at", "", "the `date` (YYYY-MM-DD) to tell lifecycle at; default today")
 		configPath = fs.String("config", "", "config `file` whose catalog to use")
 		catPath    = fs.String("catalog", "", "a catalog.json `file` to read instead of the embedded one")

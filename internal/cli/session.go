@@ -32,6 +32,7 @@ import (
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
 	"github.com/imagegen-go/imagegen/provider/redisopt"
 	"github.com/imagegen-go/imagegen/provider/retry"
+	"github.com/imagegen-go/imagegen/taskapi"
 )
 
 // EmulatorKey is the key every provider sends on the emulator.
@@ -46,7 +47,18 @@ var keyEnv = map[string][]string{
 	"openrouter": {"OPENROUTER_API_KEY"},
 	"laozhang":   {"LAOZHANG_API_KEY"},
 	"aimlapi":    {"AIMLAPI_API_KEY"},
+	"kie":        {"KIE_API_KEY"},
+	"replicate":  {"REPLICATE_API_TOKEN"},
+	"apimart":    {"APIMART_API_KEY"},
 }
+
+// emuTaskDuration is how long a task takes on the in-process emulator:
+// long enough to be polled, short enough for a demo.
+const emuTaskDuration = time.Second
+
+// defaultProviders are tried in order, for their keys, when a command
+// names neither a model nor a provider.
+var defaultProviders = []string{"gemini", "openai", "openrouter", "kie", "replicate", "apimart"}
 
 // emulatorFlag is --emulator (an emulator in this process) or
 // --emulator=URL (a running `imagegen emulator`).
@@ -182,6 +194,9 @@ type session struct {
 	cache  provider.Middleware // nil: no cache
 	labels map[string]string
 	retry  bool // wrap providers in their retry policy
+	// taskPoll is the floor between two polls of a task (batch --poll in
+	// tasks mode); 0 leaves taskapi's default (100 ms on the emulator).
+	taskPoll time.Duration
 
 	mu          sync.Mutex
 	limitStores map[string]ratelimit.Store
@@ -231,6 +246,7 @@ func (c *common) open(ctx context.Context, cmd string, stderr io.Writer, opts se
 		} else {
 			s.emu = providertest.NewServer(providertest.Options{
 				APIKey: EmulatorKey, Latency: c.emuLatency, BatchDuration: 2 * time.Second, Seed: time.Now().UnixNano(),
+				Tasks: providertest.TaskOptions{Duration: emuTaskDuration},
 			})
 			if c.emuFaults > 0 {
 				s.emu.InjectRandom(providertest.EndpointAny, c.emuFaults,
@@ -452,12 +468,16 @@ func (s *session) adapter(ctx context.Context, name, model string) (provider.Gen
 			base += "/api/v1"
 		case "openai", "laozhang", "aimlapi", "openai-compatible":
 			base += "/v1"
+		case "kie", "replicate", "apimart":
+			base += "/" + typ // the emulator serves each task API under its name
 		}
 	}
 	if model == "" {
 		model = p.Model
 	}
 	switch typ {
+	case "kie", "replicate", "apimart":
+		g, err = s.taskAdapter(typ, name, key, base, model, client)
 	case "gemini":
 		g, err = gemini.New(ctx, gemini.Config{Name: name, APIKey: key, BearerAuth: p.BearerAuth, Model: model,
 			BaseURL: base, HTTPClient: client, Catalog: s.cat})
@@ -496,6 +516,56 @@ func (s *session) adapter(ctx context.Context, name, model string) (provider.Gen
 	s.mu.Lock()
 	s.adapters[id] = g
 	s.mu.Unlock()
+	return g, nil
+}
+
+// taskAdapter builds a task API generator (package taskapi) from the
+// service's preset.
+func (s *session) taskAdapter(typ, name, key, base, model string, client *http.Client) (provider.Generator, error) {
+	var tc taskapi.Config
+	switch typ {
+	case "kie":
+		tc = taskapi.Kie(key)
+	case "replicate":
+		tc = taskapi.Replicate(key)
+	default:
+		tc = taskapi.APIMart(key)
+	}
+	tc.Name, tc.Catalog, tc.HTTPClient = name, s.cat, client
+	if base != "" {
+		// A relay or the emulator: Kie's uploads go to the same root.
+		tc.BaseURL, tc.UploadURL = base, ""
+	}
+	if model != "" {
+		tc.Model = model
+	}
+	if s.emuURL != "" {
+		// The emulator's result links are plain http on loopback, and its
+		// tasks end in about a second.
+		tc.Fetch = taskapi.FetchPolicy{AllowHTTP: true, AllowPrivate: true}
+		tc.Poll.Expected, tc.Poll.MinInterval = emuTaskDuration, 100*time.Millisecond
+	}
+	if s.taskPoll > 0 {
+		tc.Poll.MinInterval = s.taskPoll
+	}
+	g, err := taskapi.New(tc)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// taskGenerator returns the task API generator of provider name, or an
+// error saying that name is not a task API.
+func (s *session) taskGenerator(ctx context.Context, name, model string) (*taskapi.Generator, error) {
+	a, err := s.adapter(ctx, name, model)
+	if err != nil {
+		return nil, err
+	}
+	g, ok := a.(*taskapi.Generator)
+	if !ok {
+		return nil, provider.InvalidConfig("--mode tasks", name, "a task API provider (kie, replicate, apimart, or a [providers.NAME] of one of those types)")
+	}
 	return g, nil
 }
 
@@ -538,25 +608,15 @@ func (s *session) stack(ctx context.Context, name, model string) (provider.Gener
 		mws = append(mws, c)
 	}
 	if s.retry {
-		r := p.Retry
-		rt, err := retry.New(retry.Policy{MaxAttempts: r.MaxAttempts, InitialInterval: dur(r.InitialInterval),
-			MaxInterval: dur(r.MaxInterval), MaxWait: dur(r.MaxWait), Multiplier: r.Multiplier, RandomizationFactor: r.RandomizationFactor})
+		rt, err := s.retryFor(name, s.retryPolicy(p))
 		if err != nil {
-			return nil, s.cfg.At(err, key+".retry")
+			return nil, err
 		}
 		mws = append(mws, rt)
 	}
-	l := p.Limits
-	rc := ratelimit.Config{Key: name, RequestsPerMinute: l.RequestsPerMinute, Burst: l.Burst, RequestsPerDay: l.RequestsPerDay,
-		ImagesPerMinute: l.ImagesPerMinute, MaxConcurrent: l.MaxConcurrent, FailFast: l.FailFast, Store: s.limitStore(name)}
-	if l.DayZone != "" {
-		if rc.DayZone, err = time.LoadLocation(l.DayZone); err != nil {
-			return nil, s.cfg.Errorf(key+".limits.day_zone", l.DayZone, "an IANA time zone")
-		}
-	}
-	lim, err := ratelimit.New(rc)
+	lim, err := s.limiter(name)
 	if err != nil {
-		return nil, s.cfg.At(err, key+".limits")
+		return nil, err
 	}
 	mws = append(mws, lim)
 	g = provider.Chain(a, mws...)
@@ -564,6 +624,66 @@ func (s *session) stack(ctx context.Context, name, model string) (provider.Gener
 	s.stacks[id] = g
 	s.mu.Unlock()
 	return g, nil
+}
+
+// retryPolicy is the provider's retry policy from the config.
+func (s *session) retryPolicy(p config.Provider) retry.Policy {
+	r := p.Retry
+	return retry.Policy{MaxAttempts: r.MaxAttempts, InitialInterval: dur(r.InitialInterval),
+		MaxInterval: dur(r.MaxInterval), MaxWait: dur(r.MaxWait), Multiplier: r.Multiplier, RandomizationFactor: r.RandomizationFactor}
+}
+
+// retryFor builds the retry decorator of provider name, placing a
+// mistake in its policy on the config's line.
+func (s *session) retryFor(name string, pol retry.Policy) (provider.Middleware, error) {
+	rt, err := retry.New(pol)
+	if err != nil {
+		return nil, s.cfg.At(err, "providers."+name+".retry")
+	}
+	return rt, nil
+}
+
+// limiter builds the rate limiter of provider name. Every limiter of a
+// provider shares its store.
+func (s *session) limiter(name string) (provider.Middleware, error) {
+	rc, err := s.limitsConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := ratelimit.New(rc)
+	if err != nil {
+		return nil, s.cfg.At(err, "providers."+name+".limits")
+	}
+	return lim, nil
+}
+
+// limitsConfig returns the rate limits of provider name: the config's,
+// over, for a task API, the service's documented preset.
+func (s *session) limitsConfig(name string) (ratelimit.Config, error) {
+	p, _ := s.providerConfig(name)
+	key := "providers." + name
+	l := p.Limits
+	rc := ratelimit.Config{Key: name, RequestsPerMinute: l.RequestsPerMinute, Burst: l.Burst, RequestsPerDay: l.RequestsPerDay,
+		ImagesPerMinute: l.ImagesPerMinute, MaxConcurrent: l.MaxConcurrent, FailFast: l.FailFast, Store: s.limitStore(name)}
+	if typ := p.TypeFor(name); config.IsTaskType(typ) {
+		preset := taskapi.RateLimit(taskapi.Service(typ))
+		if rc.RequestsPerMinute == 0 {
+			rc.RequestsPerMinute = preset.RequestsPerMinute
+			if rc.Burst == 0 {
+				rc.Burst = preset.Burst
+			}
+		}
+		if rc.ImagesPerMinute == 0 {
+			rc.ImagesPerMinute = preset.ImagesPerMinute
+		}
+	}
+	if l.DayZone != "" {
+		var err error
+		if rc.DayZone, err = time.LoadLocation(l.DayZone); err != nil {
+			return rc, s.cfg.Errorf(key+".limits.day_zone", l.DayZone, "an IANA time zone")
+		}
+	}
+	return rc, nil
 }
 
 // limitStore returns the one rate-limit store of a provider, shared by
@@ -620,17 +740,19 @@ func (s *session) resolve(ctx context.Context, providerName, model string) (*rou
 // with a key and its default model.
 func (s *session) providerFor(model string) (string, string, error) {
 	if model == "" {
-		for _, name := range []string{"gemini", "openai", "openrouter"} {
+		for _, name := range defaultProviders {
 			p, _ := s.providerConfig(name)
 			if _, err := s.key(name, p); err == nil {
 				return name, "", nil
 			}
 		}
 		return "", "", &provider.ConfigError{Field: "provider", Value: "none",
-			Want: "a key in $GEMINI_API_KEY, $OPENAI_API_KEY or $OPENROUTER_API_KEY, a --model and --provider, or --emulator to run offline"}
+			Want: "a key in $GEMINI_API_KEY, $OPENAI_API_KEY, $OPENROUTER_API_KEY, $KIE_API_KEY, $REPLICATE_API_TOKEN or $APIMART_API_KEY, a --model and --provider, or --emulator to run offline"}
 	}
 	var typ string
-	if m, ok := s.cat.Lookup(model); ok {
+	if svc := taskServiceOf(model); svc != "" {
+		typ = svc // kie/..., replicate/..., apimart/...: known to the catalog or not
+	} else if m, ok := s.cat.Lookup(model); ok {
 		typ = m.Protocol
 	} else if strings.Contains(model, "/") {
 		typ = "openrouter" // vendor-prefixed IDs are aggregators' names
@@ -644,6 +766,15 @@ func (s *session) providerFor(model string) (string, string, error) {
 		}
 	}
 	return typ, model, nil
+}
+
+// taskServiceOf returns the task API a model ID names by its prefix
+// ("kie/nano-banana-pro" → "kie"), or "".
+func taskServiceOf(model string) string {
+	if svc, _, ok := strings.Cut(model, "/"); ok && config.IsTaskType(svc) {
+		return svc
+	}
+	return ""
 }
 
 // failover builds the config's routes into one failover generator.

@@ -79,7 +79,9 @@ type Provider struct {
 	Ceiling *Money `toml:"ceiling"`
 	// Retry is the provider's retry policy (provider/retry).
 	Retry Retry `toml:"retry"`
-	// Limits are the provider's rate limits (provider/ratelimit).
+	// Limits are the provider's rate limits (provider/ratelimit). For a
+	// task API (kie, replicate, apimart), the fields left out take the
+	// service's documented preset (taskapi.RateLimit).
 	Limits Limits `toml:"limits"`
 }
 
@@ -188,7 +190,17 @@ func (m *Money) UnmarshalText(b []byte) error {
 }
 
 // Types lists the provider types: the adapter and preset each one uses.
-var types = []string{"gemini", "imagen", "openai", "openrouter", "laozhang", "aimlapi", "openai-compatible"}
+// kie, replicate and apimart are task APIs (package taskapi).
+var types = []string{"gemini", "imagen", "openai", "openrouter", "laozhang", "aimlapi", "openai-compatible",
+	"kie", "replicate", "apimart"}
+
+// taskTypes are the types served by package taskapi.
+var taskTypes = []string{"kie", "replicate", "apimart"}
+
+// IsTaskType reports whether typ is a task API (kie, replicate, apimart):
+// its limits default to the service's preset (taskapi.RateLimit), and
+// `imagegen batch --mode tasks` can submit to it.
+func IsTaskType(typ string) bool { return slices.Contains(taskTypes, typ) }
 
 // Types returns the provider types a config may name.
 func Types() []string { return slices.Clone(types) }
