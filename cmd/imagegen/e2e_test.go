@@ -210,7 +210,7 @@ func TestModels(t *testing.T) {
 	t.Parallel()
 	home, env := newHome(t)
 	r := mustRun(t, home, env, "models", "--at", "2026-11-21")
-	for _, w := range []string{"gemini-nano-banana-2.1", "gpt-image-2", "PER IMAGE", "deprecated"} {
+	for _, w := range []string{"gemini-nano-banana-2.1", "gpt-image-2", "PER IMAGE", "deprecated", "kie/nano-banana-pro", "replicate/google/nano-banana-pro", "apimart/gemini-3-pro-image-preview"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("models lacks %q:\n%s", w, r.stdout)
 		}
@@ -249,6 +249,61 @@ func TestModels(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("models --json: %d of 2 found", found)
+	}
+}
+
+// TestTaskProviders: the task APIs are providers like the others: their
+// models route to them, --provider names them, a config declares them,
+// and a task batch runs offline.
+func TestTaskProviders(t *testing.T) {
+	t.Parallel()
+	home, env := newHome(t)
+	led := filepath.Join(home, "l.jsonl")
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"--model", "kie/nano-banana-pro", "-n", "2"}, []string{"kie kie/nano-banana-pro: 2 image(s), $0.1800"}},
+		{[]string{"--model", "replicate/google/nano-banana-pro"}, []string{"replicate replicate/google/nano-banana-pro: 1 image(s)"}},
+		{[]string{"--provider", "apimart"}, []string{"apimart apimart/gemini-3-pro-image-preview: 1 image(s)"}},
+	} {
+		args := append([]string{"generate", "--emulator", "--ledger", led, "--out", "o"}, tc.args...)
+		r := mustRun(t, home, env, append(args, "a kite")...)
+		for _, w := range tc.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%v: stderr %q lacks %q", tc.args, r.stderr, w)
+			}
+		}
+	}
+	// A config's provider of a task type, with its own name and limits.
+	dir := filepath.Join(home, "cfg")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "imagegen.toml"), []byte(`[providers.fast-kie]
+type = "kie"
+model = "kie/gpt-image-2"
+limits = { requests_per_minute = 600, burst = 10 }
+`), 0o644)
+	r := mustRun(t, dir, env, "generate", "--emulator", "--ledger", "off", "--provider", "fast-kie", "--json", "a kite")
+	if !strings.Contains(r.stdout, `"provider": "fast-kie"`) || !strings.Contains(r.stdout, `"model": "kie/gpt-image-2"`) {
+		t.Errorf("config provider: %s", r.stdout)
+	}
+	// A task batch, offline.
+	writeTaskItems(t, filepath.Join(home, "items.jsonl"), 3)
+	r = mustRun(t, home, env, "batch", "--emulator", "--mode", "tasks", "--in", "items.jsonl", "--out", "tb", "--ledger", led)
+	if !strings.Contains(r.stdout, "3 items: 3 done, 0 failed") || countEvents(filepath.Join(home, "tb", "batch-state.jsonl"), "task") != 3 {
+		t.Errorf("%s\n%s", r.stdout, r.stderr)
+	}
+	providers := map[string]int{}
+	for _, rec := range readLedger(t, led) {
+		providers[rec.Provider]++
+	}
+	if providers["kie"] != 2 || providers["replicate"] != 2 || providers["apimart"] != 2 {
+		t.Errorf("ledger by provider: %v", providers)
+	}
+	// Without a key: a usage mistake naming the variables.
+	if r := runBin(t, home, env, "generate", "--model", "kie/nano-banana-pro", "a cat"); r.code != 2 || !strings.Contains(r.stderr, "KIE_API_KEY") {
+		t.Errorf("no key: exit %d, %s", r.code, r.stderr)
+	}
+	if r := runBin(t, home, env, "batch", "--emulator", "--mode", "tasks", "--in", "items.jsonl", "--model", "gpt-image-2"); r.code != 2 ||
+		!strings.Contains(r.stderr, "a task API provider") {
+		t.Errorf("tasks mode on openai: exit %d, %s", r.code, r.stderr)
 	}
 }
 
@@ -437,6 +492,117 @@ func TestBatchResumeAfterKill(t *testing.T) {
 		if !strings.Contains(rr.stdout, fmt.Sprintf("%d done, 0 failed", n)) {
 			t.Errorf("%s", rr.stdout)
 		}
+	}
+}
+
+// writeTaskItems writes n items whose models cycle over the three task
+// APIs: Kie.ai, Replicate, APIMart.
+func writeTaskItems(t *testing.T, path string, n int) {
+	t.Helper()
+	models := []string{"kie/nano-banana-pro", "replicate/google/nano-banana-pro", "apimart/gemini-3-pro-image-preview"}
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"key\": \"k%02d\", \"prompt\": \"a kite, item-%02d\", \"model\": %q}\n", i, i, models[i%len(models)])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// taskSubmits returns how often each item marker appears in the task
+// creations the emulator received, over the three services.
+func taskSubmits(t *testing.T, emu string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, ep := range []string{"kie.createTask", "replicate.predictions.create", "apimart.images.generations"} {
+		for item, c := range sentPrompts(t, emu, ep) {
+			counts[item] += c
+		}
+	}
+	return counts
+}
+
+// TestTaskBatchResumeAfterKill kills a --mode tasks batch with SIGKILL
+// after some tasks were submitted, reruns it against the same `imagegen
+// emulator`, and checks from the emulator's record that no item was
+// submitted twice and that every item finished: the rerun resumes the
+// saved handles instead of submitting again.
+func TestTaskBatchResumeAfterKill(t *testing.T) {
+	t.Parallel()
+	home, env := newHome(t)
+	emu := startEmulator(t, env, "--task-duration", "2s")
+	const n = 12
+	writeTaskItems(t, filepath.Join(home, "items.jsonl"), n)
+	led := filepath.Join(home, "ledger.jsonl")
+	state := filepath.Join(home, "out", "batch-state.jsonl")
+	args := []string{"batch", "--emulator=" + emu, "--mode", "tasks", "--in", "items.jsonl", "--out", "out", "--concurrency", "4", "--ledger", led}
+
+	cmd := binCommand(context.Background(), home, env, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "4 task handles saved", func() bool { return countEvents(state, "task") >= 4 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	savedAtKill, doneAtKill := countEvents(state, "task"), countEvents(state, "done")
+	if doneAtKill >= n {
+		t.Fatalf("the batch finished before the kill (%d done)", doneAtKill)
+	}
+	before := taskSubmits(t, emu)
+
+	r := runBin(t, home, env, args...)
+	submits := taskSubmits(t, emu)
+	interrupted := interruptedKeys(r.stdout)
+	t.Logf("at the kill: %d submitted, %d handles saved, %d done; the rerun: %d interrupted", len(before), savedAtKill, doneAtKill, len(interrupted))
+	for item, c := range submits {
+		if c != 1 {
+			t.Errorf("%s submitted %d times", item, c)
+		}
+	}
+	// An item whose submit was under way at the kill is journaled as
+	// started without a handle: it may have been billed, so the rerun
+	// does not send it (it is reported interrupted). Every other item is
+	// done.
+	if len(submits) < n-len(interrupted) || len(submits) > n {
+		t.Errorf("%d items submitted in all, want %d less some of the interrupted %v", len(submits), n, interrupted)
+	}
+	wantCode := 0
+	if len(interrupted) > 0 {
+		wantCode = 1
+	}
+	if r.code != wantCode || !strings.Contains(r.stdout, fmt.Sprintf("%d items: %d done, 0 failed", n, n-len(interrupted))) {
+		t.Errorf("rerun: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if resumed := savedAtKill - doneAtKill; resumed > 0 && !strings.Contains(r.stderr, "resuming") {
+		t.Errorf("%d saved tasks not resumed:\n%s", resumed, r.stderr)
+	}
+	for item := range before {
+		if submits[item] != before[item] {
+			t.Errorf("%s: submitted again by the rerun", item)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(home, "out", "k*-1.*"))
+	if len(files) < n-len(interrupted) || len(files) > n {
+		t.Errorf("%d image files for %d items done", len(files), n-len(interrupted))
+	}
+	// The ledger never records a task twice; the kill may cut the record
+	// of an item it caught between its state and its ledger line.
+	recs := readLedger(t, led)
+	if len(recs) > len(submits) || len(recs) < n-len(interrupted)-4 {
+		t.Errorf("ledger holds %d records for %d tasks submitted", len(recs), len(submits))
+	}
+	for _, rec := range recs {
+		if rec.Cost <= 0 || rec.Labels["batch"] != "items" || !strings.HasPrefix(rec.Model, rec.Provider+"/") {
+			t.Errorf("ledger record %+v", rec)
+		}
+	}
+
+	// A third run submits nothing.
+	third := runBin(t, home, env, args...)
+	if after := taskSubmits(t, emu); fmt.Sprint(after) != fmt.Sprint(submits) || third.code != wantCode {
+		t.Errorf("third run: exit %d, submits %v → %v", third.code, submits, after)
 	}
 }
 

@@ -2,7 +2,7 @@
 //
 //	imagegen generate [flags] PROMPT    generate images
 //	imagegen edit --image F [flags] P   edit an image
-//	imagegen batch --in FILE [flags]    many prompts, live or as a Gemini Batch Mode job, resumable
+//	imagegen batch --in FILE [flags]    many prompts: live, a Gemini Batch Mode job or task API tasks; resumable
 //	imagegen models [--json]            the model catalog: lifecycle, prices, replacements
 //	imagegen cost [flags]               a spend report from the ledger
 //	imagegen probe [flags]              a stability test of providers, with report.md and report.html
@@ -46,10 +46,10 @@ type command struct {
 // commands lists the subcommands by name; a new one is a line here.
 func commands() map[string]command {
 	return map[string]command{
-		"emulator": {"serve the Gemini, Imagen and OpenAI-style emulator (providertest) for tests in any language", emulatorcmd.Run},
+		"emulator": {"serve the Gemini, Imagen, OpenAI-style and task API emulator (providertest) for tests in any language", emulatorcmd.Run},
 		"generate": {"generate images from a prompt", cli.Generate},
 		"edit":     {"edit an existing image with a prompt", cli.Edit},
-		"batch":    {"generate many images from JSONL or CSV, live or as a Gemini Batch Mode job; resumable", cli.Batch},
+		"batch":    {"generate many images from JSONL or CSV: live, as a Gemini Batch Mode job or as task API tasks; resumable", cli.Batch},
 		"models":   {"list the model catalog: lifecycle, prices, replacements", cli.Models},
 		"cost":     {"report spend from the ledger by provider, model and label", cli.Cost},
 		"probe":    {"test providers' stability: success rate, errors, latency, cost; report.md and report.html", cli.Probe},

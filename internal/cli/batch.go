@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -20,13 +21,16 @@ import (
 	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/taskapi"
 )
 
 const batchUsage = `Usage: imagegen batch --in FILE [flags]
 
 Generate an image (or n of them) for every item of a JSONL or CSV file,
-live (--concurrency calls at once) or as Gemini Batch Mode jobs at half price
-(--mode gemini-batch). Images go to --out as KEY-1.png, ...
+live (--concurrency calls at once), as Gemini Batch Mode jobs at half price
+(--mode gemini-batch), or as detached tasks of a task API: Kie.ai,
+Replicate, APIMart (--mode tasks, --concurrency tasks followed at once).
+Images go to --out as KEY-1.png, ...
 
 JSONL: one object a line: {"key", "prompt", "model", "size", "aspect_ratio",
 "n", "quality", "format", "negative", "seed", "refs": [files], "labels": {}}.
@@ -34,15 +38,18 @@ CSV: a header row naming any of those columns (refs and labels separated by ;).
 Only prompt is required; key defaults to line-N (row-N in CSV).
 
 The state file (--state, default OUT/batch-state.jsonl) records each item
-before and after its paid call, and a Batch Mode job's name right after it is
-created. Run the same command again after a crash or Ctrl-C: done items are
-skipped, open jobs are resumed, failed items are retried (not those refused
-for good, such as blocked prompts, unless --retry-failed). An item that was in
-flight when a run stopped may have been billed: it is not sent again unless
+before and after its paid call, a Batch Mode job's name right after it is
+created, and a task's handle right after it is submitted. Run the same
+command again after a crash or Ctrl-C: done items are skipped, open jobs and
+saved tasks are resumed (whatever the --mode), failed items are retried (not
+those refused for good, such as blocked prompts, unless --retry-failed). An
+item that was in flight when a run stopped (or whose submit may have created
+a task) may have been billed: it is not sent again unless
 --retry-interrupted. The exit status is 1 when any item did not finish.
 
   imagegen batch --emulator --in prompts.jsonl
   imagegen batch --in prompts.csv --mode gemini-batch --model gemini-nano-banana-2.1
+  imagegen batch --in prompts.jsonl --mode tasks --model kie/nano-banana-pro
 `
 
 // finalKinds are failures a rerun does not retry by default: sending the
@@ -50,7 +57,15 @@ flight when a run stopped may have been billed: it is not sent again unless
 var finalKinds = []provider.Kind{provider.KindInvalidRequest, provider.KindContentBlocked,
 	provider.KindModelRetired, provider.KindModelNotFound, provider.KindNoImage}
 
-func isFinal(err error) bool { return slices.Contains(finalKinds, provider.KindOf(err)) }
+// isFinal reports whether a rerun leaves the failure alone. A task the
+// service does not know (a handle of another emulator, a task the
+// service dropped) was not billed: a rerun submits the item again.
+func isFinal(err error) bool {
+	if errors.Is(err, taskapi.ErrTaskNotFound) {
+		return false
+	}
+	return slices.Contains(finalKinds, provider.KindOf(err))
+}
 
 // batchRun is one run of `imagegen batch`.
 type batchRun struct {
@@ -73,16 +88,17 @@ type batchRun struct {
 
 	errOnce  sync.Once
 	stateErr error // the state file could not be written: stop
+
+	saved []batchstate.Item // task handles earlier runs saved, to resume
 }
 
-// batchModes are the ways pending items are sent. A task-API mode (package
-// taskapi: Submit returns a handle, resumable with Wait and Result) is
-// added here: submit each item, save the handle with Journal.Task right
-// after the submit, and, before sending anything, resume every handle
-// Journal.Tasks lists instead of submitting again.
+// batchModes are the ways pending items are sent. Saved task handles
+// (Journal.Tasks) are resumed whatever the mode: tasks mode follows them
+// beside its own submits, the others first.
 var batchModes = map[string]func(r *batchRun, ctx context.Context, pending []*batchItem, prov string) error{
 	"live":         (*batchRun).runLive,
 	"gemini-batch": (*batchRun).runGeminiBatch,
+	"tasks":        (*batchRun).runTasks,
 }
 
 // Batch is `imagegen batch`.
@@ -92,18 +108,18 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c         common
 		in        = fs.String("in", "", "input `file`: JSONL or CSV (by extension; - reads JSONL from stdin)")
 		format    = fs.String("format", "", "input format: jsonl or csv (default: from the extension)")
-		mode      = fs.String("mode", "live", "live or gemini-batch")
+		mode      = fs.String("mode", "live", "live, gemini-batch or tasks")
 		out       = fs.String("out", "out", "`directory` for the images")
 		statePath = fs.String("state", "", "state `file` (default OUT/batch-state.jsonl)")
 		model     = fs.String("model", "", "model for items that name none")
 		prov      = fs.String("provider", "", "provider `name` (default: from the model, or the config's routes)")
-		conc      = fs.Int("concurrency", 4, "live: calls at once (1-64)")
+		conc      = fs.Int("concurrency", 4, fmt.Sprintf("live: calls at once; tasks: tasks followed at once, default %d (1-64)", defaultTaskConcurrency))
 		name      = fs.String("name", "", "the batch's `name`: label batch=NAME on every request, Batch Mode job name (default: the input's base name)")
 		retryInt  = fs.Bool("retry-interrupted", false, "send again items that were in flight when a run stopped (they may have been billed)")
 		retryFail = fs.Bool("retry-failed", false, "retry failures a rerun skips by default (blocked prompts, invalid requests)")
 		jobSize   = fs.Int("job-size", 1000, "gemini-batch: most items in one job")
-		poll      = fs.Duration("poll", 0, "gemini-batch: first wait between polls of a job (default 10s; 500ms on --emulator)")
-		itemTO    = fs.Duration("item-timeout", 10*time.Minute, "live: the longest one call may take")
+		poll      = fs.Duration("poll", 0, "gemini-batch: first wait between polls of a job (default 10s; 500ms on --emulator); tasks: the least time between two polls of a task (default 500ms)")
+		itemTO    = fs.Duration("item-timeout", 10*time.Minute, "live: the longest one call may take; tasks: the longest this run waits for one task (it stays saved for a rerun)")
 	)
 	c.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -118,7 +134,7 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case *in == "":
 		return provider.InvalidConfig("--in", `""`, "the input file (JSONL or CSV)")
 	case batchModes[*mode] == nil:
-		return provider.InvalidConfig("--mode", *mode, "live or gemini-batch")
+		return provider.InvalidConfig("--mode", *mode, "live, gemini-batch or tasks")
 	case *conc < 1 || *conc > 64:
 		return provider.InvalidConfig("--concurrency", *conc, "1 to 64")
 	case *jobSize < 1:
@@ -161,6 +177,14 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	r.s = s
+	if *mode == "tasks" {
+		s.taskPoll = r.poll
+		concSet := false
+		fs.Visit(func(f *flag.Flag) { concSet = concSet || f.Name == "concurrency" })
+		if !concSet {
+			r.conc = defaultTaskConcurrency
+		}
+	}
 	if r.poll == 0 {
 		r.poll = 10 * time.Second
 		if s.emuURL != "" {
@@ -178,8 +202,10 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			doneBefore++
 		case batchstate.Submitted:
 			// resumed with its job below
-		case batchstate.InFlight, batchstate.Task:
-			if *retryInt && st.Status == batchstate.InFlight {
+		case batchstate.Task:
+			r.saved = append(r.saved, st) // resumed below
+		case batchstate.InFlight:
+			if *retryInt {
 				pending = append(pending, it)
 			} else {
 				interrupted = append(interrupted, it)
@@ -196,9 +222,9 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, jb := range openJobs {
 		inJobs += len(jb.Keys)
 	}
-	r.total.Store(int64(len(pending) + inJobs))
-	fmt.Fprintf(stderr, "batch %s: %d items on %s: %d done before, %d to send, %d in %d open Batch Mode job(s); state %s\n",
-		r.name, len(items), s.where(), doneBefore, len(pending), inJobs, len(openJobs), j.Path())
+	r.total.Store(int64(len(pending) + inJobs + len(r.saved)))
+	fmt.Fprintf(stderr, "batch %s: %d items on %s: %d done before, %d to send, %d in %d open Batch Mode job(s), %d saved task(s); state %s\n",
+		r.name, len(items), s.where(), doneBefore, len(pending), inJobs, len(openJobs), len(r.saved), j.Path())
 	if len(interrupted) > 0 {
 		fmt.Fprintf(stderr, "batch: %d item(s) were in flight when a run stopped and may have been billed; not sent again (--retry-interrupted sends them)\n", len(interrupted))
 	}
@@ -208,7 +234,12 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if len(pending) > 0 && ctx.Err() == nil && r.stateErr == nil {
+	if len(r.saved) > 0 && *mode != "tasks" && ctx.Err() == nil {
+		if err := r.runTaskPool(ctx, r.saved, nil, *prov); err != nil {
+			return err
+		}
+	}
+	if (len(pending) > 0 || *mode == "tasks" && len(r.saved) > 0) && ctx.Err() == nil && r.stateErr == nil {
 		if err := batchModes[*mode](r, ctx, pending, *prov); err != nil {
 			return err
 		}
@@ -634,7 +665,7 @@ func (r *batchRun) summary(stdout io.Writer) error {
 		case batchstate.Submitted:
 			fmt.Fprintf(stdout, "  waiting %s: in Batch Mode job %s (a rerun resumes it)\n", k, st.Job)
 		case batchstate.Task:
-			fmt.Fprintf(stdout, "  waiting %s: a saved task handle (needs a task mode)\n", k)
+			fmt.Fprintf(stdout, "  waiting %s: its task is saved (a rerun resumes it)\n", k)
 		default:
 			fmt.Fprintf(stdout, "  not sent %s\n", k)
 		}
