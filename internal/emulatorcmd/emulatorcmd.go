@@ -1,9 +1,11 @@
 // Package emulatorcmd is `imagegen emulator`: provider/providertest's
-// emulator as a standalone server, so that tests in any language (Python,
-// JavaScript, ...) can point the official SDKs at it and drive its faults
-// over HTTP through the control endpoint (providertest.ControlPrefix).
+// emulator (Gemini, Imagen, OpenAI-style and the task APIs) as a
+// standalone server, so that tests in any language (Python, JavaScript,
+// ...) can point the official SDKs at it and drive its faults over HTTP
+// through the control endpoint (providertest.ControlPrefix).
 //
 //	imagegen emulator --addr 127.0.0.1:8080 --key test-key --rpm 10 --latency 200ms
+//	imagegen emulator --task-duration 30s --kie-hmac-key k --webhook-fault BadSignature
 //	imagegen emulator --config emulator.json
 //
 // The first line it prints is "imagegen emulator listening on URL"; with
@@ -27,6 +29,13 @@
 //	  "relayImageInText": false,
 //	  "seed": 1,
 //	  "control": true, "controlToken": "",
+//	  "taskDuration": "10s", "taskJitter": 0.25,  // Kie.ai, Replicate, APIMart tasks
+//	  "resultTTL": "1h",               // results served this long; "" = each service's own
+//	  "kieHMACKey": "", "replicateWebhookSecret": "whsec_…",
+//	  "callbackTimeout": "10s",
+//	  "kieHTTPStatus": false, "serviceLimits": false,
+//	  "webhookFaults": ["BadSignature", "Drop"],
+//	  "taskOutcomes": [{"kind": "Fails", "code": "500", "message": "internal error"}, {"kind": "Takes", "after": "30s"}],
 //	  "faults": [
 //	    {"endpoint": "generateContent", "faults": [{"kind": "Unavailable"}, {"kind": "RateLimited", "retry": "7s"}]},
 //	    {"endpoint": "*", "probability": 0.1, "faults": [{"kind": "Reset"}]}
@@ -36,6 +45,28 @@
 // Fault rules are providertest.FaultRule values: scripted for the next
 // calls, or random with a probability, in the JSON form that
 // providertest.Fault's UnmarshalJSON documents.
+//
+// # Task APIs
+//
+// Kie.ai, Replicate and APIMart are served under /kie, /replicate and
+// /apimart (providertest's KieURL, ReplicateURL, APIMartURL), with the
+// settings of providertest.TaskOptions: how long a task takes
+// (--task-duration, default 10s, spread by --task-jitter), how long its
+// results are served (--result-ttl; default a day on Kie.ai and APIMart,
+// an hour on Replicate), the keys callbacks are signed with
+// (--kie-hmac-key, --replicate-webhook-secret, default
+// providertest.DefaultReplicateSecret), how long a callback delivery may
+// take (--callback-timeout, default 10s), Kie.ai's refusals with their
+// code as the HTTP status (--kie-http-status) and the services' own rate
+// limits (--service-limits). A task created with a callback URL (Kie.ai's
+// callBackUrl, Replicate's webhook) is delivered to it when it ends;
+// --webhook-fault spoils the next deliveries in order (BadSignature,
+// Unsigned, Stale, Replay, Tampered, MultiSig, SnakeCase, Drop), and
+// --task-outcome scripts how the next tasks end (both are set at start;
+// POST /_emulator/reset forgets them):
+//
+//	{"kind": "Succeeds"} | {"kind": "Fails", "code": "500", "message": "…"} |
+//	{"kind": "NeverEnds"} | {"kind": "Takes", "after": "30s"}
 //
 // # The control endpoint
 //
@@ -49,12 +80,14 @@ package emulatorcmd
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -84,6 +117,55 @@ type Config struct {
 	Control           *bool                    `json:"control,omitempty"` // nil: on for loopback only
 	ControlToken      string                   `json:"controlToken,omitempty"`
 	Faults            []providertest.FaultRule `json:"faults,omitempty"`
+
+	// The task APIs (providertest.TaskOptions).
+	TaskDuration    Duration      `json:"taskDuration,omitempty"`
+	TaskJitter      float64       `json:"taskJitter,omitempty"`
+	ResultTTL       Duration      `json:"resultTTL,omitempty"`
+	KieHMACKey      string        `json:"kieHMACKey,omitempty"`
+	ReplicateSecret string        `json:"replicateWebhookSecret,omitempty"`
+	CallbackTimeout Duration      `json:"callbackTimeout,omitempty"`
+	KieHTTPStatus   bool          `json:"kieHTTPStatus,omitempty"`
+	ServiceLimits   bool          `json:"serviceLimits,omitempty"`
+	WebhookFaults   []string      `json:"webhookFaults,omitempty"` // providertest.WebhookFault names
+	TaskOutcomes    []TaskOutcome `json:"taskOutcomes,omitempty"`  // how the next tasks end
+}
+
+// TaskOutcome is a providertest.TaskOutcome in JSON: Kind is Succeeds,
+// Fails (with the service's Code and Message), NeverEnds or Takes (After).
+type TaskOutcome struct {
+	Kind    string   `json:"kind"`
+	Code    string   `json:"code,omitempty"`
+	Message string   `json:"message,omitempty"`
+	After   Duration `json:"after,omitempty"`
+}
+
+// outcome returns the providertest.TaskOutcome o stands for.
+func (o TaskOutcome) outcome() (providertest.TaskOutcome, error) {
+	switch strings.ToLower(o.Kind) {
+	case "succeeds":
+		return providertest.TaskSucceeds(), nil
+	case "fails":
+		return providertest.TaskFails(o.Code, o.Message), nil
+	case "neverends":
+		return providertest.TaskNeverEnds(), nil
+	case "takes":
+		if o.After <= 0 {
+			return providertest.TaskOutcome{}, errors.New(`"Takes" needs a positive "after"`)
+		}
+		return providertest.TaskTakes(time.Duration(o.After)), nil
+	}
+	return providertest.TaskOutcome{}, fmt.Errorf("kind %q: want Succeeds, Fails, NeverEnds or Takes", o.Kind)
+}
+
+// webhookFault parses a providertest.WebhookFault name.
+func webhookFault(name string) (providertest.WebhookFault, bool) {
+	for f := providertest.WebhookNormal; f <= providertest.WebhookDrop; f++ {
+		if strings.EqualFold(f.String(), name) {
+			return f, true
+		}
+	}
+	return 0, false
 }
 
 // String describes the configuration without the key or the token.
@@ -169,6 +251,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tasks, err := taskScript(cfg)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
@@ -181,6 +267,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return &provider.ConfigError{Field: "emulator faults", Err: err}
 		}
 	}
+	srv.InjectWebhook(tasks.hookFaults...)
+	srv.ScriptTasks(tasks.outcomes...)
 	w := bufio.NewWriter(stdout)
 	fmt.Fprintf(w, "imagegen emulator listening on %s\n", srv.URL())
 	switch {
@@ -192,11 +280,47 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "control endpoint: off\n")
 	}
 	fmt.Fprintf(w, "API key: %s; Gemini: baseUrl %s; OpenAI: baseURL %s/v1\n", keyHint(opts.APIKey), srv.URL(), srv.URL())
+	fmt.Fprintf(w, "task APIs: Kie.ai %s, Replicate %s, APIMart %s (tasks take %s)\n", srv.KieURL(), srv.ReplicateURL(), srv.APIMartURL(),
+		cmpOr(time.Duration(cfg.TaskDuration), 10*time.Second))
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
 	<-ctx.Done()
 	return nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// scripted is what the config scripts for the task APIs at start.
+type scripted struct {
+	hookFaults []providertest.WebhookFault
+	outcomes   []providertest.TaskOutcome
+}
+
+// taskScript parses the webhook faults and task outcomes of cfg.
+func taskScript(cfg Config) (scripted, error) {
+	var sc scripted
+	for _, name := range cfg.WebhookFaults {
+		f, ok := webhookFault(name)
+		if !ok {
+			return sc, provider.InvalidConfig("emulator --webhook-fault", name,
+				"Normal, BadSignature, Unsigned, Stale, Replay, Tampered, MultiSig, SnakeCase or Drop")
+		}
+		sc.hookFaults = append(sc.hookFaults, f)
+	}
+	for _, o := range cfg.TaskOutcomes {
+		out, err := o.outcome()
+		if err != nil {
+			return sc, &provider.ConfigError{Field: "emulator --task-outcome", Err: err}
+		}
+		sc.outcomes = append(sc.outcomes, out)
+	}
+	return sc, nil
 }
 
 // keyHint names the key only when it is the well-known test key.
@@ -226,11 +350,24 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		control    autoBool
 		token      = fs.String("control-token", "", "bearer `token` the control endpoint requires (needed beyond loopback)")
 		faults     faultFlag
+
+		taskDur    = fs.Duration("task-duration", 0, "task APIs: how long a task takes, on the emulator's clock (0 = 10s)")
+		taskJitter = fs.Float64("task-jitter", 0, "task APIs: spread each task's duration over duration×(1±`fraction`), at most 0.9")
+		resultTTL  = fs.Duration("result-ttl", 0, "task APIs: how long results are served after a task ends (0 = a day on Kie.ai and APIMart, an hour on Replicate)")
+		kieHMAC    = fs.String("kie-hmac-key", "", "task APIs: the `key` Kie.ai callbacks are signed with (X-Webhook-Signature); empty: unsigned")
+		repSecret  = fs.String("replicate-webhook-secret", "", "task APIs: the whsec_ `secret` Replicate webhooks are signed with (default providertest.DefaultReplicateSecret)")
+		cbTimeout  = fs.Duration("callback-timeout", 0, "task APIs: the longest one callback delivery may take (0 = 10s)")
+		kieStatus  = fs.Bool("kie-http-status", false, "task APIs: send Kie.ai refusals with their code as the HTTP status, not HTTP 200")
+		svcLimits  = fs.Bool("service-limits", false, "task APIs: enforce the services' limits (Kie.ai 20 tasks per 10s and 10 reads a second, Replicate 600 a minute)")
+		hookFaults stringsFlag
+		outcomes   outcomeFlag
 	)
+	fs.Var(&hookFaults, "webhook-fault", "task APIs: spoil the next callback: BadSignature, Unsigned, Stale, Replay, Tampered, MultiSig, SnakeCase or Drop (repeatable, in order)")
+	fs.Var(&outcomes, "task-outcome", "task APIs: how the next task ends, in JSON, e.g. '{\"kind\":\"Fails\",\"code\":\"500\",\"message\":\"internal error\"}' (repeatable, in order)")
 	fs.Var(&control, "control", "serve the control endpoint under "+providertest.ControlPrefix+"; without the flag: on for a loopback address, else only with --control-token")
 	fs.Var(&faults, "fault", "a fault rule in JSON, e.g. '{\"endpoint\":\"*\",\"probability\":0.1,\"faults\":[{\"kind\":\"Unavailable\"}]}' (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: imagegen emulator [flags]\n\nServe the Gemini, Imagen and OpenAI-style emulator for tests in any language.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: imagegen emulator [flags]\n\nServe the Gemini, Imagen, OpenAI-style and task API (Kie.ai, Replicate, APIMart) emulator for tests in any language.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -298,7 +435,62 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		cfg.ControlToken = *token
 	}
 	cfg.Faults = append(cfg.Faults, faults...)
+	if set["task-duration"] {
+		cfg.TaskDuration = Duration(*taskDur)
+	}
+	if set["task-jitter"] {
+		cfg.TaskJitter = *taskJitter
+	}
+	if set["result-ttl"] {
+		cfg.ResultTTL = Duration(*resultTTL)
+	}
+	if set["kie-hmac-key"] {
+		cfg.KieHMACKey = *kieHMAC
+	}
+	if set["replicate-webhook-secret"] {
+		cfg.ReplicateSecret = *repSecret
+	}
+	if set["callback-timeout"] {
+		cfg.CallbackTimeout = Duration(*cbTimeout)
+	}
+	if set["kie-http-status"] {
+		cfg.KieHTTPStatus = *kieStatus
+	}
+	if set["service-limits"] {
+		cfg.ServiceLimits = *svcLimits
+	}
+	cfg.WebhookFaults = append(cfg.WebhookFaults, hookFaults...)
+	cfg.TaskOutcomes = append(cfg.TaskOutcomes, outcomes...)
 	return cfg, nil
+}
+
+// stringsFlag collects a repeated flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// outcomeFlag collects repeated --task-outcome values.
+type outcomeFlag []TaskOutcome
+
+func (o *outcomeFlag) String() string { return fmt.Sprint(len(*o), " outcomes") }
+
+func (o *outcomeFlag) Set(v string) error {
+	var out TaskOutcome
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return err
+	}
+	if _, err := out.outcome(); err != nil {
+		return err
+	}
+	*o = append(*o, out)
+	return nil
 }
 
 // options turns cfg into the server's options and says whether the
@@ -318,6 +510,25 @@ func options(cfg Config) (providertest.Options, bool, error) {
 	}
 	if cfg.Latency < 0 || cfg.BatchDuration < 0 {
 		return opts, false, provider.InvalidConfig("emulator --latency / --batch-duration", "a negative duration", "0 or more")
+	}
+	if cfg.TaskDuration < 0 || cfg.ResultTTL < 0 || cfg.CallbackTimeout < 0 {
+		return opts, false, provider.InvalidConfig("emulator --task-duration / --result-ttl / --callback-timeout", "a negative duration", "0 (the default) or more")
+	}
+	if cfg.TaskJitter < 0 || cfg.TaskJitter > 0.9 {
+		return opts, false, provider.InvalidConfig("emulator --task-jitter", cfg.TaskJitter, "a fraction from 0 to 0.9")
+	}
+	if sec := cfg.ReplicateSecret; sec != "" {
+		raw, ok := strings.CutPrefix(sec, "whsec_")
+		if b, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(b) == 0 {
+			return opts, false, provider.InvalidConfig("emulator --replicate-webhook-secret", "not whsec_…", "whsec_ followed by base64, as Replicate's secrets are")
+		}
+	}
+	opts.Tasks = providertest.TaskOptions{Duration: time.Duration(cfg.TaskDuration), Jitter: cfg.TaskJitter,
+		ResultTTL: time.Duration(cfg.ResultTTL), KieHMACKey: cfg.KieHMACKey, ReplicateSecret: cfg.ReplicateSecret,
+		KieHTTPStatus: cfg.KieHTTPStatus, ServiceLimits: cfg.ServiceLimits}
+	if cfg.CallbackTimeout > 0 {
+		opts.Tasks.CallbackClient = &http.Client{Timeout: time.Duration(cfg.CallbackTimeout),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }} // Replicate follows none
 	}
 	if cfg.ChatShape != "" {
 		shape, err := providertest.ParseChatShape(cfg.ChatShape)

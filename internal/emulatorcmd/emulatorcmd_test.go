@@ -3,16 +3,20 @@ package emulatorcmd_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/genai"
@@ -20,6 +24,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/emulatorcmd"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
+	"github.com/imagegen-go/imagegen/taskapi"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -107,6 +112,93 @@ func TestServesUntilCancelled(t *testing.T) {
 	}
 }
 
+// TestTaskSettings drives the task APIs' settings through the flags: a
+// scripted outcome, callbacks signed with the Kie.ai key (the first one
+// spoiled on purpose), Replicate's webhook secret, and results that
+// expire.
+func TestTaskSettings(t *testing.T) {
+	providertest.ClearEnv(t)
+	const kieKey = "kie-hmac-key-for-the-test"
+	repSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a-replicate-signing-secret-32-by"))
+	var (
+		mu       sync.Mutex
+		statuses []int
+		hooks    *taskapi.Webhooks
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		hooks.ServeHTTP(rec, r)
+		mu.Lock()
+		statuses = append(statuses, rec.Code)
+		mu.Unlock()
+		w.WriteHeader(rec.Code)
+	}))
+	defer recv.Close()
+	var err error
+	if hooks, err = taskapi.NewWebhooks(taskapi.WebhookConfig{URL: recv.URL, KieKey: kieKey}); err != nil {
+		t.Fatal(err)
+	}
+	url := start(t, "--addr", "127.0.0.1:0", "--task-duration", "200ms", "--result-ttl", "1h",
+		"--kie-hmac-key", kieKey, "--replicate-webhook-secret", repSecret, "--webhook-fault", "BadSignature",
+		"--task-outcome", `{"kind":"Fails","code":"500","message":"the scripted failure"}`)
+	cfg := taskapi.Kie("test-key")
+	cfg.BaseURL, cfg.UploadURL, cfg.Webhooks = url+"/kie", url+"/kie", hooks
+	cfg.Fetch = taskapi.FetchPolicy{AllowHTTP: true, AllowPrivate: true}
+	cfg.Poll = taskapi.PollPolicy{MinInterval: 50 * time.Millisecond, Expected: 200 * time.Millisecond, WebhookFallback: 300 * time.Millisecond}
+	kie, err := taskapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := kie.Generate(ctx, &provider.Request{Prompt: "a kite"}); err == nil || !strings.Contains(err.Error(), "the scripted failure") {
+		t.Errorf("scripted outcome: %v", err)
+	}
+	if _, err := kie.Generate(ctx, &provider.Request{Prompt: "a kite"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := fmt.Sprint(statuses)
+		mu.Unlock()
+		if got == "[401 200]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback answers %s, want [401 200] (the first badly signed on purpose)", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, m := get(t, url+"/replicate/v1/webhooks/default/secret", http.Header{"Authorization": {"Bearer test-key"}}); code != 200 || m["key"] != repSecret {
+		t.Errorf("replicate secret: %d %v", code, m)
+	}
+
+	// Results are served for --result-ttl after the task ends.
+	rc := taskapi.Replicate("test-key")
+	rc.BaseURL, rc.Fetch, rc.SyncWait = url+"/replicate", cfg.Fetch, -1
+	rc.Poll = taskapi.PollPolicy{MinInterval: 50 * time.Millisecond, Expected: 200 * time.Millisecond}
+	rep, err := taskapi.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := rep.Submit(ctx, &provider.Request{Prompt: "a kite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/_emulator/clock", strings.NewReader(`{"advance": "2h"}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("clock: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if _, err := task.Result(ctx); !errors.Is(err, taskapi.ErrResultExpired) {
+		t.Errorf("after the TTL: %v", err)
+	}
+}
+
 func TestControlBeyondLoopback(t *testing.T) {
 	// Refused before listening: no socket beyond loopback is opened.
 	err := emulatorcmd.Run(context.Background(), []string{"--addr", "0.0.0.0:0", "--control"}, io.Discard, io.Discard)
@@ -138,6 +230,8 @@ func TestMistakes(t *testing.T) {
 		{"--rpm", "-1"}, {"--chat-shape", "sideways"}, {"--gemini-auth", "cookie"}, {"--latency", "-1s"},
 		{"--config", filepath.Join(dir, "missing.json")}, {"--config", bad}, {"--nope"}, {"extra"},
 		{"--fault", "{"}, {"--addr", "127.0.0.1:0", "--config", badFault},
+		{"--task-duration", "-1s"}, {"--task-jitter", "2"}, {"--webhook-fault", "Sideways"},
+		{"--task-outcome", `{"kind":"Explodes"}`}, {"--task-outcome", `{"kind":"Takes"}`}, {"--replicate-webhook-secret", "hunter2"},
 	} {
 		err := emulatorcmd.Run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.Is(err, provider.ErrInvalidConfig) {
@@ -148,7 +242,7 @@ func TestMistakes(t *testing.T) {
 		t.Errorf("-h: %v", err)
 	}
 	// The key never shows in a printed config.
-	c := emulatorcmd.Config{APIKey: "s3cret-key", ControlToken: "s3cret-token"}
+	c := emulatorcmd.Config{APIKey: "s3cret-key", ControlToken: "s3cret-token", KieHMACKey: "s3cret-hmac", ReplicateSecret: "whsec_s3cret"}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		if s := fmt.Sprintf(verb, c); strings.Contains(s, "s3cret") {
 			t.Errorf("%s: %s", verb, s)
