@@ -14,7 +14,12 @@
 // through cache → meter → that stack, the order provider's package doc
 // recommends.
 //
+// Task APIs (Kie.ai, Replicate, APIMart; package taskapi) are providers
+// of types kie, replicate and apimart, picked by a model ID's prefix
+// ("kie/nano-banana-pro"), with the services' rate-limit presets.
+//
 // batch keeps its state in a journal (package batchstate) written before
-// and after every paid call; probe writes its report through package
-// probereport.
+// and after every paid call, with a Batch Mode job's name or a task's
+// handle right after it was created; a rerun resumes those instead of
+// paying again. probe writes its report through package probereport.
 package cli

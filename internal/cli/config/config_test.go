@@ -52,6 +52,9 @@ daily = "5"
 store = "disk"
 dir = "~/.cache/imagegen"
 ttl = "72h"
+
+[providers.kie]                    # a task API: KIE_API_KEY
+model = "kie/nano-banana-pro"
 `
 
 func TestParseExample(t *testing.T) {
@@ -62,6 +65,9 @@ func TestParseExample(t *testing.T) {
 	}
 	if got := f.Providers["gemini"].Limits.RequestsPerMinute; got != 60 {
 		t.Errorf("rpm %d", got)
+	}
+	if p := f.Providers["kie"]; p.TypeFor("kie") != "kie" || !IsTaskType(p.TypeFor("kie")) || p.Model != "kie/nano-banana-pro" {
+		t.Errorf("kie: %+v", p)
 	}
 	if f.Providers["relay"].Ceiling.USD != 100_000 || f.Budget.Daily.USD != 20*provider.Dollar ||
 		f.Budget.PerLabel["team=search"].Daily.USD != 5*provider.Dollar {
