@@ -87,7 +87,8 @@ type batchRun struct {
 	cost                atomic.Int64 // this run, micro-dollars
 
 	errOnce  sync.Once
-	stateErr error // the state file could not be written: stop
+	stateErr error       // the state file could not be written: stop
+	stopped  atomic.Bool // stateErr is set; read by the workers
 
 	saved []batchstate.Item // task handles earlier runs saved, to resume
 }
@@ -103,6 +104,8 @@ var batchModes = map[string]func(r *batchRun, ctx context.Context, pending []*ba
 
 // Batch is `imagegen batch`.
 func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	terminal := progress.IsTerminal(stderr)
+	stderr = &syncWriter{w: stderr} // workers, the progress bar and the budget's alerts share it
 	fs := newFlagSet("batch", batchUsage, stderr)
 	var (
 		c         common
@@ -161,7 +164,7 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer j.Close()
 	r := &batchRun{j: j, out: *out, name: *name, items: map[string]*batchItem{}, model: *model, conc: *conc, jobSize: *jobSize,
-		poll: *poll, timeout: *itemTO, stderr: stderr, prog: progress.New(stderr)}
+		poll: *poll, timeout: *itemTO, stderr: stderr, prog: &progress.Reporter{W: stderr, Terminal: terminal}}
 	for _, it := range items {
 		r.items[it.Key] = it
 		r.order = append(r.order, it.Key)
@@ -253,6 +256,19 @@ func Batch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return r.summary(stdout)
 }
 
+// syncWriter serializes writes to w. A terminal or a file takes
+// concurrent writes, but a writer handed to Batch need not.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // update shows the run's progress.
 func (r *batchRun) update(note string) {
 	if r.total.Load() == 0 {
@@ -266,7 +282,10 @@ func (r *batchRun) update(note string) {
 // without the state, a rerun could pay twice.
 func (r *batchRun) journal(err error) bool {
 	if err != nil {
-		r.errOnce.Do(func() { r.stateErr = fmt.Errorf("batch: stopped: %w", err) })
+		r.errOnce.Do(func() {
+			r.stateErr = fmt.Errorf("batch: stopped: %w", err)
+			r.stopped.Store(true)
+		})
 		return false
 	}
 	return true
@@ -376,7 +395,7 @@ func (r *batchRun) runLive(ctx context.Context, pending []*batchItem, prov strin
 	}
 feed:
 	for _, it := range pending {
-		if r.stateErr != nil {
+		if r.stopped.Load() {
 			break
 		}
 		select {
@@ -391,7 +410,7 @@ feed:
 }
 
 func (r *batchRun) sendLive(ctx context.Context, gen provider.Generator, model string, it *batchItem) {
-	if ctx.Err() != nil || r.stateErr != nil {
+	if ctx.Err() != nil || r.stopped.Load() {
 		return
 	}
 	req, err := it.request(model, r.labels(it))
@@ -464,7 +483,7 @@ func (r *batchRun) runGeminiBatch(ctx context.Context, pending []*batchItem, pro
 		ok = append(ok, it)
 	}
 	size := r.jobSize
-	for start := 0; start < len(ok) && ctx.Err() == nil && r.stateErr == nil; start += size {
+	for start := 0; start < len(ok) && ctx.Err() == nil && !r.stopped.Load(); start += size {
 		chunk := ok[start:min(start+size, len(ok))]
 		if err := r.submitJob(ctx, g, name, model, chunk); err != nil {
 			return err
