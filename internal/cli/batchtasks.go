@@ -249,7 +249,7 @@ func (r *batchRun) runTaskPool(ctx context.Context, saved []batchstate.Item, pen
 	}
 feed:
 	for _, job := range jobs {
-		if r.stateErr != nil {
+		if r.stopped.Load() {
 			break
 		}
 		select {
@@ -295,7 +295,7 @@ func (r *batchRun) resumeHandle(ctx context.Context, saved json.RawMessage) (*ta
 
 // submitTask submits one item as a task and follows it.
 func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(string) (*taskRoute, error), running *atomic.Int64) {
-	if ctx.Err() != nil || r.stateErr != nil {
+	if ctx.Err() != nil || r.stopped.Load() {
 		return
 	}
 	model := it.Model
