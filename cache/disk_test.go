@@ -132,6 +132,37 @@ func TestDiskCorruptEntriesDropped(t *testing.T) {
 	}
 }
 
+// TestDiskOldFormatDropped: a file of format 2 (magic IGCACHE2 and a
+// SHA-256 of the rest) is not read as an entry: it is a miss and deleted.
+func TestDiskOldFormatDropped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d, err := OpenDisk(dir, DiskConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := AppendEntry(nil, testEntry(1, 100, t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	old := append(append([]byte("IGCACHE2"), sum[:]...), body...)
+	k := testKey(1)
+	p := filepath.Join(dir, k[:2], k[2:4], k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.Get(context.Background(), k); ok || err != nil {
+		t.Errorf("format 2 file: ok=%v err=%v", ok, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("format 2 file kept")
+	}
+}
+
 func TestDiskEviction(t *testing.T) {
 	clk := providertest.NewClock(t0)
 	dir := t.TempDir()
