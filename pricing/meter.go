@@ -58,7 +58,8 @@ type Meter struct {
 	onRecord func(Record)
 
 	mu     sync.Mutex
-	totals Totals
+	totals Totals           // ByLabel is kept in labels
+	labels map[string]*Line // by "key=value", updated in place: no key is built for a label seen before
 	since  time.Time
 }
 
@@ -71,7 +72,7 @@ func NewMeter(cfg MeterConfig) (*Meter, error) {
 		m.cat = catalog.Default()
 	}
 	m.since = m.clock()
-	m.totals = newTotals()
+	m.totals, m.labels = newTotals(), map[string]*Line{}
 	return m, nil
 }
 
@@ -131,7 +132,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		defer func() {
 			if !settled {
 				// next panicked: count the estimate as spent (safe).
-				_ = m.budget.Settle(context.WithoutCancel(ctx), res, res.Amount)
+				_ = m.budget.Settle(detach(ctx), res, res.Amount)
 			}
 		}()
 	}
@@ -145,7 +146,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		if c.Amount > res.Amount {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
 		}
-		serr := m.budget.Settle(context.WithoutCancel(ctx), res, c.Amount)
+		serr := m.budget.Settle(detach(ctx), res, c.Amount)
 		settled = true
 		if serr != nil {
 			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())
@@ -183,18 +184,29 @@ func (m *Meter) finish(rec Record, c catalog.Cost, priced bool, resp *provider.R
 		resp = &out
 	}
 	if priced {
-		m.add(rec)
+		m.add(&rec)
 		if m.onRecord != nil {
+			rec.Labels = maps.Clone(rec.Labels) // the record is the receiver's; the labels are the request's
 			m.onRecord(rec)
 		}
 	}
 	return resp, err
 }
 
+// detach returns ctx without its cancellation (context.WithoutCancel),
+// without allocating when it has none.
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // price computes the record of one call: its response, or the billed usage
 // its error carries. priced is false for a failure nothing was billed for.
+// rec.Labels is req.Labels itself: finish copies it for OnRecord.
 func (m *Meter) price(prov, model string, tier catalog.Tier, req *provider.Request, resp *provider.Response, err error) (rec Record, c catalog.Cost, priced bool) {
-	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
+	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: req.Labels}
 	switch {
 	case err != nil:
 		if u, billed := provider.BilledUsage(err); billed {
@@ -263,7 +275,7 @@ type Line struct {
 	Cost     provider.USD   `json:"cost"`
 }
 
-func (l *Line) add(r Record) {
+func (l *Line) add(r *Record) {
 	l.Calls++
 	if r.Failed {
 		l.Failed++
@@ -292,13 +304,14 @@ func newTotals() Totals {
 	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[catalog.Tier]Line{}}
 }
 
-func bump[K comparable](m map[K]Line, k K, r Record) {
+func bump[K comparable](m map[K]Line, k K, r *Record) {
 	l := m[k]
 	l.add(r)
 	m[k] = l
 }
 
-func (m *Meter) add(r Record) {
+func (m *Meter) add(r *Record) {
+	var buf [128]byte
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.totals.All.add(r)
@@ -306,7 +319,14 @@ func (m *Meter) add(r Record) {
 	bump(m.totals.ByModel, r.Model, r)
 	bump(m.totals.ByTier, r.Tier, r)
 	for k, v := range r.Labels {
-		bump(m.totals.ByLabel, k+"="+v, r)
+		scope := append(append(append(buf[:0], k...), '='), v...)
+		if l := m.labels[string(scope)]; l != nil {
+			l.add(r)
+			continue
+		}
+		l := &Line{}
+		l.add(r)
+		m.labels[string(scope)] = l
 	}
 }
 
@@ -314,11 +334,15 @@ func (m *Meter) add(r Record) {
 func (m *Meter) Totals() Totals {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	byLabel := make(map[string]Line, len(m.labels))
+	for k, l := range m.labels {
+		byLabel[k] = *l
+	}
 	return Totals{
 		All:        m.totals.All,
 		ByProvider: maps.Clone(m.totals.ByProvider),
 		ByModel:    maps.Clone(m.totals.ByModel),
-		ByLabel:    maps.Clone(m.totals.ByLabel),
+		ByLabel:    byLabel,
 		ByTier:     maps.Clone(m.totals.ByTier),
 	}
 }
@@ -327,6 +351,6 @@ func (m *Meter) Totals() Totals {
 func (m *Meter) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.totals = newTotals()
+	m.totals, m.labels = newTotals(), map[string]*Line{}
 	m.since = m.clock()
 }
