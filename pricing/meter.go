@@ -58,9 +58,22 @@ type Meter struct {
 	onRecord func(Record)
 
 	mu     sync.Mutex
-	totals Totals           // ByLabel is kept in labels
-	labels map[string]*Line // by "key=value", updated in place: no key is built for a label seen before
+	totals tally
 	since  time.Time
+}
+
+// tally is a meter's totals, each line updated in place: one map lookup
+// per dimension and call, and no key built for a label seen before.
+type tally struct {
+	all        Line
+	byProvider map[string]*Line
+	byModel    map[string]*Line
+	byLabel    map[string]*Line // "key=value"
+	byTier     map[catalog.Tier]*Line
+}
+
+func newTally() tally {
+	return tally{byProvider: map[string]*Line{}, byModel: map[string]*Line{}, byLabel: map[string]*Line{}, byTier: map[catalog.Tier]*Line{}}
 }
 
 // NewMeter returns a Meter for cfg. Every MeterConfig is valid today; the
@@ -72,7 +85,7 @@ func NewMeter(cfg MeterConfig) (*Meter, error) {
 		m.cat = catalog.Default()
 	}
 	m.since = m.clock()
-	m.totals, m.labels = newTotals(), map[string]*Line{}
+	m.totals = newTally()
 	return m, nil
 }
 
@@ -102,10 +115,20 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 	if req == nil {
 		return nil, req.Validate() // ErrInvalidRequest: nil request
 	}
-	d := provider.Describe(next)
-	model := req.Model
-	if model == "" {
-		model = d.Model
+	// Who serves is known from the response; the description is the
+	// fallback for errors and responses that do not say.
+	var (
+		d         provider.Description
+		described bool
+	)
+	origin := func() (prov, model string) {
+		if !described {
+			d, described = provider.Describe(next), true
+		}
+		if req.Model != "" {
+			return d.Provider, req.Model
+		}
+		return d.Provider, d.Model
 	}
 	tier := TierOf(next, req)
 
@@ -116,7 +139,8 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		// (N=10000, a size the model lacks) is ErrInvalidRequest, not
 		// ErrBudgetExceeded, and reserves nothing.
 		if err := req.Validate(); err != nil {
-			return nil, provider.WithOrigin(err, d.Provider, model)
+			prov, model := origin()
+			return nil, provider.WithOrigin(err, prov, model)
 		}
 		if err := provider.CheckRequest(next, req); err != nil {
 			return nil, err
@@ -125,7 +149,7 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		if err != nil {
 			var pe *provider.Error
 			if errors.As(err, &pe) && pe.Kind == provider.KindBudgetExceeded {
-				pe.Provider, pe.Model = d.Provider, model
+				pe.Provider, pe.Model = origin()
 			}
 			return nil, err
 		}
@@ -139,7 +163,11 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 
 	resp, err = next.Generate(ctx, req)
 
-	rec, c, priced := m.price(d.Provider, model, tier, req, resp, err)
+	prov, model := "", req.Model
+	if err != nil || resp == nil || resp.Provider == "" || (resp.Model == "" && model == "") {
+		prov, model = origin()
+	}
+	rec, c, priced := m.price(prov, model, tier, req, resp, err)
 
 	if res != nil {
 		rec.Estimate = res.Amount
@@ -300,12 +328,13 @@ type Totals struct {
 	ByTier     map[catalog.Tier]Line
 }
 
-func newTotals() Totals {
-	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[catalog.Tier]Line{}}
-}
-
-func bump[K comparable](m map[K]Line, k K, r *Record) {
-	l := m[k]
+// bump adds r to the line of k in m.
+func bump[K comparable](m map[K]*Line, k K, r *Record) {
+	if l := m[k]; l != nil {
+		l.add(r)
+		return
+	}
+	l := &Line{}
 	l.add(r)
 	m[k] = l
 }
@@ -314,36 +343,40 @@ func (m *Meter) add(r *Record) {
 	var buf [128]byte
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.totals.All.add(r)
-	bump(m.totals.ByProvider, r.Provider, r)
-	bump(m.totals.ByModel, r.Model, r)
-	bump(m.totals.ByTier, r.Tier, r)
+	t := &m.totals
+	t.all.add(r)
+	bump(t.byProvider, r.Provider, r)
+	bump(t.byModel, r.Model, r)
+	bump(t.byTier, r.Tier, r)
 	for k, v := range r.Labels {
 		scope := append(append(append(buf[:0], k...), '='), v...)
-		if l := m.labels[string(scope)]; l != nil {
+		if l := t.byLabel[string(scope)]; l != nil {
 			l.add(r)
 			continue
 		}
-		l := &Line{}
-		l.add(r)
-		m.labels[string(scope)] = l
+		bump(t.byLabel, string(scope), r)
 	}
+}
+
+func lines[K comparable](m map[K]*Line) map[K]Line {
+	out := make(map[K]Line, len(m))
+	for k, l := range m {
+		out[k] = *l
+	}
+	return out
 }
 
 // Totals returns a copy of the totals so far.
 func (m *Meter) Totals() Totals {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	byLabel := make(map[string]Line, len(m.labels))
-	for k, l := range m.labels {
-		byLabel[k] = *l
-	}
+	t := &m.totals
 	return Totals{
-		All:        m.totals.All,
-		ByProvider: maps.Clone(m.totals.ByProvider),
-		ByModel:    maps.Clone(m.totals.ByModel),
-		ByLabel:    byLabel,
-		ByTier:     maps.Clone(m.totals.ByTier),
+		All:        t.all,
+		ByProvider: lines(t.byProvider),
+		ByModel:    lines(t.byModel),
+		ByLabel:    lines(t.byLabel),
+		ByTier:     lines(t.byTier),
 	}
 }
 
@@ -351,6 +384,6 @@ func (m *Meter) Totals() Totals {
 func (m *Meter) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.totals, m.labels = newTotals(), map[string]*Line{}
+	m.totals = newTally()
 	m.since = m.clock()
 }
