@@ -67,6 +67,7 @@ func (u *upstream) Describe() provider.Description {
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func TestHitMissAndTTL(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	up := &upstream{model: "gemini-nano-banana-2.1"}
 	var events []EventKind
@@ -116,6 +117,7 @@ func TestHitMissAndTTL(t *testing.T) {
 }
 
 func TestOptOut(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m"}
 	store := testutil.Must(NewMemory(0, nil))
 	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
@@ -143,6 +145,7 @@ func TestOptOut(t *testing.T) {
 }
 
 func TestErrorsAndLinksNotCached(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m", err: provider.Errorf(provider.KindUnavailable, "overloaded")}
 	store := testutil.Must(NewMemory(0, nil))
 	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
@@ -164,6 +167,7 @@ func TestErrorsAndLinksNotCached(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
+	t.Parallel()
 	seed0, seed1 := int64(0), int64(1)
 	base := provider.Request{Prompt: "a red fox", Size: "1K", AspectRatio: "16:9", Options: provider.Options{optA{1}, optB{"x"}}}
 	k := func(r provider.Request, model string) string {
@@ -265,6 +269,7 @@ func waitFor(cond func() bool) {
 
 // TestDedup sends 100 concurrent identical requests: one upstream call.
 func TestDedup(t *testing.T) {
+	t.Parallel()
 	const n = 100
 	up := &upstream{model: "m", gate: make(chan struct{})}
 	c := newCacher(Config{}.withDefaults(), up)
@@ -316,6 +321,7 @@ func TestDedup(t *testing.T) {
 // TestDedupCancellation: a waiter that gives up does not cancel the call
 // for the others; when all give up, the upstream call is cancelled.
 func TestDedupCancellation(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m", gate: make(chan struct{}), ctxs: make(chan context.Context, 4)}
 	c := newCacher(Config{}.withDefaults(), up)
 	g := provider.Wrap(up, c.generate)
@@ -354,6 +360,7 @@ func TestDedupCancellation(t *testing.T) {
 }
 
 func TestMemoryStoreBound(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	entry := func(n int) *Entry {
 		return &Entry{Images: []provider.Image{{Data: make([]byte, n)}}, Created: clk.Now()}

@@ -54,6 +54,7 @@ func checkEntry(t *testing.T, e *Entry, i, n int) {
 }
 
 func TestDiskRoundTripAndPermissions(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	dir := filepath.Join(t.TempDir(), "c")
 	d, err := OpenDisk(dir, DiskConfig{Clock: clk})
@@ -107,6 +108,7 @@ func TestDiskRoundTripAndPermissions(t *testing.T) {
 }
 
 func TestDiskCorruptEntriesDropped(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, _ := OpenDisk(dir, DiskConfig{})
 	ctx := context.Background()
@@ -164,6 +166,7 @@ func TestDiskOldFormatDropped(t *testing.T) {
 }
 
 func TestDiskEviction(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 1000, t0))))
@@ -216,6 +219,7 @@ func mustEncode(e *Entry) []byte {
 // TestDiskSharedBetweenProcesses runs two stores on one directory (as two
 // processes would), writing, reading and evicting concurrently.
 func TestDiskSharedBetweenProcesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 2000, t0))))
 	a, _ := OpenDisk(dir, DiskConfig{MaxBytes: 20 * size})
@@ -264,6 +268,7 @@ func TestDiskSharedBetweenProcesses(t *testing.T) {
 // every acknowledged entry reads back intact and that every file either
 // reads intact or is dropped.
 func TestDiskCacheSurvivesKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("subprocess")
 	}

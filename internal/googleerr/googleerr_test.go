@@ -22,6 +22,7 @@ func retry(s string) map[string]any {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -70,6 +71,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestParseDetails(t *testing.T) {
+	t.Parallel()
 	d := ParseDetails([]map[string]any{
 		quota("GenerateRequestsPerDayPerProjectPerModel"),
 		{"@type": "type.googleapis.com/google.rpc.Help", "links": []any{}},
@@ -89,6 +91,7 @@ func TestParseDetails(t *testing.T) {
 }
 
 func TestCleanMessage(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"  plain  ", "plain"},
 		{"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>",
@@ -110,6 +113,7 @@ func TestCleanMessage(t *testing.T) {
 }
 
 func TestParseBody(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		body   string
@@ -153,6 +157,7 @@ func FuzzParseBody(f *testing.F) {
 }
 
 func TestClassifyRPC(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code int
 		kind provider.Kind
