@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,13 +417,39 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 		warn string
 		err  error
 	}
+	add := func(i int, r result) {
+		if r.warn != "" {
+			warnings = append(warnings, g.secrets.Clean(r.warn, textutil.MaxMessage))
+		}
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			warnings = append(warnings, g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i+1, len(srcs), r.err), textutil.MaxMessage))
+			return
+		}
+		if r.img != nil {
+			images = append(images, *r.img)
+		}
+	}
+	local := func(s imageSource) bool {
+		return s.b64 != "" || s.url == "" || isDataURI(s.url) || g.cfg.Fetch.NoDownload
+	}
+	if !slices.ContainsFunc(srcs, func(s imageSource) bool { return !local(s) }) {
+		// Nothing to download (base64 answers): decode in order, here.
+		for i, s := range srcs {
+			img, warn, err := g.decodeSource(ctx, s)
+			add(i, result{img, warn, err})
+		}
+		return images, warnings, firstErr
+	}
 	results := make([]result, len(srcs))
 	var (
 		wg  sync.WaitGroup
 		sem chan struct{} // made for the first download
 	)
 	for i, s := range srcs {
-		if s.b64 != "" || s.url == "" || isDataURI(s.url) || g.cfg.Fetch.NoDownload {
+		if local(s) {
 			img, warn, err := g.decodeSource(ctx, s)
 			results[i] = result{img, warn, err}
 			continue
@@ -446,19 +473,7 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.warn != "" {
-			warnings = append(warnings, g.secrets.Clean(r.warn, textutil.MaxMessage))
-		}
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			warnings = append(warnings, g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i+1, len(results), r.err), textutil.MaxMessage))
-			continue
-		}
-		if r.img != nil {
-			images = append(images, *r.img)
-		}
+		add(i, r)
 	}
 	return images, warnings, firstErr
 }

@@ -321,7 +321,7 @@ func New(cfg Config) (*Generator, error) {
 		return nil, &provider.Error{Kind: provider.KindAuth, Provider: g.name, Message: "no API key: set Config.APIKey (or OPENAI_API_KEY for OpenAI itself)"}
 	}
 	g.secrets = secret.New(g.key)
-	key, extra := g.key, cfg.ExtraHeaders.Clone()
+	bearer, extra := "Bearer "+g.key, cfg.ExtraHeaders.Clone()
 	g.http = capture.Client(cfg.HTTPClient, func(r *http.Request) {
 		for k, vs := range extra {
 			if http.CanonicalHeaderKey(k) == "Authorization" {
@@ -329,7 +329,7 @@ func New(cfg Config) (*Generator, error) {
 			}
 			r.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 		}
-		r.Header.Set("Authorization", "Bearer "+key)
+		r.Header.Set("Authorization", bearer)
 	}, answer.Limits(g.maxResponse))
 	g.fetcher = fetch.New(fetch.Policy{AllowHTTP: cfg.Fetch.AllowHTTP, AllowPrivate: cfg.Fetch.AllowPrivate,
 		MaxBytes: cfg.Fetch.MaxBytes, Timeout: cfg.Fetch.Timeout})
