@@ -42,7 +42,7 @@ const (
 	limiterRPM    = 3000
 	emulatorRPM   = limiterRPM + maxConcurrent + 8
 	dailyQuotaB   = 400
-	deadline      = time.Second
+	deadline      = 500 * time.Millisecond
 )
 
 func chaosRoute(t *testing.T, clk *providertest.Clock, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
