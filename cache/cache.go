@@ -286,10 +286,26 @@ func (c *cacher) start(ctx context.Context, sfKey, k string, req *provider.Reque
 
 // fly runs flight f to its end.
 func (c *cacher) fly(f *flight, sfKey, k string, req *provider.Request) {
+	returned := false
+	defer func() {
+		if !returned {
+			// The call below panicked. An inline flight's panic goes on
+			// up to its leader's caller, who may recover: end the flight
+			// first, so that those waiting for it get an error and the
+			// key's later callers do not join it.
+			c.land(f, sfKey, nil, provider.Errorf(provider.KindUnknown, "cache: the shared upstream call panicked"))
+		}
+	}()
 	resp, err := c.run(f, k, req, sfKey != k)
+	returned = true
 	if err == nil && resp == nil {
 		err = errors.New("cache: upstream returned neither a response nor an error")
 	}
+	c.land(f, sfKey, resp, err)
+}
+
+// land ends flight f with resp and err and wakes those waiting for it.
+func (c *cacher) land(f *flight, sfKey string, resp *provider.Response, err error) {
 	ctxErr := f.ctx.Err()
 	var ended time.Time
 	if !f.inline {

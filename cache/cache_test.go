@@ -584,3 +584,46 @@ type (
 func (optA) OptionOwner() string    { return "a" }
 func (optB) OptionOwner() string    { return "b" }
 func (optFunc) OptionOwner() string { return "f" }
+
+// TestPanickingUpstreamLeavesNoFlight: an upstream call that panics under
+// a caller whose context cannot end (the cache runs it in that caller's
+// goroutine) reaches that caller, and the cache is left working: a caller
+// that joined the call gets an error, and the next call goes upstream.
+func TestPanickingUpstreamLeavesNoFlight(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+			panic("upstream bug")
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Model: "m"}, nil
+	})
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "p", Model: "m"}
+	k, _ := Key(req, "m")
+
+	leader := make(chan any, 1)
+	go func() {
+		defer func() { leader <- recover() }()
+		g.Generate(context.Background(), req)
+	}()
+	<-entered
+	follower := make(chan error, 1)
+	go func() { _, err := g.Generate(context.Background(), req); follower <- err }()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	close(release)
+	if p := <-leader; p != "upstream bug" {
+		t.Errorf("leader recovered %v, want the upstream's panic", p)
+	}
+	if err := <-follower; err == nil {
+		t.Error("the follower of a panicked call got no error")
+	}
+	resp, err := g.Generate(context.Background(), req)
+	if err != nil || resp.Cached || calls.Load() != 2 {
+		t.Errorf("after the panic: %v %+v, %d upstream calls", err, resp, calls.Load())
+	}
+}
