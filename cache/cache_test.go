@@ -67,6 +67,7 @@ func (u *upstream) Describe() provider.Description {
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func TestHitMissAndTTL(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	up := &upstream{model: "gemini-nano-banana-2.1"}
 	var events []provider.EventKind
@@ -116,6 +117,7 @@ func TestHitMissAndTTL(t *testing.T) {
 }
 
 func TestOptOut(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m"}
 	store := testutil.Must(NewMemory(0, nil))
 	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
@@ -143,6 +145,7 @@ func TestOptOut(t *testing.T) {
 }
 
 func TestErrorsAndLinksNotCached(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m", err: provider.Errorf(provider.KindUnavailable, "overloaded")}
 	store := testutil.Must(NewMemory(0, nil))
 	g := provider.Chain(up, testutil.Must(New(Config{Store: store})))
@@ -164,6 +167,7 @@ func TestErrorsAndLinksNotCached(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
+	t.Parallel()
 	seed0, seed1 := int64(0), int64(1)
 	base := provider.Request{Prompt: "a red fox", Size: "1K", AspectRatio: "16:9", Options: provider.Options{optA{1}, optB{"x"}}}
 	k := func(r provider.Request, model string) string {
@@ -265,6 +269,7 @@ func waitFor(cond func() bool) {
 
 // TestDedup sends 100 concurrent identical requests: one upstream call.
 func TestDedup(t *testing.T) {
+	t.Parallel()
 	const n = 100
 	up := &upstream{model: "m", gate: make(chan struct{})}
 	c := newCacher(Config{}.withDefaults(), up)
@@ -316,6 +321,7 @@ func TestDedup(t *testing.T) {
 // TestDedupCancellation: a waiter that gives up does not cancel the call
 // for the others; when all give up, the upstream call is cancelled.
 func TestDedupCancellation(t *testing.T) {
+	t.Parallel()
 	up := &upstream{model: "m", gate: make(chan struct{}), ctxs: make(chan context.Context, 4)}
 	c := newCacher(Config{}.withDefaults(), up)
 	g := provider.Wrap(up, c.generate)
@@ -354,6 +360,7 @@ func TestDedupCancellation(t *testing.T) {
 }
 
 func TestMemoryStoreBound(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	entry := func(n int) *Entry {
 		return &Entry{Images: []provider.Image{{Data: make([]byte, n)}}, Created: clk.Now()}
@@ -577,3 +584,46 @@ type (
 func (optA) OptionOwner() string    { return "a" }
 func (optB) OptionOwner() string    { return "b" }
 func (optFunc) OptionOwner() string { return "f" }
+
+// TestPanickingUpstreamLeavesNoFlight: an upstream call that panics under
+// a caller whose context cannot end (the cache runs it in that caller's
+// goroutine) reaches that caller, and the cache is left working: a caller
+// that joined the call gets an error, and the next call goes upstream.
+func TestPanickingUpstreamLeavesNoFlight(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+			panic("upstream bug")
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte("png"), MIMEType: "image/png"}}, Model: "m"}, nil
+	})
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	req := &provider.Request{Prompt: "p", Model: "m"}
+	k, _ := Key(req, "m")
+
+	leader := make(chan any, 1)
+	go func() {
+		defer func() { leader <- recover() }()
+		g.Generate(context.Background(), req)
+	}()
+	<-entered
+	follower := make(chan error, 1)
+	go func() { _, err := g.Generate(context.Background(), req); follower <- err }()
+	waitFor(func() bool { return c.waiters(k) == 2 })
+	close(release)
+	if p := <-leader; p != "upstream bug" {
+		t.Errorf("leader recovered %v, want the upstream's panic", p)
+	}
+	if err := <-follower; err == nil {
+		t.Error("the follower of a panicked call got no error")
+	}
+	resp, err := g.Generate(context.Background(), req)
+	if err != nil || resp.Cached || calls.Load() != 2 {
+		t.Errorf("after the panic: %v %+v, %d upstream calls", err, resp, calls.Load())
+	}
+}

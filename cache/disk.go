@@ -1,11 +1,12 @@
 package cache
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,13 +31,15 @@ type DiskConfig struct {
 }
 
 // Disk is a Store of content-addressed files: dir/ab/cd/<key>, directories
-// 0700, files 0600. Each file holds a magic number, the SHA-256 of the
-// rest, a JSON header and the image bytes. Writes go to a temporary file in
+// 0700, files 0600. Each file holds a magic number that names the format
+// version ("IGCACHE3"), the CRC-32C of the rest, a JSON header and the
+// image bytes. Writes go to a temporary file in
 // the target directory, are fsynced and renamed into place, so a reader
 // (in this or another process) sees a whole entry or none, and a process
 // killed mid-write leaves at most a temporary file, which is ignored and
 // removed once an hour old. An entry that fails its checksum or cannot be
-// decoded is deleted and reported as a miss.
+// decoded, or was written in an earlier format (IGCACHE2 and its SHA-256),
+// is deleted and reported as a miss.
 //
 // Several processes may share a directory: each keeps its own index of
 // sizes and access times, rebuilt by scanning on open, before each
@@ -62,9 +65,18 @@ type diskItem struct {
 	atime time.Time
 }
 
+// The checksum guards against damage (a flipped bit, a file truncated or
+// overwritten outside the store); crash safety comes from the rename. It
+// is CRC-32C, which the CPU computes at several GB/s (SSE 4.2, ARMv8
+// CRC32): the SHA-256 of format 2 took 1.2 ms of a 1.7 ms hit of a 1 MiB
+// entry. It detects every burst of up to 32 bits and misses random damage
+// with a chance of 2⁻³²; it is no defence against someone who can write
+// the directory, and neither was an unkeyed SHA-256.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 const (
-	diskMagic   = "IGCACHE2"
-	headerSize  = len(diskMagic) + sha256.Size
+	diskMagic   = "IGCACHE3" // the format version: bump it when the layout changes
+	headerSize  = len(diskMagic) + crc32.Size
 	tmpPrefix   = ".tmp-"
 	orphanAfter = time.Hour
 )
@@ -150,29 +162,52 @@ func (d *Disk) scan() error {
 	return nil
 }
 
-// encode lays out an entry file: the magic, a SHA-256 of the rest, then
-// the entry as AppendEntry writes it.
+// encode lays out an entry file: the magic, the CRC-32C (big-endian) of
+// the rest, then the entry as AppendEntry writes it.
 func encode(e *Entry) ([]byte, error) {
 	buf, err := AppendEntry(make([]byte, headerSize), e)
 	if err != nil {
 		return nil, err
 	}
 	copy(buf, diskMagic)
-	sum := sha256.Sum256(buf[headerSize:])
-	copy(buf[len(diskMagic):], sum[:])
+	binary.BigEndian.PutUint32(buf[len(diskMagic):], crc32.Checksum(buf[headerSize:], castagnoli))
 	return buf, nil
 }
 
-// decode checks and reads an entry file. Image bytes alias b.
+// decode checks and reads an entry file. Image bytes alias b. A file of
+// another format version is corrupt as far as this one can tell.
 func decode(b []byte) (*Entry, error) {
 	if len(b) < headerSize || string(b[:len(diskMagic)]) != diskMagic {
 		return nil, ErrCorruptEntry
 	}
-	sum := sha256.Sum256(b[headerSize:])
-	if !bytes.Equal(sum[:], b[len(diskMagic):headerSize]) {
+	if crc32.Checksum(b[headerSize:], castagnoli) != binary.BigEndian.Uint32(b[len(diskMagic):]) {
 		return nil, ErrCorruptEntry
 	}
 	return ParseEntry(b[headerSize:])
+}
+
+// readFile reads the whole file p into a buffer of exactly its size (the
+// image bytes of the entry alias it, so it cannot be reused).
+func readFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// A file that changes size while read is caught by the checksum or
+	// the entry's lengths; files are replaced by rename, never rewritten.
+	b := make([]byte, info.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return b[:0], nil // shrunk under us: corrupt
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // Get implements Store. A corrupt or expired entry is deleted and missed.
@@ -181,7 +216,7 @@ func (d *Disk) Get(ctx context.Context, key string) (*Entry, bool, error) {
 		return nil, false, fmt.Errorf("%w %q", ErrBadKey, key)
 	}
 	p := d.path(key)
-	b, err := os.ReadFile(p)
+	b, err := readFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		d.forget(key)
 		return nil, false, nil

@@ -54,6 +54,7 @@ func checkEntry(t *testing.T, e *Entry, i, n int) {
 }
 
 func TestDiskRoundTripAndPermissions(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	dir := filepath.Join(t.TempDir(), "c")
 	d, err := OpenDisk(dir, DiskConfig{Clock: clk})
@@ -107,6 +108,7 @@ func TestDiskRoundTripAndPermissions(t *testing.T) {
 }
 
 func TestDiskCorruptEntriesDropped(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, _ := OpenDisk(dir, DiskConfig{})
 	ctx := context.Background()
@@ -132,7 +134,39 @@ func TestDiskCorruptEntriesDropped(t *testing.T) {
 	}
 }
 
+// TestDiskOldFormatDropped: a file of format 2 (magic IGCACHE2 and a
+// SHA-256 of the rest) is not read as an entry: it is a miss and deleted.
+func TestDiskOldFormatDropped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d, err := OpenDisk(dir, DiskConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := AppendEntry(nil, testEntry(1, 100, t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	old := append(append([]byte("IGCACHE2"), sum[:]...), body...)
+	k := testKey(1)
+	p := filepath.Join(dir, k[:2], k[2:4], k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.Get(context.Background(), k); ok || err != nil {
+		t.Errorf("format 2 file: ok=%v err=%v", ok, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("format 2 file kept")
+	}
+}
+
 func TestDiskEviction(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 1000, t0))))
@@ -185,6 +219,7 @@ func mustEncode(e *Entry) []byte {
 // TestDiskSharedBetweenProcesses runs two stores on one directory (as two
 // processes would), writing, reading and evicting concurrently.
 func TestDiskSharedBetweenProcesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	size := int64(len(mustEncode(testEntry(0, 2000, t0))))
 	a, _ := OpenDisk(dir, DiskConfig{MaxBytes: 20 * size})
@@ -233,6 +268,7 @@ func TestDiskSharedBetweenProcesses(t *testing.T) {
 // every acknowledged entry reads back intact and that every file either
 // reads intact or is dropped.
 func TestDiskCacheSurvivesKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("subprocess")
 	}

@@ -53,8 +53,8 @@
 // Memory is bounded by bytes with least-recently-used eviction on
 // github.com/hashicorp/golang-lru/v2. Disk keeps content-addressed files
 // (dir/ab/cd/<key>, directories 0700, files 0600) written atomically
-// (temporary file, fsync, rename) with a SHA-256 checksum that drops
-// corrupt entries, size-bounded eviction by access time, and is safe to
+// (temporary file, fsync, rename) with a CRC-32C checksum that drops
+// corrupt entries (and files of an earlier format), size-bounded eviction by access time, and is safe to
 // share between processes. cache/rediscache keeps entries in Redis for
 // replicas to share, and implements Locker, so that identical requests in
 // flight in several processes go upstream once: the others wait for the

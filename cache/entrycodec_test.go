@@ -10,6 +10,7 @@ import (
 )
 
 func TestEntryRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := &Entry{Text: "t", Provider: "p", Model: "m", Usage: provider.Usage{OutputImageTokens: 7}, Cost: 3,
 		Warnings: []string{"w"}, Created: time.Unix(100, 0).UTC(), Expires: time.Unix(200, 0).UTC(),
 		Images: []provider.Image{{Data: []byte("\x89PNG one"), MIMEType: "image/png"}, {Data: []byte("two"), URL: "https://x/y"}}}

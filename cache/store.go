@@ -80,10 +80,21 @@ func (e *Entry) Size() int64 {
 
 // entryOf makes the entry for a response. Image bytes are shared.
 func entryOf(r *provider.Response, now time.Time, ttl time.Duration) *Entry {
-	e := &Entry{
-		Images: slices.Clone(r.Images), Text: r.Text, Provider: r.Provider, Model: r.Model,
-		Usage: r.Usage, Cost: r.Cost, Warnings: slices.Clone(r.Warnings), Created: now,
+	var e *Entry
+	if len(r.Images) == 1 {
+		// The entry and its one image in one allocation.
+		x := &struct {
+			e   Entry
+			img [1]provider.Image
+		}{}
+		x.img[0] = r.Images[0]
+		e = &x.e
+		e.Images = x.img[:]
+	} else {
+		e = &Entry{Images: slices.Clone(r.Images)}
 	}
+	e.Text, e.Provider, e.Model, e.Usage, e.Cost = r.Text, r.Provider, r.Model, r.Usage, r.Cost
+	e.Warnings, e.Created = slices.Clone(r.Warnings), now
 	if ttl > 0 {
 		e.Expires = now.Add(ttl)
 	}
@@ -95,9 +106,22 @@ func entryOf(r *provider.Response, now time.Time, ttl time.Duration) *Entry {
 // call that filled the entry, not of this one). Image bytes are shared with
 // the entry and must not be modified.
 func (e *Entry) response() *provider.Response {
-	return &provider.Response{
-		Images: slices.Clone(e.Images), Text: e.Text, Provider: e.Provider, Model: e.Model, Cached: true,
+	var r *provider.Response
+	if len(e.Images) == 1 {
+		// The response and its one image in one allocation; Images has
+		// no room to grow, so an append by the caller copies it.
+		x := &struct {
+			r   provider.Response
+			img [1]provider.Image
+		}{}
+		x.img[0] = e.Images[0]
+		r = &x.r
+		r.Images = x.img[:]
+	} else {
+		r = &provider.Response{Images: slices.Clone(e.Images)}
 	}
+	r.Text, r.Provider, r.Model, r.Cached = e.Text, e.Provider, e.Model, true
+	return r
 }
 
 // Memory is a Store in memory, bounded by bytes (Entry.Size) with

@@ -40,6 +40,7 @@ var allIDs = []string{
 }
 
 func TestDefaultLoads(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	if c.AsOf != "2026-12-04" || c.Version == "" {
 		t.Fatalf("AsOf %q Version %q", c.AsOf, c.Version)
@@ -73,6 +74,7 @@ func TestDefaultLoads(t *testing.T) {
 }
 
 func TestEveryFactSourced(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, m := range c.Models() {
 		for _, g := range m.FactGroups() {
@@ -163,6 +165,7 @@ func TestCheckSourceURLRule(t *testing.T) {
 }
 
 func TestDefaultIsImmutable(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	c.AsOf = "1999-01-01"
 	m, _ := c.Lookup("gemini-nano-banana-2.1")
@@ -177,6 +180,7 @@ func TestDefaultIsImmutable(t *testing.T) {
 }
 
 func TestLookupAliases(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct{ id, want string }{
 		{"gemini-3-pro-image-preview", "gemini-3-pro-image"},
@@ -199,6 +203,7 @@ func TestLookupAliases(t *testing.T) {
 }
 
 func TestStatusAroundBoundaries(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	sec := time.Second
 	for _, tc := range []struct {
@@ -246,6 +251,7 @@ func TestStatusAroundBoundaries(t *testing.T) {
 }
 
 func TestResolveChain(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		id    string
@@ -282,6 +288,7 @@ func TestResolveChain(t *testing.T) {
 }
 
 func TestCheckLive(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		id   string
@@ -399,6 +406,7 @@ func TestGeminiImagesPerCall(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		id   string
@@ -428,6 +436,7 @@ func refs(n int) []provider.Image {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	mask := &provider.Image{Data: []byte{1}}
 	for _, tc := range []struct {
@@ -510,6 +519,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCapabilitiesAgreeWithValidate(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	m, _ := c.Lookup("gemini-nano-banana-2.1")
 	caps := m.Capabilities()
@@ -538,6 +548,7 @@ func usd(s string) provider.USD {
 }
 
 func TestPerImagePrices(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	// PROVIDERS.md §8, to the micro-dollar.
 	for _, tc := range []struct {
@@ -608,6 +619,7 @@ func TestPerImagePrices(t *testing.T) {
 }
 
 func TestBatchIsHalf(t *testing.T) {
+	t.Parallel()
 	for _, m := range catalog.Default().Models() {
 		b, hasBatch := m.Prices[catalog.TierBatch]
 		if m.Protocol != catalog.ProtocolGemini {
@@ -669,6 +681,7 @@ func encode(t *testing.T, v any) *bytes.Reader {
 }
 
 func TestLoadRejects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, want string
 		edit       func(v map[string]any)
@@ -720,6 +733,7 @@ func TestLoadRejects(t *testing.T) {
 }
 
 func TestNewerFileOverrides(t *testing.T) {
+	t.Parallel()
 	v := catalogJSON(t)
 	v["as_of"] = "2027-01-15"
 	v["version"] = "2027.01.15-1"
@@ -774,6 +788,7 @@ func TestNewerFileOverrides(t *testing.T) {
 }
 
 func TestDate(t *testing.T) {
+	t.Parallel()
 	d, err := catalog.ParseDate("2026-08-17")
 	if err != nil || d.String() != "2026-08-17" || !d.Time().Equal(time.Date(2026, 8, 17, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%v %v", d, err)
@@ -796,6 +811,7 @@ func TestDate(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	done := make(chan bool)
 	for range 8 {
 		go func() {
@@ -822,6 +838,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestExplainMissing(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

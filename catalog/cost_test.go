@@ -19,6 +19,7 @@ func imageUsage(t int) provider.Usage {
 // TestExactCostFromTokens prices every Gemini model's images from their
 // token counts, against PROVIDERS.md §8, to the micro-dollar.
 func TestExactCostFromTokens(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		model  string
@@ -59,6 +60,7 @@ func TestExactCostFromTokens(t *testing.T) {
 
 // TestExactCostThinkingAndInput adds text input, image input and thinking.
 func TestExactCostThinkingAndInput(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		model string
@@ -94,6 +96,7 @@ func TestExactCostThinkingAndInput(t *testing.T) {
 
 // TestPerImageModels prices models that bill per image (no usage).
 func TestPerImageModels(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	for _, tc := range []struct {
 		model, size, quality string
@@ -156,6 +159,7 @@ func TestPerImageModels(t *testing.T) {
 }
 
 func TestReportedCostWins(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	resp := &provider.Response{Cost: 41_234, Usage: imageUsage(1120)}
 	got := c.CostOf("gemini-nano-banana-2.1", catalog.TierStandard, nil, resp)
@@ -169,6 +173,7 @@ func TestReportedCostWins(t *testing.T) {
 }
 
 func TestUnknownModelNeverGuessed(t *testing.T) {
+	t.Parallel()
 	got := catalog.Default().CostOf("flux-9-ultra", catalog.TierStandard, nil, &provider.Response{Usage: imageUsage(1000)})
 	if got.Amount != 0 || got.Method != catalog.MethodUnpriced || len(got.Warnings) != 1 || got.Warnings[0] != "no price for model flux-9-ultra" {
 		t.Errorf("unknown: %+v", got)
@@ -176,6 +181,7 @@ func TestUnknownModelNeverGuessed(t *testing.T) {
 }
 
 func TestAliasAndMissingTier(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	got := c.CostOf("models/gemini-3-pro-image-preview", catalog.TierStandard, nil, &provider.Response{Usage: imageUsage(1120)})
 	if got.Amount != 134_400 || got.Model != "gemini-3-pro-image" {
@@ -195,6 +201,7 @@ func TestAliasAndMissingTier(t *testing.T) {
 
 // TestRoundingOnce shows the products are summed before one rounding.
 func TestRoundingOnce(t *testing.T) {
+	t.Parallel()
 	p := catalog.Price{TextInputPerMTok: 250_000, ImageInputPerMTok: 250_000, TextOutputPerMTok: 1_500_000}
 	// 2 × $0.25/M = 0.5 µ$ twice: 1 µ$ in all (rounding each part would give 2).
 	if got := p.UsageCost(provider.Usage{InputTokens: 4, InputImageTokens: 2}); got != 1 {
@@ -225,6 +232,7 @@ func TestRoundingOnce(t *testing.T) {
 }
 
 func TestEstimateIsAnUpperBound(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default()
 	cfg := catalog.EstimateConfig{}
 	for _, m := range c.Models() {
@@ -272,6 +280,7 @@ type batchGen struct{ provider.GeneratorFunc }
 func (batchGen) PricingTier() string { return "batch" }
 
 func TestTierOf(t *testing.T) {
+	t.Parallel()
 	plain := provider.GeneratorFunc(func(ctx context.Context, r *provider.Request) (*provider.Response, error) { return nil, nil })
 	if got := pricing.TierOf(plain, &provider.Request{}); got != catalog.TierStandard {
 		t.Errorf("plain: %s", got)
@@ -289,6 +298,7 @@ func TestTierOf(t *testing.T) {
 }
 
 func TestCachedResponsesCostNothing(t *testing.T) {
+	t.Parallel()
 	c := catalog.Default().CostOf("gemini-2.5-flash-image", catalog.TierStandard, &provider.Request{Prompt: "p"},
 		&provider.Response{Cached: true, Images: []provider.Image{{Data: []byte{1}}}})
 	if c.Amount != 0 || c.Method != catalog.MethodCached {

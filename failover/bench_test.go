@@ -2,11 +2,15 @@ package failover_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/imagegen-go/imagegen/cache"
 	"github.com/imagegen-go/imagegen/failover"
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/testutil"
+	"github.com/imagegen-go/imagegen/pricing"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/ratelimit"
@@ -68,6 +72,72 @@ func BenchmarkFullStack(b *testing.B) {
 			for b.Loop() {
 				if _, err := bc.g.Generate(ctx, req); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// noop is the cheapest generator that still behaves like an adapter: it
+// describes itself as a catalog model and returns a tiny image with usage.
+type noop struct{ img []byte }
+
+func (n noop) Generate(context.Context, *provider.Request) (*provider.Response, error) {
+	return &provider.Response{
+		Images:   []provider.Image{{Data: n.img, MIMEType: "image/png"}},
+		Provider: "gemini", Model: "gemini-3.1-flash-image", Attempts: 1,
+		Usage: provider.Usage{InputTokens: 12, OutputTokens: 1120, OutputImageTokens: 1120, Images: 1},
+	}, nil
+}
+
+func (noop) Describe() provider.Description {
+	return provider.Description{Provider: "gemini", Model: "gemini-3.1-flash-image"}
+}
+
+// BenchmarkFullStackMiss measures what the README's production stack adds
+// to a call that misses the cache: cache (memory store) → pricing meter
+// with a budget → failover → retry → rate limit → a no-op generator, every
+// call a new prompt. "bare" is the generator alone with the same loop, so
+// the difference is the stack's cost. "stack" calls with
+// context.Background(); "stack-deadline" with a context that has a
+// deadline, as a server's calls do (the cache then runs the upstream call
+// in a goroutine of its own, see cache.New).
+//
+//	go test -run '^$' -bench FullStackMiss -benchmem -count 5 ./failover/
+func BenchmarkFullStackMiss(b *testing.B) {
+	gen := noop{img: []byte("\x89PNG\r\n\x1a\n tiny")}
+	newStack := func() provider.Generator {
+		perRoute := provider.Chain(gen,
+			testutil.Must(retry.New(retry.Policy{})),
+			testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, RequestsPerDay: 1 << 30, MaxConcurrent: 64})))
+		routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: perRoute}}}))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
+		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
+		return provider.Chain(routes, testutil.Must(cache.New(cache.Config{})), meter.Middleware())
+	}
+	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for _, bc := range []struct {
+		name string
+		g    func() provider.Generator
+		ctx  context.Context
+	}{
+		{"bare", func() provider.Generator { return gen }, context.Background()},
+		{"stack", newStack, context.Background()},
+		{"stack-deadline", newStack, deadline},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := bc.g()
+			req := &provider.Request{Size: "1K", Labels: map[string]string{"team": "search"}}
+			prompt := append(make([]byte, 0, 64), "a lighthouse at dusk #"...)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				n++
+				req.Prompt = string(strconv.AppendInt(prompt, int64(n), 10)) // one allocation
+				resp, err := g.Generate(bc.ctx, req)
+				if err != nil || resp.Cached {
+					b.Fatal(err, "or a hit")
 				}
 			}
 		})

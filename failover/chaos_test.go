@@ -37,12 +37,12 @@ const chaosKey = "chaos-key"
 // maxConcurrent < emulatorRPM, so the emulator's own limit is never reached.
 const (
 	workers       = 32
-	requests      = 2000
+	requests      = 1000
 	maxConcurrent = 8
 	limiterRPM    = 3000
 	emulatorRPM   = limiterRPM + maxConcurrent + 8
 	dailyQuotaB   = 400
-	deadline      = 2 * time.Second
+	deadline      = 500 * time.Millisecond
 )
 
 func chaosRoute(t *testing.T, clk *providertest.Clock, name string, opts providertest.Options, rpd int) (*providertest.Server, provider.Generator) {
@@ -62,7 +62,7 @@ func chaosRoute(t *testing.T, clk *providertest.Clock, name string, opts provide
 	)
 }
 
-// TestChaos sends 2,000 requests through failover over two Gemini
+// TestChaos sends 1,000 requests through failover over two Gemini
 // emulators, each behind retry and a rate limit, while the emulators inject
 // a seeded mix of 503s, 429s with hints, malformed bodies, connection
 // resets and hangs, and one of them runs out of its daily quota. Every

@@ -282,14 +282,35 @@ func (f *Failover) Describe() provider.Description { return provider.Describe(f.
 // so that a budget in front of failover reserves enough for whichever
 // serves.
 func (f *Failover) Alternatives() []provider.Description {
-	var out []provider.Description
+	n := len(f.all)
+	if f.fallback != nil {
+		n++
+	}
+	out := make([]provider.Description, 0, n)
 	for _, r := range f.all {
-		out = append(out, provider.Candidates(r.gen)...)
+		out = appendCandidates(out, r.gen)
 	}
 	if f.fallback != nil {
-		out = append(out, provider.Candidates(f.fallback.gen)...)
+		out = appendCandidates(out, f.fallback.gen)
 	}
 	return out
+}
+
+// appendCandidates appends provider.Candidates(g) to out, without the
+// slice Candidates makes for a generator that has no alternatives (the
+// budget asks for them on every call).
+func appendCandidates(out []provider.Description, g provider.Generator) []provider.Description {
+	for h := g; h != nil; {
+		if _, ok := h.(provider.Alternatives); ok {
+			return append(out, provider.Candidates(g)...)
+		}
+		u, ok := h.(provider.Unwrapper)
+		if !ok {
+			break
+		}
+		h = u.Unwrap()
+	}
+	return append(out, provider.Describe(g))
 }
 
 // CheckRequest returns nil when at least one route can serve req, and

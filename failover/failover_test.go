@@ -75,6 +75,7 @@ func generate(f provider.Generator, req *provider.Request) (*provider.Response, 
 }
 
 func TestFailsOverByKind(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		primaryErr error
@@ -135,6 +136,7 @@ func TestFailsOverByKind(t *testing.T) {
 }
 
 func TestErrorKeepsEveryRoute(t *testing.T) {
+	t.Parallel()
 	a := &fake{name: "a", err: perr(provider.KindUnavailable)}
 	b := &fake{name: "b", err: &provider.Error{Kind: provider.KindRateLimited, RetryAfter: 9 * time.Second}}
 	c := &fake{name: "c", caps: provider.Capabilities{MaxImages: 1}}
@@ -170,6 +172,7 @@ func TestErrorKeepsEveryRoute(t *testing.T) {
 }
 
 func TestSkipsRoutesThatCannotServe(t *testing.T) {
+	t.Parallel()
 	png := provider.Image{Data: []byte("\x89PNG\r\n\x1a\n"), MIMEType: "image/png"}
 	tests := []struct {
 		name string
@@ -209,6 +212,7 @@ func TestSkipsRoutesThatCannotServe(t *testing.T) {
 }
 
 func TestBreakerConsecutiveFailures(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	primary := &fake{name: "primary", err: perr(provider.KindUnavailable)}
 	secondary := &fake{name: "secondary"}
@@ -256,6 +260,7 @@ func TestBreakerConsecutiveFailures(t *testing.T) {
 }
 
 func TestBreakerHalfOpenFailureReopens(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 2})
 	done, _, ok := allow(b, clk.Now())
@@ -289,6 +294,7 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 }
 
 func TestBreakerFailureRate(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	b := failover.NewBreaker(failover.BreakerSettings{ConsecutiveFailures: -1, FailureRate: 0.5, MinRequests: 4, Window: time.Minute})
 	report := func(o failover.Outcome) {
@@ -320,6 +326,7 @@ func TestBreakerFailureRate(t *testing.T) {
 }
 
 func TestContentBlockDoesNotHurtHealth(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	primary := &fake{name: "primary", err: perr(provider.KindContentBlocked)}
 	f := newFailover(t, failover.Config{Clock: clk, Breaker: failover.BreakerSettings{ConsecutiveFailures: 2},
@@ -333,6 +340,7 @@ func TestContentBlockDoesNotHurtHealth(t *testing.T) {
 }
 
 func TestContentPolicyFallback(t *testing.T) {
+	t.Parallel()
 	primary := &fake{name: "primary", err: perr(provider.KindContentBlocked)}
 	secondary := &fake{name: "secondary"}
 	lenient := &fake{name: "lenient"}
@@ -354,6 +362,7 @@ func TestContentPolicyFallback(t *testing.T) {
 }
 
 func TestWeightsWithinPriority(t *testing.T) {
+	t.Parallel()
 	heavy := &fake{name: "heavy"}
 	light := &fake{name: "light"}
 	backup := &fake{name: "backup"}
@@ -375,6 +384,7 @@ func TestWeightsWithinPriority(t *testing.T) {
 }
 
 func TestProviderAndModelSayWhoServed(t *testing.T) {
+	t.Parallel()
 	anon := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{}, nil
 	})
@@ -429,6 +439,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestCancelledStops(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	primary := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		cancel()
@@ -450,6 +461,7 @@ func allow(b failover.Breaker, now time.Time) (func(failover.Outcome, time.Time)
 // A route that panics during a half-open probe must not leave the breaker
 // waiting for the probe's outcome for ever.
 func TestPanicDuringProbeFreesTheBreaker(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	var calls atomic.Int32
 	panicking := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {

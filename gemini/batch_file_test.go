@@ -32,6 +32,7 @@ func lastCreate(t *testing.T, srv *providertest.Server) map[string]any {
 }
 
 func TestBatchFileSuccessWithPartialFailure(t *testing.T) {
+	t.Parallel()
 	srv, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("a cat", "FAIL_ITEM a dog", "a fox"), gemini.BatchOptions{DisplayName: "nightly", UseFile: true})
@@ -82,6 +83,7 @@ func TestBatchFileSuccessWithPartialFailure(t *testing.T) {
 }
 
 func TestBatchFileResumeAfterRestart(t *testing.T) {
+	t.Parallel()
 	srv, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("one", "two", "three"), gemini.BatchOptions{UseFile: true})
@@ -110,6 +112,7 @@ func TestBatchFileResumeAfterRestart(t *testing.T) {
 }
 
 func TestBatchFileExpiryAndCancel(t *testing.T) {
+	t.Parallel()
 	_, g, clk := batchSetup(t, 72*time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("slow"), gemini.BatchOptions{UseFile: true})
@@ -141,6 +144,7 @@ func TestBatchFileExpiryAndCancel(t *testing.T) {
 }
 
 func TestBatchOver20MBGoesThroughAFile(t *testing.T) {
+	t.Parallel()
 	srv, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	ref := make([]byte, 2<<20) // 11 × 2 MB: each item fits, the job inline would not
@@ -184,6 +188,7 @@ func TestBatchOver20MBGoesThroughAFile(t *testing.T) {
 }
 
 func TestBatchFileLinesMatchInlineRequests(t *testing.T) {
+	t.Parallel()
 	srv, g, _ := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	seed := int64(42)
@@ -223,6 +228,7 @@ func TestBatchFileLinesMatchInlineRequests(t *testing.T) {
 }
 
 func TestBatchFileResultsDownloadFailureIsTyped(t *testing.T) {
+	t.Parallel()
 	_, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("a"), gemini.BatchOptions{UseFile: true})
@@ -244,6 +250,7 @@ func TestBatchFileResultsDownloadFailureIsTyped(t *testing.T) {
 }
 
 func TestBatchFileUploadFailureIsTyped(t *testing.T) {
+	t.Parallel()
 	srv, g, _ := batchSetup(t, time.Hour)
 	srv.Inject(providertest.EndpointFileUpload, providertest.Unavailable())
 	_, err := g.SubmitBatch(context.Background(), items("a"), gemini.BatchOptions{UseFile: true})
@@ -256,6 +263,7 @@ func TestBatchFileUploadFailureIsTyped(t *testing.T) {
 }
 
 func TestBatchFileNotOnVertex(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()

@@ -3,6 +3,7 @@ package gemini
 import "testing"
 
 func TestNormalizeStateBothSpellings(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]BatchState{
 		"BATCH_STATE_PENDING": BatchPending, "JOB_STATE_PENDING": BatchPending, "JOB_STATE_QUEUED": BatchPending,
 		"BATCH_STATE_RUNNING": BatchRunning, "JOB_STATE_RUNNING": BatchRunning,

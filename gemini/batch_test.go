@@ -26,6 +26,7 @@ func items(prompts ...string) []gemini.BatchItem {
 }
 
 func TestBatchSuccessWithPartialFailure(t *testing.T) {
+	t.Parallel()
 	srv, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("a cat", "FAIL_ITEM a dog", "a fox"), gemini.BatchOptions{DisplayName: "nightly"})
@@ -71,6 +72,7 @@ func TestBatchSuccessWithPartialFailure(t *testing.T) {
 }
 
 func TestBatchResumeAfterRestart(t *testing.T) {
+	t.Parallel()
 	srv, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("one", "two"), gemini.BatchOptions{})
@@ -94,6 +96,7 @@ func TestBatchResumeAfterRestart(t *testing.T) {
 }
 
 func TestBatchExpiry(t *testing.T) {
+	t.Parallel()
 	_, g, clk := batchSetup(t, 72*time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("slow"), gemini.BatchOptions{})
@@ -110,6 +113,7 @@ func TestBatchExpiry(t *testing.T) {
 }
 
 func TestBatchCancel(t *testing.T) {
+	t.Parallel()
 	_, g, clk := batchSetup(t, time.Hour)
 	ctx := context.Background()
 	job, err := g.SubmitBatch(ctx, items("x"), gemini.BatchOptions{})
@@ -129,6 +133,7 @@ func TestBatchCancel(t *testing.T) {
 }
 
 func TestBatchValidatesBeforeSubmitting(t *testing.T) {
+	t.Parallel()
 	tests := map[string][]gemini.BatchItem{
 		"empty":         nil,
 		"duplicate key": {{Key: "k", Request: &provider.Request{Prompt: "a"}}, {Key: "k", Request: &provider.Request{Prompt: "b"}}},
@@ -151,6 +156,7 @@ func TestBatchValidatesBeforeSubmitting(t *testing.T) {
 }
 
 func TestBatchNotFound(t *testing.T) {
+	t.Parallel()
 	_, g, _ := batchSetup(t, time.Hour)
 	if _, err := g.Batch(context.Background(), "batches/nope"); provider.KindOf(err) == provider.KindUnknown {
 		t.Errorf("untyped error %v", err)

@@ -9,6 +9,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +25,26 @@ import (
 const testKey = "test-key-0123456789"
 
 func TestMain(m *testing.M) {
+	// The provider variables the SDKs read are cleared once for the whole
+	// process (as providertest.ClearEnv does for one test), so that tests
+	// need not clear them with t.Setenv and can run in parallel.
+	for _, k := range providertest.EnvVars() {
+		os.Setenv(k, "")
+	}
 	goleak.VerifyTestMain(m)
 }
 
-// clearEnv hides the provider variables the SDKs read.
+// clearEnv hides the provider variables the SDKs read. TestMain cleared
+// them for the process; only a test that set one again (with t.Setenv, so
+// not in parallel) has them cleared here.
 func clearEnv(t testing.TB) {
-	providertest.ClearEnv(t)
+	t.Helper()
+	for _, k := range providertest.EnvVars() {
+		if os.Getenv(k) != "" {
+			providertest.ClearEnv(t)
+			return
+		}
+	}
 }
 
 // now is inside every model's lifecycle the tests rely on.
@@ -92,6 +107,7 @@ func path(m any, keys ...string) any {
 }
 
 func TestGenerateDefaultModel(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a red fox in snow", Size: "1k"})
 	if err != nil {
@@ -125,6 +141,7 @@ func TestGenerateDefaultModel(t *testing.T) {
 }
 
 func TestRequestMapping(t *testing.T) {
+	t.Parallel()
 	seed := int64(42)
 	png := tinyPNG(t)
 	tests := []struct {
@@ -210,6 +227,7 @@ func TestRequestMapping(t *testing.T) {
 func tinyPNG(testing.TB) []byte { return append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...) }
 
 func TestValidationBeforeAnyCall(t *testing.T) {
+	t.Parallel()
 	img := provider.Image{Data: []byte("\x89PNG\r\n\x1a\nxxxx")}
 	many := make([]provider.Image, 15)
 	for i := range many {
@@ -251,6 +269,7 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 }
 
 func TestRetiredModelNamesLiveReplacement(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, gemini.Config{})
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "imagen-4.0-fast-generate-001"})
 	if !errors.Is(err, provider.ErrModelRetired) || !strings.Contains(err.Error(), "gemini-nano-banana-2.1") {
@@ -259,6 +278,7 @@ func TestRetiredModelNamesLiveReplacement(t *testing.T) {
 }
 
 func TestUnknownModelPassesThrough(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "gemini-9-ultra-image", Size: "4K", AspectRatio: "8:1"})
 	if err != nil {
@@ -273,6 +293,7 @@ func TestUnknownModelPassesThrough(t *testing.T) {
 }
 
 func TestDeprecatedModelWarns(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3.1-flash-image"})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Size: "512"})
 	if err != nil {
@@ -284,6 +305,7 @@ func TestDeprecatedModelWarns(t *testing.T) {
 }
 
 func TestFailureShapes(t *testing.T) {
+	t.Parallel()
 	retryAfter := http.Header{}
 	retryAfter.Set("Retry-After", "7")
 	tests := []struct {
@@ -355,6 +377,7 @@ func TestFailureShapes(t *testing.T) {
 }
 
 func TestHangEndsAtDeadline(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
 	srv.Inject(providertest.EndpointGenerateContent, providertest.Hang())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -366,6 +389,7 @@ func TestHangEndsAtDeadline(t *testing.T) {
 }
 
 func TestWrongKeyIsAuthAndNeverEchoed(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{APIKey: "the-right-key-123"}, gemini.Config{APIKey: "sk-wrong-key-456789"})
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if !errors.Is(err, provider.ErrAuth) {
@@ -377,6 +401,7 @@ func TestWrongKeyIsAuthAndNeverEchoed(t *testing.T) {
 }
 
 func TestNCallsWithPartialFailure(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{MaxConcurrency: 1})
 	srv.Inject(providertest.EndpointGenerateContent, providertest.FaultNone(), providertest.Unavailable(), providertest.SafetyBlock("IMAGE_SAFETY"))
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 4})
@@ -396,6 +421,7 @@ func TestNCallsWithPartialFailure(t *testing.T) {
 }
 
 func TestNCallsAllFail(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
 	srv.Inject(providertest.EndpointGenerateContent, providertest.SafetyBlock("IMAGE_SAFETY"), providertest.SafetyBlock("IMAGE_SAFETY"))
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 2})
@@ -408,6 +434,7 @@ func TestNCallsAllFail(t *testing.T) {
 }
 
 func TestNCallsConcurrent(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{Latency: 20 * time.Millisecond}, gemini.Config{MaxConcurrency: 3})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 6})
 	if err != nil {
@@ -419,6 +446,7 @@ func TestNCallsConcurrent(t *testing.T) {
 }
 
 func TestBearerRelay(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{GeminiAuth: providertest.AuthBearer, RelayImageInText: true}, gemini.Config{BearerAuth: true, Name: "laozhang"})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil {
@@ -438,6 +466,7 @@ func TestBearerRelay(t *testing.T) {
 }
 
 func TestVertexBackendExpressKey(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
@@ -458,6 +487,7 @@ func TestVertexBackendExpressKey(t *testing.T) {
 }
 
 func TestSessionThreeEditsResendsSignatures(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3-pro-image"})
 	s := g.NewSession(gemini.SessionOptions{KeepTurns: 2})
 	ctx := context.Background()
@@ -526,6 +556,7 @@ func TestSessionThreeEditsResendsSignatures(t *testing.T) {
 }
 
 func TestSessionWithoutSignaturesIsRejectedUpstream(t *testing.T) {
+	t.Parallel()
 	// The emulator, like the API, refuses model turns without signatures:
 	// proof that the session test above is not vacuous.
 	srv, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3-pro-image"})
@@ -552,6 +583,7 @@ func TestSessionWithoutSignaturesIsRejectedUpstream(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3-pro-image"})
 	d := provider.Describe(provider.Chain(g, func(next provider.Generator) provider.Generator {
 		return provider.Wrap(next, next.Generate)
@@ -562,6 +594,7 @@ func TestDescribe(t *testing.T) {
 }
 
 func TestGenaiRefusalIsInvalidRequest(t *testing.T) {
+	t.Parallel()
 	// On the Gemini API backend genai itself refuses personGeneration
 	// before sending anything: that is the caller's request, not an outage.
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
@@ -578,6 +611,7 @@ func (s staticToken) Token(context.Context) (*auth.Token, error) {
 }
 
 func TestVertexCredentials(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: "oauth-token-123"})
 	defer srv.Close()
@@ -596,6 +630,7 @@ func TestVertexCredentials(t *testing.T) {
 }
 
 func TestVertexNeedsCredentialsOrKey(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	_, err := gemini.New(context.Background(), gemini.Config{Backend: gemini.BackendVertex, Project: "p", Location: "us-central1"})
 	if !errors.Is(err, provider.ErrAuth) {
@@ -604,6 +639,7 @@ func TestVertexNeedsCredentialsOrKey(t *testing.T) {
 }
 
 func TestVertexBearer(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
@@ -624,6 +660,7 @@ func TestVertexBearer(t *testing.T) {
 // An upstream that echoes the key near the end of a long message must not
 // leak a prefix of it when the message is shortened.
 func TestKeyRedactedBeforeMessageIsCut(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{})
 	body := `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"` + strings.Repeat("x", 490) + ` key=` + testKey + `"}}`
 	srv.Inject(providertest.EndpointGenerateContent, providertest.Status(400, body, nil))
@@ -635,6 +672,7 @@ func TestKeyRedactedBeforeMessageIsCut(t *testing.T) {
 
 // Earlier turns that would push the request past 20 MB are not re-sent.
 func TestSessionKeepsRequestUnder20MB(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, gemini.Config{Model: "gemini-3-pro-image"})
 	big := provider.Image{Data: append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 9<<20)...)}
 	s := g.NewSession(gemini.SessionOptions{KeepTurns: 5})

@@ -112,6 +112,7 @@ func asError(t *testing.T, err error) *provider.Error {
 // A nil request is an ErrInvalidRequest at every entry point, never a
 // panic.
 func TestNilRequestEverywhere(t *testing.T) {
+	t.Parallel()
 	_, g := hostileGen(t, gemini.Config{})
 	ctx := context.Background()
 	var nilGen *gemini.Generator
@@ -147,6 +148,7 @@ func TestNilRequestEverywhere(t *testing.T) {
 // ErrUnavailable with Code MALFORMED, on both backends: never a panic
 // (genai ≤ v1.77 panicked on null candidates), never "no candidates".
 func TestMalformedAnswers(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []gemini.Backend{gemini.BackendGeminiAPI, gemini.BackendVertex} {
 		h, g := hostileGen(t, gemini.Config{Backend: backend})
 		for _, body := range []string{"", " ", "null", "[]", `"x"`, "42", `{"candidates":[{"content":`, `{"candidates":[{"content":{"parts":[{"inlineData":{"data":"AAAA`, "<html>oops</html>", `{"candidates":[null]}`} {
@@ -164,6 +166,7 @@ func TestMalformedAnswers(t *testing.T) {
 // (which genai drops on the Gemini API) and blockReasonMessage; unknown
 // finish reasons and MALFORMED_RESPONSE are kept verbatim.
 func TestProviderWordsReachTheError(t *testing.T) {
+	t.Parallel()
 	const safetyMsg = "Unable to show the generated image. The image was filtered out because it violated Google's Responsible AI practices. Support code: 42876398. Try rephrasing the prompt."
 	tests := []struct {
 		name, body string
@@ -206,6 +209,7 @@ func TestProviderWordsReachTheError(t *testing.T) {
 // The key never reaches an error, however an answer echoes it: whole,
 // cut short, percent-encoded, JSON-escaped, in a 200's text or an error.
 func TestEchoedKeyIsRedacted(t *testing.T) {
+	t.Parallel()
 	const key = "AIzaSy/k3y+Zr_Q2u-TfW8xv=9"
 	h, g := hostileGen(t, gemini.Config{APIKey: key})
 	echoes := map[string]string{
@@ -248,6 +252,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 
 // Every back-off hint is clamped to hint.Max, never dropped.
 func TestHugeHintsAreKeptClamped(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	quota := `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Resource has been exhausted"`
 	tests := map[string]struct {
@@ -272,6 +277,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 // Usage counts out of range are dropped with a warning: the image is kept
 // and no total goes negative.
 func TestUsageOutOfRange(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	for _, usage := range []string{
 		`,"usageMetadata":{"promptTokenCount":-5,"candidatesTokenCount":1290,"candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":-1290}]}`,
@@ -306,6 +312,7 @@ var heicData = append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
 // a MIMEType that is no image or names another type, a format Gemini
 // does not take, a request over the catalog's 20 MB.
 func TestReferencesCheckedBeforeTheCall(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{Model: "gemini-3-pro-image"})
 	h.set(200, imageAnswer(t, ""), nil)
 	pngB := pngData(t)
@@ -349,6 +356,7 @@ func TestReferencesCheckedBeforeTheCall(t *testing.T) {
 // with a warning; a format Gemini cannot return is refused before the
 // call.
 func TestOutputFormat(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	h.set(200, imageAnswer(t, ""), nil)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", OutputFormat: "jpeg"})
@@ -377,6 +385,7 @@ func TestOutputFormat(t *testing.T) {
 // Option values outside their vocabulary are ErrInvalidRequest naming the
 // field, before any call; wrong types no longer compile (typed Options).
 func TestOptionValues(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	for _, opts := range []gemini.Options{{ThinkingLevel: "5"}, {ThinkingLevel: "ultra"}} {
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Options: provider.Options{opts}})
@@ -391,6 +400,7 @@ func TestOptionValues(t *testing.T) {
 
 // Configuration mistakes are *provider.ConfigError naming the field.
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	for field, cfg := range map[string]gemini.Config{
 		"Backend":          {APIKey: testKey, Backend: 7},
@@ -416,6 +426,7 @@ func TestConfigErrors(t *testing.T) {
 
 // Text cut for an error is cut on a character boundary, after redaction.
 func TestTextCutOnCharacterBoundary(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	h.set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("日本語", 400)+`"}]},"finishReason":"STOP"}]}`, nil)
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -431,6 +442,7 @@ func TestTextCutOnCharacterBoundary(t *testing.T) {
 
 // A 200 answer whose text is huge is cut in the Response.
 func TestKeptTextIsCapped(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	b64 := base64.StdEncoding.EncodeToString(pngData(t))
 	h.set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("word ", 100_000)+`"},{"inlineData":{"mimeType":"image/png","data":"`+b64+`"}}]},"finishReason":"STOP"}]}`, nil)
@@ -446,6 +458,7 @@ func TestKeptTextIsCapped(t *testing.T) {
 // A batch job's inline results keep Gemini's finishMessage (genai drops
 // it) and their images are decoded as the answer streams in.
 func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	b64 := base64.StdEncoding.EncodeToString(pngData(t))
 	items := `{"inlinedResponses":{"inlinedResponses":[` +
@@ -477,6 +490,7 @@ func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
 // Gemini-native relays that answer 200 with an error envelope are
 // classified as the error they are, not as an answer without candidates.
 func TestRelayErrorEnvelopeIn200(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{BearerAuth: true})
 	for body, want := range map[string]provider.Kind{
 		`{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Resource has been exhausted","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}`: provider.KindRateLimited,
@@ -495,6 +509,7 @@ func TestRelayErrorEnvelopeIn200(t *testing.T) {
 // Real error shapes beside genai's own: the one-element list streaming
 // endpoints send, and an envelope without a status.
 func TestErrorEnvelopeShapes(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	tests := []struct {
 		status int

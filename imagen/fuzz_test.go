@@ -54,6 +54,7 @@ func FuzzDecodePredict(f *testing.F) {
 // Only a real "all filtered" answer is a content block: a corrupt or
 // foreign answer is the provider's trouble, which retry and failover act on.
 func TestDecodePredictTellsBlocksFromBrokenAnswers(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	g, err := imagen.New(context.Background(), imagen.Config{APIKey: "test-key-0123"})
 	if err != nil {

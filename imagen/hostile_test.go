@@ -67,6 +67,7 @@ func hostileGens(t testing.TB, key string) (*hostile, []*imagen.Generator) {
 }
 
 func TestNilRequestEverywhere(t *testing.T) {
+	t.Parallel()
 	_, gens := hostileGens(t, testKey)
 	var nilGen *imagen.Generator
 	for i, g := range gens {
@@ -89,6 +90,7 @@ func TestNilRequestEverywhere(t *testing.T) {
 // An empty, truncated, null or non-object 200 is MALFORMED on both
 // backends.
 func TestMalformedAnswers(t *testing.T) {
+	t.Parallel()
 	h, gens := hostileGens(t, testKey)
 	for i, g := range gens {
 		for _, body := range []string{"", "null", "[]", `"x"`, `{"predictions":[{"bytesBase64Encoded":"iVBOR`, "<html>502</html>"} {
@@ -103,6 +105,7 @@ func TestMalformedAnswers(t *testing.T) {
 }
 
 func TestEchoedKeyIsRedacted(t *testing.T) {
+	t.Parallel()
 	const key = "AIzaSy/k3y+Zr_Q2u-TfW8xv=9"
 	h, gens := hostileGens(t, key)
 	leaks := func(s string) bool {
@@ -134,6 +137,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 }
 
 func TestHugeHintsAreKeptClamped(t *testing.T) {
+	t.Parallel()
 	h, gens := hostileGens(t, testKey)
 	quota := `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Resource has been exhausted"`
 	for i, g := range gens {
@@ -155,6 +159,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 
 // The enhanced prompt kept as RevisedPrompt is capped and redacted.
 func TestRevisedPromptIsCapped(t *testing.T) {
+	t.Parallel()
 	h, gens := hostileGens(t, testKey)
 	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
 	h.set(200, `{"predictions":[{"mimeType":"image/png","bytesBase64Encoded":"`+png+`","prompt":"`+strings.Repeat("lighthouse ", 20_000)+testKey+`"}]}`, nil)
@@ -170,6 +175,7 @@ func TestRevisedPromptIsCapped(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	for field, cfg := range map[string]imagen.Config{
 		"Backend":          {APIKey: testKey, Backend: 3},

@@ -14,6 +14,7 @@ import (
 )
 
 func TestDirectPredict(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{PersonGeneration: "ALLOW_ADULT"})
 	resp, err := g.Generate(context.Background(), &provider.Request{
 		Prompt: "a lighthouse at dawn", N: 3, AspectRatio: "16:9", Size: "2k", OutputFormat: "jpg",
@@ -69,6 +70,7 @@ func TestDirectPredict(t *testing.T) {
 }
 
 func TestSeedTurnsOffWatermark(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{})
 	seed := int64(42)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Seed: &seed, Quality: "hd"})
@@ -93,6 +95,7 @@ func TestSeedTurnsOffWatermark(t *testing.T) {
 }
 
 func TestPartialFilterWarns(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{})
 	srv.Inject(providertest.EndpointPredict, providertest.PartialFilter(1))
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 3})
@@ -111,6 +114,7 @@ func TestPartialFilterWarns(t *testing.T) {
 }
 
 func TestAllFiltered(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		fault providertest.Fault
@@ -140,6 +144,7 @@ func TestAllFiltered(t *testing.T) {
 
 // TestFaults runs every HTTP and transport fault through the direct path.
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		fault  providertest.Fault
@@ -205,6 +210,7 @@ func checkErr(t *testing.T, err error, kind provider.Kind, status int, code stri
 }
 
 func TestHangTimesOut(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{})
 	srv.Inject(providertest.EndpointPredict, providertest.Hang())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -217,6 +223,7 @@ func TestHangTimesOut(t *testing.T) {
 }
 
 func TestUnknownModelNotFound(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Model: "imagen-9-imaginary"})
 	srv.Inject(providertest.EndpointPredict, providertest.ModelRetired())
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -224,6 +231,7 @@ func TestUnknownModelNotFound(t *testing.T) {
 }
 
 func TestValidationBeforeAnyCall(t *testing.T) {
+	t.Parallel()
 	png := []byte("\x89PNG\r\n\x1a\n....")
 	tests := []struct {
 		name string
@@ -269,6 +277,7 @@ func TestValidationBeforeAnyCall(t *testing.T) {
 }
 
 func TestBearerAuth(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{GeminiAuth: providertest.AuthBearer}, imagen.Config{BearerAuth: true})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 2})
 	if err != nil {
@@ -288,6 +297,7 @@ func TestBearerAuth(t *testing.T) {
 }
 
 func TestWrongKey(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, imagen.Config{APIKey: "wrong-key-abcdef"})
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	checkErr(t, err, provider.KindAuth, 400, "INVALID_ARGUMENT", 0, "API key not valid")
@@ -331,6 +341,7 @@ func hasWarning(ws []string, sub string) bool {
 }
 
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{})
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ {

@@ -6,6 +6,7 @@ import (
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
+	"os"
 	"testing"
 	"time"
 
@@ -17,6 +18,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The provider variables the SDKs read are cleared once for the whole
+	// process (as providertest.ClearEnv does for one test), so that tests
+	// need not clear them with t.Setenv and can run in parallel.
+	for _, k := range providertest.EnvVars() {
+		os.Setenv(k, "")
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -29,10 +36,17 @@ var (
 	retired = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 )
 
-// clearEnv hides the provider variables the SDKs read.
+// clearEnv hides the provider variables the SDKs read. TestMain cleared
+// them for the process; only a test that set one again (with t.Setenv, so
+// not in parallel) has them cleared here.
 func clearEnv(t testing.TB) {
 	t.Helper()
-	providertest.ClearEnv(t)
+	for _, k := range providertest.EnvVars() {
+		if os.Getenv(k) != "" {
+			providertest.ClearEnv(t)
+			return
+		}
+	}
 }
 
 // setup starts the emulator and a Generator pointed at it; cfg.Now

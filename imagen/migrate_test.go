@@ -16,6 +16,7 @@ import (
 func retiredClock() time.Time { return retired }
 
 func TestRetiredFailsFast(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock)})
 	tests := []struct{ model, replacement string }{
 		{"imagen-4.0-fast-generate-001", "gemini-nano-banana-2.1"},
@@ -42,6 +43,7 @@ func TestRetiredFailsFast(t *testing.T) {
 }
 
 func TestAllowRetiredSendsTheID(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock), AllowRetired: true, Migrate: true})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "imagen-4.0-ultra-generate-001", N: 2})
 	if err != nil {
@@ -60,6 +62,7 @@ func TestAllowRetiredSendsTheID(t *testing.T) {
 }
 
 func TestMigrateServesTheReplacement(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Clock: provider.ClockFunc(retiredClock), Migrate: true, PersonGeneration: "allow_adult"})
 	resp, err := g.Generate(context.Background(), &provider.Request{
 		Prompt: "a red bicycle", N: 2, Size: "2K", AspectRatio: "16:9", OutputFormat: "jpeg",
@@ -123,6 +126,7 @@ func TestMigrateServesTheReplacement(t *testing.T) {
 }
 
 func TestMigrateWithOwnGemini(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()
@@ -150,6 +154,7 @@ func TestMigrateWithOwnGemini(t *testing.T) {
 }
 
 func TestMigrateOnVertex(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Backend: imagen.BackendVertex, Clock: provider.ClockFunc(retiredClock), Migrate: true, PersonGeneration: "allow_all"})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", Size: "2K"})
 	if err != nil {
@@ -171,6 +176,7 @@ func TestMigrateOnVertex(t *testing.T) {
 // The migrator may be any provider.Generator: here a gemini generator
 // behind a decorator, which sees every migrated request.
 func TestMigrateThroughAnyGenerator(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	srv := providertest.NewServer(providertest.Options{APIKey: testKey})
 	defer srv.Close()

@@ -6,6 +6,7 @@ import (
 )
 
 func TestOnceOKRetriesFailures(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	get := onceOK(func() (int, error) {
 		calls++

@@ -21,6 +21,7 @@ func vertexConfig() imagen.Config {
 }
 
 func TestVertexGenerateImages(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, vertexConfig())
 	seed := int64(7)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a lighthouse", N: 2, AspectRatio: "9:16", Size: "1K",
@@ -63,6 +64,7 @@ func TestVertexGenerateImages(t *testing.T) {
 }
 
 func TestVertexFilteringAndFaults(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, vertexConfig())
 	ctx := context.Background()
 	srv.Inject(providertest.EndpointPredict, providertest.PartialFilter(2))
@@ -110,6 +112,7 @@ func TestVertexFilteringAndFaults(t *testing.T) {
 }
 
 func TestVertexExpressKey(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, imagen.Config{Backend: imagen.BackendVertex})
 	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
 		t.Fatal(err)

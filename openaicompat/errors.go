@@ -65,15 +65,30 @@ func (g *Generator) post(ctx context.Context, p *plan, path, contentType string,
 	}
 	data, streamed, err := jsonimg.Read(resp.Body, resp.ContentLength, g.streamThreshold(), jsonimg.OpenAI, answer.JSONCap(g.maxResponse))
 	if err == nil {
-		err = answer.CheckObject(data)
-	}
-	if err == nil {
-		_, err = answer.Guard(func() (struct{}, error) { return struct{}{}, json.Unmarshal(data, out) })
+		err = decodeObject(data, out)
 	}
 	if err != nil {
 		return calls, nil, g.transportError(ctx, p.id, err, rec)
 	}
 	return calls, streamed, nil
+}
+
+// decodeObject decodes data, a whole successful answer, into out, with
+// the errors of answer.CheckObject for anything that is not a JSON
+// object. json.Unmarshal validates all of data before decoding, so the
+// separate pass of CheckObject over every byte (the images' base64
+// included) is made only when decoding failed, to say why.
+func decodeObject(data []byte, out any) error {
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		return answer.CheckObject(data)
+	}
+	_, err := answer.Guard(func() (struct{}, error) { return struct{}{}, json.Unmarshal(data, out) })
+	if err != nil {
+		if cerr := answer.CheckObject(data); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
 
 // httpError decodes an error answer the way go-openai does (an

@@ -16,6 +16,7 @@ import (
 )
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	imagesEP := providertest.EndpointImagesGenerations
 	chatEP := providertest.EndpointChatCompletions
 	chat := openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "gemini-3-pro-image"}
@@ -114,6 +115,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestHangTimesOut(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	srv.Inject(providertest.EndpointImagesGenerations, providertest.Hang())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -126,6 +128,7 @@ func TestHangTimesOut(t *testing.T) {
 }
 
 func TestCancelled(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -136,6 +139,7 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestKeyNeverInErrors(t *testing.T) {
+	t.Parallel()
 	const wrong = "sk-proj-WRONGKEY-abcdefghijklmnop9876"
 	srv, _ := setup(t, providertest.Options{}, openaicompat.Config{})
 	g, err := openaicompat.New(openaicompat.Config{APIKey: wrong, BaseURL: srv.URL() + "/v1", HTTPClient: srv.Client()})
@@ -160,6 +164,7 @@ func TestKeyNeverInErrors(t *testing.T) {
 }
 
 func TestPartialFailureKeepsImages(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "gemini-3-pro-image", MaxConcurrency: 1})
 	srv.Inject(providertest.EndpointChatCompletions, providertest.FaultNone(), providertest.Unavailable(), providertest.FaultNone())
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", N: 3})

@@ -94,6 +94,7 @@ var allModes = []openaicompat.Mode{openaicompat.ModeImages, openaicompat.ModeCha
 	openaicompat.ModeChatContentArray, openaicompat.ModeOpenRouterImages}
 
 func TestNilRequestEverywhere(t *testing.T) {
+	t.Parallel()
 	_, g := hostileGen(t, openaicompat.Config{})
 	var nilGen *openaicompat.Generator
 	for name, f := range map[string]func() error{
@@ -114,6 +115,7 @@ func TestNilRequestEverywhere(t *testing.T) {
 
 // An empty, truncated or non-object 200 is MALFORMED in every mode.
 func TestMalformedAnswers(t *testing.T) {
+	t.Parallel()
 	for _, mode := range allModes {
 		h, g := hostileGen(t, openaicompat.Config{Mode: mode})
 		for _, body := range []string{"", "null", "[]", `"ok"`, `{"data":[{"b64_json":"iVBOR`, "<html>502</html>"} {
@@ -130,6 +132,7 @@ func TestMalformedAnswers(t *testing.T) {
 // Relays' odd 200s: an error member that is a string or an object with
 // a status code is classified, not taken for an empty success.
 func TestRelayErrorsIn200(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []openaicompat.Mode{openaicompat.ModeImages, openaicompat.ModeChatMarkdown} {
 		h, g := hostileGen(t, openaicompat.Config{Mode: mode})
 		for body, want := range map[string]provider.Kind{
@@ -150,6 +153,7 @@ func TestRelayErrorsIn200(t *testing.T) {
 // The key never reaches an error or a response, however an answer
 // echoes it: whole, cut short, percent-encoded.
 func TestEchoedKeyIsRedacted(t *testing.T) {
+	t.Parallel()
 	const key = "sk-proj-Ab/cD+eF_gH-iJ=kL0123456789"
 	echoes := []string{key, key[:len(key)-3], key[5:13], url.QueryEscape(key), url.PathEscape(key)}
 	leaks := func(s string) bool {
@@ -195,6 +199,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 
 // Every back-off hint is clamped to hint.Max, never dropped.
 func TestHugeHintsAreKeptClamped(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, openaicompat.Config{})
 	rl := `{"error":{"message":"Rate limit reached for gpt-image-2","type":"requests","code":"rate_limit_exceeded"}}`
 	for name, tt := range map[string]struct {
@@ -224,6 +229,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 // Usage counts out of range are dropped with a warning: the image is kept
 // and no total goes negative.
 func TestUsageOutOfRange(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, openaicompat.Config{})
 	for _, usage := range []string{
 		`,"usage":{"input_tokens":-5,"output_tokens":1e30}`,
@@ -255,6 +261,7 @@ func TestUsageOutOfRange(t *testing.T) {
 // no image, a MIMEType that is no image, types the wire does not take, a
 // non-PNG mask, and the catalog's size limits.
 func TestInputsCheckedBeforeTheCall(t *testing.T) {
+	t.Parallel()
 	pngB := pngBytes(t, 8, 8)
 	gif := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
 	jpegB := []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")
@@ -299,6 +306,7 @@ func TestInputsCheckedBeforeTheCall(t *testing.T) {
 // OutputFormat in the chat modes: png and jpeg are converted from what
 // came back, with a warning; other formats are refused before the call.
 func TestOutputFormatInChatModes(t *testing.T) {
+	t.Parallel()
 	h, g := hostileGen(t, openaicompat.LaoZhang("k"))
 	b64 := base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))
 	h.set(200, chatAnswer(t, `"![image](data:image/png;base64,`+b64+`)"`, ""), nil)
@@ -317,6 +325,7 @@ func TestOutputFormatInChatModes(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	for field, cfg := range map[string]openaicompat.Config{
 		"Mode":             {APIKey: testKey, Mode: 42},

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,12 @@ import (
 const testKey = "sk-test-key-0123456789abcdef"
 
 func TestMain(m *testing.M) {
+	// The provider variables the SDKs read are cleared once for the whole
+	// process (as providertest.ClearEnv does for one test), so that tests
+	// need not clear them with t.Setenv and can run in parallel.
+	for _, k := range providertest.EnvVars() {
+		os.Setenv(k, "")
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -35,8 +42,17 @@ var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // beforeDallEShutdown is when dall-e-3 still answered.
 var beforeDallEShutdown = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// clearEnv hides the provider variables the SDKs read. TestMain cleared
+// them for the process; only a test that set one again (with t.Setenv, so
+// not in parallel) has them cleared here.
 func clearEnv(t testing.TB) {
-	providertest.ClearEnv(t)
+	t.Helper()
+	for _, k := range providertest.EnvVars() {
+		if os.Getenv(k) != "" {
+			providertest.ClearEnv(t)
+			return
+		}
+	}
 }
 
 // setup starts the emulator and a Generator pointed at it; the base URL
@@ -129,6 +145,7 @@ func kindOf(t *testing.T, err error, want provider.Kind) *provider.Error {
 }
 
 func TestGenerateDefaults(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "a red kite", Size: "1536x1024", Quality: "high"})
 	if err != nil {
@@ -155,6 +172,7 @@ func TestGenerateDefaults(t *testing.T) {
 }
 
 func TestImagesFieldMapping(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		cfg   openaicompat.Config
@@ -282,6 +300,7 @@ func TestImagesFieldMapping(t *testing.T) {
 }
 
 func TestDallEURLAndRevisedPrompt(t *testing.T) {
+	t.Parallel()
 	cfg := openaicompat.Config{Model: "dall-e-3", Clock: providertest.NewClock(beforeDallEShutdown),
 		Fetch: openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true}}
 	srv, g := setup(t, providertest.Options{}, cfg)
@@ -311,6 +330,7 @@ func TestDallEURLAndRevisedPrompt(t *testing.T) {
 }
 
 func TestValidationBeforeAnyCall(t *testing.T) {
+	t.Parallel()
 	ref := provider.Image{Data: pngBytes(t, 8, 8)}
 	tests := []struct {
 		name  string
@@ -366,6 +386,7 @@ func make17(img provider.Image) []provider.Image {
 }
 
 func TestEditsMultipart(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	refs := []provider.Image{{Data: pngBytes(t, 8, 8)}, {Data: pngBytes(t, 9, 9)}, {Data: pngBytes(t, 10, 10), MIMEType: "image/png"}}
 	mask := provider.Image{Data: pngBytes(t, 8, 8)}
@@ -411,6 +432,7 @@ func TestEditsMultipart(t *testing.T) {
 }
 
 func TestChatModes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		shape  providertest.ChatShape
@@ -506,6 +528,7 @@ func orConfig() openaicompat.Config {
 func ptr[T any](v T) *T { return &v }
 
 func TestOpenRouterPresetHeadersAndDeprecation(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, orConfig())
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil {
@@ -522,6 +545,7 @@ func TestOpenRouterPresetHeadersAndDeprecation(t *testing.T) {
 }
 
 func TestOpenRouterImagesCost(t *testing.T) {
+	t.Parallel()
 	cfg := openaicompat.OpenRouter("")
 	cfg.Mode = openaicompat.ModeOpenRouterImages
 	srv, g := setup(t, providertest.Options{}, cfg)
@@ -544,6 +568,7 @@ func TestOpenRouterImagesCost(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
+	t.Parallel()
 	_, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	d := provider.Describe(g)
 	if d.Provider != "openai" || d.Model != "gpt-image-2" || d.Capabilities.MaxImages != 10 || d.Capabilities.MaxReferences != 16 ||
@@ -620,6 +645,7 @@ func relayGen(t *testing.T, base string, fp openaicompat.FetchPolicy) *openaicom
 }
 
 func TestLoopbackURLNotFetchedByDefault(t *testing.T) {
+	t.Parallel()
 	imgSrv, hits := countingImageServer(t, "image/png", pngBytes(t, 16, 16))
 	rl := relay(t, "Done.\n\n![image]("+imgSrv.URL+"/out.png?sig=s3cr3t)")
 	_, err := relayGen(t, rl.URL, openaicompat.FetchPolicy{}).Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -653,6 +679,7 @@ func TestLoopbackURLNotFetchedByDefault(t *testing.T) {
 }
 
 func TestEmulatorHostedURL(t *testing.T) {
+	t.Parallel()
 	cfg := openaicompat.Config{Mode: openaicompat.ModeChatMarkdown, Model: "gemini-nano-banana-2.1"}
 	srv, g := setup(t, providertest.Options{ChatShape: providertest.ChatHostedURL}, cfg)
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -680,6 +707,7 @@ func TestEmulatorHostedURL(t *testing.T) {
 }
 
 func TestContentTypeMismatch(t *testing.T) {
+	t.Parallel()
 	page, _ := countingImageServer(t, "text/html", pngBytes(t, 4, 4))
 	rl := relay(t, "![a]("+page.URL+"/x.png)")
 	_, err := relayGen(t, rl.URL, openaicompat.FetchPolicy{AllowPrivate: true, AllowHTTP: true}).Generate(context.Background(), &provider.Request{Prompt: "p"})
@@ -699,6 +727,7 @@ func TestContentTypeMismatch(t *testing.T) {
 }
 
 func TestKeyRedactedBeforeBodyIsCut(t *testing.T) {
+	t.Parallel()
 	srv, g := setup(t, providertest.Options{}, openaicompat.Config{})
 	srv.Inject(providertest.EndpointImagesGenerations, providertest.Status(502, strings.Repeat("y", 280)+" Bearer "+testKey, nil))
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})

@@ -93,7 +93,7 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 	}
 	mode := g.cfg.Mode
 	sz, _ := provider.ParseSize(req.Size)
-	if m, ok := g.catalog.Lookup(id); ok {
+	if m, ok := g.lookup(id); ok {
 		p.cat = m
 	}
 	check := req

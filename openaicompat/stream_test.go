@@ -79,6 +79,7 @@ func brief(r *provider.Response) string {
 // TestStreamingMatchesNormalPath runs every emulator fixture through the
 // streaming decoder and through the normal decoding and compares.
 func TestStreamingMatchesNormalPath(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	type fixture struct {
 		name  string
@@ -94,7 +95,7 @@ func TestStreamingMatchesNormalPath(t *testing.T) {
 		{name: "generations", req: provider.Request{Prompt: "a red kite", Size: "1024x1024", Quality: "low"}},
 		{name: "generations n=3 jpeg", req: provider.Request{Prompt: "a red kite", N: 3, OutputFormat: "jpeg"}},
 		{name: "generations webp label", req: provider.Request{Prompt: "a red kite", OutputFormat: "webp"}},
-		{name: "generations large", opts: providertest.Options{LargeImageBytes: 1 << 20}, req: provider.Request{Prompt: "noise"}},
+		{name: "generations large", opts: providertest.Options{LargeImageBytes: 256 << 10}, req: provider.Request{Prompt: "noise"}},
 		{name: "edits one", req: provider.Request{Prompt: "make it blue", References: []provider.Image{{Data: png1}}}},
 		{name: "edits two with mask", req: provider.Request{Prompt: "merge", References: []provider.Image{{Data: png1}, {Data: png1}}, Mask: &provider.Image{Data: png1}}},
 		{name: "openrouter images", cfg: func() openaicompat.Config {
@@ -126,17 +127,17 @@ func TestStreamingMatchesNormalPath(t *testing.T) {
 		cfg := orConfig()
 		cfg.Mode = openaicompat.ModeChatMarkdown
 		fixtures = append(fixtures,
-			fixture{name: "chat large " + shape.name, opts: providertest.Options{ChatShape: shape.shape, LargeImageBytes: 1 << 20},
+			fixture{name: "chat large " + shape.name, opts: providertest.Options{ChatShape: shape.shape, LargeImageBytes: 256 << 10},
 				cfg: func() openaicompat.Config {
 					c := cfg
 					c.Fetch = openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true}
 					return c
 				}(),
 				req: provider.Request{Prompt: "noise"}},
-			fixture{name: "chat too large for the fetch policy " + shape.name, opts: providertest.Options{ChatShape: shape.shape, LargeImageBytes: 1 << 20},
+			fixture{name: "chat too large for the fetch policy " + shape.name, opts: providertest.Options{ChatShape: shape.shape, LargeImageBytes: 256 << 10},
 				cfg: func() openaicompat.Config {
 					c := cfg
-					c.Fetch = openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true, MaxBytes: 512 << 10}
+					c.Fetch = openaicompat.FetchPolicy{AllowHTTP: true, AllowPrivate: true, MaxBytes: 128 << 10}
 					return c
 				}(), req: provider.Request{Prompt: "noise"}},
 			fixture{name: "chat safety " + shape.name, opts: providertest.Options{ChatShape: shape.shape}, cfg: cfg,
@@ -145,6 +146,8 @@ func TestStreamingMatchesNormalPath(t *testing.T) {
 				req: provider.Request{Prompt: "p"}, fault: fault(providertest.NoImage()), ep: providertest.EndpointChatCompletions},
 		)
 	}
+	// "large" is 256 KiB of noise: many reads of the streaming decoder,
+	// without a MiB of base64 to encode and decode twice per fixture.
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			srv, on, off := pair(t, fx.opts, fx.cfg)
@@ -168,6 +171,7 @@ func TestStreamingMatchesNormalPath(t *testing.T) {
 // are not images, bad base64, titles, several images in one string,
 // escaped slashes. Both paths must agree on each.
 func TestStreamingMatchesOddRelayAnswers(t *testing.T) {
+	t.Parallel()
 	img := pngBytes(t, 40, 30)
 	b := encodeStd(img)
 	esc := strings.ReplaceAll(b, "/", `\/`)

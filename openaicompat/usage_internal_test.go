@@ -9,6 +9,7 @@ import (
 )
 
 func TestChatUsageKeepsReasoningOutOfOutputTokens(t *testing.T) {
+	t.Parallel()
 	u := &usageJSON{PromptTokens: count{n: 20}, CompletionTokens: count{n: 1500},
 		CompletionTokensDetails: &tokenDetails{ImageTokens: count{n: 1290}, ReasoningTokens: count{n: 200}}}
 	got, warn := u.usage(1, false)
@@ -21,6 +22,7 @@ func TestChatUsageKeepsReasoningOutOfOutputTokens(t *testing.T) {
 // Counts out of range never fail the decoding (which would throw the
 // image away) and never reach Usage: they are dropped with a warning.
 func TestUsageOutOfRangeIsDroppedWithAWarning(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		`{"input_tokens":-5,"output_tokens":1e30,"input_tokens_details":{"image_tokens":2147483648,"text_tokens":"12"}}`,
 		`{"prompt_tokens":-1,"completion_tokens":12.5,"completion_tokens_details":{"reasoning_tokens":-200}}`,

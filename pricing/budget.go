@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/imagegen-go/imagegen/catalog"
@@ -129,6 +130,21 @@ type Budget struct {
 	waitForRoom time.Duration
 	mu          sync.Mutex
 	settled     chan struct{} // closed and replaced at every Settle
+
+	today atomic.Pointer[dayPlan] // the overall scope's plan for the current day
+}
+
+// dayPlan is the overall scope's keys, caps and scopes for one day in the
+// budget's location, kept so that a reservation builds no key, formats
+// no date and allocates nothing to plan; it is shared by the reservations
+// of the day, which only read it.
+type dayPlan struct {
+	year   int
+	month  time.Month
+	day    int
+	keys   []string
+	limits []provider.USD
+	scopes []scopeKey
 }
 
 // NewBudget returns a Budget for cfg, or a *provider.ConfigError naming
@@ -246,21 +262,45 @@ func StoreKey(scope, period, window string) string {
 	return scope + "/" + p + "/" + window
 }
 
-// plan lists the keys and caps a request with labels falls under at t.
-// Overall spend is always tracked; label scopes only when capped.
+// plan lists the keys and caps a request with labels falls under at t:
+// the overall scope first, always tracked, then the label scopes that
+// have a cap, in the order of their labels' names. The slices are shared
+// (see dayPlan) and must not be modified.
 func (b *Budget) plan(labels map[string]string, t time.Time) (keys []string, limits []provider.USD, scopes []scopeKey) {
-	day, month := b.windows(t)
-	add := func(scope string, l Limits) {
-		keys = append(keys, StoreKey(scope, PeriodDaily, day), StoreKey(scope, PeriodMonthly, month))
-		limits = append(limits, l.Daily, l.Monthly)
-		scopes = append(scopes, scopeKey{scope, PeriodDaily, day}, scopeKey{scope, PeriodMonthly, month})
+	y, m, d := t.In(b.loc).Date()
+	p := b.today.Load()
+	if p == nil || p.day != d || p.month != m || p.year != y {
+		p = &dayPlan{year: y, month: m, day: d}
+		day, month := b.windows(t)
+		p.keys = []string{StoreKey(ScopeOverall, PeriodDaily, day), StoreKey(ScopeOverall, PeriodMonthly, month)}
+		p.limits = []provider.USD{b.limits.Daily, b.limits.Monthly}
+		p.scopes = []scopeKey{{ScopeOverall, PeriodDaily, day}, {ScopeOverall, PeriodMonthly, month}}
+		b.today.Store(p)
 	}
-	add(ScopeOverall, b.limits)
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		s := k + "=" + labels[k]
-		if l, ok := b.perLabel[s]; ok && l != (Limits{}) {
-			add(s, l)
+	keys, limits, scopes = p.keys, p.limits, p.scopes
+	if len(b.perLabel) == 0 || len(labels) == 0 {
+		return keys, limits, scopes
+	}
+	var capped []string
+	var buf [128]byte
+	for k, v := range labels {
+		s := append(append(append(buf[:0], k...), '='), v...)
+		if l, ok := b.perLabel[string(s)]; ok && l != (Limits{}) {
+			capped = append(capped, k)
 		}
+	}
+	if len(capped) == 0 {
+		return keys, limits, scopes
+	}
+	slices.Sort(capped)
+	day, month := p.scopes[0].window, p.scopes[1].window
+	keys, limits, scopes = slices.Clone(keys), slices.Clone(limits), slices.Clone(scopes)
+	for _, k := range capped {
+		s := k + "=" + labels[k]
+		l := b.perLabel[s]
+		keys = append(keys, StoreKey(s, PeriodDaily, day), StoreKey(s, PeriodMonthly, month))
+		limits = append(limits, l.Daily, l.Monthly)
+		scopes = append(scopes, scopeKey{s, PeriodDaily, day}, scopeKey{s, PeriodMonthly, month})
 	}
 	return keys, limits, scopes
 }

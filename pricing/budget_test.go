@@ -30,6 +30,7 @@ const helperEnv = "IMAGEGEN_PRICING_HELPER"
 // freely. Spend never exceeds the cap and refused requests never reach the
 // generator.
 func TestHardCapUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	const limit = provider.Dollar
 	clk := providertest.NewClock(t0)
@@ -148,6 +149,7 @@ func relay() *fake {
 }
 
 func TestAlertsAndPeriods(t *testing.T) {
+	t.Parallel()
 	pst := time.FixedZone("PST", -8*3600)
 	clk := providertest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, pst))
 	var alerts []pricing.Alert
@@ -234,6 +236,7 @@ func TestAlertsAndPeriods(t *testing.T) {
 }
 
 func TestMonthlyCap(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Monthly: 50 * provider.Cent}, Clock: clk}))
 	_, rg := relayGen()
@@ -252,6 +255,7 @@ func TestMonthlyCap(t *testing.T) {
 }
 
 func TestFileStoreSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "budget", "ledger.json")
 	s, err := pricing.OpenFileStore(path)
@@ -322,6 +326,7 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 }
 
 func TestFileStoreConcurrentCap(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := pricing.OpenFileStore(filepath.Join(t.TempDir(), "l.json"))
 	if err != nil {
@@ -349,6 +354,7 @@ func TestFileStoreConcurrentCap(t *testing.T) {
 // settles in a loop, printing each acknowledged step, kills it with SIGKILL
 // and checks the ledger holds every acknowledged write.
 func TestFileLedgerSurvivesKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("subprocess")
 	}

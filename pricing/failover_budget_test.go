@@ -29,6 +29,7 @@ func (d described) Describe() provider.Description {
 // A budget in front of failover reserves for the dearest route, so that a
 // cheap primary failing over to a dear secondary cannot overshoot the cap.
 func TestBudgetHoldsThroughFailoverToDearerRoute(t *testing.T) {
+	t.Parallel()
 	cheapDown := described{"gemini-2.5-flash-image", func(context.Context, *provider.Request) (*provider.Response, error) {
 		return nil, &provider.Error{Kind: provider.KindUnavailable}
 	}}

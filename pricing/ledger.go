@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,7 +22,9 @@ type Store interface {
 	// or spent+reserved+amount ≤ limits[i] for keys[i], and if all pass
 	// adds amount to the reserved total of every key and returns the
 	// reservation's id. Otherwise nothing changes and the error is a
-	// *LimitError for the first key that failed.
+	// *LimitError for the first key that failed. keys and limits are
+	// shared with other reservations: a Store must not modify them, nor
+	// keep keys beyond the call without copying it.
 	Reserve(ctx context.Context, keys []string, limits []provider.USD, amount provider.USD) (id string, err error)
 	// Settle closes a reservation: its amount leaves the reserved totals
 	// and actual is added to the spent totals of its keys (even beyond a
@@ -63,6 +66,7 @@ type ledger struct {
 	Alerts       map[string][]float64    `json:"alerts,omitempty"`
 
 	reserved map[string]provider.USD // derived from Reservations
+	lastKeys []string                // the Keys of the last reservation, shared by the next ones with the same keys
 }
 
 type reservation struct {
@@ -112,7 +116,10 @@ func (l *ledger) reserve(keys []string, limits []provider.USD, amount provider.U
 	}
 	l.Seq++
 	id := strconv.FormatUint(l.Seq, 10)
-	l.Reservations[id] = reservation{Keys: append([]string(nil), keys...), Amount: amount, Created: now}
+	if !slices.Equal(l.lastKeys, keys) {
+		l.lastKeys = slices.Clone(keys) // reservations never modify their Keys: they can share them
+	}
+	l.Reservations[id] = reservation{Keys: l.lastKeys, Amount: amount, Created: now}
 	for _, k := range keys {
 		l.reserved[k] += amount
 	}
@@ -126,10 +133,9 @@ func (l *ledger) settle(id string, actual provider.USD) error {
 	}
 	delete(l.Reservations, id)
 	for _, k := range r.Keys {
+		// A key at zero stays: the next reservation of the day would add
+		// it again (FileStore.Prune drops it with the spend).
 		l.reserved[k] -= r.Amount
-		if l.reserved[k] == 0 {
-			delete(l.reserved, k)
-		}
 		l.Spent[k] += actual
 	}
 	return nil

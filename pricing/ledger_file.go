@@ -195,6 +195,7 @@ func (s *FileStore) Prune(drop func(key string) bool) error {
 	for k := range s.l.Spent {
 		if s.l.reserved[k] == 0 && drop(k) {
 			delete(s.l.Spent, k)
+			delete(s.l.reserved, k)
 		}
 	}
 	for k := range s.l.Alerts {

@@ -58,8 +58,22 @@ type Meter struct {
 	onRecord func(Record)
 
 	mu     sync.Mutex
-	totals Totals
+	totals tally
 	since  time.Time
+}
+
+// tally is a meter's totals, each line updated in place: one map lookup
+// per dimension and call, and no key built for a label seen before.
+type tally struct {
+	all        Line
+	byProvider map[string]*Line
+	byModel    map[string]*Line
+	byLabel    map[string]*Line // "key=value"
+	byTier     map[catalog.Tier]*Line
+}
+
+func newTally() tally {
+	return tally{byProvider: map[string]*Line{}, byModel: map[string]*Line{}, byLabel: map[string]*Line{}, byTier: map[catalog.Tier]*Line{}}
 }
 
 // NewMeter returns a Meter for cfg. Every MeterConfig is valid today; the
@@ -71,7 +85,7 @@ func NewMeter(cfg MeterConfig) (*Meter, error) {
 		m.cat = catalog.Default()
 	}
 	m.since = m.clock()
-	m.totals = newTotals()
+	m.totals = newTally()
 	return m, nil
 }
 
@@ -101,10 +115,20 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 	if req == nil {
 		return nil, req.Validate() // ErrInvalidRequest: nil request
 	}
-	d := provider.Describe(next)
-	model := req.Model
-	if model == "" {
-		model = d.Model
+	// Who serves is known from the response; the description is the
+	// fallback for errors and responses that do not say.
+	var (
+		d         provider.Description
+		described bool
+	)
+	origin := func() (prov, model string) {
+		if !described {
+			d, described = provider.Describe(next), true
+		}
+		if req.Model != "" {
+			return d.Provider, req.Model
+		}
+		return d.Provider, d.Model
 	}
 	tier := TierOf(next, req)
 
@@ -115,7 +139,8 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		// (N=10000, a size the model lacks) is ErrInvalidRequest, not
 		// ErrBudgetExceeded, and reserves nothing.
 		if err := req.Validate(); err != nil {
-			return nil, provider.WithOrigin(err, d.Provider, model)
+			prov, model := origin()
+			return nil, provider.WithOrigin(err, prov, model)
 		}
 		if err := provider.CheckRequest(next, req); err != nil {
 			return nil, err
@@ -124,28 +149,32 @@ func (m *Meter) generate(ctx context.Context, next provider.Generator, req *prov
 		if err != nil {
 			var pe *provider.Error
 			if errors.As(err, &pe) && pe.Kind == provider.KindBudgetExceeded {
-				pe.Provider, pe.Model = d.Provider, model
+				pe.Provider, pe.Model = origin()
 			}
 			return nil, err
 		}
 		defer func() {
 			if !settled {
 				// next panicked: count the estimate as spent (safe).
-				_ = m.budget.Settle(context.WithoutCancel(ctx), res, res.Amount)
+				_ = m.budget.Settle(detach(ctx), res, res.Amount)
 			}
 		}()
 	}
 
 	resp, err = next.Generate(ctx, req)
 
-	rec, c, priced := m.price(d.Provider, model, tier, req, resp, err)
+	prov, model := "", req.Model
+	if err != nil || resp == nil || resp.Provider == "" || (resp.Model == "" && model == "") {
+		prov, model = origin()
+	}
+	rec, c, priced := m.price(prov, model, tier, req, resp, err)
 
 	if res != nil {
 		rec.Estimate = res.Amount
 		if c.Amount > res.Amount {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("cost %v exceeded the budget estimate %v", c.Amount, res.Amount))
 		}
-		serr := m.budget.settle(context.WithoutCancel(ctx), res, c.Amount, provider.Listening(ctx))
+		serr := m.budget.settle(detach(ctx), res, c.Amount, provider.Listening(ctx))
 		settled = true
 		if serr != nil {
 			rec.Warnings = append(rec.Warnings, "budget: "+serr.Error())
@@ -183,18 +212,29 @@ func (m *Meter) finish(rec Record, c catalog.Cost, priced bool, resp *provider.R
 		resp = &out
 	}
 	if priced {
-		m.add(rec)
+		m.add(&rec)
 		if m.onRecord != nil {
+			rec.Labels = maps.Clone(rec.Labels) // the record is the receiver's; the labels are the request's
 			m.onRecord(rec)
 		}
 	}
 	return resp, err
 }
 
+// detach returns ctx without its cancellation (context.WithoutCancel),
+// without allocating when it has none.
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // price computes the record of one call: its response, or the billed usage
 // its error carries. priced is false for a failure nothing was billed for.
+// rec.Labels is req.Labels itself: finish copies it for OnRecord.
 func (m *Meter) price(prov, model string, tier catalog.Tier, req *provider.Request, resp *provider.Response, err error) (rec Record, c catalog.Cost, priced bool) {
-	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: maps.Clone(req.Labels)}
+	rec = Record{Time: m.clock(), Provider: prov, Model: model, Tier: tier, Labels: req.Labels}
 	switch {
 	case err != nil:
 		if u, billed := provider.BilledUsage(err); billed {
@@ -263,7 +303,7 @@ type Line struct {
 	Cost     provider.USD   `json:"cost"`
 }
 
-func (l *Line) add(r Record) {
+func (l *Line) add(r *Record) {
 	l.Calls++
 	if r.Failed {
 		l.Failed++
@@ -288,38 +328,55 @@ type Totals struct {
 	ByTier     map[catalog.Tier]Line
 }
 
-func newTotals() Totals {
-	return Totals{ByProvider: map[string]Line{}, ByModel: map[string]Line{}, ByLabel: map[string]Line{}, ByTier: map[catalog.Tier]Line{}}
-}
-
-func bump[K comparable](m map[K]Line, k K, r Record) {
-	l := m[k]
+// bump adds r to the line of k in m.
+func bump[K comparable](m map[K]*Line, k K, r *Record) {
+	if l := m[k]; l != nil {
+		l.add(r)
+		return
+	}
+	l := &Line{}
 	l.add(r)
 	m[k] = l
 }
 
-func (m *Meter) add(r Record) {
+func (m *Meter) add(r *Record) {
+	var buf [128]byte
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.totals.All.add(r)
-	bump(m.totals.ByProvider, r.Provider, r)
-	bump(m.totals.ByModel, r.Model, r)
-	bump(m.totals.ByTier, r.Tier, r)
+	t := &m.totals
+	t.all.add(r)
+	bump(t.byProvider, r.Provider, r)
+	bump(t.byModel, r.Model, r)
+	bump(t.byTier, r.Tier, r)
 	for k, v := range r.Labels {
-		bump(m.totals.ByLabel, k+"="+v, r)
+		scope := append(append(append(buf[:0], k...), '='), v...)
+		if l := t.byLabel[string(scope)]; l != nil {
+			l.add(r)
+			continue
+		}
+		bump(t.byLabel, string(scope), r)
 	}
+}
+
+func lines[K comparable](m map[K]*Line) map[K]Line {
+	out := make(map[K]Line, len(m))
+	for k, l := range m {
+		out[k] = *l
+	}
+	return out
 }
 
 // Totals returns a copy of the totals so far.
 func (m *Meter) Totals() Totals {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	t := &m.totals
 	return Totals{
-		All:        m.totals.All,
-		ByProvider: maps.Clone(m.totals.ByProvider),
-		ByModel:    maps.Clone(m.totals.ByModel),
-		ByLabel:    maps.Clone(m.totals.ByLabel),
-		ByTier:     maps.Clone(m.totals.ByTier),
+		All:        t.all,
+		ByProvider: lines(t.byProvider),
+		ByModel:    lines(t.byModel),
+		ByLabel:    lines(t.byLabel),
+		ByTier:     lines(t.byTier),
 	}
 }
 
@@ -327,6 +384,6 @@ func (m *Meter) Totals() Totals {
 func (m *Meter) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.totals = newTotals()
+	m.totals = newTally()
 	m.since = m.clock()
 }

@@ -51,6 +51,7 @@ func gemini21(thought int) *fake {
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func TestMeterSetsCostAndTotals(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	var recs []pricing.Record
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Clock: clk, OnRecord: func(r pricing.Record) { recs = append(recs, r) }}))
@@ -86,6 +87,7 @@ func TestMeterSetsCostAndTotals(t *testing.T) {
 }
 
 func TestMeterBatchTier(t *testing.T) {
+	t.Parallel()
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	g := provider.Chain(gemini21(0), m.Middleware())
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "x", Options: provider.Options{catalog.TierBatch}})
@@ -101,6 +103,7 @@ func TestMeterBatchTier(t *testing.T) {
 }
 
 func TestMeterBilledFailure(t *testing.T) {
+	t.Parallel()
 	// Gemini bills thinking tokens on a blocked prompt.
 	f := &fake{provider: "gemini", model: "gemini-3-pro-image"}
 	f.fn = func(req *provider.Request) (*provider.Response, error) {
@@ -151,6 +154,7 @@ func TestMeterBilledFailure(t *testing.T) {
 }
 
 func TestMeterReportedAndUnknown(t *testing.T) {
+	t.Parallel()
 	f := &fake{provider: "openrouter", model: "acme/new-image-model"}
 	f.fn = func(req *provider.Request) (*provider.Response, error) {
 		if req.Prompt == "reported" {
@@ -175,6 +179,7 @@ func TestMeterReportedAndUnknown(t *testing.T) {
 }
 
 func TestReportJSONAndCSV(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(t0)
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Clock: clk}))
 	g := provider.Chain(gemini21(0), m.Middleware())
@@ -230,6 +235,7 @@ func TestReportJSONAndCSV(t *testing.T) {
 }
 
 func TestMeterDoesNotMutateUpstreamResponse(t *testing.T) {
+	t.Parallel()
 	shared := &provider.Response{Images: []provider.Image{{Data: []byte("x")}}, Model: "gemini-nano-banana-2.1", Usage: imageUsage(1120), Warnings: make([]string, 0, 4)}
 	f := &fake{model: "gemini-nano-banana-2.1", fn: func(*provider.Request) (*provider.Response, error) { return shared, nil }}
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
@@ -240,6 +246,7 @@ func TestMeterDoesNotMutateUpstreamResponse(t *testing.T) {
 }
 
 func TestObserveBatchResultAtHalfPrice(t *testing.T) {
+	t.Parallel()
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{}))
 	resp := &provider.Response{Provider: "gemini", Model: "gemini-nano-banana-2.1", Images: []provider.Image{{Data: []byte{1}}},
 		Usage: provider.Usage{OutputTokens: 1120, OutputImageTokens: 1120, Images: 1}}

@@ -63,6 +63,7 @@ func TestMeterValidatesBeforeEstimating(t *testing.T) {
 // A call that costs more than its reservation is settled in full, counts
 // against the cap and fires an AlertOverrun; the next request is refused.
 func TestOverrunSettledInFullAndAlerted(t *testing.T) {
+	t.Parallel()
 	var alerts []pricing.Alert
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{
 		Limits:  pricing.Limits{Daily: 20 * provider.Cent},
@@ -105,6 +106,7 @@ func TestOverrunSettledInFullAndAlerted(t *testing.T) {
 // Negative counts or costs from a broken answer never lower the totals or
 // the ledger.
 func TestMeterClampsNegativeUsage(t *testing.T) {
+	t.Parallel()
 	budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{}))
 	m := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
 	f := &fake{provider: "gemini", model: "gemini-nano-banana-2.1"}
@@ -140,6 +142,7 @@ func TestMeterClampsNegativeUsage(t *testing.T) {
 // A route serving a model the catalog does not know is reserved at the
 // ceiling it declares, else at the dearest image the catalog knows.
 func TestCeilingDeclaredByRoute(t *testing.T) {
+	t.Parallel()
 	relayModel := func(model string) *fake {
 		f := &fake{provider: "relay", model: model}
 		f.fn = func(req *provider.Request) (*provider.Response, error) {
@@ -203,6 +206,7 @@ func (s cancelOnLimit) Reserve(ctx context.Context, keys []string, limits []prov
 // for them to settle; one that spend alone keeps out is refused at once;
 // a waiter whose context ends is refused with the context's error too.
 func TestWaitForRoom(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: provider.Dollar}, WaitForRoom: time.Hour}))
 	r1 := testutil.Must(b.Reserve(ctx, nil, 60*provider.Cent))

@@ -56,6 +56,7 @@ func entry(size int, now time.Time, ttl time.Duration) *cache.Entry {
 }
 
 func TestSetGetRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
@@ -95,6 +96,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 // TestSizeAwareEviction: the total stays under MaxBytes, evicting the
 // least recently used entries first.
 func TestSizeAwareEviction(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
@@ -146,6 +148,7 @@ func TestSizeAwareEviction(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{Common: redisopt.Common{PollInterval: 5 * time.Millisecond}})
 	ctx := context.Background()
 	unlock, ok, err := s.Lock(ctx, key(1), time.Minute)
@@ -210,6 +213,7 @@ func (u *upstream) Generate(ctx context.Context, req *provider.Request) (*provid
 // TestUnreachableFallback: with redisopt.FallbackToMemory the cache keeps working
 // in the process.
 func TestUnreachableFallback(t *testing.T) {
+	t.Parallel()
 	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}})))
 	up := &upstream{}
 	gen := testutil.Must(cache.New(cache.Config{Store: s}))(up)
@@ -227,6 +231,7 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with redisopt.FailClosed every store operation returns
 // the typed error; the decorator reports it and serves from upstream.
 func TestUnreachableFailClosed(t *testing.T) {
+	t.Parallel()
 	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}})))
 	ctx := context.Background()
 	var pe *provider.Error
@@ -284,6 +289,7 @@ func runCacheChildren(t *testing.T, n int, together bool, env []string) []cacheR
 // TestEntrySharedAcrossProcesses: an entry written by one process is
 // served to another, which makes no upstream call.
 func TestEntrySharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key"})
@@ -306,6 +312,7 @@ func TestEntrySharedAcrossProcesses(t *testing.T) {
 // TestDeduplicationAcrossProcesses: two processes send the same request at
 // once to a slow emulator (300 ms): it sees exactly one call.
 func TestDeduplicationAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	srv := providertest.NewServer(providertest.Options{APIKey: "emulator-key", Latency: 300 * time.Millisecond})
@@ -383,6 +390,7 @@ func TestHelperProcess(t *testing.T) {
 // never hangs past its own deadline. Through the cache decorator, a
 // request from the other process is then served.
 func TestLockReleasedAfterRestart(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartServer(t)
 	quiet := slog.New(slog.DiscardHandler)
 	newStore := func(policy redisopt.Policy) *Store {

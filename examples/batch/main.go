@@ -96,6 +96,9 @@ type config struct {
 	concurrency     int
 	// batchPoll is the first wait between polls of a Batch Mode job.
 	batchPoll time.Duration
+	// emulatorBatch is how long the emulator's batch jobs take; 0 means
+	// two seconds, long enough to watch the progress.
+	emulatorBatch time.Duration
 }
 
 // item is one line of the prompts file.
@@ -156,7 +159,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	g, where, closeFn, err := newGenerator(ctx)
+	g, where, closeFn, err := newGenerator(ctx, cfg.emulatorBatch)
 	if err != nil {
 		return err
 	}
@@ -281,14 +284,17 @@ func safe(s string) string {
 }
 
 // newGenerator returns the Gemini API when GEMINI_API_KEY is set, else the
-// emulator, whose batch jobs finish in two seconds.
-func newGenerator(ctx context.Context) (*gemini.Generator, string, func(), error) {
+// emulator, whose batch jobs finish in batchDuration (0: two seconds).
+func newGenerator(ctx context.Context, batchDuration time.Duration) (*gemini.Generator, string, func(), error) {
 	if key := os.Getenv("GEMINI_API_KEY"); key != "" {
 		g, err := gemini.New(ctx, gemini.Config{APIKey: key})
 		return g, "the Gemini API", func() {}, err
 	}
+	if batchDuration <= 0 {
+		batchDuration = 2 * time.Second
+	}
 	const key = "emulator-key"
-	srv := providertest.NewServer(providertest.Options{APIKey: key, BatchDuration: 2 * time.Second})
+	srv := providertest.NewServer(providertest.Options{APIKey: key, BatchDuration: batchDuration})
 	g, err := gemini.New(ctx, gemini.Config{APIKey: key, BaseURL: srv.URL(), HTTPClient: srv.Client()})
 	if err != nil {
 		srv.Close()

@@ -21,7 +21,9 @@ func TestBatchExampleBothModes(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			var out, progress bytes.Buffer
-			cfg := config{file: "prompts.txt", mode: mode, out: dir, concurrency: 4, batchPoll: 200 * time.Millisecond}
+			// A job of 400 ms polled every 50 ms still shows progress.
+			cfg := config{file: "prompts.txt", mode: mode, out: dir, concurrency: 4, batchPoll: 50 * time.Millisecond,
+				emulatorBatch: 400 * time.Millisecond}
 			if err := run(context.Background(), cfg, &out, &progress); err != nil {
 				t.Fatalf("%v\n%s\n%s", err, out.String(), progress.String())
 			}
@@ -40,6 +42,7 @@ func TestBatchExampleBothModes(t *testing.T) {
 }
 
 func TestReadItems(t *testing.T) {
+	t.Parallel()
 	items, err := readItems(strings.NewReader("# c\n\nplain prompt\n{\"key\":\"k\",\"prompt\":\"p\",\"size\":\"2K\"}\n"))
 	if err != nil || len(items) != 2 || items[0].Prompt != "plain prompt" || items[1].Key != "k" || items[1].Size != "2K" {
 		t.Fatalf("%+v %v", items, err)

@@ -45,6 +45,7 @@ var noon = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // also writes off probes that never report, which the in-memory one,
 // whose probes cannot outlive their process, does not need to.)
 func TestMatchesMemoryBreaker(t *testing.T) {
+	t.Parallel()
 	h, _ := newHealth(t, Options{})
 	ctx := context.Background()
 	for _, s := range []failover.BreakerSettings{
@@ -123,6 +124,7 @@ func (f *flaky) Describe() provider.Description { return provider.Description{Pr
 // TestOneReplicaProtectsTheOthers: replica A's failures open the shared
 // breaker; replica B then skips the failing route without calling it.
 func TestOneReplicaProtectsTheOthers(t *testing.T) {
+	t.Parallel()
 	h, c := newHealth(t, Options{})
 	h2 := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: strings.TrimSuffix(h.prefix, "health:default:"), Timeout: redistest.Timeout}}))
 	ctx := context.Background()
@@ -164,6 +166,7 @@ func TestOneReplicaProtectsTheOthers(t *testing.T) {
 // TestStuckProbesWrittenOff: a probe whose replica died does not keep a
 // half-open breaker shut for ever.
 func TestStuckProbesWrittenOff(t *testing.T) {
+	t.Parallel()
 	h, _ := newHealth(t, Options{})
 	ctx := context.Background()
 	b := h.NewBreaker("r", failover.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 10 * time.Second})
@@ -184,6 +187,7 @@ func TestStuckProbesWrittenOff(t *testing.T) {
 func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 
 func TestUnreachableFallback(t *testing.T) {
+	t.Parallel()
 	h := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}}))
 	ctx := context.Background()
 	b := h.NewBreaker("r", failover.BreakerSettings{ConsecutiveFailures: 2})
@@ -203,6 +207,7 @@ func TestUnreachableFallback(t *testing.T) {
 }
 
 func TestUnreachableFailClosed(t *testing.T) {
+	t.Parallel()
 	h := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}}))
 	p := &flaky{name: "primary"}
 	f, err := failover.New(failover.Config{Routes: []failover.Route{{Name: "primary", Generator: p}}, NewBreaker: h.NewBreaker})

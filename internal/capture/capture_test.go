@@ -14,6 +14,7 @@ import (
 )
 
 func TestTransportRecordsAndRewrites(t *testing.T) {
+	t.Parallel()
 	var gotAuth, gotKey string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAuth, gotKey = r.Header.Get("Authorization"), r.Header.Get("X-Goog-Api-Key")
@@ -46,6 +47,7 @@ func TestTransportRecordsAndRewrites(t *testing.T) {
 }
 
 func TestFilterSeesAndReplacesBody(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("original"))
 	}))
@@ -115,6 +117,7 @@ func bodyServer(t *testing.T, status int, size int64, gz, withLength bool) (*htt
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	const limit = 1 << 20
 	tests := []struct {
 		name             string

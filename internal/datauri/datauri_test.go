@@ -8,6 +8,7 @@ import (
 )
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	png := []byte("\x89PNG\r\n\x1a\nabc")
 	std := base64.StdEncoding.EncodeToString(png)
 	tests := []struct {
@@ -42,6 +43,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestFindLinksAndStrip(t *testing.T) {
+	t.Parallel()
 	text := "Here is a draft:\n![draft](data:image/png;base64,QUJD)\nand the final one\n![image](data:image/jpeg;base64,REVG \"final\")\n" +
 		"hosted: ![img](https://cdn.example/a.png) not an image: ![x](ftp://a) [link](https://b) bare data:image/webp;base64,R0hJ end"
 	links := FindLinks(text)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestRepeatAndMerge(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	results := fanin.Repeat(context.Background(), 4, 2, func(context.Context) (*provider.Response, error) {
 		switch n.Add(1) {
@@ -41,6 +42,7 @@ func TestRepeatAndMerge(t *testing.T) {
 }
 
 func TestMergeAllFailedCarriesBilledUsage(t *testing.T) {
+	t.Parallel()
 	blocked := func(context.Context) (*provider.Response, error) {
 		return nil, &provider.Error{Kind: provider.KindContentBlocked, Usage: &provider.Usage{ThoughtTokens: 10}}
 	}
@@ -63,6 +65,7 @@ func TestMergeAllFailedCarriesBilledUsage(t *testing.T) {
 
 // Careless inputs are typed errors, never panics.
 func TestMergeNil(t *testing.T) {
+	t.Parallel()
 	if _, err := fanin.Merge(nil, []fanout.Result{{}}); !errors.Is(err, provider.ErrNoImage) {
 		t.Errorf("Merge(nil, no response and no error) = %v", err)
 	}

@@ -65,6 +65,7 @@ func reason(t *testing.T, err error, want fetch.Reason) *fetch.Error {
 var open = fetch.Policy{AllowHTTP: true, AllowPrivate: true}
 
 func TestLoopbackRefusedWithoutARequest(t *testing.T) {
+	t.Parallel()
 	srv, c := serve(t, image200("image/png", pngBytes(t)))
 	for _, p := range []fetch.Policy{{}, {AllowHTTP: true}} {
 		_, err := fetch.New(p).Fetch(context.Background(), srv.URL+"/a.png?token=secret")
@@ -90,6 +91,7 @@ func TestLoopbackRefusedWithoutARequest(t *testing.T) {
 // The dial-time check judges every hop: 127.0.0.1 plays a public host and
 // 127.0.0.2 a private one.
 func TestRedirectToPrivateRefused(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Skip("no 127.0.0.2:", err)
@@ -116,6 +118,7 @@ func TestRedirectToPrivateRefused(t *testing.T) {
 }
 
 func TestRedirectToHTTPRefused(t *testing.T) {
+	t.Parallel()
 	plain, c := serve(t, image200("image/png", pngBytes(t)))
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, plain.URL+"/x.png", http.StatusMovedPermanently)
@@ -130,6 +133,7 @@ func TestRedirectToHTTPRefused(t *testing.T) {
 }
 
 func TestTooManyRedirects(t *testing.T) {
+	t.Parallel()
 	var srv *httptest.Server
 	srv, _ = serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, srv.URL+"/again", http.StatusFound) })
 	_, err := fetch.New(open).Fetch(context.Background(), srv.URL)
@@ -137,6 +141,7 @@ func TestTooManyRedirects(t *testing.T) {
 }
 
 func TestSizeCap(t *testing.T) {
+	t.Parallel()
 	img := pngBytes(t)
 	withLen, _ := serve(t, image200("image/png", img))
 	chunked, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +163,7 @@ func TestSizeCap(t *testing.T) {
 }
 
 func TestContentType(t *testing.T) {
+	t.Parallel()
 	img := pngBytes(t)
 	tests := []struct {
 		name, ct string
@@ -194,6 +200,7 @@ func TestContentType(t *testing.T) {
 }
 
 func TestStatusAndTimeout(t *testing.T) {
+	t.Parallel()
 	missing, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	_, err := fetch.New(open).Fetch(context.Background(), missing.URL)
 	if fe := reason(t, err, fetch.ReasonStatus); fe.StatusCode != 404 {
@@ -207,6 +214,7 @@ func TestStatusAndTimeout(t *testing.T) {
 }
 
 func TestDataURI(t *testing.T) {
+	t.Parallel()
 	img := pngBytes(t)
 	uri := "data:image/png;base64," + base64Std(img)
 	res, err := fetch.New(fetch.Policy{}).Fetch(context.Background(), uri)
@@ -224,6 +232,7 @@ func TestDataURI(t *testing.T) {
 }
 
 func TestCheckAddr(t *testing.T) {
+	t.Parallel()
 	for addr, blocked := range map[string]bool{
 		"127.0.0.1": true, "10.1.2.3": true, "172.16.0.1": true, "192.168.1.1": true, "169.254.169.254": true,
 		"100.100.100.200": true, "0.0.0.0": true, "255.255.255.255": true, "224.0.0.1": true,
@@ -238,6 +247,7 @@ func TestCheckAddr(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"https://user:pw@cdn.example.com/a/b.png?X-Amz-Signature=abc#f": "https://cdn.example.com/a/b.png",
 		"data:image/png;base64,AAAA":                                    "data:image/png;base64,…(4 chars)",

@@ -33,6 +33,7 @@ func (s token) Token(context.Context) (*auth.Token, error) {
 }
 
 func TestClient(t *testing.T) {
+	t.Parallel()
 	var got http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	defer srv.Close()

@@ -24,6 +24,7 @@ func retry(s string) map[string]any {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -72,6 +73,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestParseDetails(t *testing.T) {
+	t.Parallel()
 	d := ParseDetails([]map[string]any{
 		quota("GenerateRequestsPerDayPerProjectPerModel"),
 		{"@type": "type.googleapis.com/google.rpc.Help", "links": []any{}},
@@ -91,6 +93,7 @@ func TestParseDetails(t *testing.T) {
 }
 
 func TestCleanMessage(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"  plain  ", "plain"},
 		{"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>",
@@ -112,6 +115,7 @@ func TestCleanMessage(t *testing.T) {
 }
 
 func TestParseBody(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		body   string
@@ -165,6 +169,7 @@ func FuzzParseBody(f *testing.F) {
 }
 
 func TestClassifyRPC(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code int
 		kind provider.Kind

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
@@ -29,6 +30,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestDurationAndMessage(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]time.Duration{"26s": 26 * time.Second, "0.5s": 500 * time.Millisecond, "6m0s": 6 * time.Minute, "12ms": 12 * time.Millisecond} {
 		if got, ok := Duration(in); !ok || got != want {
 			t.Errorf("Duration(%q) = %v, %v", in, got, ok)
@@ -54,6 +56,7 @@ func TestDurationAndMessage(t *testing.T) {
 }
 
 func TestFromHeader(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	h := http.Header{}
 	h.Set("X-Ratelimit-Reset-Requests", "6m0s")
@@ -76,6 +79,7 @@ func TestFromHeader(t *testing.T) {
 // One rule for every source: a hint that parses is kept, clamped to Max,
 // never dropped.
 func TestHugeHintsAreClamped(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	tenYears := now.AddDate(10, 0, 0)
 	header := func(k, v string) http.Header { h := http.Header{}; h.Set(k, v); return h }
@@ -118,6 +122,7 @@ func TestHugeHintsAreClamped(t *testing.T) {
 }
 
 func TestReset(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{"6m0s": 6 * time.Minute, "20": 20 * time.Second, "1.5s": 1500 * time.Millisecond,
 		now.Add(time.Minute).Format(time.RFC3339): time.Minute} {

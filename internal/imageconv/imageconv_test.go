@@ -36,6 +36,7 @@ func sample(t *testing.T, format string) []byte {
 }
 
 func TestEnsure(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ from, to string }{{"jpeg", "png"}, {"png", "jpeg"}, {"png", "png"}} {
 		in := provider.Image{Data: sample(t, tt.from), MIMEType: "image/" + tt.from}
 		out, warn := Ensure(in, tt.to)
@@ -59,6 +60,7 @@ func TestEnsure(t *testing.T) {
 }
 
 func TestHugeHeaderIsRefusedBeforeDecoding(t *testing.T) {
+	t.Parallel()
 	// A PNG header announcing 100000x100000 pixels.
 	var b bytes.Buffer
 	_ = png.Encode(&b, image.NewGray(image.Rect(0, 0, 1, 1)))

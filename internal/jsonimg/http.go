@@ -20,7 +20,7 @@ const DefaultThreshold = 256 << 10
 // its transport cap) are returned wrapped.
 func Read(body io.Reader, contentLength, threshold int64, schema Schema, maxJSON int64) (json []byte, res *Result, err error) {
 	if threshold < 0 || (contentLength >= 0 && contentLength < threshold) {
-		data, err := io.ReadAll(body)
+		data, err := readAll(body, contentLength)
 		if err != nil {
 			return nil, nil, fmt.Errorf("jsonimg: reading body: %w", err)
 		}
@@ -41,4 +41,28 @@ func Read(body io.Reader, contentLength, threshold int64, schema Schema, maxJSON
 		return nil, nil, err
 	}
 	return res.JSON, res, nil
+}
+
+// readAll is io.ReadAll (the same loop) into a buffer of the announced
+// length, when there is one (below the streaming threshold), instead of
+// one grown from 512 bytes; a body longer than announced is still read
+// whole.
+func readAll(body io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength <= 0 {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, 0, contentLength+1) // +1: room to see the end without growing
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

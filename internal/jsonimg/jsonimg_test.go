@@ -106,6 +106,7 @@ func check(t *testing.T, schema Schema, body string, want ...[]byte) *Result {
 }
 
 func TestGeminiShapes(t *testing.T) {
+	t.Parallel()
 	a, b, d := randBytes(70000, 1), randBytes(5001, 2), randBytes(300, 3)
 	esc := strings.ReplaceAll(strings.ReplaceAll(b64(b), "/", `\/`), "+", `\u002b`)
 	body := `{"candidates":[{"content":{"role":"model","parts":[` +
@@ -147,6 +148,7 @@ func TestGeminiShapes(t *testing.T) {
 }
 
 func TestOpenAIShapes(t *testing.T) {
+	t.Parallel()
 	a, b, c := randBytes(40000, 4), randBytes(1234, 5), randBytes(2, 6)
 	images := `{"created":1,"data":[{"b64_json":"` + b64(a) + `","revised_prompt":"x"},{"url":"data:image/png;base64,` + b64(b) + `"},{"b64_json":"` + b64(c) + `"}],"usage":{"input_tokens":3}}`
 	check(t, OpenAI, images, a, b, c)
@@ -162,6 +164,7 @@ func TestOpenAIShapes(t *testing.T) {
 }
 
 func TestLeftAlone(t *testing.T) {
+	t.Parallel()
 	a := randBytes(3000, 7)
 	s := b64(a)
 	for _, tc := range []struct{ name, body string }{
@@ -199,6 +202,7 @@ func TestLeftAlone(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	body := `{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + b64(randBytes(999, 8)) + `"}},{"text":"a\u00e9b ![x](data:image/png;base64,QUJD)"}]}}],"n":[1.5e+3,true,false,null]}`
 	for i := 0; i < len(body); i++ {
 		for _, hint := range []int64{int64(len(body)), -1} {
@@ -305,6 +309,7 @@ func FuzzRewrite(f *testing.F) {
 }
 
 func TestImagenAndBatchSchemas(t *testing.T) {
+	t.Parallel()
 	img := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x89, 'P', 'N', 'G', 1, 2, 3}, 50))
 	tests := []struct {
 		schema Schema
@@ -332,6 +337,7 @@ func TestImagenAndBatchSchemas(t *testing.T) {
 }
 
 func TestRewriteLimitCapsTheJSON(t *testing.T) {
+	t.Parallel()
 	body := `{"data":[{"b64_json":"QUJD","revised_prompt":"` + strings.Repeat("long text ", 1<<20) + `"}]}`
 	if _, err := RewriteLimit(strings.NewReader(body), -1, OpenAI, 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("err = %v, want ErrTooLarge", err)

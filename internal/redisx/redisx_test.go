@@ -17,6 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // one that gets an answer, or passes its expiry, is dropped (the third
 // job always meets the outage); the goroutine ends when nothing is left.
 func TestJanitor(t *testing.T) {
+	t.Parallel()
 	outage := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
 	var down atomic.Bool
 	down.Store(true)
@@ -56,6 +57,7 @@ func TestJanitor(t *testing.T) {
 // TestJanitorStop: Stop ends the goroutine at once, even with jobs that
 // could only expire much later, and Add does nothing after it.
 func TestJanitorStop(t *testing.T) {
+	t.Parallel()
 	outage := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	j := &Janitor{}
 	j.Add(time.Now().Add(time.Hour), func(context.Context) error { return outage })

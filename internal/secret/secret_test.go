@@ -10,6 +10,7 @@ import (
 )
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	got := Redact("key sk-abcdef123 bad; again sk-abcdef123", "sk-abcdef123", "abc", "")
 	if got != "key [REDACTED] bad; again [REDACTED]" {
 		t.Errorf("Redact = %q", got)
@@ -17,6 +18,7 @@ func TestRedact(t *testing.T) {
 }
 
 func TestRedactForms(t *testing.T) {
+	t.Parallel()
 	const key = "AIzaSy/Dk+9_q=Zr-TfW8xv&Q2u"
 	r := New(key)
 	tests := map[string]string{
@@ -52,6 +54,7 @@ func TestRedactForms(t *testing.T) {
 }
 
 func TestRedactShortSecrets(t *testing.T) {
+	t.Parallel()
 	r := New("abc", "k7-x9Q") // 3 bytes: ignored; 6 bytes: whole only
 	if got := r.Redact("abc k7-x9Q k7-x9"); got != "abc [REDACTED] k7-x9" {
 		t.Errorf("Redact = %q", got)
@@ -63,6 +66,7 @@ func TestRedactShortSecrets(t *testing.T) {
 }
 
 func TestCleanRedactsBeforeCutting(t *testing.T) {
+	t.Parallel()
 	const key = "sk-proj-0123456789abcdefghij"
 	r := New(key)
 	got := r.Clean("token "+key+" rest", 20)
@@ -72,6 +76,7 @@ func TestCleanRedactsBeforeCutting(t *testing.T) {
 }
 
 func TestWrapAndQuietKeepTheChain(t *testing.T) {
+	t.Parallel()
 	cause := errors.New("bad key sk-abcdef123")
 	w := Wrap(cause, "sk-abcdef123")
 	if w.Error() != "bad key [REDACTED]" || !errors.Is(w, cause) {
@@ -96,6 +101,7 @@ func (c conf) Format(f fmt.State, verb rune) {
 }
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	c := conf{APIKey: "sk-live-123456789", Header: http.Header{"X-Api-Key": {"sk-other-987654321"}, "X-Title": {"app"}}}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		got := fmt.Sprintf(verb, c)
@@ -121,6 +127,7 @@ func BenchmarkRedact1MiB(b *testing.B) {
 }
 
 func TestURL(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"https://user:pass@relay.example/v1?key=abc&x=1": "https://%5BREDACTED%5D@relay.example/v1?key=%5BREDACTED%5D&x=%5BREDACTED%5D",
 		"https://api.openai.com/v1":                      "https://api.openai.com/v1",

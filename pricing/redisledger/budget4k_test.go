@@ -39,6 +39,7 @@ type fourKResult struct {
 // call's own price ($0.4004 against $0.4003 billed), so 24 calls fit and
 // the 25th never does, however the processes interleave.
 func TestReplicas4KHighBudget(t *testing.T) {
+	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	results := make([]fourKResult, fourKReplicas)

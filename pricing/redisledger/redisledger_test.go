@@ -37,6 +37,7 @@ func newStore(t testing.TB, opts Options) (*Store, *redis.Client) {
 }
 
 func TestReserveSettle(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	keys := []string{"overall/day/2026-11-21", "team=a/day/2026-11-21"}
@@ -83,6 +84,7 @@ func TestReserveSettle(t *testing.T) {
 // TestAbandonedReservationCountedAsSpent: a reservation never settled
 // counts at its amount once ReservationTTL has passed.
 func TestAbandonedReservationCountedAsSpent(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -116,6 +118,7 @@ func TestAbandonedReservationCountedAsSpent(t *testing.T) {
 // TestAlertsFireOnceAcrossReplicas: two budgets (two replicas) on one
 // ledger fire each threshold once between them.
 func TestAlertsFireOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	s1, c := newStore(t, Options{})
 	s2 := testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: s1.prefix[:len(s1.prefix)-len("budget:")], Timeout: redistest.Timeout}}))
 	var fired atomic.Int32
@@ -155,6 +158,7 @@ func deadClient(t *testing.T) *redis.Client { return redistest.DeadClient(t) }
 // TestUnreachableFailClosed: the default policy refuses every request
 // with a typed error, before the provider is called.
 func TestUnreachableFailClosed(t *testing.T) {
+	t.Parallel()
 	s := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.DiscardHandler)}}))
 	meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: provider.Dollar}}))}))
 	called := false
@@ -178,6 +182,7 @@ func TestUnreachableFailClosed(t *testing.T) {
 // TestUnreachableFallback: redisopt.FallbackToMemory keeps enforcing the cap per
 // process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
+	t.Parallel()
 	s := testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FallbackToMemory, Logger: slog.New(slog.DiscardHandler)}}))
 	b := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Store: s, Limits: pricing.Limits{Daily: 100}}))
 	ctx := context.Background()
@@ -203,6 +208,7 @@ func TestUnreachableFallback(t *testing.T) {
 // error during the outage and nothing panics; afterwards every settle
 // that was acknowledged is in the ledger, and nothing exceeds the cap.
 func TestRedisRestartKeepsAcknowledgedSpend(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
 	const limit = 1_000_000_000
@@ -321,6 +327,7 @@ type budgetResult struct {
 // over a generator that costs $0.04 a call: the ledger never exceeds
 // $1.00 and every refusal is ErrBudgetExceeded.
 func TestReplicasShareBudget(t *testing.T) {
+	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	results := make([]budgetResult, budgetReplicas)
@@ -409,6 +416,7 @@ func TestHelperProcess(t *testing.T) {
 // A client retry of a reserve whose answer was lost (a restart, a timeout)
 // runs the script again with the same id: it must not count twice.
 func TestReserveRetryCountsOnce(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	key := "overall/day/2026-12-04"

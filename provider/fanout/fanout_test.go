@@ -31,6 +31,7 @@ func requests(n int) []*provider.Request {
 }
 
 func TestOrderPartialFailuresAndProgress(t *testing.T) {
+	t.Parallel()
 	var inFlight, maxInFlight atomic.Int32
 	g := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 		n := inFlight.Add(1)
@@ -98,6 +99,7 @@ func TestOrderPartialFailuresAndProgress(t *testing.T) {
 }
 
 func TestCancelStopsNewWorkAndWaitsForInFlight(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{}, 10)
 	var finished atomic.Int32
@@ -132,6 +134,7 @@ func TestCancelStopsNewWorkAndWaitsForInFlight(t *testing.T) {
 }
 
 func TestEmptyAndAlreadyCancelled(t *testing.T) {
+	t.Parallel()
 	g := provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		t.Error("called")
 		return nil, nil
@@ -221,6 +224,7 @@ func BenchmarkEfficiency(b *testing.B) {
 
 // Careless inputs are typed errors, never panics.
 func TestNilInputs(t *testing.T) {
+	t.Parallel()
 	res := fanout.Run(context.Background(), nil, []*provider.Request{{Prompt: "p"}, nil}, fanout.Options{})
 	for i, r := range res {
 		if !errors.Is(r.Err, provider.ErrInvalidRequest) {

@@ -265,6 +265,7 @@ func TestChatCompletionShapes(t *testing.T) {
 }
 
 func TestOpenRouterImages(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, providertest.Options{})
 	hr, m := rawPost(t, srv, "/api/v1/images", "application/json", []byte(`{"model":"google/gemini-nano-banana-2.1","prompt":"a tree","image_config":{"aspect_ratio":"1:1","image_size":"2K"}}`))
 	if hr.StatusCode != 200 {
@@ -304,6 +305,7 @@ func TestOpenAIAuth(t *testing.T) {
 }
 
 func TestLargeImageBytes(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, providertest.Options{LargeImageBytes: 1 << 20})
 	_, m := rawPost(t, srv, "/v1/images/generations", "application/json", []byte(`{"model":"gpt-image-2","prompt":"x"}`))
 	b, err := base64.StdEncoding.DecodeString(m["data"].([]any)[0].(map[string]any)["b64_json"].(string))

@@ -53,6 +53,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/imagegen-go/imagegen/internal/cfgcheck"
@@ -168,6 +169,7 @@ func New(cfg Config) (provider.Middleware, error) {
 		if l.dayLimit <= 0 {
 			l.dayLimit = math.MaxInt32
 		}
+		l.single = l.demands(1)
 		return provider.Wrap(next, l.generate)
 	}, nil
 }
@@ -205,6 +207,9 @@ type limiter struct {
 	rpm, ipm  Window
 	perMinute string // the per-minute limits, for refusals
 	dayLimit  int
+	single    []Demand // the demands of a one-image request, made once (stores only read them)
+
+	today atomic.Pointer[cachedDay] // the quota day of the last call
 }
 
 // refuse builds the limiter's own error.
@@ -310,6 +315,40 @@ func (l *limiter) dayOf(now time.Time) Day {
 	return Day{Name: t.Format(time.DateOnly), Left: midnight.Sub(now)}
 }
 
+// quotaDay is dayOf without formatting the date on every call: the last
+// call's day is kept with its midnight.
+func (l *limiter) quotaDay(now time.Time) Day {
+	y, m, d := now.In(l.cfg.DayZone).Date()
+	if c := l.today.Load(); c != nil && c.year == y && c.month == m && c.day == d {
+		return Day{Name: c.name, Left: c.midnight.Sub(now)}
+	}
+	c := &cachedDay{year: y, month: m, day: d, name: now.In(l.cfg.DayZone).Format(time.DateOnly),
+		midnight: time.Date(y, m, d+1, 0, 0, 0, 0, l.cfg.DayZone)} // as dayOf
+	l.today.Store(c)
+	return Day{Name: c.name, Left: c.midnight.Sub(now)}
+}
+
+type cachedDay struct {
+	year     int
+	month    time.Month
+	day      int
+	name     string
+	midnight time.Time
+}
+
+// demands returns what a request of n images needs of the per-minute
+// windows.
+func (l *limiter) demands(n int) []Demand {
+	var ds []Demand
+	if l.rpm.Limit > 0 {
+		ds = append(ds, Demand{Name: "rpm", Window: l.rpm, N: 1})
+	}
+	if l.ipm.Limit > 0 {
+		ds = append(ds, Demand{Name: "ipm", Window: l.ipm, N: n})
+	}
+	return ds
+}
+
 func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	if req == nil {
 		return nil, provider.Errorf(provider.KindInvalidRequest, "ratelimit: Request: nil request")
@@ -334,7 +373,7 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 		defer release()
 	}
 	now := l.cfg.Clock.Now()
-	day := l.dayOf(now)
+	day := l.quotaDay(now)
 	ok, err := store.TakeDay(ctx, l.key, day, l.dayLimit, 1)
 	if err != nil {
 		return nil, l.refused(ctx, "store", l.storeError(err))
@@ -342,13 +381,9 @@ func (l *limiter) generate(ctx context.Context, req *provider.Request) (*provide
 	if !ok {
 		return nil, l.refused(ctx, "day", l.refuse(provider.KindQuotaExhausted, day.Left, "%s: daily quota used up for %s", l.key, day.Name))
 	}
-	var buf [2]Demand
-	demands := buf[:0]
-	if l.rpm.Limit > 0 {
-		demands = append(demands, Demand{Name: "rpm", Window: l.rpm, N: 1})
-	}
-	if l.ipm.Limit > 0 {
-		demands = append(demands, Demand{Name: "ipm", Window: l.ipm, N: req.Count()})
+	demands := l.single
+	if n := req.Count(); n != 1 && l.ipm.Limit > 0 {
+		demands = l.demands(n)
 	}
 	var wait time.Duration
 	if len(demands) > 0 {

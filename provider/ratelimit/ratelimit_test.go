@@ -165,6 +165,7 @@ func TestBurstCap(t *testing.T) {
 }
 
 func TestFailFast(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	up := &counter{}
 	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, FailFast: true, Clock: clk}))(up)
@@ -189,6 +190,7 @@ func TestFailFast(t *testing.T) {
 }
 
 func TestWaitBeyondDeadlineFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	up := &counter{}
 	g := testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1, Clock: clk}))(up)
@@ -209,6 +211,7 @@ func TestWaitBeyondDeadlineFailsAtOnce(t *testing.T) {
 }
 
 func TestRequestsPerDay(t *testing.T) {
+	t.Parallel()
 	la, err := time.LoadLocation("America/Los_Angeles")
 	if err != nil {
 		t.Fatal(err) // time/tzdata is linked into this test binary
@@ -251,6 +254,7 @@ func TestRequestsPerDay(t *testing.T) {
 }
 
 func TestUpstreamDailyQuotaMarksTheDay(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon) // 04:00 in Los Angeles
 	up := &counter{next: func(n int) error {
 		if n == 1 {
@@ -277,6 +281,7 @@ func TestUpstreamDailyQuotaMarksTheDay(t *testing.T) {
 }
 
 func TestImagesPerMinute(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	up := &counter{}
 	g := testutil.Must(ratelimit.New(ratelimit.Config{ImagesPerMinute: 6, FailFast: true, Clock: clk}))(up)
@@ -302,6 +307,7 @@ func TestImagesPerMinute(t *testing.T) {
 }
 
 func TestMaxConcurrent(t *testing.T) {
+	t.Parallel()
 	for _, failFast := range []bool{true, false} {
 		name := map[bool]string{true: "fail fast", false: "wait"}[failFast]
 		t.Run(name, func(t *testing.T) {
@@ -351,6 +357,7 @@ func TestMaxConcurrent(t *testing.T) {
 // TestPauseAfterHint: one caller's 429 with a hint makes every caller of
 // the provider wait it out, instead of each one hitting the 429 again.
 func TestPauseAfterHint(t *testing.T) {
+	t.Parallel()
 	for _, failFast := range []bool{false, true} {
 		t.Run(map[bool]string{true: "fail fast", false: "wait"}[failFast], func(t *testing.T) {
 			clk := newClock(noon)
@@ -398,6 +405,7 @@ func TestPauseAfterHint(t *testing.T) {
 }
 
 func TestSharedStore(t *testing.T) {
+	t.Parallel()
 	clk := newClock(noon)
 	store := ratelimit.NewMemoryStore()
 	cfg := ratelimit.Config{Key: "project-1", RequestsPerDay: 3, Store: store, Clock: clk}
@@ -414,6 +422,7 @@ func TestSharedStore(t *testing.T) {
 }
 
 func TestForwardsDescribe(t *testing.T) {
+	t.Parallel()
 	g := testutil.Must(ratelimit.New(ratelimit.Config{}))(&counter{})
 	if d := provider.Describe(g); d.Provider != "fake" {
 		t.Errorf("Describe = %+v", d)
@@ -591,6 +600,7 @@ func TestMemoryStoreTakesEveryWindowAtOnce(t *testing.T) {
 }
 
 func TestMemoryStoreDayDoesNotGoBack(t *testing.T) {
+	t.Parallel()
 	s := ratelimit.NewMemoryStore()
 	ctx := context.Background()
 	today := ratelimit.Day{Name: "2026-11-22", Left: 24 * time.Hour}

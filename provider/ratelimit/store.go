@@ -66,6 +66,8 @@ type Store interface {
 	// recorded later than t−Per (those reserved for later included) exist,
 	// so it never admits too many; a call may wait behind one already
 	// waiting for a later slot rather than slip in before it.
+	//
+	// demands is shared between calls: Take must not modify it.
 	Take(ctx context.Context, key string, demands []Demand, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, err error)
 
 	// TakeDay counts n requests against key's quota for day when that
@@ -200,7 +202,12 @@ func (s *MemoryStore) Take(_ context.Context, key string, demands []Demand, now 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	wins := make([]*window, len(demands))
+	var buf [2]*window
+	wins := buf[:0]
+	if len(demands) > len(buf) {
+		wins = make([]*window, 0, len(demands))
+	}
+	wins = wins[:len(demands)]
 	at := now.UnixNano()
 	for i, d := range demands {
 		k := windowKey{key, d.Name, d.Window}
@@ -282,8 +289,9 @@ func (s *MemoryStore) PauseUntil(_ context.Context, key string) (time.Time, erro
 }
 
 type semaphore struct {
-	limit int
-	ch    chan struct{}
+	limit   int
+	ch      chan struct{}
+	release func() // frees a slot; made once, so that Acquire allocates nothing
 }
 
 // Acquire implements Store with a channel semaphore per key; ttl is
@@ -293,10 +301,11 @@ func (s *MemoryStore) Acquire(ctx context.Context, key string, limit int, _ time
 	sem := s.sems[key]
 	if sem == nil || sem.limit != limit {
 		sem = &semaphore{limit: limit, ch: make(chan struct{}, limit)}
+		sem.release = func() { <-sem.ch }
 		s.sems[key] = sem
 	}
 	s.mu.Unlock()
-	release := func() { <-sem.ch }
+	release := sem.release
 	select {
 	case sem.ch <- struct{}{}:
 		return release, nil

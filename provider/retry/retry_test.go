@@ -44,6 +44,7 @@ func perr(k provider.Kind, hint time.Duration) error {
 var noJitter = retry.Policy{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, RandomizationFactor: -1}
 
 func TestRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		policy    retry.Policy
@@ -138,6 +139,7 @@ func equalDurations(a, b []time.Duration) bool {
 }
 
 func TestJitterStaysInRange(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	calls := 0
 	errs := make([]error, 3)
@@ -157,6 +159,7 @@ func TestJitterStaysInRange(t *testing.T) {
 }
 
 func TestAttemptsSumInnerAttempts(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	n := 0
 	inner := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
@@ -173,6 +176,7 @@ func TestAttemptsSumInnerAttempts(t *testing.T) {
 }
 
 func TestAttemptEvents(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	var got []provider.Event
 	calls := 0
@@ -206,6 +210,7 @@ func TestAttemptEvents(t *testing.T) {
 }
 
 func TestContextDoneDuringWait(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	blocked := blockingClock{}
 	calls := 0
@@ -228,6 +233,7 @@ func (blockingClock) Now() time.Time                       { return time.Time{} 
 func (blockingClock) After(time.Duration) <-chan time.Time { return nil }
 
 func TestForwardsDescribe(t *testing.T) {
+	t.Parallel()
 	inner := describing{}
 	g := testutil.Must(retry.New(retry.Policy{}))(inner)
 	if d := provider.Describe(g); d.Provider != "fake" || d.Model != "m" {
@@ -302,6 +308,7 @@ func fmtBody(format, msg string) string { return strings.Replace(format, "%s", m
 
 // A try the rate limiter refused made no upstream call.
 func TestLocalRefusalIsNotAnAttempt(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	n := 0
 	inner := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {

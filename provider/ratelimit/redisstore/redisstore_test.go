@@ -45,6 +45,7 @@ var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // clocks slightly out of order) through the Redis store and the memory
 // store: they answer every call alike.
 func TestTakeMatchesMemoryStore(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, Options{})
 	mem := ratelimit.NewMemoryStore()
 	ctx := context.Background()
@@ -87,6 +88,7 @@ func TestTakeMatchesMemoryStore(t *testing.T) {
 // one window: 9 per minute admits 9 in any minute in total, whichever
 // store asks, all at once when they come at once.
 func TestTakeSharedBetweenStores(t *testing.T) {
+	t.Parallel()
 	a, c := newStore(t, Options{})
 	b := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: strings.TrimSuffix(a.prefix, "rl:"), Timeout: redistest.Timeout}})))
 	ctx := context.Background()
@@ -111,6 +113,7 @@ func TestTakeSharedBetweenStores(t *testing.T) {
 }
 
 func TestDayPauseAndKeys(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	const apiKey = "AIzaSy-secret-api-key-0123456789"
@@ -180,6 +183,7 @@ func TestDayPauseAndKeys(t *testing.T) {
 }
 
 func TestAcquireLeases(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, Options{Common: redisopt.Common{PollInterval: 5 * time.Millisecond}})
 	ctx := context.Background()
 	r1, err := s.Acquire(ctx, "k", 2, time.Minute, false)
@@ -230,6 +234,7 @@ func TestAcquireLeases(t *testing.T) {
 // and frees it after. The expiry is set by hand around Redis's own clock,
 // so nothing depends on how fast the test runs.
 func TestLeaseOfDeadHolderExpires(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	k := s.key("c", "k")
@@ -254,10 +259,13 @@ func TestLeaseOfDeadHolderExpires(t *testing.T) {
 // depends on the machine keeping up with a third of the TTL; the test
 // checks that refreshes happen, not their timing.)
 func TestLeaseRefreshedWhileHeld(t *testing.T) {
+	t.Parallel()
 	s, c := newStore(t, Options{})
 	ctx := context.Background()
 	k := s.key("c", "k")
-	rel, err := s.Acquire(ctx, "k", 1, 300*time.Millisecond, false)
+	// 3 s: a refresh comes every second, and a loaded machine that let
+	// the key expire (it has the lease's TTL) would leave nothing to refresh.
+	rel, err := s.Acquire(ctx, "k", 1, 3*time.Second, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +301,7 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // TestUnreachableFallback: with redisopt.FallbackToMemory, an unreachable Redis
 // leaves the limiter working per process, with one warning.
 func TestUnreachableFallback(t *testing.T) {
+	t.Parallel()
 	var logs logBuf
 	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})))
 	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Burst: 3, FailFast: true, Store: s,
@@ -320,6 +329,7 @@ func TestUnreachableFallback(t *testing.T) {
 // TestUnreachableFailClosed: with redisopt.FailClosed, calls are refused with a
 // typed error and the provider is not called.
 func TestUnreachableFailClosed(t *testing.T) {
+	t.Parallel()
 	s := closing(t, testutil.Must(New(deadClient(t), Options{Common: redisopt.Common{OnUnavailable: redisopt.FailClosed, Logger: slog.New(slog.DiscardHandler)}})))
 	called := false
 	gen := testutil.Must(ratelimit.New(ratelimit.Config{Key: "k", RequestsPerMinute: 3, Store: s}))(provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
@@ -365,6 +375,7 @@ func TestUnreachableFailClosed(t *testing.T) {
 // for what it needs (polling with a generous timeout), never for a fixed
 // time.
 func TestRedisRestartMidRun(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartServer(t)
 	c := redistest.NewClient(t, srv.Addr)
 	s := closing(t, testutil.Must(New(c, Options{Common: redisopt.Common{Prefix: "imagegen-test:", Logger: slog.New(slog.DiscardHandler), RetryInterval: 50 * time.Millisecond, Timeout: redistest.Timeout}})))

@@ -48,6 +48,7 @@ type childResult struct {
 // from, and the emulator, which counts by the time requests reach it,
 // sees the 120 of a phase a minute after those of the phase before.
 func TestReplicasShareMinuteLimit(t *testing.T) {
+	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	var offset atomic.Int64
