@@ -95,3 +95,34 @@ func ExampleHandleEvents() {
 	// Output:
 	// retry.attempt attempt 1 backoff
 }
+
+// Stream yields the drafts of an image as the provider sends them, then
+// the final response. A generator that cannot stream yields only the
+// final response.
+func ExampleStream() {
+	// A stand-in for an adapter that streams: it sends two drafts through
+	// the request's Previews before answering.
+	g := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if p, ok := provider.PreviewsOf(req); ok {
+			for i := range 2 {
+				p.On(provider.Preview{Index: i, Image: provider.Image{Data: []byte("draft"), MIMEType: "image/png"}})
+			}
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte("final"), MIMEType: "image/png"}}}, nil
+	})
+	req := &provider.Request{Prompt: "a lighthouse at dusk", Options: provider.Options{provider.Previews{Count: 2}}}
+	for ev, err := range provider.Stream(context.Background(), g, req) {
+		switch {
+		case err != nil:
+			fmt.Println("failed:", err)
+		case ev.Preview != nil:
+			fmt.Println("preview", ev.Preview.Index)
+		default:
+			fmt.Println("final", len(ev.Response.Images), "image")
+		}
+	}
+	// Output:
+	// preview 0
+	// preview 1
+	// final 1 image
+}

@@ -65,10 +65,26 @@ func checkOptions(opts Options) error {
 		if t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		if p, ok := previewsAt(o); ok {
+			if err := p.check(i); err != nil {
+				return err
+			}
+		}
 		if j, dup := seen[t]; dup {
 			return invalid(fmt.Sprintf("Options[%d]", i), "a second %s (Options[%d] is one); give one of each type", t, j)
 		}
 		seen[t] = i
 	}
 	return nil
+}
+
+// previewsAt returns o as Previews when it is one (value or pointer).
+func previewsAt(o Option) (Previews, bool) {
+	switch p := o.(type) {
+	case Previews:
+		return p, true
+	case *Previews:
+		return *p, true
+	}
+	return Previews{}, false
 }

@@ -13,6 +13,7 @@ import (
 )
 
 func TestUSDString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   provider.USD
 		want string
@@ -35,6 +36,7 @@ func TestUSDString(t *testing.T) {
 }
 
 func TestParseUSD(t *testing.T) {
+	t.Parallel()
 	good := []struct {
 		in   string
 		want provider.USD
@@ -59,6 +61,7 @@ func TestParseUSD(t *testing.T) {
 }
 
 func TestUSDTextRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, v := range []provider.USD{0, 1, 39000, -10_000, 1<<63 - 1, 123_456_789} {
 		b, err := v.MarshalText()
 		if err != nil {
@@ -89,6 +92,7 @@ func FuzzParseUSD(f *testing.F) {
 }
 
 func TestErrorMatchesItsSentinelOnly(t *testing.T) {
+	t.Parallel()
 	kinds := []provider.Kind{
 		provider.KindUnknown, provider.KindInvalidRequest, provider.KindAuth, provider.KindModelNotFound,
 		provider.KindModelRetired, provider.KindRateLimited, provider.KindQuotaExhausted,
@@ -115,6 +119,7 @@ func TestErrorMatchesItsSentinelOnly(t *testing.T) {
 }
 
 func TestRetryable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -142,6 +147,7 @@ func TestRetryable(t *testing.T) {
 }
 
 func TestRetryAfterAndBilledUsage(t *testing.T) {
+	t.Parallel()
 	inner := &provider.Error{Kind: provider.KindRateLimited, RetryAfter: 3 * time.Second, Usage: &provider.Usage{ThoughtTokens: 40}}
 	joined := errors.Join(errors.New("other"), fmt.Errorf("route b: %w", inner))
 	if d, ok := provider.RetryAfter(joined); !ok || d != 3*time.Second {
@@ -156,6 +162,7 @@ func TestRetryAfterAndBilledUsage(t *testing.T) {
 }
 
 func TestErrorsfWrapsCause(t *testing.T) {
+	t.Parallel()
 	cause := io.ErrUnexpectedEOF
 	err := provider.Errorf(provider.KindUnavailable, "reading body: %w", cause)
 	if !errors.Is(err, cause) || !errors.Is(err, provider.ErrUnavailable) {
@@ -167,6 +174,7 @@ func TestErrorsfWrapsCause(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	img := provider.Image{Data: []byte("\x89PNG\r\n\x1a\n....")}
 	seed := int64(7)
 	ok := []provider.Request{
@@ -256,6 +264,7 @@ func TestNilRequestInHelpers(t *testing.T) {
 }
 
 func TestCheckInputImage(t *testing.T) {
+	t.Parallel()
 	heic := append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), make([]byte, 16)...)
 	heif := append([]byte("\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1"), make([]byte, 16)...)
 	avif := append([]byte("\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1avif"), make([]byte, 16)...)
@@ -283,6 +292,7 @@ func TestCheckInputImage(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", ""}, {"1k", "1K"}, {"1K", "1K"}, {" 2k ", "2K"}, {"4K", "4K"}, {"512", "512"}, {"512px", "512"},
 		{"0.5K", "512"}, {"AUTO", "auto"}, {"1024x1536", "1024x1536"}, {"1024X1536", "1024x1536"}, {"640*480", "640x480"},
@@ -296,6 +306,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestSniffAndExtension(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		data        string
 		mime, ext   string
@@ -322,6 +333,7 @@ func TestSniffAndExtension(t *testing.T) {
 }
 
 func TestCapabilitiesCheck(t *testing.T) {
+	t.Parallel()
 	img := provider.Image{Data: []byte{1}}
 	caps := provider.Capabilities{
 		MaxImages: 4, MaxReferences: 2, EditKnown: true, Edit: true, Mask: false,
@@ -383,6 +395,7 @@ func passThrough(next provider.Generator) provider.Generator {
 type opaque struct{ provider.Generator }
 
 func TestDescribeSeesThroughDecorators(t *testing.T) {
+	t.Parallel()
 	base := described{provider.GeneratorFunc(func(context.Context, *provider.Request) (*provider.Response, error) {
 		return &provider.Response{}, nil
 	})}
@@ -407,6 +420,7 @@ func TestDescribeSeesThroughDecorators(t *testing.T) {
 }
 
 func TestChainSkipsNilAndKeepsOrder(t *testing.T) {
+	t.Parallel()
 	var order []string
 	mw := func(name string) provider.Middleware {
 		return func(next provider.Generator) provider.Generator {
@@ -429,6 +443,7 @@ func TestChainSkipsNilAndKeepsOrder(t *testing.T) {
 }
 
 func TestRequestCloneIsDeep(t *testing.T) {
+	t.Parallel()
 	seed := int64(1)
 	r := &provider.Request{Prompt: "x", Seed: &seed, Labels: map[string]string{"a": "1"}, Options: provider.Options{testOption{N: 1}},
 		References: []provider.Image{{Data: []byte{1}}}, Mask: &provider.Image{Data: []byte{2}}}
@@ -447,8 +462,9 @@ func TestRequestCloneIsDeep(t *testing.T) {
 }
 
 func TestUsageAdd(t *testing.T) {
-	a := provider.Usage{InputTokens: 1, InputImageTokens: 2, OutputTokens: 3, OutputImageTokens: 4, ThoughtTokens: 5, Images: 6}
-	if got := a.Add(a); got != (provider.Usage{2, 4, 6, 8, 10, 12}) {
+	t.Parallel()
+	a := provider.Usage{InputTokens: 1, InputImageTokens: 2, OutputTokens: 3, OutputImageTokens: 4, ThoughtTokens: 5, Images: 6, Previews: 7}
+	if got := a.Add(a); got != (provider.Usage{2, 4, 6, 8, 10, 12, 14}) {
 		t.Errorf("Add = %+v", got)
 	}
 	if !(provider.Usage{}).IsZero() || a.IsZero() {
@@ -482,6 +498,7 @@ func BenchmarkValidate(b *testing.B) {
 }
 
 func TestWithOrigin(t *testing.T) {
+	t.Parallel()
 	orig := &provider.Error{Kind: provider.KindInvalidRequest, Model: "kept"}
 	err := provider.WithOrigin(fmt.Errorf("wrapped: %w", orig), "gemini", "m")
 	var pe *provider.Error
@@ -501,6 +518,7 @@ func (routes) Alternatives() []provider.Description {
 }
 
 func TestCandidates(t *testing.T) {
+	t.Parallel()
 	through := provider.Chain(routes{}, passThrough, passThrough)
 	if got := provider.Candidates(through); len(got) != 2 || got[1].Model != "b" {
 		t.Errorf("Candidates through decorators = %+v", got)

@@ -92,6 +92,7 @@ type Usage struct {
 	OutputImageTokens int // the image part of OutputTokens
 	ThoughtTokens     int // thinking tokens, billed as text output; not part of OutputTokens
 	Images            int // images billed
+	Previews          int // partial images billed beside the final ones (see Previews)
 }
 
 // Add returns the field-wise sum of u and o.
@@ -103,6 +104,7 @@ func (u Usage) Add(o Usage) Usage {
 		OutputImageTokens: u.OutputImageTokens + o.OutputImageTokens,
 		ThoughtTokens:     u.ThoughtTokens + o.ThoughtTokens,
 		Images:            u.Images + o.Images,
+		Previews:          u.Previews + o.Previews,
 	}
 }
 
