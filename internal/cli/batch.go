@@ -17,6 +17,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/atomicfile"
 	"github.com/imagegen-go/imagegen/internal/cli/batchstate"
 	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -314,7 +315,7 @@ func (r *batchRun) save(key string, imgs []provider.Image) ([]string, error) {
 	var files []string
 	for i, img := range imgs {
 		p := filepath.Join(r.out, fmt.Sprintf("%s-%d%s", fileBase(key), i+1, img.Extension()))
-		if err := writeAtomic(p, img.Data); err != nil {
+		if err := atomicfile.Write(p, img.Data, 0o644); err != nil {
 			return files, err
 		}
 		files = append(files, p)
