@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -369,16 +370,9 @@ func (r *batchRun) runLive(ctx context.Context, pending []*batchItem, prov strin
 		return err
 	}
 	pool(ctx, r, pending, func(it *batchItem) {
-		model := it.Model
-		if model == "" {
-			model = r.model
+		if rt, ok := itemRoute(r, it, routeFor); ok {
+			r.sendLive(ctx, rt.gen, rt.model, it)
 		}
-		rt, err := routeFor(model)
-		if err != nil {
-			r.finish(it, nil, 0, err)
-			return
-		}
-		r.sendLive(ctx, rt.gen, rt.model, it)
 	})
 	return nil
 }
@@ -403,6 +397,17 @@ func perModel[T any](resolve func(model string) (T, error)) func(model string) (
 		routes[model] = rt
 		return rt, nil
 	}
+}
+
+// itemRoute returns the route of it's model (the run's when it names
+// none); when there is none, it finishes the item with the reason.
+func itemRoute[T any](r *batchRun, it *batchItem, routeFor func(model string) (T, error)) (T, bool) {
+	rt, err := routeFor(cmp.Or(it.Model, r.model))
+	if err != nil {
+		r.finish(it, nil, 0, err)
+		return rt, false
+	}
+	return rt, true
 }
 
 // pool runs do on each job, r.conc at once, and returns when every job

@@ -266,13 +266,8 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 	if ctx.Err() != nil || r.stopped.Load() {
 		return
 	}
-	model := it.Model
-	if model == "" {
-		model = r.model
-	}
-	rt, err := routeFor(model)
-	if err != nil {
-		r.finish(it, nil, 0, err)
+	rt, ok := itemRoute(r, it, routeFor)
+	if !ok {
 		return
 	}
 	req, err := it.request(rt.model, r.labels(it))
