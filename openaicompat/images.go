@@ -45,6 +45,8 @@ type imagesRequest struct {
 	User              string       `json:"user,omitempty"`
 	SafetyIdentifier  string       `json:"safety_identifier,omitempty"`
 	ImageConfig       *imageConfig `json:"image_config,omitempty"`
+	Stream            bool         `json:"stream,omitempty"`
+	PartialImages     *int         `json:"partial_images,omitempty"`
 }
 
 // imageConfig is OpenRouter's image_config.
@@ -229,25 +231,38 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 		body        []byte
 		err         error
 	)
+	pv, stream := g.previews(p)
 	if len(p.req.References) > 0 {
 		path = "/images/edits"
-		body, contentType, err = editsBody(p)
+		body, contentType, err = editsBody(p, stream, pv.Want())
 	} else {
 		path = "/images/generations"
 		if g.cfg.Mode == ModeOpenRouterImages {
 			path = "/images"
 		}
 		contentType = "application/json"
-		body, err = json.Marshal(g.generationsBody(p))
+		r := g.generationsBody(p)
+		if stream {
+			r.Stream, r.PartialImages = true, new(pv.Want())
+		}
+		body, err = json.Marshal(r)
 	}
 	if err != nil {
 		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
+	}
+	if stream {
+		return g.streamImages(ctx, p, path, contentType, body, pv)
 	}
 	var ans imagesResponse
 	calls, streamed, err := g.post(ctx, p, path, contentType, body, &ans)
 	if err != nil {
 		return nil, err
 	}
+	return g.imagesAnswer(ctx, p, &ans, calls, streamed)
+}
+
+// imagesAnswer turns a decoded Images API answer into the Response.
+func (g *Generator) imagesAnswer(ctx context.Context, p *plan, ans *imagesResponse, calls int, streamed *jsonimg.Result) (*provider.Response, error) {
 	if ans.Error.e != nil && len(ans.Data) == 0 {
 		return nil, g.apiError(ctx, p.id, statusOf(ans.Error.e), nil, ans.Error.e, calls)
 	}
@@ -255,43 +270,64 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 	if ans.Model != "" {
 		served = g.secrets.Clean(catalogID(ans.Model), 200)
 	}
-	out := &provider.Response{Provider: g.name, Model: served, Attempts: calls, Warnings: append([]string(nil), p.warnings...)}
-	imageOnly := !p.dallE()
-	if ans.Usage != nil {
-		if c, ok, w := parseCost(ans.Usage.Cost); ok {
-			out.Cost = c
-		} else if w != "" {
-			out.Warnings = append(out.Warnings, w)
-		}
-	}
 	srcs := make([]imageSource, len(ans.Data))
 	for i, d := range ans.Data {
 		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: g.secrets.Clean(d.RevisedPrompt, textutil.MaxKept), label: ans.OutputFormat, streamed: streamed}
 	}
 	images, warnings, firstErr := g.resolve(ctx, srcs)
-	out.Warnings = append(out.Warnings, warnings...)
+	return g.finishImages(p, imagesOutcome{served: served, calls: calls, usage: ans.Usage, images: images,
+		warnings: warnings, firstErr: firstErr, entries: len(ans.Data)})
+}
+
+// imagesOutcome is what an Images API call gave, a JSON answer or a
+// stream, before it becomes a Response.
+type imagesOutcome struct {
+	served   string
+	calls    int
+	usage    *usageJSON
+	images   []provider.Image
+	warnings []string // about the images
+	firstErr error    // the first image that could not be used
+	entries  int      // images in the answer, used or not
+	previews int      // partial images received (billed)
+}
+
+// finishImages makes the Response of an Images API call, or its error
+// when no image could be used.
+func (g *Generator) finishImages(p *plan, o imagesOutcome) (*provider.Response, error) {
+	out := &provider.Response{Provider: g.name, Model: o.served, Attempts: o.calls, Warnings: append([]string(nil), p.warnings...)}
+	imageOnly := !p.dallE()
+	if o.usage != nil {
+		if c, ok, w := parseCost(o.usage.Cost); ok {
+			out.Cost = c
+		} else if w != "" {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	out.Warnings = append(out.Warnings, o.warnings...)
 	var uw string
-	if out.Usage, uw = ans.Usage.usage(len(images), imageOnly); uw != "" {
+	if out.Usage, uw = o.usage.usage(len(o.images), imageOnly); uw != "" {
 		out.Warnings = append(out.Warnings, uw)
 	}
-	if len(images) == 0 {
+	out.Usage.Previews = o.previews
+	if len(o.images) == 0 {
 		u := out.Usage
 		u.Images = 0
-		if firstErr != nil {
-			return nil, g.withUsage(firstErr, p.id, u, calls)
+		if o.firstErr != nil {
+			return nil, g.withUsage(o.firstErr, p.id, u, o.calls)
 		}
 		msg := "the answer holds no image"
-		if len(warnings) > 0 {
-			msg = g.secrets.Clean(msg+": "+strings.Join(warnings, "; "), textutil.MaxMessage)
+		if len(o.warnings) > 0 {
+			msg = g.secrets.Clean(msg+": "+strings.Join(o.warnings, "; "), textutil.MaxMessage)
 		}
-		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
+		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: o.served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
 	}
-	out.Images = images
+	out.Images = o.images
 	out.Warnings = append(out.Warnings, ensureFormat(out.Images, p.format)...)
-	if len(images) < p.n && len(ans.Data) >= p.n {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(images), p.n))
-	} else if len(images) < p.n {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %d images, got %d", p.n, len(images)))
+	if len(o.images) < p.n && o.entries >= p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(o.images), p.n))
+	} else if len(o.images) < p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %d images, got %d", p.n, len(o.images)))
 	}
 	return out, nil
 }
@@ -337,7 +373,9 @@ func ensureFormat(images []provider.Image, format string) []string {
 // editsBody writes /images/edits by hand: go-openai sends one image only,
 // and always sends n, size and response_format, empty or not
 // (PROVIDERS.md §5). One reference goes as "image", several as "image[]".
-func editsBody(p *plan) ([]byte, string, error) {
+//
+// With stream, it asks for an event stream with partials partial images.
+func editsBody(p *plan, stream bool, partials int) ([]byte, string, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	field := func(k, v string) {
@@ -360,6 +398,10 @@ func editsBody(p *plan) ([]byte, string, error) {
 	field("response_format", p.responseFormat)
 	field("user", p.user)
 	field("safety_identifier", p.safetyID)
+	if stream {
+		field("stream", "true")
+		field("partial_images", strconv.Itoa(partials))
+	}
 	name := "image"
 	if len(p.req.References) > 1 {
 		name = "image[]"

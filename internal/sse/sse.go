@@ -166,6 +166,10 @@ func (s *Reader) eatSpace() {
 	}
 }
 
+// Buffered returns the number of bytes read from the body but not yet
+// consumed: with the count read from the body, where the reader is.
+func (s *Reader) Buffered() int { return s.br.Buffered() }
+
 // skipLine consumes the rest of a line, without buffering it.
 func (s *Reader) skipLine() error {
 	for {
