@@ -225,16 +225,49 @@ func (u *usageJSON) usage(images int, imageOnly bool) (out provider.Usage, warni
 }
 
 func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Response, error) {
-	var (
-		path        string
-		contentType string
-		body        []byte
-		err         error
-	)
 	pv, stream := g.previews(p)
+	if stream {
+		path, contentType, body, err := g.imagesRequest(p, true, pv.Want())
+		if err != nil {
+			return nil, err
+		}
+		resp, err := g.streamImages(ctx, p, path, contentType, body, pv)
+		if !refusedStream(err) {
+			return resp, err
+		}
+		// A relay (or a model) that refuses "stream" is asked again
+		// without it: a refused request is not billed, and the caller
+		// asked for an image, previews only if they can be had.
+		resp, err = g.generateOnce(ctx, p)
+		if resp != nil {
+			resp.Attempts++
+		}
+		return resp, err
+	}
+	return g.generateOnce(ctx, p)
+}
+
+// generateOnce makes one call without a stream.
+func (g *Generator) generateOnce(ctx context.Context, p *plan) (*provider.Response, error) {
+	path, contentType, body, err := g.imagesRequest(p, false, 0)
+	if err != nil {
+		return nil, err
+	}
+	var ans imagesResponse
+	calls, streamed, err := g.post(ctx, p, path, contentType, body, &ans)
+	if err != nil {
+		return nil, err
+	}
+	return g.imagesAnswer(ctx, p, &ans, calls, streamed)
+}
+
+// imagesRequest builds the call: generations (JSON) or, with
+// references, edits (multipart); with stream, one that asks for an event
+// stream with partials partial images.
+func (g *Generator) imagesRequest(p *plan, stream bool, partials int) (path, contentType string, body []byte, err error) {
 	if len(p.req.References) > 0 {
 		path = "/images/edits"
-		body, contentType, err = editsBody(p, stream, pv.Want())
+		body, contentType, err = editsBody(p, stream, partials)
 	} else {
 		path = "/images/generations"
 		if g.cfg.Mode == ModeOpenRouterImages {
@@ -243,22 +276,14 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 		contentType = "application/json"
 		r := g.generationsBody(p)
 		if stream {
-			r.Stream, r.PartialImages = true, new(pv.Want())
+			r.Stream, r.PartialImages = true, new(partials)
 		}
 		body, err = json.Marshal(r)
 	}
 	if err != nil {
-		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
+		return "", "", nil, g.invalid(p.id, "", "encoding the request: %v", err)
 	}
-	if stream {
-		return g.streamImages(ctx, p, path, contentType, body, pv)
-	}
-	var ans imagesResponse
-	calls, streamed, err := g.post(ctx, p, path, contentType, body, &ans)
-	if err != nil {
-		return nil, err
-	}
-	return g.imagesAnswer(ctx, p, &ans, calls, streamed)
+	return path, contentType, body, nil
 }
 
 // imagesAnswer turns a decoded Images API answer into the Response.

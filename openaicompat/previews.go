@@ -54,6 +54,20 @@ func streamable(p *plan) bool {
 	return p.format != "gif" && p.format != "svg"
 }
 
+// refusedStream reports whether err is a refusal of "stream" or
+// "partial_images" (400 before any event), as OpenAI answers for a model
+// that cannot stream: "Unsupported value: 'stream' does not support true
+// with this model."
+func refusedStream(err error) bool {
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.KindInvalidRequest || pe.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	m := strings.ToLower(pe.Message)
+	return strings.Contains(m, "'stream'") || strings.Contains(m, "partial_images") || strings.Contains(m, `"stream"`) ||
+		strings.Contains(m, "stream") && strings.Contains(m, "not support")
+}
+
 // streamEvent is one event of an Images API stream
 // (image_generation.partial_image, image_generation.completed and their
 // image_edit twins), or an error event.
