@@ -90,7 +90,7 @@ func TestPreviewsEmulatorFaults(t *testing.T) {
 		code  string
 	}{
 		{providertest.StreamReset(), provider.KindUnavailable, ""},
-		{providertest.StreamHang(), provider.KindTimeout, ""},
+		{providertest.StreamHang(), provider.KindTimeout, ""}, // the caller gives up (see below)
 		{providertest.StreamMalformed(), provider.KindUnavailable, "MALFORMED"},
 		{providertest.StreamError(), provider.KindUnavailable, "server_error"},
 		{providertest.StreamIncomplete(), provider.KindUnavailable, openaicompat.CodeStreamTruncated},
@@ -107,11 +107,20 @@ func TestPreviewsEmulatorFaults(t *testing.T) {
 				}
 				ctx := context.Background()
 				if tc.kind == provider.KindTimeout {
-					// The hang lasts until the caller gives up: a deadline
-					// well past the first event, which comes at once.
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
-					defer cancel()
+					// The hang lasts until the caller gives up: here 50 ms
+					// after the first preview (the emulator's image takes
+					// longer than that under -race, so the clock starts
+					// with the preview), as a deadline would.
+					ctx2, cancel := context.WithCancelCause(ctx)
+					defer cancel(nil)
+					ctx = ctx2
+					on := req.Options[len(req.Options)-1].(provider.Previews)
+					inner := on.On
+					on.On = func(p provider.Preview) {
+						inner(p)
+						time.AfterFunc(50*time.Millisecond, func() { cancel(context.DeadlineExceeded) })
+					}
+					req.Options[len(req.Options)-1] = on
 				}
 				resp, err := g.Generate(ctx, req)
 				if err == nil {
