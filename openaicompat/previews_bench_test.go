@@ -3,6 +3,7 @@ package openaicompat_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/imagegen-go/imagegen/internal/memtest"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // largeStream is an event stream whose completed event holds the
@@ -34,17 +36,42 @@ func largeStream(b *testing.B) []byte {
 	return []byte(sb.String())
 }
 
+// emulatorStream is the emulator's own event stream for a 16 MiB final
+// image (its drafts stay small), fetched once.
+func emulatorStream(b *testing.B) []byte {
+	b.Helper()
+	clearEnv(b)
+	emu := providertest.NewServer(providertest.Options{APIKey: testKey, LargeImageBytes: largeSize})
+	defer emu.Close()
+	req, _ := http.NewRequest(http.MethodPost, emu.URL()+"/v1/images/generations",
+		strings.NewReader(`{"model":"gpt-image-2","prompt":"noise","n":1,"stream":true,"partial_images":2}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := emu.Client().Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		b.Fatalf("emulator: %d %v %.200s", resp.StatusCode, err, raw)
+	}
+	return raw
+}
+
 // BenchmarkLargeImageSSE measures what a 16 MiB final image costs when it
 // arrives in an event stream (two small partials first), replayed from
-// memory with and without a Content-Length (a real stream has none):
+// memory with and without a Content-Length (a real stream has none), and
+// the emulator's own stream, replayed the same way:
 // x-image is bytes allocated per call and peak-x-image the heap
 // high-water mark of a call, both over the image size (memtest).
 //
 //	go test -run '^$' -bench LargeImageSSE -benchtime 10x ./openaicompat/
 func BenchmarkLargeImageSSE(b *testing.B) {
-	body := largeStream(b)
-	for _, framing := range []string{"chunked", "content-length"} {
-		b.Run(framing, func(b *testing.B) {
+	bodies := map[string][]byte{"replay": largeStream(b), "emulator": emulatorStream(b)}
+	for _, run := range []struct{ source, framing string }{{"replay", "chunked"}, {"replay", "content-length"}, {"emulator", "chunked"}} {
+		body, framing := bodies[run.source], run.framing
+		b.Run(run.source+"/"+framing, func(b *testing.B) {
 			g, err := openaicompat.New(openaicompat.Config{APIKey: testKey, BaseURL: "http://memory.invalid/v1",
 				HTTPClient: &http.Client{Transport: memtest.Transport{Body: body, WithLength: framing == "content-length", ContentType: "text/event-stream"}}})
 			if err != nil {
