@@ -277,10 +277,8 @@ func mergeUsage(us []*usageJSON) *usageJSON {
 		return us[0]
 	}
 	same := true
-	first, _ := json.Marshal(us[0])
 	for _, u := range us[1:] {
-		b, _ := json.Marshal(u)
-		same = same && bytes.Equal(b, first)
+		same = same && u.counts() == us[0].counts()
 	}
 	if same {
 		return us[0]
@@ -304,6 +302,18 @@ func mergeUsage(us []*usageJSON) *usageJSON {
 		}
 	}
 	return sum
+}
+
+// counts is every count of u, as sent, to compare two reports.
+func (u *usageJSON) counts() string {
+	d := func(t *tokenDetails) string {
+		if t == nil {
+			return "-"
+		}
+		return fmt.Sprint(t.TextTokens, t.ImageTokens, t.ReasoningTokens)
+	}
+	return fmt.Sprint(u.InputTokens, u.OutputTokens, u.PromptTokens, u.CompletionTokens, d(u.InputTokensDetails), d(u.OutputTokensDetails),
+		d(u.PromptTokensDetails), d(u.CompletionTokensDetails), string(u.Cost))
 }
 
 // readError types a failure to read or parse an event.

@@ -331,6 +331,7 @@ func TestPreviewsSeveralImages(t *testing.T) {
 	}{
 		{"same usage", streamUsage, 4360},
 		{"per-image usage", `{"input_tokens":0,"output_tokens":1000}`, 5360},
+		{"per-image usage, same details", strings.Replace(streamUsage, "4360", "1000", 1), 5360},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
