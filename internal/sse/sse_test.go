@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -172,4 +173,33 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("body %q\ngot  %q\nwant %q", body, got, want)
 		}
 	})
+}
+
+// TestLongLinesNotBuffered: comments, unknown fields, event names and
+// data of 16 MiB each are read through without being held: the reader
+// allocates its buffer and little else.
+func TestLongLinesNotBuffered(t *testing.T) {
+	big := strings.Repeat("x", 16<<20)
+	body := ":" + big + "\n" + big + ": v\nretry: " + big + "\nevent: " + big + "\ndata: " + big + "\n\ndata: end\n\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s := NewReader(strings.NewReader(body))
+	if err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Event()) != MaxEventName {
+		t.Errorf("event name of %d bytes", len(s.Event()))
+	}
+	n, _ := io.Copy(io.Discard, s.Data())
+	if err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(s.Data())
+	runtime.ReadMemStats(&after)
+	if n != 16<<20 || string(b) != "end" {
+		t.Fatalf("data %d bytes, then %q", n, b)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("allocated %d bytes reading 80 MiB of long lines", alloc)
+	}
 }
