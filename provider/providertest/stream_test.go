@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/genai"
 
@@ -843,5 +844,29 @@ func TestStreamFaultsThroughControl(t *testing.T) {
 	srv.Reset()
 	if _, m := control(t, srv, "GET", "settings", "", ""); m["streamInterval"] != "0s" || m["streamMode"] != "events" {
 		t.Errorf("after Reset: %v", m)
+	}
+}
+
+// StreamInterval pauses before each event, after the headers: with a
+// pause longer than any test, a client has the 200 and no event.
+func TestStreamInterval(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, providertest.Options{StreamInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs, err := readStream(ctx, t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":1,"size":"64x64"}`),
+		func(i int, _ sseEvent) {
+			if i == -1 {
+				cancel() // the headers came at once
+			}
+		})
+	if !errors.Is(err, context.Canceled) || len(evs) != 0 {
+		t.Errorf("%d events, %v", len(evs), err)
+	}
+	srv.SetStreamInterval(0)
+	if evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":1,"size":"64x64"}`), nil); err != nil || len(evs) != 2 {
+		t.Errorf("without the interval: %d events, %v", len(evs), err)
 	}
 }
