@@ -90,8 +90,8 @@ const (
 	// EndpointGenerateContent is Gemini's models/{model}:generateContent.
 	EndpointGenerateContent Endpoint = "generateContent"
 	// EndpointStreamGenerateContent is Gemini's
-	// models/{model}:streamGenerateContent, which the emulator refuses
-	// (see serveStream).
+	// models/{model}:streamGenerateContent: SSE chunks with ?alt=sse, a
+	// JSON array without (see handleStreamGenerateContent).
 	EndpointStreamGenerateContent Endpoint = "streamGenerateContent"
 	// EndpointBatchCreate is Gemini's models/{model}:batchGenerateContent.
 	EndpointBatchCreate Endpoint = "batchGenerateContent"
