@@ -295,6 +295,20 @@ func (s *Server) hijackClose(w http.ResponseWriter) {
 
 // --- OpenAI Images API ---
 
+// imageEvent is an Images API stream event, its fields in the order of
+// OpenAI's reference.
+type imageEvent struct {
+	Type              string         `json:"type"`
+	B64JSON           string         `json:"b64_json"`
+	CreatedAt         int64          `json:"created_at"`
+	Size              string         `json:"size"`
+	Quality           string         `json:"quality"`
+	Background        string         `json:"background"`
+	OutputFormat      string         `json:"output_format"`
+	PartialImageIndex *int           `json:"partial_image_index,omitempty"`
+	Usage             map[string]any `json:"usage,omitempty"`
+}
+
 // imagesStream answers an Images API stream: partial_image events with
 // distinct drafts, then one completed event per image, each with the
 // request's usage (the same as the JSON answer's: the 100 output tokens
@@ -312,9 +326,9 @@ func (s *Server) imagesStream(w http.ResponseWriter, st *streamReq, ep Endpoint,
 	}
 	size := strconv.Itoa(wd) + "x" + strconv.Itoa(ht)
 	created := s.now().Unix()
-	base := func(typ string, img []byte) map[string]any {
-		return map[string]any{"type": typ, "b64_json": b64(img), "created_at": created, "size": size,
-			"quality": q, "background": bg, "output_format": format}
+	base := func(typ string, img []byte) imageEvent {
+		return imageEvent{Type: typ, B64JSON: b64(img), CreatedAt: created, Size: size,
+			Quality: q, Background: bg, OutputFormat: format}
 	}
 	partials := p.partials
 	if st.finalOnly || len(images) == 0 {
@@ -324,13 +338,13 @@ func (s *Server) imagesStream(w http.ResponseWriter, st *streamReq, ep Endpoint,
 	for i := range partials {
 		img, _ := s.blockImage(format, wd, ht, "partial|"+strconv.Itoa(i)+"|"+p.prompt+"|"+p.model)
 		ev := base(prefix+".partial_image", img)
-		ev["partial_image_index"] = i
-		plan.events = append(plan.events, streamEvent{name: prefix + ".partial_image", data: jsonBytes(ev), preview: true})
+		ev.PartialImageIndex = &i
+		plan.events = append(plan.events, streamEvent{name: ev.Type, data: jsonBytes(ev), preview: true})
 	}
 	for _, img := range images {
 		ev := base(prefix+".completed", img)
-		ev["usage"] = usage
-		plan.events = append(plan.events, streamEvent{name: prefix + ".completed", data: jsonBytes(ev), final: true})
+		ev.Usage = usage
+		plan.events = append(plan.events, streamEvent{name: ev.Type, data: jsonBytes(ev), final: true})
 	}
 	plan.errEvent = streamEvent{name: "error", data: jsonBytes(map[string]any{"type": "error", "error": map[string]any{
 		"type": "server_error", "code": "server_error",
@@ -456,6 +470,50 @@ func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, c *call) {
 	s.sendStream(w, c, plan)
 }
 
+// gChunkOut is one streamed GenerateContentResponse, its fields in
+// Google's order (mimeType before data, usage before the model version).
+type gChunkOut struct {
+	Candidates    []gCandOut `json:"candidates"`
+	UsageMetadata any        `json:"usageMetadata,omitempty"`
+	ModelVersion  string     `json:"modelVersion"`
+	ResponseID    any        `json:"responseId"`
+}
+
+type gCandOut struct {
+	Content struct {
+		Parts []gPartOut `json:"parts"`
+		Role  string     `json:"role"`
+	} `json:"content"`
+	FinishReason  any `json:"finishReason,omitempty"`
+	FinishMessage any `json:"finishMessage,omitempty"`
+	Index         int `json:"index"`
+}
+
+type gPartOut struct {
+	Text       string `json:"text,omitempty"`
+	InlineData *struct {
+		MimeType string `json:"mimeType"`
+		Data     string `json:"data"`
+	} `json:"inlineData,omitempty"`
+	Thought          bool   `json:"thought,omitempty"`
+	ThoughtSignature string `json:"thoughtSignature,omitempty"`
+}
+
+// partOut converts a part of generate's answer.
+func partOut(p map[string]any) gPartOut {
+	var o gPartOut
+	o.Text, _ = p["text"].(string)
+	o.Thought, _ = p["thought"].(bool)
+	o.ThoughtSignature, _ = p["thoughtSignature"].(string)
+	if d, ok := p["inlineData"].(map[string]any); ok {
+		o.InlineData = &struct {
+			MimeType string `json:"mimeType"`
+			Data     string `json:"data"`
+		}{fmt.Sprint(d["mimeType"]), fmt.Sprint(d["data"])}
+	}
+	return o
+}
+
 // geminiChunks cuts a generateContent answer into stream chunks (see
 // handleStreamGenerateContent).
 func (s *Server) geminiChunks(resp map[string]any, includeThoughts bool, model string) []streamEvent {
@@ -495,23 +553,20 @@ func (s *Server) geminiChunks(resp map[string]any, includeThoughts bool, model s
 	}
 	events := make([]streamEvent, 0, len(out))
 	for i, raw := range out {
-		p := raw.(map[string]any)
+		p := partOut(raw.(map[string]any))
 		last := i == len(out)-1
-		cd := map[string]any{"content": map[string]any{"role": "model", "parts": []any{p}}, "index": 0}
-		chunk := map[string]any{"candidates": []any{cd}, "modelVersion": model, "responseId": resp["responseId"]}
+		cd := gCandOut{}
+		cd.Content.Role, cd.Content.Parts = "model", []gPartOut{p}
+		chunk := gChunkOut{Candidates: []gCandOut{cd}, ModelVersion: model, ResponseID: resp["responseId"]}
 		switch {
 		case last:
-			for k, v := range cand {
-				if k != "content" {
-					cd[k] = v
-				}
-			}
-			chunk["usageMetadata"] = usage
+			chunk.Candidates[0].FinishReason = cand["finishReason"]
+			chunk.Candidates[0].FinishMessage = cand["finishMessage"]
+			chunk.UsageMetadata = usage
 		case i == 0:
-			chunk["usageMetadata"] = firstUsage
+			chunk.UsageMetadata = firstUsage
 		}
-		_, img := p["inlineData"]
-		events = append(events, streamEvent{data: jsonBytes(chunk), preview: img && p["thought"] == true, final: last})
+		events = append(events, streamEvent{data: jsonBytes(chunk), preview: p.InlineData != nil && p.Thought, final: last})
 	}
 	return events
 }
