@@ -74,10 +74,11 @@
 // Options.StreamInterval pauses (in real time) before each event, so a
 // client can measure the time to the first draft against the time to the
 // final image; Options.Latency still delays the headers. Options.StreamMode
-// emulates relays on the OpenAI-style endpoints: StreamFinalOnly drops the
-// drafts, StreamIgnored answers the JSON body (the client must read the
-// Content-Type: openai-node would read it as an empty stream),
-// StreamRefused answers 400 unsupported_value. Stats.Streams counts the
+// emulates relays: StreamFinalOnly drops the drafts (partial images,
+// Gemini's thought parts), StreamIgnored answers the JSON body (the
+// client must read the Content-Type: openai-node would read it as an
+// empty stream), StreamRefused answers 400 unsupported_value (Gemini: 404
+// "not supported for streamGenerateContent"). Stats.Streams counts the
 // answers sent as streams; streamed calls are recorded and counted per
 // endpoint like any other.
 //

@@ -9,29 +9,37 @@ import (
 	"time"
 )
 
-// StreamMode selects how the OpenAI-style endpoints (images generations
-// and edits, chat completions, OpenRouter's images) answer a request with
-// "stream": true (stream=true in a multipart form). Gemini's
-// streamGenerateContent always streams.
+// StreamMode selects how the server answers a request for a stream:
+// "stream": true (stream=true in a multipart form) on the OpenAI-style
+// endpoints (images generations and edits, chat completions, OpenRouter's
+// images), and Gemini's streamGenerateContent. The modes other than
+// StreamEvents emulate relays.
 type StreamMode int
 
 const (
-	// StreamEvents streams server-sent events, as OpenAI does: partial
-	// images, then the completed images (see serveStream).
+	// StreamEvents streams as the providers do: OpenAI's partial images
+	// then completed images, Gemini's drafts then the final image (see
+	// the package doc, Streams).
 	StreamEvents StreamMode = iota
 	// StreamFinalOnly streams without drafts: partial_images is dropped
-	// (only the completed events come), and chat streams carry the final
-	// image alone, as a relay that passes "stream" but not
-	// "partial_images" through.
+	// (only the completed events come), chat streams carry the final
+	// image alone, Gemini streams lose their thought parts, as a relay
+	// that passes "stream" but not "partial_images" through, or strips
+	// thoughts.
 	StreamFinalOnly
-	// StreamIgnored answers the ordinary JSON body, as a relay that does
-	// not stream answers: a client must read the Content-Type
+	// StreamIgnored answers the ordinary JSON body (Gemini: the
+	// generateContent answer, one object), as a relay that does not
+	// stream answers: a client must read the Content-Type
 	// (application/json) and treat the body as the single, final answer.
 	StreamIgnored
-	// StreamRefused answers 400 invalid_request_error, param "stream",
-	// code "unsupported_value", "Unsupported value: 'stream' does not
-	// support true with this model. Supported values are: false.", what
-	// OpenAI answers for a model without streaming.
+	// StreamRefused refuses the stream before it starts. OpenAI-style:
+	// 400 invalid_request_error, param "stream", code "unsupported_value",
+	// "Unsupported value: 'stream' does not support true with this model.
+	// Supported values are: false.", what OpenAI answers for a model
+	// without streaming (https://github.com/github/gh-models/issues/31,
+	// checked 2026-12-04). Gemini: 404 NOT_FOUND "models/X is not found
+	// for API version V, or is not supported for streamGenerateContent.
+	// ...", Google's answer for a model without the method.
 	StreamRefused
 )
 
@@ -109,27 +117,34 @@ func jsonBytes(v any) []byte {
 // first, as it would before a real stream starts; a stream fault
 // (StreamReset, StreamHang, ...) fires mid-stream, in sendStream.
 //
-// OpenAI-style endpoints follow Options.StreamMode (SetStreamMode);
-// GPT image models stream, DALL·E models are refused as OpenAI refuses a
+// Options.StreamMode (SetStreamMode) decides; in StreamEvents mode GPT
+// image models stream and DALL·E models are refused as OpenAI refuses a
 // model without streaming (400 unsupported_value on "stream").
 func (s *Server) serveStream(w http.ResponseWriter, c *call) {
-	if c.rt.wire == wireGoogle {
-		s.handleStreamGenerateContent(w, c)
-		return
-	}
 	s.mu.Lock()
 	mode := s.streamMode
 	s.mu.Unlock()
-	switch mode {
-	case StreamRefused:
+	google := c.rt.wire == wireGoogle
+	switch {
+	case mode == StreamRefused && google:
+		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", modelNotFoundMessage(c.rt, c.rt.model), nil)
+		return
+	case mode == StreamRefused:
 		refuseStream(w)
 		return
-	case StreamIgnored:
+	case mode == StreamIgnored && google:
+		s.handleGenerateContent(w, c.r, c.rt, c.body, c.f)
+		return
+	case mode == StreamIgnored:
 		c.rt.stream = false
 		s.dispatch(w, c)
 		return
 	}
 	st := &streamReq{c: c, finalOnly: mode == StreamFinalOnly}
+	if google {
+		s.handleStreamGenerateContent(w, st)
+		return
+	}
 	switch c.rt.ep {
 	case EndpointImagesGenerations, EndpointOpenRouterImages:
 		s.handleImagesGenerations(w, c.rt, c.rec, c.f, st)
@@ -442,7 +457,8 @@ func (s *Server) chatStream(w http.ResponseWriter, st *streamReq, resp map[strin
 // first chunk carries usageMetadata with the prompt's tokens only; the
 // last one the totals. A content fault (SafetyBlock, PromptBlocked,
 // NoImage) is one chunk holding generateContent's answer.
-func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, c *call) {
+func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, st *streamReq) {
+	c := st.c
 	var req gRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
 		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received. "+err.Error(), nil)
@@ -463,6 +479,9 @@ func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, c *call) {
 	}
 	plan := streamPlan{framing: framing}
 	thoughts, _ := req.GenerationConfig.ThinkingConfig["includeThoughts"].(bool)
+	if st.finalOnly {
+		thoughts = false
+	}
 	plan.events = s.geminiChunks(resp, thoughts, c.rt.model)
 	plan.errEvent = streamEvent{data: jsonBytes(map[string]any{"error": map[string]any{
 		"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}})}

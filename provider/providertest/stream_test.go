@@ -870,3 +870,45 @@ func TestStreamInterval(t *testing.T) {
 		t.Errorf("without the interval: %d events, %v", len(evs), err)
 	}
 }
+
+// StreamMode applies to streamGenerateContent too: a relay that strips
+// the thoughts, answers generateContent's JSON, or lacks the method.
+func TestStreamModesGemini(t *testing.T) {
+	t.Parallel()
+	h := http.Header{"X-Goog-Api-Key": {"test-key"}, "Content-Type": {"application/json"}}
+	for _, tc := range []struct {
+		mode   providertest.StreamMode
+		status int
+		ctype  string
+		chunks int
+	}{
+		{providertest.StreamEvents, 200, "text/event-stream", 4},
+		{providertest.StreamFinalOnly, 200, "text/event-stream", 1},
+		{providertest.StreamIgnored, 200, "application/json", 0},
+		{providertest.StreamRefused, 404, "application/json", 0},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, providertest.Options{StreamMode: tc.mode})
+			resp, b := postStream(t, srv, "/v1beta/models/gemini-3-pro-image:streamGenerateContent?alt=sse", h, geminiStreamBody(true))
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			switch tc.mode {
+			case providertest.StreamEvents, providertest.StreamFinalOnly:
+				if ev, _ := parseSSE(t, b); len(ev) != tc.chunks {
+					t.Errorf("%d chunks", len(ev))
+				}
+			case providertest.StreamIgnored:
+				var c gChunk
+				if err := json.Unmarshal(b, &c); err != nil || len(c.Candidates) != 1 || c.Candidates[0].FinishReason != "STOP" {
+					t.Errorf("%v %.100s", err, b)
+				}
+			case providertest.StreamRefused:
+				if !bytes.Contains(b, []byte("not supported for streamGenerateContent")) {
+					t.Errorf("%s", b)
+				}
+			}
+		})
+	}
+}
