@@ -52,7 +52,9 @@
 //     "stream" (400 unsupported_value, OpenAI's answer for a model without
 //     streaming); gif and svg are refused as any output_format but png,
 //     jpeg and webp; partial_images outside 0..3 gets OpenAI's
-//     integer_below_min_value / integer_above_max_value.
+//     integer_below_min_value / integer_above_max_value. SafetyBlock and
+//     PromptBlocked answer their 400 before the stream; NoImage streams no
+//     event at all.
 //   - Chat completions: chat.completion.chunk objects (the role, the text,
 //     each image in its own delta: delta.images in the OpenRouter shape,
 //     markdown in delta.content otherwise, a Gemini 3 draft before the
@@ -69,7 +71,9 @@
 //     never "thought") comes last with finishReason STOP and the whole
 //     usageMetadata. The first chunk's usageMetadata counts the prompt
 //     only, so a client must take the last one, not add them up. Without
-//     alt=sse the same chunks form a JSON array, as Google answers.
+//     alt=sse the same chunks form a JSON array, as Google answers. A
+//     content fault (SafetyBlock, PromptBlocked, NoImage) streams
+//     generateContent's answer as one chunk.
 //
 // Options.StreamInterval pauses (in real time) before each event, so a
 // client can measure the time to the first draft against the time to the
