@@ -198,7 +198,7 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 		flush(w)
 		written++
 	}
-	for i, ev := range p.events {
+	for i := 0; i <= len(p.events); i++ { // one more turn: a fault may cut an empty stream
 		if i == cut && fault != KindNone {
 			switch fault {
 			case KindStreamReset:
@@ -224,10 +224,13 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 				written++
 			}
 		}
+		if i == len(p.events) {
+			break
+		}
 		if d := time.Duration(s.streamInterval.Load()); d > 0 && !s.wait(ctx, d) {
 			return
 		}
-		emit(ev)
+		emit(p.events[i])
 	}
 	switch p.framing {
 	case framingChat:

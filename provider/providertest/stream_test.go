@@ -912,3 +912,21 @@ func TestStreamModesGemini(t *testing.T) {
 		})
 	}
 }
+
+// NoImage streams no event at all; StreamError on a stream without
+// drafts is the only event, in place of the completed one.
+func TestStreamFaultOnEmptyStream(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, providertest.Options{})
+	body := []byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":2,"size":"64x64"}`)
+	srv.Inject(providertest.EndpointImagesGenerations, providertest.NoImage())
+	if evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON, body, nil); err != nil || len(evs) != 0 {
+		t.Errorf("NoImage: %d events, %v", len(evs), err)
+	}
+	srv.Inject(providertest.EndpointImagesGenerations, providertest.StreamError())
+	evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"size":"64x64"}`), nil)
+	if err != nil || len(evs) != 1 || evs[0].Event != "error" {
+		t.Errorf("StreamError without drafts: %d events, %v", len(evs), err)
+	}
+}
