@@ -563,8 +563,9 @@ func (s *Server) geminiChunks(resp map[string]any, includeThoughts bool, model s
 		if _, img := p["inlineData"]; img {
 			// The real models send up to two drafts; the emulator sends
 			// two, the second larger and of other colours.
-			prompt := fmt.Sprint(resp["responseId"])
-			draft, mt := s.blockImage("jpeg", 512, 512, "draft2|"+prompt)
+			// Seeded by the first draft, so that it is cached per prompt.
+			first, _ := p["inlineData"].(map[string]any)
+			draft, mt := s.blockImage("jpeg", 512, 512, "draft2|"+fmt.Sprint(first["data"]))
 			out = append(out, map[string]any{"inlineData": map[string]any{"mimeType": mt, "data": b64(draft)}, "thought": true})
 		}
 	}
