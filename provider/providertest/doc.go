@@ -29,6 +29,14 @@
 //     results that expire, and call back signed (InjectWebhook spoils
 //     deliveries; LoseAnswers loses create answers after the task exists).
 //
+// An unknown path answers in the envelope of the family it looks like:
+// Google's NOT_FOUND for /v1beta, /v1alpha, /upload/, /download/, a
+// ":method" or a Vertex path, and under /v1/ (which OpenAI shares) when the
+// client is Google's (x-goog-api-key, x-goog-api-client or ?key=);
+// OpenAI's invalid_request_error otherwise. Every OpenAI-style answer,
+// errors included, carries x-request-id ("req_" and 32 hex digits), which
+// Request.RequestID records.
+//
 // # Streams
 //
 // A stream request gets a real stream; authentication, faults and rate
@@ -90,14 +98,6 @@
 // StreamError, StreamIncomplete) fire after the first draft, or, when a
 // stream has none, just before its first final image. See their
 // constructors.
-//
-// An unknown path answers in the envelope of the family it looks like:
-// Google's NOT_FOUND for /v1beta, /v1alpha, /upload/, /download/, a
-// ":method" or a Vertex path, and under /v1/ (which OpenAI shares) when the
-// client is Google's (x-goog-api-key, x-goog-api-client or ?key=);
-// OpenAI's invalid_request_error otherwise. Every OpenAI-style answer,
-// errors included, carries x-request-id ("req_" and 32 hex digits), which
-// Request.RequestID records.
 //
 // # Use with genai
 //
