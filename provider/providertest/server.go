@@ -90,8 +90,8 @@ const (
 	// EndpointGenerateContent is Gemini's models/{model}:generateContent.
 	EndpointGenerateContent Endpoint = "generateContent"
 	// EndpointStreamGenerateContent is Gemini's
-	// models/{model}:streamGenerateContent, which the emulator refuses
-	// (see serveStream).
+	// models/{model}:streamGenerateContent: SSE chunks with ?alt=sse, a
+	// JSON array without (see handleStreamGenerateContent).
 	EndpointStreamGenerateContent Endpoint = "streamGenerateContent"
 	// EndpointBatchCreate is Gemini's models/{model}:batchGenerateContent.
 	EndpointBatchCreate Endpoint = "batchGenerateContent"
@@ -207,9 +207,9 @@ type Options struct {
 	// final image; 0 sends the events back to back. It ends early, like
 	// Latency.
 	StreamInterval time.Duration
-	// StreamMode selects how the OpenAI-style endpoints answer "stream":
-	// true: StreamEvents (the zero value) streams, the other modes emulate
-	// relays that drop the drafts, ignore "stream" or refuse it.
+	// StreamMode selects how stream requests are answered: StreamEvents
+	// (the zero value) streams, the other modes emulate relays that drop
+	// the drafts, ignore the stream request or refuse it.
 	StreamMode StreamMode
 	// BatchDuration is how long, on Now, a batch job takes from PENDING to
 	// SUCCEEDED (RUNNING from half of it); 0 means one minute.

@@ -9,29 +9,37 @@ import (
 	"time"
 )
 
-// StreamMode selects how the OpenAI-style endpoints (images generations
-// and edits, chat completions, OpenRouter's images) answer a request with
-// "stream": true (stream=true in a multipart form). Gemini's
-// streamGenerateContent always streams.
+// StreamMode selects how the server answers a request for a stream:
+// "stream": true (stream=true in a multipart form) on the OpenAI-style
+// endpoints (images generations and edits, chat completions, OpenRouter's
+// images), and Gemini's streamGenerateContent. The modes other than
+// StreamEvents emulate relays.
 type StreamMode int
 
 const (
-	// StreamEvents streams server-sent events, as OpenAI does: partial
-	// images, then the completed images (see serveStream).
+	// StreamEvents streams as the providers do: OpenAI's partial images
+	// then completed images, Gemini's drafts then the final image (see
+	// the package doc, Streams).
 	StreamEvents StreamMode = iota
 	// StreamFinalOnly streams without drafts: partial_images is dropped
-	// (only the completed events come), and chat streams carry the final
-	// image alone, as a relay that passes "stream" but not
-	// "partial_images" through.
+	// (only the completed events come), chat streams carry the final
+	// image alone, Gemini streams lose their thought parts, as a relay
+	// that passes "stream" but not "partial_images" through, or strips
+	// thoughts.
 	StreamFinalOnly
-	// StreamIgnored answers the ordinary JSON body, as a relay that does
-	// not stream answers: a client must read the Content-Type
+	// StreamIgnored answers the ordinary JSON body (Gemini: the
+	// generateContent answer, one object), as a relay that does not
+	// stream answers: a client must read the Content-Type
 	// (application/json) and treat the body as the single, final answer.
 	StreamIgnored
-	// StreamRefused answers 400 invalid_request_error, param "stream",
-	// code "unsupported_value", "Unsupported value: 'stream' does not
-	// support true with this model. Supported values are: false.", what
-	// OpenAI answers for a model without streaming.
+	// StreamRefused refuses the stream before it starts. OpenAI-style:
+	// 400 invalid_request_error, param "stream", code "unsupported_value",
+	// "Unsupported value: 'stream' does not support true with this model.
+	// Supported values are: false.", what OpenAI answers for a model
+	// without streaming (https://github.com/github/gh-models/issues/31,
+	// checked 2026-12-04). Gemini: 404 NOT_FOUND "models/X is not found
+	// for API version V, or is not supported for streamGenerateContent.
+	// ...", Google's answer for a model without the method.
 	StreamRefused
 )
 
@@ -109,27 +117,34 @@ func jsonBytes(v any) []byte {
 // first, as it would before a real stream starts; a stream fault
 // (StreamReset, StreamHang, ...) fires mid-stream, in sendStream.
 //
-// OpenAI-style endpoints follow Options.StreamMode (SetStreamMode);
-// GPT image models stream, DALL·E models are refused as OpenAI refuses a
+// Options.StreamMode (SetStreamMode) decides; in StreamEvents mode GPT
+// image models stream and DALL·E models are refused as OpenAI refuses a
 // model without streaming (400 unsupported_value on "stream").
 func (s *Server) serveStream(w http.ResponseWriter, c *call) {
-	if c.rt.wire == wireGoogle {
-		s.handleStreamGenerateContent(w, c)
-		return
-	}
 	s.mu.Lock()
 	mode := s.streamMode
 	s.mu.Unlock()
-	switch mode {
-	case StreamRefused:
+	google := c.rt.wire == wireGoogle
+	switch {
+	case mode == StreamRefused && google:
+		writeGoogleError(w, http.StatusNotFound, "NOT_FOUND", modelNotFoundMessage(c.rt, c.rt.model), nil)
+		return
+	case mode == StreamRefused:
 		refuseStream(w)
 		return
-	case StreamIgnored:
+	case mode == StreamIgnored && google:
+		s.handleGenerateContent(w, c.r, c.rt, c.body, c.f)
+		return
+	case mode == StreamIgnored:
 		c.rt.stream = false
 		s.dispatch(w, c)
 		return
 	}
 	st := &streamReq{c: c, finalOnly: mode == StreamFinalOnly}
+	if google {
+		s.handleStreamGenerateContent(w, st)
+		return
+	}
 	switch c.rt.ep {
 	case EndpointImagesGenerations, EndpointOpenRouterImages:
 		s.handleImagesGenerations(w, c.rt, c.rec, c.f, st)
@@ -183,7 +198,7 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 		flush(w)
 		written++
 	}
-	for i, ev := range p.events {
+	for i := 0; i <= len(p.events); i++ { // one more turn: a fault may cut an empty stream
 		if i == cut && fault != KindNone {
 			switch fault {
 			case KindStreamReset:
@@ -209,10 +224,13 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 				written++
 			}
 		}
+		if i == len(p.events) {
+			break
+		}
 		if d := time.Duration(s.streamInterval.Load()); d > 0 && !s.wait(ctx, d) {
 			return
 		}
-		emit(ev)
+		emit(p.events[i])
 	}
 	switch p.framing {
 	case framingChat:
@@ -295,6 +313,20 @@ func (s *Server) hijackClose(w http.ResponseWriter) {
 
 // --- OpenAI Images API ---
 
+// imageEvent is an Images API stream event, its fields in the order of
+// OpenAI's reference.
+type imageEvent struct {
+	Type              string         `json:"type"`
+	B64JSON           string         `json:"b64_json"`
+	CreatedAt         int64          `json:"created_at"`
+	Size              string         `json:"size"`
+	Quality           string         `json:"quality"`
+	Background        string         `json:"background"`
+	OutputFormat      string         `json:"output_format"`
+	PartialImageIndex *int           `json:"partial_image_index,omitempty"`
+	Usage             map[string]any `json:"usage,omitempty"`
+}
+
 // imagesStream answers an Images API stream: partial_image events with
 // distinct drafts, then one completed event per image, each with the
 // request's usage (the same as the JSON answer's: the 100 output tokens
@@ -312,9 +344,9 @@ func (s *Server) imagesStream(w http.ResponseWriter, st *streamReq, ep Endpoint,
 	}
 	size := strconv.Itoa(wd) + "x" + strconv.Itoa(ht)
 	created := s.now().Unix()
-	base := func(typ string, img []byte) map[string]any {
-		return map[string]any{"type": typ, "b64_json": b64(img), "created_at": created, "size": size,
-			"quality": q, "background": bg, "output_format": format}
+	base := func(typ string, img []byte) imageEvent {
+		return imageEvent{Type: typ, B64JSON: b64(img), CreatedAt: created, Size: size,
+			Quality: q, Background: bg, OutputFormat: format}
 	}
 	partials := p.partials
 	if st.finalOnly || len(images) == 0 {
@@ -324,13 +356,13 @@ func (s *Server) imagesStream(w http.ResponseWriter, st *streamReq, ep Endpoint,
 	for i := range partials {
 		img, _ := s.blockImage(format, wd, ht, "partial|"+strconv.Itoa(i)+"|"+p.prompt+"|"+p.model)
 		ev := base(prefix+".partial_image", img)
-		ev["partial_image_index"] = i
-		plan.events = append(plan.events, streamEvent{name: prefix + ".partial_image", data: jsonBytes(ev), preview: true})
+		ev.PartialImageIndex = &i
+		plan.events = append(plan.events, streamEvent{name: ev.Type, data: jsonBytes(ev), preview: true})
 	}
 	for _, img := range images {
 		ev := base(prefix+".completed", img)
-		ev["usage"] = usage
-		plan.events = append(plan.events, streamEvent{name: prefix + ".completed", data: jsonBytes(ev), final: true})
+		ev.Usage = usage
+		plan.events = append(plan.events, streamEvent{name: ev.Type, data: jsonBytes(ev), final: true})
 	}
 	plan.errEvent = streamEvent{name: "error", data: jsonBytes(map[string]any{"type": "error", "error": map[string]any{
 		"type": "server_error", "code": "server_error",
@@ -428,7 +460,8 @@ func (s *Server) chatStream(w http.ResponseWriter, st *streamReq, resp map[strin
 // first chunk carries usageMetadata with the prompt's tokens only; the
 // last one the totals. A content fault (SafetyBlock, PromptBlocked,
 // NoImage) is one chunk holding generateContent's answer.
-func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, c *call) {
+func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, st *streamReq) {
+	c := st.c
 	var req gRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
 		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received. "+err.Error(), nil)
@@ -449,11 +482,58 @@ func (s *Server) handleStreamGenerateContent(w http.ResponseWriter, c *call) {
 	}
 	plan := streamPlan{framing: framing}
 	thoughts, _ := req.GenerationConfig.ThinkingConfig["includeThoughts"].(bool)
+	if st.finalOnly {
+		thoughts = false
+	}
 	plan.events = s.geminiChunks(resp, thoughts, c.rt.model)
 	plan.errEvent = streamEvent{data: jsonBytes(map[string]any{"error": map[string]any{
 		"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}})}
 	plan.malformed = streamEvent{data: []byte(`{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/jpeg","data":"/9j/4AAQSkZJRgABAQ`)}
 	s.sendStream(w, c, plan)
+}
+
+// gChunkOut is one streamed GenerateContentResponse, its fields in
+// Google's order (mimeType before data, usage before the model version).
+type gChunkOut struct {
+	Candidates    []gCandOut `json:"candidates"`
+	UsageMetadata any        `json:"usageMetadata,omitempty"`
+	ModelVersion  string     `json:"modelVersion"`
+	ResponseID    any        `json:"responseId"`
+}
+
+type gCandOut struct {
+	Content struct {
+		Parts []gPartOut `json:"parts"`
+		Role  string     `json:"role"`
+	} `json:"content"`
+	FinishReason  any `json:"finishReason,omitempty"`
+	FinishMessage any `json:"finishMessage,omitempty"`
+	Index         int `json:"index"`
+}
+
+type gPartOut struct {
+	Text       string `json:"text,omitempty"`
+	InlineData *struct {
+		MimeType string `json:"mimeType"`
+		Data     string `json:"data"`
+	} `json:"inlineData,omitempty"`
+	Thought          bool   `json:"thought,omitempty"`
+	ThoughtSignature string `json:"thoughtSignature,omitempty"`
+}
+
+// partOut converts a part of generate's answer.
+func partOut(p map[string]any) gPartOut {
+	var o gPartOut
+	o.Text, _ = p["text"].(string)
+	o.Thought, _ = p["thought"].(bool)
+	o.ThoughtSignature, _ = p["thoughtSignature"].(string)
+	if d, ok := p["inlineData"].(map[string]any); ok {
+		o.InlineData = &struct {
+			MimeType string `json:"mimeType"`
+			Data     string `json:"data"`
+		}{fmt.Sprint(d["mimeType"]), fmt.Sprint(d["data"])}
+	}
+	return o
 }
 
 // geminiChunks cuts a generateContent answer into stream chunks (see
@@ -483,8 +563,9 @@ func (s *Server) geminiChunks(resp map[string]any, includeThoughts bool, model s
 		if _, img := p["inlineData"]; img {
 			// The real models send up to two drafts; the emulator sends
 			// two, the second larger and of other colours.
-			prompt := fmt.Sprint(resp["responseId"])
-			draft, mt := s.blockImage("jpeg", 512, 512, "draft2|"+prompt)
+			// Seeded by the first draft, so that it is cached per prompt.
+			first, _ := p["inlineData"].(map[string]any)
+			draft, mt := s.blockImage("jpeg", 512, 512, "draft2|"+fmt.Sprint(first["data"]))
 			out = append(out, map[string]any{"inlineData": map[string]any{"mimeType": mt, "data": b64(draft)}, "thought": true})
 		}
 	}
@@ -495,23 +576,20 @@ func (s *Server) geminiChunks(resp map[string]any, includeThoughts bool, model s
 	}
 	events := make([]streamEvent, 0, len(out))
 	for i, raw := range out {
-		p := raw.(map[string]any)
+		p := partOut(raw.(map[string]any))
 		last := i == len(out)-1
-		cd := map[string]any{"content": map[string]any{"role": "model", "parts": []any{p}}, "index": 0}
-		chunk := map[string]any{"candidates": []any{cd}, "modelVersion": model, "responseId": resp["responseId"]}
+		cd := gCandOut{}
+		cd.Content.Role, cd.Content.Parts = "model", []gPartOut{p}
+		chunk := gChunkOut{Candidates: []gCandOut{cd}, ModelVersion: model, ResponseID: resp["responseId"]}
 		switch {
 		case last:
-			for k, v := range cand {
-				if k != "content" {
-					cd[k] = v
-				}
-			}
-			chunk["usageMetadata"] = usage
+			chunk.Candidates[0].FinishReason = cand["finishReason"]
+			chunk.Candidates[0].FinishMessage = cand["finishMessage"]
+			chunk.UsageMetadata = usage
 		case i == 0:
-			chunk["usageMetadata"] = firstUsage
+			chunk.UsageMetadata = firstUsage
 		}
-		_, img := p["inlineData"]
-		events = append(events, streamEvent{data: jsonBytes(chunk), preview: img && p["thought"] == true, final: last})
+		events = append(events, streamEvent{data: jsonBytes(chunk), preview: p.InlineData != nil && p.Thought, final: last})
 	}
 	return events
 }

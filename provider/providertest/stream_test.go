@@ -1,10 +1,12 @@
 package providertest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/genai"
 
@@ -509,4 +512,456 @@ func geminiClientVersion(t *testing.T, srv *providertest.Server, version string)
 		t.Fatal(err)
 	}
 	return c
+}
+
+// readStream posts body and reads the answer event by event as a raw
+// client does, calling each(i, event) as it arrives; it returns the
+// events and the error that ended the body (nil at a clean end). each
+// is first called with -1 once the headers have arrived.
+func readStream(ctx context.Context, t *testing.T, srv *providertest.Server, path string, header http.Header, body []byte,
+	each func(int, sseEvent)) ([]sseEvent, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if each != nil {
+		each(-1, sseEvent{})
+	}
+	br := bufio.NewReader(resp.Body)
+	var events []sseEvent
+	var cur sseEvent
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if line != "" {
+				cur.Lines = append(cur.Lines, line)
+				events = append(events, cur)
+			}
+			if errors.Is(err, io.EOF) {
+				return events, nil
+			}
+			return events, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if len(cur.Lines) > 0 {
+				events = append(events, cur)
+				if each != nil {
+					each(len(events)-1, cur)
+				}
+			}
+			cur = sseEvent{}
+			continue
+		}
+		cur.Lines = append(cur.Lines, line)
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			cur.Event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.Data = append(cur.Data, strings.TrimPrefix(line, "data: "))
+		}
+	}
+}
+
+// streamShape is one kind of stream the fault tests run.
+type streamShape struct {
+	name    string
+	opts    providertest.Options
+	ep      providertest.Endpoint
+	path    string
+	header  http.Header
+	body    []byte
+	preview func(sseEvent) bool // a draft event
+	final   func(sseEvent) bool // a final-image event
+	errEv   func(sseEvent) bool // the in-stream error event
+	total   int                 // events of a whole stream
+}
+
+func streamShapes(t *testing.T) []streamShape {
+	gemini := http.Header{"X-Goog-Api-Key": {"test-key"}, "Content-Type": {"application/json"}}
+	geminiPart := func(ev sseEvent) map[string]any {
+		var c map[string]any
+		if len(ev.Data) != 1 || json.Unmarshal([]byte(ev.Data[0]), &c) != nil {
+			return nil
+		}
+		cands, _ := c["candidates"].([]any)
+		if len(cands) == 0 {
+			return nil
+		}
+		parts, _ := cands[0].(map[string]any)["content"].(map[string]any)["parts"].([]any)
+		if len(parts) == 0 {
+			return nil
+		}
+		return parts[0].(map[string]any)
+	}
+	chatContent := func(ev sseEvent) string {
+		var c struct {
+			Choices []struct{ Delta struct{ Content string } }
+		}
+		if len(ev.Data) != 1 || json.Unmarshal([]byte(ev.Data[0]), &c) != nil || len(c.Choices) == 0 {
+			return ""
+		}
+		return c.Choices[0].Delta.Content
+	}
+	return []streamShape{
+		{
+			name: "images.generations, 2 partials", ep: providertest.EndpointImagesGenerations, path: "/v1/images/generations", header: openaiJSON,
+			body:    []byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":2,"size":"64x64"}`),
+			preview: func(ev sseEvent) bool { return ev.Event == "image_generation.partial_image" },
+			final:   func(ev sseEvent) bool { return ev.Event == "image_generation.completed" },
+			errEv: func(ev sseEvent) bool {
+				return ev.Event == "error" && len(ev.Data) == 1 && strings.Contains(ev.Data[0], `"type":"error"`) && strings.Contains(ev.Data[0], `"server_error"`)
+			},
+			total: 3,
+		},
+		{
+			name: "images.generations, 0 partials", ep: providertest.EndpointImagesGenerations, path: "/v1/images/generations", header: openaiJSON,
+			body:    []byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":0,"size":"64x64"}`),
+			preview: func(ev sseEvent) bool { return ev.Event == "image_generation.partial_image" },
+			final:   func(ev sseEvent) bool { return ev.Event == "image_generation.completed" },
+			errEv:   func(ev sseEvent) bool { return ev.Event == "error" },
+			total:   1,
+		},
+		{
+			name: "streamGenerateContent, gemini 3 with thoughts", ep: providertest.EndpointStreamGenerateContent,
+			path: "/v1beta/models/gemini-3-pro-image:streamGenerateContent?alt=sse", header: gemini, body: geminiStreamBody(true),
+			preview: func(ev sseEvent) bool {
+				p := geminiPart(ev)
+				return p != nil && p["thought"] == true && p["inlineData"] != nil
+			},
+			final: func(ev sseEvent) bool {
+				p := geminiPart(ev)
+				return p != nil && p["thought"] == nil && p["inlineData"] != nil
+			},
+			errEv: func(ev sseEvent) bool {
+				return len(ev.Lines) == 1 && strings.HasPrefix(ev.Lines[0], `data: {"error":{"code":503,`) && strings.Contains(ev.Lines[0], `"status":"UNAVAILABLE"`)
+			},
+			total: 4,
+		},
+		{
+			name: "chat.completions, markdown, gemini 3", opts: providertest.Options{ChatShape: providertest.ChatMarkdown},
+			ep: providertest.EndpointChatCompletions, path: "/v1/chat/completions", header: openaiJSON,
+			body: []byte(`{"model":"gemini-3-pro-image","stream":true,"messages":[{"role":"user","content":"a kite"}]}`),
+			preview: func(ev sseEvent) bool {
+				return strings.Contains(chatContent(ev), "![image](") && !strings.Contains(chatContent(ev), "final")
+			},
+			final: func(ev sseEvent) bool { return len(ev.Data) == 1 && ev.Data[0] == "[DONE]" },
+			errEv: func(ev sseEvent) bool {
+				return len(ev.Data) == 1 && strings.Contains(ev.Data[0], `"error":{`) && strings.Contains(ev.Data[0], `"finish_reason":"error"`)
+			},
+			total: 6, // role, text, draft, final image, finish, [DONE]
+		},
+	}
+}
+
+// Each stream fault fires after the first draft (before the final image
+// when there is none), as a raw client sees it.
+func TestStreamFaults(t *testing.T) {
+	t.Parallel()
+	for _, sh := range streamShapes(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, sh.opts)
+			// The whole stream first.
+			events, err := readStream(context.Background(), t, srv, sh.path, sh.header, sh.body, nil)
+			if err != nil || len(events) != sh.total {
+				t.Fatalf("whole stream: %d events, %v", len(events), err)
+			}
+			firstPreview := -1
+			for i, ev := range events {
+				if sh.preview(ev) && firstPreview < 0 {
+					firstPreview = i
+				}
+			}
+			// before is how many events precede the fault.
+			before := firstPreview + 1
+			if firstPreview < 0 {
+				for i, ev := range events {
+					if sh.final(ev) {
+						before = i
+						break
+					}
+				}
+			}
+			finals := func(evs []sseEvent) int {
+				n := 0
+				for _, ev := range evs {
+					if sh.final(ev) {
+						n++
+					}
+				}
+				return n
+			}
+			for _, tc := range []struct {
+				fault providertest.Fault
+				check func(t *testing.T, evs []sseEvent, err error)
+			}{
+				{providertest.StreamReset(), func(t *testing.T, evs []sseEvent, err error) {
+					if !errors.Is(err, io.ErrUnexpectedEOF) || len(evs) != before {
+						t.Errorf("%d events (want %d), %v (want unexpected EOF)", len(evs), before, err)
+					}
+				}},
+				{providertest.StreamIncomplete(), func(t *testing.T, evs []sseEvent, err error) {
+					if err != nil || len(evs) != before || finals(evs) != 0 {
+						t.Errorf("%d events (want %d), %v", len(evs), before, err)
+					}
+				}},
+				{providertest.StreamError(), func(t *testing.T, evs []sseEvent, err error) {
+					if err != nil || len(evs) != before+1 || !sh.errEv(evs[before]) || finals(evs) != 0 {
+						t.Errorf("%d events (want %d and an error), %v: %q", len(evs), before+1, err, evs[len(evs)-1].Lines)
+					}
+				}},
+				{providertest.StreamMalformed(), func(t *testing.T, evs []sseEvent, err error) {
+					if err != nil || len(evs) != sh.total+1 {
+						t.Fatalf("%d events (want %d), %v", len(evs), sh.total+1, err)
+					}
+					var v any
+					bad := evs[before]
+					if len(bad.Data) != 1 || json.Unmarshal([]byte(bad.Data[0]), &v) == nil {
+						t.Errorf("event %d is not malformed: %q", before, bad.Lines)
+					}
+					if finals(evs) == 0 {
+						t.Error("the rest of the stream did not follow")
+					}
+				}},
+			} {
+				t.Run(tc.fault.Name, func(t *testing.T) {
+					srv.Inject(sh.ep, tc.fault)
+					evs, err := readStream(context.Background(), t, srv, sh.path, sh.header, sh.body, nil)
+					tc.check(t, evs, err)
+				})
+			}
+			t.Run("StreamHang", func(t *testing.T) {
+				srv.Inject(sh.ep, providertest.StreamHang())
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				evs, err := readStream(ctx, t, srv, sh.path, sh.header, sh.body, func(i int, _ sseEvent) {
+					if i == before-1 {
+						cancel() // the client gives up after the last event before the hang
+					}
+				})
+				if !errors.Is(err, context.Canceled) || len(evs) != before || finals(evs) != 0 {
+					t.Errorf("%d events (want %d), %v", len(evs), before, err)
+				}
+			})
+			t.Run("a stream fault on a call that does not stream is used up", func(t *testing.T) {
+				if sh.ep == providertest.EndpointStreamGenerateContent {
+					t.Skip("streamGenerateContent always streams")
+				}
+				srv.Inject(sh.ep, providertest.StreamReset())
+				plain := bytes.Replace(sh.body, []byte(`"stream":true`), []byte(`"stream":false`), 1)
+				if resp, m := rawDo(t, srv, http.MethodPost, sh.path, sh.header, plain); resp.StatusCode != 200 || m == nil {
+					t.Errorf("%d %v", resp.StatusCode, m)
+				}
+				if evs, err := readStream(context.Background(), t, srv, sh.path, sh.header, sh.body, nil); err != nil || len(evs) != sh.total {
+					t.Errorf("the next stream: %d events, %v", len(evs), err)
+				}
+			})
+		})
+	}
+}
+
+// genai Go sees each Gemini stream fault as an error (or, for a stream
+// that just ends, as no final image), after the drafts before it.
+func TestStreamFaultsGenaiSDK(t *testing.T) {
+	srv := newServer(t, providertest.Options{})
+	c := geminiClientVersion(t, srv, "v1beta")
+	cfg := &genai.GenerateContentConfig{AutomaticContinuation: genai.Ptr(false), ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: true}}
+	for _, tc := range []struct {
+		fault  providertest.Fault
+		drafts int
+		check  func(error) bool
+	}{
+		{providertest.StreamReset(), 1, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
+		{providertest.StreamIncomplete(), 1, func(err error) bool { return err == nil }},
+		{providertest.StreamError(), 1, func(err error) bool {
+			var ae genai.APIError
+			return errors.As(err, &ae) && ae.Code == 503 && ae.Status == "UNAVAILABLE"
+		}},
+		{providertest.StreamMalformed(), 1, func(err error) bool { return err != nil }},
+		{providertest.StreamHang(), 1, func(err error) bool { return errors.Is(err, context.Canceled) }},
+	} {
+		srv.Inject(providertest.EndpointStreamGenerateContent, tc.fault)
+		ctx, cancel := context.WithCancel(context.Background())
+		drafts, final := 0, false
+		var got error
+		for resp, err := range c.Models.GenerateContentStream(ctx, "gemini-3-pro-image", genai.Text("a kite"), cfg) {
+			if err != nil {
+				got = err
+				break
+			}
+			for _, p := range resp.Candidates[0].Content.Parts {
+				switch {
+				case p.InlineData != nil && p.Thought:
+					drafts++
+					if tc.fault.Kind == providertest.KindStreamHang {
+						cancel()
+					}
+				case p.InlineData != nil:
+					final = true
+				}
+			}
+		}
+		cancel()
+		if drafts != tc.drafts || final || !tc.check(got) {
+			t.Errorf("%s: %d drafts, final %v, error %v", tc.fault, drafts, final, got)
+		}
+	}
+}
+
+// The control endpoint injects stream faults by name.
+func TestStreamFaultsThroughControl(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, providertest.Options{Control: true})
+	if code, m := control(t, srv, "POST", "faults", "", `{"endpoint":"images.generations","faults":[{"kind":"StreamIncomplete"}]}`); code != 200 {
+		t.Fatalf("%d %v", code, m)
+	}
+	if code, m := control(t, srv, "POST", "settings", "", `{"streamInterval":"1ms","streamMode":"final-only"}`); code != 200 ||
+		m["streamInterval"] != "1ms" || m["streamMode"] != "final-only" {
+		t.Fatalf("%d %v", code, m)
+	}
+	evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":2,"size":"64x64"}`), nil)
+	if err != nil || len(evs) != 0 {
+		t.Errorf("final-only with StreamIncomplete: %d events, %v", len(evs), err)
+	}
+	if code, m := control(t, srv, "GET", "stats", "", ""); code != 200 || m["streams"] != float64(1) || m["faulted"] != float64(1) {
+		t.Errorf("stats %v", m)
+	}
+	if code, _ := control(t, srv, "POST", "settings", "", `{"streamMode":"sideways"}`); code != 400 {
+		t.Errorf("a bad stream mode: %d", code)
+	}
+	srv.Reset()
+	if _, m := control(t, srv, "GET", "settings", "", ""); m["streamInterval"] != "0s" || m["streamMode"] != "events" {
+		t.Errorf("after Reset: %v", m)
+	}
+}
+
+// StreamInterval pauses before each event, after the headers: with a
+// pause longer than any test, a client has the 200 and no event.
+func TestStreamInterval(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, providertest.Options{StreamInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs, err := readStream(ctx, t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":1,"size":"64x64"}`),
+		func(i int, _ sseEvent) {
+			if i == -1 {
+				cancel() // the headers came at once
+			}
+		})
+	if !errors.Is(err, context.Canceled) || len(evs) != 0 {
+		t.Errorf("%d events, %v", len(evs), err)
+	}
+	srv.SetStreamInterval(0)
+	if evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":1,"size":"64x64"}`), nil); err != nil || len(evs) != 2 {
+		t.Errorf("without the interval: %d events, %v", len(evs), err)
+	}
+}
+
+// StreamMode applies to streamGenerateContent too: a relay that strips
+// the thoughts, answers generateContent's JSON, or lacks the method.
+func TestStreamModesGemini(t *testing.T) {
+	t.Parallel()
+	h := http.Header{"X-Goog-Api-Key": {"test-key"}, "Content-Type": {"application/json"}}
+	for _, tc := range []struct {
+		mode   providertest.StreamMode
+		status int
+		ctype  string
+		chunks int
+	}{
+		{providertest.StreamEvents, 200, "text/event-stream", 4},
+		{providertest.StreamFinalOnly, 200, "text/event-stream", 1},
+		{providertest.StreamIgnored, 200, "application/json", 0},
+		{providertest.StreamRefused, 404, "application/json", 0},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, providertest.Options{StreamMode: tc.mode})
+			resp, b := postStream(t, srv, "/v1beta/models/gemini-3-pro-image:streamGenerateContent?alt=sse", h, geminiStreamBody(true))
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			switch tc.mode {
+			case providertest.StreamEvents, providertest.StreamFinalOnly:
+				if ev, _ := parseSSE(t, b); len(ev) != tc.chunks {
+					t.Errorf("%d chunks", len(ev))
+				}
+			case providertest.StreamIgnored:
+				var c gChunk
+				if err := json.Unmarshal(b, &c); err != nil || len(c.Candidates) != 1 || c.Candidates[0].FinishReason != "STOP" {
+					t.Errorf("%v %.100s", err, b)
+				}
+			case providertest.StreamRefused:
+				if !bytes.Contains(b, []byte("not supported for streamGenerateContent")) {
+					t.Errorf("%s", b)
+				}
+			}
+		})
+	}
+}
+
+// NoImage streams no event at all; StreamError on a stream without
+// drafts is the only event, in place of the completed one.
+func TestStreamFaultOnEmptyStream(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, providertest.Options{})
+	body := []byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":2,"size":"64x64"}`)
+	srv.Inject(providertest.EndpointImagesGenerations, providertest.NoImage())
+	if evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON, body, nil); err != nil || len(evs) != 0 {
+		t.Errorf("NoImage: %d events, %v", len(evs), err)
+	}
+	srv.Inject(providertest.EndpointImagesGenerations, providertest.StreamError())
+	evs, err := readStream(context.Background(), t, srv, "/v1/images/generations", openaiJSON,
+		[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"size":"64x64"}`), nil)
+	if err != nil || len(evs) != 1 || evs[0].Event != "error" {
+		t.Errorf("StreamError without drafts: %d events, %v", len(evs), err)
+	}
+}
+
+// BenchmarkStream is the emulator's cost per streamed answer read by a
+// raw client, 1024² images: what a test pays per stream, and per event.
+func BenchmarkStream(b *testing.B) {
+	srv := providertest.NewServer(providertest.Options{})
+	defer srv.Close()
+	gemini := http.Header{"X-Goog-Api-Key": {"test-key"}, "Content-Type": {"application/json"}}
+	for _, bc := range []struct {
+		name, path string
+		header     http.Header
+		body       []byte
+		events     int
+	}{
+		{"openai-3-partials", "/v1/images/generations", openaiJSON,
+			[]byte(`{"model":"gpt-image-2","prompt":"a kite","stream":true,"partial_images":3,"size":"1024x1024"}`), 4},
+		{"gemini-3-drafts", "/v1beta/models/gemini-3-pro-image:streamGenerateContent?alt=sse", gemini, geminiStreamBody(true), 4},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL()+bc.path, bytes.NewReader(bc.body))
+				req.Header = bc.header.Clone()
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if n == 0 {
+					b.Fatal("empty stream")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*bc.events), "ns/event")
+		})
+	}
 }

@@ -392,6 +392,22 @@ describe('genai: errors', () => {
     assert.equal(googleError(err).status, 'NOT_FOUND');
   });
 
+  test('generateContentStream: StreamError mid-stream is ApiError 503 after the first draft', async () => {
+    await emulator.inject('streamGenerateContent', [{ kind: 'StreamError' }]);
+    const kinds = [];
+    const err = await rejects(async () => {
+      for await (const chunk of await genai().models.generateContentStream({
+        model: MODEL, contents: 'x', config: { thinkingConfig: { includeThoughts: true } },
+      })) {
+        for (const p of chunk.candidates[0].content.parts) kinds.push(p.inlineData ? (p.thought ? 'draft' : 'final') : 'thought');
+      }
+    });
+    assert.deepEqual(kinds, ['thought', 'draft']);
+    assert.ok(err instanceof ApiError, `${err?.name}: ${err?.message}`);
+    assert.equal(err.status, 503);
+    assert.match(err.message, /UNAVAILABLE/);
+  });
+
   test('generateContentStream: a thought, two drafts, then the final image', async () => {
     const kinds = [];
     let last;

@@ -123,7 +123,30 @@ describe('openai: streams (stream: true)', () => {
     assert.match(images[0].image_url.url, /^data:image\/png;base64,/);
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
   });
-  test('streamMode refused (settings): a dall-e-like 400 on stream, never an empty stream', async () => {
+  test('StreamError mid-stream: APIError (no status) after the first partial', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamError' }]);
+    const types = [];
+    const err = await rejects(async () => {
+      for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 2 }))) types.push(ev.type);
+    });
+    assert.deepEqual(types, ['image_generation.partial_image']);
+    assert.ok(err instanceof APIError, `${err?.name}: ${err?.message}`);
+    assert.equal(err.status, undefined);
+    assert.equal(err.error?.type, 'server_error');
+  });
+  test('StreamIncomplete: the stream ends silently, without image_generation.completed', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamIncomplete' }]);
+    const events = await collect(await openai().images.generate(gen({ stream: true, partial_images: 2 })));
+    assert.deepEqual(events.map((e) => e.type), ['image_generation.partial_image']);
+  });
+  test('StreamMalformed: SyntaxError on the cut-off event', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamMalformed' }]);
+    const err = await rejects(async () => {
+      for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 1 }))) assert.ok(ev.type);
+    });
+    assert.ok(err instanceof SyntaxError, `${err?.name}: ${err?.message}`);
+  });
+  test('streamMode refused (settings): 400 on stream, never an empty stream', async () => {
     await emulator.settings({ streamMode: 'refused' });
     const err = await rejects(async () => {
       for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 2 }))) assert.fail(`event ${ev.type}`);
@@ -132,6 +155,7 @@ describe('openai: streams (stream: true)', () => {
     assert.equal(err.param, 'stream');
     assert.equal(err.code, 'unsupported_value');
     assert.match(err.requestID, REQ_ID);
+    assert.equal((await emulator.stats()).streams, 0);
   });
 });
 
