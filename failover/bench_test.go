@@ -143,3 +143,105 @@ func BenchmarkFullStackMiss(b *testing.B) {
 		})
 	}
 }
+
+// drafting is noop that also sends three drafts when the request asks for
+// previews, as a streaming adapter does, and reports them billed.
+type drafting struct{ noop }
+
+func (d drafting) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+	resp, _ := d.noop.Generate(ctx, req)
+	if p, ok := provider.PreviewsOf(req); ok {
+		for i := range 3 {
+			p.On(provider.Preview{Index: i, Image: provider.Image{Data: d.img, MIMEType: "image/png"}, Provider: "gemini"})
+		}
+		resp.Usage.Previews = 3
+	}
+	return resp, nil
+}
+
+// BenchmarkStreamFullStack measures what streaming three previews costs
+// through the production stack of BenchmarkFullStackMiss (cache → meter
+// with a budget → failover → retry → rate limit → a no-op generator that
+// sends 3 drafts), every call a cache miss:
+//
+//   - generate: Generate without previews (context.Background());
+//   - generate-cancel: the same with a cancellable context, which is what
+//     Stream passes down (the cache then runs its flight in a goroutine);
+//   - generate-on: Generate with a Previews whose On does nothing: the
+//     decorators' cost of previews, without Stream;
+//   - stream: provider.Stream, 3 preview events and the final one.
+//
+// The "bare-" variants are the generator alone. (stream − generate-cancel)
+// / 3 is the overhead per preview event.
+//
+//	go test -run '^$' -bench StreamFullStack -benchmem -count 5 ./failover/
+func BenchmarkStreamFullStack(b *testing.B) {
+	gen := drafting{noop{img: []byte("\x89PNG\r\n\x1a\n tiny")}}
+	newStack := func() provider.Generator {
+		perRoute := provider.Chain(provider.Generator(gen),
+			testutil.Must(retry.New(retry.Policy{})),
+			testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, RequestsPerDay: 1 << 30, MaxConcurrent: 64})))
+		routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: perRoute}}}))
+		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
+		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
+		return provider.Chain(routes, testutil.Must(cache.New(cache.Config{})), meter.Middleware())
+	}
+	bare := func() provider.Generator { return gen }
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nop := func(provider.Preview) {}
+	type mode int
+	const (
+		generate mode = iota
+		generateOn
+		stream
+	)
+	for _, bc := range []struct {
+		name string
+		g    func() provider.Generator
+		ctx  context.Context
+		mode mode
+	}{
+		{"bare-generate", bare, context.Background(), generate},
+		{"bare-stream", bare, context.Background(), stream},
+		{"generate", newStack, context.Background(), generate},
+		{"generate-cancel", newStack, cancelled, generate},
+		{"generate-on", newStack, cancelled, generateOn},
+		{"stream", newStack, context.Background(), stream},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := bc.g()
+			req := &provider.Request{Size: "1K", Labels: map[string]string{"team": "search"}}
+			if bc.mode == generateOn {
+				req.Options = provider.Options{provider.Previews{Count: 3, On: nop}}
+			}
+			if bc.mode == stream {
+				req.Options = provider.Options{provider.Previews{Count: 3}}
+			}
+			prompt := append(make([]byte, 0, 64), "a lighthouse at dusk #"...)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				n++
+				req.Prompt = string(strconv.AppendInt(prompt, int64(n), 10)) // one allocation
+				if bc.mode != stream {
+					resp, err := g.Generate(bc.ctx, req)
+					if err != nil || resp.Cached {
+						b.Fatal(err, "or a hit")
+					}
+					continue
+				}
+				events := 0
+				for ev, err := range provider.Stream(bc.ctx, g, req) {
+					if err != nil || (ev.Response != nil && ev.Response.Cached) {
+						b.Fatal(err, "or a hit")
+					}
+					events++
+				}
+				if events != 4 {
+					b.Fatalf("%d events, want 4", events)
+				}
+			}
+		})
+	}
+}
