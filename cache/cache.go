@@ -376,13 +376,20 @@ func (c *cacher) leave(sfKey string, f *flight) (last bool) {
 // which failed with err, should go upstream itself: its own context is
 // live and the failure came from f's shorter deadline (f's context
 // expired, or the provider asked for a wait that did not fit in what f had
-// left but fits in what the caller has), or f was cancelled under it.
+// left but fits in what the caller has), or f was cancelled under it, or
+// f was not retried because its leader had seen a preview
+// (provider.ErrStreamInterrupted).
 func (c *cacher) rerun(ctx context.Context, f *flight, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	if errors.Is(f.ctxErr, context.Canceled) {
 		return true // abandoned by its waiters while this caller joined
+	}
+	if errors.Is(err, provider.ErrStreamInterrupted) {
+		// Not retried because the leader had shown a draft; this caller
+		// has shown none, so its own call may retry and fail over.
+		return true
 	}
 	if !shorter(f.deadline, ctx) {
 		return false

@@ -43,7 +43,10 @@
 // request with and without it share one entry. In a shared call only the
 // caller that started it gets drafts (possibly from the call's goroutine,
 // never after its Generate has returned: a caller that gives up while
-// others wait hears no more of them); the others get the final response.
+// others wait hears no more of them); the others get the final response,
+// or, when the shared call failed after the leader's drafts
+// (provider.ErrStreamInterrupted), make a call of their own, which may
+// retry and fail over since they have shown no draft.
 //
 // # Events
 //

@@ -271,3 +271,55 @@ func TestPreviewsStopWhenTheLeaderGivesUp(t *testing.T) {
 		t.Errorf("the follower saw %d drafts", n)
 	}
 }
+
+// TestInterruptedFlightRerunsForFollowers: a shared call that failed
+// after the leader's drafts (not retried for the leader's sake) is not
+// the followers' failure: they saw no draft, so one of them goes upstream
+// again and the others share that call.
+func TestInterruptedFlightRerunsForFollowers(t *testing.T) {
+	t.Parallel()
+	const followers = 3
+	var calls atomic.Int32
+	entered, hold := make(chan struct{}, 1), make(chan struct{})
+	up := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-hold
+			p, _ := provider.PreviewsOf(req)
+			p.On(provider.Preview{Image: provider.Image{Data: []byte("draft0")}})
+			return nil, provider.Interrupted(&provider.Error{Kind: provider.KindUnavailable, Message: "reset"}, 1)
+		}
+		return &provider.Response{Images: []provider.Image{{Data: []byte("final:" + req.Prompt)}}, Provider: "fake", Model: "m", Attempts: 1}, nil
+	})
+	c := newCacher(Config{}.withDefaults(), up)
+	g := provider.Wrap(up, c.generate)
+	k, _ := Key(&provider.Request{Prompt: "p"}, "") // a GeneratorFunc describes no model
+
+	var leader recorder
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := g.Generate(context.Background(), withPreviews("p", &leader))
+		leaderErr <- err
+	}()
+	<-entered
+	var wg sync.WaitGroup
+	resps := make([]*provider.Response, followers)
+	errs := make([]error, followers)
+	for i := range followers {
+		wg.Go(func() { resps[i], errs[i] = g.Generate(context.Background(), &provider.Request{Prompt: "p"}) })
+	}
+	waitFor(func() bool { return c.waiters(k) == followers+1 })
+	close(hold)
+	if err := <-leaderErr; !errors.Is(err, provider.ErrStreamInterrupted) || leader.count() != 1 {
+		t.Fatalf("leader: err %v after %d drafts, want ErrStreamInterrupted after 1", err, leader.count())
+	}
+	wg.Wait()
+	for i := range followers {
+		if errs[i] != nil || string(resps[i].Images[0].Data) != "final:p" {
+			t.Errorf("follower %d: %+v, %v", i, resps[i], errs[i])
+		}
+	}
+	if n := calls.Load(); n < 2 || n > 1+followers {
+		t.Errorf("%d upstream calls, want 2 (a rerun shared by the followers) to %d", n, 1+followers)
+	}
+}
