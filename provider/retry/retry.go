@@ -123,7 +123,8 @@ func (e *Error) Error() string {
 		}
 		return fmt.Sprintf("%s (not retryable, after %d attempts)", msg, e.Attempts)
 	case StopInterrupted:
-		return fmt.Sprintf("%s (retry: not retried, previews delivered, after %d attempts)", msg, e.Attempts)
+		// provider.Interrupted, around this error, says why it stopped.
+		return fmt.Sprintf("%s (retry: after %d attempts)", msg, e.Attempts)
 	case StopHintTooLong, StopDeadline:
 		return fmt.Sprintf("%s (retry: %s: would wait %s, after %d attempts)", msg, e.Reason, e.Wait, e.Attempts)
 	}
