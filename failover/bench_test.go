@@ -144,49 +144,58 @@ func BenchmarkFullStackMiss(b *testing.B) {
 	}
 }
 
-// drafting is noop that also sends three drafts when the request asks for
+// drafting is noop that also sends n drafts when the request asks for
 // previews, as a streaming adapter does, and reports them billed.
-type drafting struct{ noop }
+type drafting struct {
+	noop
+	n int
+}
 
 func (d drafting) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	resp, _ := d.noop.Generate(ctx, req)
 	if p, ok := provider.PreviewsOf(req); ok {
-		for i := range 3 {
+		for i := range d.n {
 			p.On(provider.Preview{Index: i, Image: provider.Image{Data: d.img, MIMEType: "image/png"}, Provider: "gemini"})
 		}
-		resp.Usage.Previews = 3
+		resp.Usage.Previews = d.n
 	}
 	return resp, nil
 }
 
-// BenchmarkStreamFullStack measures what streaming three previews costs
-// through the production stack of BenchmarkFullStackMiss (cache → meter
-// with a budget → failover → retry → rate limit → a no-op generator that
-// sends 3 drafts), every call a cache miss:
+// BenchmarkStreamFullStack measures what streaming previews costs through
+// the production stack of BenchmarkFullStackMiss (cache → meter with a
+// budget → failover → retry → rate limit → a no-op generator that sends
+// drafts), every call a cache miss:
 //
 //   - generate: Generate without previews (context.Background());
 //   - generate-cancel: the same with a cancellable context, which is what
 //     Stream passes down (the cache then runs its flight in a goroutine);
-//   - generate-on: Generate with a Previews whose On does nothing: the
-//     decorators' cost of previews, without Stream;
-//   - stream: provider.Stream, 3 preview events and the final one.
+//   - generate-on: Generate with a Previews whose On does nothing and 3
+//     drafts: the decorators' cost of previews, without Stream;
+//   - stream-N: provider.Stream with N drafts, so N preview events and the
+//     final one.
 //
-// The "bare-" variants are the generator alone. (stream − generate-cancel)
-// / 3 is the overhead per preview event.
+// The "bare-" variants are the generator alone. (stream-3 − stream-0) / 3
+// is the cost of one preview event through the stack; stream-0 −
+// generate-cancel what a streamed call costs beyond Generate, per call.
 //
 //	go test -run '^$' -bench StreamFullStack -benchmem -count 5 ./failover/
 func BenchmarkStreamFullStack(b *testing.B) {
-	gen := drafting{noop{img: []byte("\x89PNG\r\n\x1a\n tiny")}}
-	newStack := func() provider.Generator {
-		perRoute := provider.Chain(provider.Generator(gen),
-			testutil.Must(retry.New(retry.Policy{})),
-			testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, RequestsPerDay: 1 << 30, MaxConcurrent: 64})))
-		routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: perRoute}}}))
-		budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
-		meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
-		return provider.Chain(routes, testutil.Must(cache.New(cache.Config{})), meter.Middleware())
+	img := []byte("\x89PNG\r\n\x1a\n tiny")
+	newStack := func(n int) func() provider.Generator {
+		return func() provider.Generator {
+			perRoute := provider.Chain(provider.Generator(drafting{noop{img: img}, n}),
+				testutil.Must(retry.New(retry.Policy{})),
+				testutil.Must(ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, RequestsPerDay: 1 << 30, MaxConcurrent: 64})))
+			routes := testutil.Must(failover.New(failover.Config{Routes: []failover.Route{{Name: "gemini", Generator: perRoute}}}))
+			budget := testutil.Must(pricing.NewBudget(pricing.BudgetConfig{Limits: pricing.Limits{Daily: 1 << 50}}))
+			meter := testutil.Must(pricing.NewMeter(pricing.MeterConfig{Budget: budget}))
+			return provider.Chain(routes, testutil.Must(cache.New(cache.Config{})), meter.Middleware())
+		}
 	}
-	bare := func() provider.Generator { return gen }
+	bare := func(n int) func() provider.Generator {
+		return func() provider.Generator { return drafting{noop{img: img}, n} }
+	}
 	cancelled, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	nop := func(provider.Preview) {}
@@ -197,17 +206,21 @@ func BenchmarkStreamFullStack(b *testing.B) {
 		stream
 	)
 	for _, bc := range []struct {
-		name string
-		g    func() provider.Generator
-		ctx  context.Context
-		mode mode
+		name   string
+		g      func() provider.Generator
+		ctx    context.Context
+		mode   mode
+		events int
 	}{
-		{"bare-generate", bare, context.Background(), generate},
-		{"bare-stream", bare, context.Background(), stream},
-		{"generate", newStack, context.Background(), generate},
-		{"generate-cancel", newStack, cancelled, generate},
-		{"generate-on", newStack, cancelled, generateOn},
-		{"stream", newStack, context.Background(), stream},
+		{"bare-generate", bare(3), context.Background(), generate, 1},
+		{"bare-stream-0", bare(0), context.Background(), stream, 1},
+		{"bare-stream-3", bare(3), context.Background(), stream, 4},
+		{"generate", newStack(3), context.Background(), generate, 1},
+		{"generate-cancel", newStack(3), cancelled, generate, 1},
+		{"generate-on", newStack(3), cancelled, generateOn, 1},
+		{"stream-0", newStack(0), context.Background(), stream, 1},
+		{"stream-1", newStack(1), context.Background(), stream, 2},
+		{"stream-3", newStack(3), context.Background(), stream, 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			g := bc.g()
@@ -238,8 +251,8 @@ func BenchmarkStreamFullStack(b *testing.B) {
 					}
 					events++
 				}
-				if events != 4 {
-					b.Fatalf("%d events, want 4", events)
+				if events != bc.events {
+					b.Fatalf("%d events, want %d", events, bc.events)
 				}
 			}
 		})
