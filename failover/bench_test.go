@@ -178,6 +178,8 @@ func (d drafting) Generate(ctx context.Context, req *provider.Request) (*provide
 // The "bare-" variants are the generator alone. (stream-3 − stream-0) / 3
 // is the cost of one preview event through the stack; stream-0 −
 // generate-cancel what a streamed call costs beyond Generate, per call.
+// cpu-ns/op is the process's CPU time per call (every thread), steadier
+// than ns/op on a shared machine.
 //
 //	go test -run '^$' -bench StreamFullStack -benchmem -count 5 ./failover/
 func BenchmarkStreamFullStack(b *testing.B) {
@@ -234,6 +236,12 @@ func BenchmarkStreamFullStack(b *testing.B) {
 			prompt := append(make([]byte, 0, 64), "a lighthouse at dusk #"...)
 			n := 0
 			b.ReportAllocs()
+			cpu0, cpuOK := cpuTime()
+			defer func() {
+				if cpu1, ok := cpuTime(); ok && cpuOK && n > 0 {
+					b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
+				}
+			}()
 			for b.Loop() {
 				n++
 				req.Prompt = string(strconv.AppendInt(prompt, int64(n), 10)) // one allocation
