@@ -71,16 +71,17 @@ func (p Price) usageAcc(u provider.Usage) acc128 {
 	return acc
 }
 
-// previewTokens is the image output tokens the drafts of u were billed on
-// m: Usage.Previews × PreviewOutputTokens, saturating.
+// previewTokens is the image output tokens that previews drafts are
+// billed on m: previews × PreviewOutputTokens, saturating.
 func (m *Model) previewTokens(previews int) int {
 	if previews <= 0 || m.PreviewOutputTokens <= 0 {
 		return 0
 	}
-	if previews > math.MaxInt32 {
-		previews = math.MaxInt32 // a broken count; the sum below cannot overflow an int64
+	hi, lo := bits.Mul64(uint64(previews), uint64(m.PreviewOutputTokens))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
 	}
-	return previews * m.PreviewOutputTokens
+	return int(lo)
 }
 
 // unpricedTokens names the token kinds of u that p has no rate for.
@@ -419,7 +420,7 @@ func (c *Catalog) Estimate(model string, tier Tier, req *provider.Request, cfg E
 	a.add(calls*refs, imgIn)
 	a.add(calls*cfg.ThinkingTokens, p.TextOutputPerMTok)
 	if pv, ok := provider.PreviewsOf(req); ok {
-		a.add(n*m.previewTokens(pv.Want()), p.ImageOutputPerMTok)
+		a.add(m.previewTokens(n*pv.Want()), p.ImageOutputPerMTok)
 	}
 	return addSat(mulSat(each, n), a.ceil()), true
 }

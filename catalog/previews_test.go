@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -161,5 +162,31 @@ func TestPreviewTokensValidated(t *testing.T) {
 				t.Errorf("Load: %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestPreviewCostSaturates: an absurd count from a loaded file or a broken
+// answer saturates instead of wrapping around.
+func TestPreviewCostSaturates(t *testing.T) {
+	t.Parallel()
+	const file = `{"as_of":"2026-12-04","version":"t","models":[{"id":"m","provider":"p","protocol":"openai",
+		"sizes":["1024x1024"],"preview_output_tokens":9000000000000000000,
+		"prices":{"standard":{"image_output_per_mtok":"30","per_image":{"1024x1024":"0.01"}}},
+		"sources":{"preview_output_tokens":{"url":"https://example.com/x","checked":"2026-12-04"},
+		"sizes":{"url":"https://example.com/x","checked":"2026-12-04"},
+		"prices.standard":{"url":"https://example.com/x","checked":"2026-12-04"}}}]}`
+	c, err := catalog.Load(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, previews := range []int{1, 3, math.MaxInt} {
+		got := c.UsageCostOf("m", catalog.TierStandard, &provider.Request{}, provider.Usage{OutputTokens: 1, OutputImageTokens: 1, Previews: previews}, 1)
+		if got.Amount != math.MaxInt64 {
+			t.Errorf("%d drafts: %d µ$, want saturation", previews, got.Amount)
+		}
+	}
+	est, _ := c.Estimate("m", catalog.TierStandard, &provider.Request{Prompt: "p", Options: provider.Options{provider.Previews{Count: 3, On: func(provider.Preview) {}}}}, catalog.EstimateConfig{})
+	if est != math.MaxInt64 {
+		t.Errorf("estimate %d µ$, want saturation", est)
 	}
 }
