@@ -179,7 +179,11 @@ func (d drafting) Generate(ctx context.Context, req *provider.Request) (*provide
 // is the cost of one preview event through the stack; stream-0 −
 // generate-cancel what a streamed call costs beyond Generate, per call.
 // cpu-ns/op is the process's CPU time per call (every thread), steadier
-// than ns/op on a shared machine.
+// than ns/op on a shared machine. Measured 2026-12-04 (2 shared cores,
+// load 10-20, medians of 10 runs): a preview event costs about 0.7 µs of
+// CPU and one allocation (about 100 B) through the stack, as through a
+// bare Stream; a streamed call costs about 7 µs and 28 allocations more
+// than Generate, 2 µs and 16 of them the decorators' wrapping of On.
 //
 //	go test -run '^$' -bench StreamFullStack -benchmem -count 5 ./failover/
 func BenchmarkStreamFullStack(b *testing.B) {
