@@ -36,7 +36,8 @@ type wire struct {
 	blockReasonMessage string
 	nullCandidate      int // 1 + the index of a null candidate, 0 when none
 	usage              provider.Usage
-	hasUsage           bool // the answer had a usageMetadata
+	hasUsage           bool  // the answer had a usageMetadata
+	arena              int64 // the size hint a stream's event was decoded with, or 0
 	warnings           []string
 }
 

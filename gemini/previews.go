@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"slices"
@@ -212,6 +213,9 @@ func (a *streamAnswer) add(chunk *genai.GenerateContentResponse, w *wire, draft 
 	}
 	if w != nil && w.streamed != nil {
 		swapBlobs(chunk, w.streamed)
+		if w.arena > 0 {
+			trimArena(chunk, w.arena)
+		}
 	}
 	if v := chunk.ModelVersion; v != "" {
 		a.version = v
@@ -265,6 +269,22 @@ func (a *streamAnswer) add(chunk *genai.GenerateContentResponse, w *wire, draft 
 			}
 		}
 		a.parts = append(a.parts, p)
+	}
+}
+
+// trimArena copies out the images of a chunk decoded into an arena sized
+// by a guess (sseReducer.hint) much larger than they turned out to be, so
+// that a small final image does not keep a draft-sized array alive.
+func trimArena(chunk *genai.GenerateContentResponse, arena int64) {
+	for _, c := range chunk.Candidates {
+		if c == nil || c.Content == nil {
+			continue
+		}
+		for _, p := range c.Content.Parts {
+			if p != nil && p.InlineData != nil && !p.Thought && int64(len(p.InlineData.Data)) < arena*3/4/2 {
+				p.InlineData.Data = bytes.Clone(p.InlineData.Data)
+			}
+		}
 	}
 }
 

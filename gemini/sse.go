@@ -38,6 +38,11 @@ type sseReducer struct {
 	err    error   // why the stream ended early, or nil
 	done   bool    // the body ended or failed
 	begun  bool    // the body's first byte was looked at
+	// hint is the size of the last event that held an image: the next
+	// one's is likely the same (Google: "the last image within Thinking
+	// is also the final rendered image"), so its payload is decoded into
+	// one slice of about that size instead of chunks copied at the end.
+	hint int64
 }
 
 func newSSEReducer(body io.ReadCloser, jsonCap int64) *sseReducer {
@@ -114,8 +119,13 @@ func (s *sseReducer) next() {
 	} else if left <= 0 {
 		left = 1 // any JSON at all is over the cap
 	}
-	res, err := jsonimg.RewriteLimit(src, -1, jsonimg.Gemini, left)
-	if er, ok := src.(*eventReader); ok && er.err != nil {
+	hint := int64(-1)
+	if s.hint > 0 {
+		hint = s.hint + 4<<10 // the JSON around the image may grow a little
+	}
+	res, err := jsonimg.RewriteLimit(src, hint, jsonimg.Gemini, left)
+	er, _ := src.(*eventReader)
+	if er != nil && er.err != nil {
 		err = er.err // the read error, not the JSON it cut short
 	}
 	if err != nil {
@@ -131,7 +141,10 @@ func (s *sseReducer) next() {
 		s.fail(err)
 		return
 	}
-	w := &wire{seen: true, streamed: res}
+	if er != nil && len(res.Payloads) > 0 {
+		s.hint = er.n
+	}
+	w := &wire{seen: true, streamed: res, arena: max(hint, 0)}
 	data := w.read(res.JSON)
 	if w.nullCandidate > 0 {
 		s.fail(answer.Malformed("candidates[%d] is null", w.nullCandidate-1))
@@ -179,6 +192,7 @@ type eventReader struct {
 	lines   int  // data lines started
 	ended   bool // the blank line (or the body's end) was reached
 	sawData bool
+	n       int64 // bytes of data read
 	err     error // a read error other than EOF
 }
 
@@ -301,6 +315,7 @@ func (e *eventReader) Read(p []byte) (int, error) {
 		// A '\r' before the newline is JSON whitespace: it passes through.
 		n := copy(p, b)
 		_, _ = e.src.Discard(n)
+		e.n += int64(n)
 		return n, nil
 	}
 }
