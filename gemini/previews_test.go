@@ -345,3 +345,22 @@ func TestPreviewsCaps(t *testing.T) {
 		t.Fatalf("%d previews before the cap, want 1", len(c.previews))
 	}
 }
+
+// Vertex AI streams the same way; its answers differ only in fields genai
+// maps.
+func TestPreviewsVertex(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t, 200, sse(evThoughtText, evDraft1, evFinal), false)
+	g := streamGen(t, srv.URL, gemini.Config{Backend: gemini.BackendVertex, HTTPClient: srv.Client()})
+	var c collected
+	resp, err := g.Generate(context.Background(), previewReq("gemini-3-pro-image", &c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.previews) != 1 || c.previews[0].Provider != "vertex" || !bytes.Equal(resp.Images[0].Data, finalPNG) {
+		t.Fatalf("%d previews, response %+v", len(c.previews), summary(resp))
+	}
+	if reqs := srv.requests(); !strings.HasSuffix(reqs[0].path, "/models/gemini-3-pro-image:streamGenerateContent") || !strings.Contains(reqs[0].query, "alt=sse") {
+		t.Fatalf("request %+v", reqs[0])
+	}
+}
