@@ -102,8 +102,8 @@
 // goroutine that called Generate, as soon as its event has arrived. The
 // drafts are as the model sent them: PNG or JPEG, not converted to
 // OutputFormat, their bytes sniffed. Previews.Count does not change how
-// many a model draws. 2.5 Flash Image does not think, so it sends no
-// drafts: its previews are just its final image, as Generate returns it.
+// many a model draws. 2.5 Flash Image does not think and sends no drafts:
+// On is not called, and the call returns its final image as usual.
 //
 // The final response is the stream's chunks merged, and judged exactly as a
 // generateContent answer: the non-thought image parts, text deltas joined,

@@ -364,3 +364,31 @@ func TestPreviewsVertex(t *testing.T) {
 		t.Fatalf("request %+v", reqs[0])
 	}
 }
+
+// A caller that gives up after a draft (its context ends while the
+// stream hangs) gets a typed cancellation, and On is not called again.
+func TestPreviewsCanceledAfterDraft(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, sse(evDraft1))
+		w.(http.Flusher).Flush()
+		select { // hang until the client goes
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	g := streamGen(t, srv.URL, gemini.Config{HTTPClient: srv.Client()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	req := &provider.Request{Prompt: "p", Model: "gemini-3-pro-image", Options: provider.Options{provider.Previews{On: func(provider.Preview) { n++; cancel() }}}}
+	_, err := g.Generate(ctx, req)
+	var pe *provider.Error
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &pe) || n != 1 {
+		t.Fatalf("err %v after %d previews", err, n)
+	}
+}
