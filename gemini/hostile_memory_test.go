@@ -146,8 +146,8 @@ var hugeStreamCases = map[string]hostiletest.Body{
 	"SSE inlineData": {Prefix: `data: {"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"`,
 		Filler: "iVBORw0KGgoAAAAN", Suffix: `"}}]}}]}` + "\n\n"},
 	"SSE endless events": {Filler: `data: {"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("thinking ", 2000) + `","thought":true}]}}]}` + "\r\n\r\n"},
-	"SSE text part": {Prefix: `data: {"candidates":[{"content":{"parts":[{"text":"`, Filler: "All work and no play makes Jack a dull boy. "},
-	"SSE keep-alives": {Filler: ": keep-alive\n\n"},
+	"SSE text part":      {Prefix: `data: {"candidates":[{"content":{"parts":[{"text":"`, Filler: "All work and no play makes Jack a dull boy. "},
+	"SSE keep-alives":    {Filler: ": keep-alive\n\n"},
 }
 
 // TestHugeStreams is TestHugeAnswers for streams: each case ends with
