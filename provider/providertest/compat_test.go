@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"image"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -440,12 +441,26 @@ func TestCompatGenai(t *testing.T) {
 				t.Error(ae.Status)
 			}
 		}},
-		{"generateContentStream is refused: 404 not supported for streamGenerateContent", func(t *testing.T) {
-			for _, err := range gc.Models.GenerateContentStream(ctx, model, genai.Text("x"), &genai.GenerateContentConfig{AutomaticContinuation: genai.Ptr(false)}) {
-				if ae := wantAPIError(t, err, 404); !strings.Contains(ae.Message, "not supported for streamGenerateContent") {
-					t.Error(ae.Message)
+		{"generateContentStream: a thought, two drafts, then the final image", func(t *testing.T) {
+			var kinds []string
+			for resp, err := range gc.Models.GenerateContentStream(ctx, model, genai.Text("x"), &genai.GenerateContentConfig{
+				AutomaticContinuation: genai.Ptr(false), ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: true}}) {
+				if err != nil {
+					t.Fatal(err)
 				}
-				break
+				for _, p := range resp.Candidates[0].Content.Parts {
+					switch {
+					case p.InlineData != nil && p.Thought:
+						kinds = append(kinds, "draft")
+					case p.InlineData != nil:
+						kinds = append(kinds, "final")
+					default:
+						kinds = append(kinds, "thought")
+					}
+				}
+			}
+			if strings.Join(kinds, ",") != "thought,draft,draft,final" {
+				t.Error(kinds)
 			}
 		}},
 	}
@@ -550,13 +565,29 @@ func TestCompatOpenAI(t *testing.T) {
 				t.Fatalf("%v", err)
 			}
 		}},
-		{"images.generate", noGo("ImageRequest has no stream field (raw requests: TestStreamRequestsAreRefused)")},
-		{"images.edit", noGo("ImageEditRequest has no stream field (raw requests: TestStreamRequestsAreRefused)")},
-		{"chat.completions", func(t *testing.T) {
-			_, err := oc.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{Model: "m",
+		{"images.generate: stream with partial_images 2", noGo("ImageRequest has no stream field (raw requests: TestStreamOpenAIImages)")},
+		{"images.edit: stream", noGo("ImageEditRequest has no stream field (raw requests: TestStreamOpenAIImages)")},
+		{"chat.completions: stream, the image in the content", func(t *testing.T) {
+			srv.SetChatShape(providertest.ChatMarkdown)
+			st, err := oc.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{Model: "gemini-3-pro-image",
 				Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}})
-			if ae := apiErr(t, err, 400, "unsupported_value"); ae.Param == nil || *ae.Param != "stream" {
-				t.Errorf("%+v", ae)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var content strings.Builder
+			for {
+				chunk, err := st.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				content.WriteString(chunk.Choices[0].Delta.Content)
+			}
+			if n := strings.Count(content.String(), "![image](data:image/png;base64,"); n != 2 {
+				t.Errorf("%d images in the streamed content", n)
 			}
 		}},
 		{"RateLimited", fault(providertest.RateLimited(7*time.Second), func(t *testing.T, _ openai.ImageResponse, err error) {
