@@ -119,11 +119,11 @@ func (s *sseReducer) next() {
 	} else if left <= 0 {
 		left = 1 // any JSON at all is over the cap
 	}
-	hint := int64(-1)
+	hint := int64(0)
 	if s.hint > 0 {
 		hint = s.hint + 4<<10 // the JSON around the image may grow a little
 	}
-	res, err := jsonimg.RewriteLimit(src, hint, jsonimg.Gemini, left)
+	res, err := jsonimg.RewriteGuess(src, hint, jsonimg.Gemini, left)
 	er, _ := src.(*eventReader)
 	if er != nil && er.err != nil {
 		err = er.err // the read error, not the JSON it cut short
@@ -144,7 +144,7 @@ func (s *sseReducer) next() {
 	if er != nil && len(res.Payloads) > 0 {
 		s.hint = er.n
 	}
-	w := &wire{seen: true, streamed: res, arena: max(hint, 0)}
+	w := &wire{seen: true, streamed: res, arena: hint}
 	data := w.read(res.JSON)
 	if w.nullCandidate > 0 {
 		s.fail(answer.Malformed("candidates[%d] is null", w.nullCandidate-1))

@@ -124,7 +124,8 @@ func BenchmarkDecodeLarge(b *testing.B) {
 // BenchmarkLargeImageSSE is BenchmarkLargeImageStream for previews: a
 // streamGenerateContent answer whose final image is a 16 MiB noisy PNG,
 // replayed from memory (SSE has no Content-Length), alone ("final-only")
-// or after a thought draft as large ("with-draft"). On keeps nothing.
+// or after a thought draft as large ("with-draft") or of 0.75 MiB
+// ("with-small-draft"). On keeps nothing.
 //
 //	go test -run '^$' -bench LargeImageSSE -benchtime 10x ./gemini/
 func BenchmarkLargeImageSSE(b *testing.B) {
@@ -139,8 +140,10 @@ func BenchmarkLargeImageSSE(b *testing.B) {
 		`"}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1120,"totalTokenCount":1132}}` + "\r\n\r\n"
 	draft := `data: {"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + enc +
 		`"},"thought":true}]},"index":0}]}` + "\r\n\r\n"
+	small := `data: {"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + enc[:1<<20] +
+		`"},"thought":true}]},"index":0}]}` + "\r\n\r\n"
 	enc = ""
-	for _, tc := range []struct{ name, body string }{{"final-only", final}, {"with-draft", draft + final}} {
+	for _, tc := range []struct{ name, body string }{{"final-only", final}, {"with-draft", draft + final}, {"with-small-draft", small + final}} {
 		b.Run(tc.name, func(b *testing.B) {
 			g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: "http://memory.invalid",
 				HTTPClient: &http.Client{Transport: memtest.Transport{Body: []byte(tc.body), ContentType: "text/event-stream"}}})
