@@ -129,8 +129,10 @@
 // the 32 MiB cap), and genai parses only the small JSON left. An SSE
 // answer has no length, so the first image of a stream is decoded into
 // chunks and copied once into its own slice (about 2x its size at the
-// peak); an image after a draft is decoded into one slice sized by that
-// draft (about 1x), since the final image is the last draft rendered.
+// peak, as a chunked generateContent answer); an image after a draft is
+// decoded into one slice sized by that draft (about 1x), since the final
+// image is the last draft rendered, or, when it proves larger, goes on in
+// chunks and costs about 2x again.
 // The stream parser is more lenient than genai's: keep-alive comments,
 // event and id fields, multi-line data and LF or CRLF framing are
 // accepted, and a relay that answers one plain JSON object is read as a
