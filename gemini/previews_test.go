@@ -161,6 +161,8 @@ func TestPreviewsStream(t *testing.T) {
 			want: want{previews: [][]byte{draftPNG}, kind: provider.ErrRateLimited, retry: 7 * time.Second}},
 		{name: "503 chunk", body: sse(evThoughtText, `{"error":{"code":503,"message":"This model is currently experiencing high demand.","status":"UNAVAILABLE"}}`),
 			want: want{kind: provider.ErrUnavailable}},
+		{name: "error chunk quoting the key", body: sse(`{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"API key ` + testKey + ` not valid"}}`),
+			want: want{kind: provider.ErrInvalidRequest, code: "INVALID_ARGUMENT"}},
 		{name: "truncated after a draft", body: sse(evThoughtText, evDraft1),
 			want: want{previews: [][]byte{draftPNG}, kind: provider.ErrUnavailable, code: "MALFORMED"}},
 		{name: "empty stream", body: "",
