@@ -103,7 +103,8 @@ type Config struct {
 	// instead of 1×). 0 means DefaultStreamThreshold; -1 turns streaming
 	// off: the answer is then read whole and decoded by genai, which holds
 	// several copies of it at once. Requests and error answers are genai's
-	// in either case.
+	// in either case. Streams (provider.Previews) always decode their
+	// images per event, whatever this says.
 	StreamThreshold int64
 	// MaxResponseBytes caps a successful answer's body, counted after
 	// decompression; 0 means DefaultMaxResponseBytes. A larger answer

@@ -154,6 +154,8 @@ func TestPreviewsStream(t *testing.T) {
 			want: want{previews: [][]byte{draftPNG}, final: finalPNG, usage: fullUsage}},
 		{name: "no blank line at the end", body: "data: " + evDraft1 + "\n\ndata: " + evFinal,
 			want: want{previews: [][]byte{draftPNG}, final: finalPNG, usage: fullUsage}},
+		{name: "relay's [DONE] marker", body: sse(evDraft1, evFinal) + "data: [DONE]\n\n",
+			want: want{previews: [][]byte{draftPNG}, final: finalPNG, usage: fullUsage}},
 		{name: "relay answered one JSON object", body: evFinal,
 			want: want{final: finalPNG, usage: fullUsage}},
 		{name: "429 chunk after a draft",

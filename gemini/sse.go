@@ -111,6 +111,11 @@ func (s *sseReducer) next() {
 			s.done = true
 			return
 		}
+		if b, _ := s.src.Peek(7); bytes.HasPrefix(b, []byte("[DONE]")) && (len(b) == 6 || b[6] == '\r' || b[6] == '\n') {
+			// A relay's OpenAI-style end marker: Google sends none.
+			s.done = true
+			return
+		}
 		src = er
 	}
 	left := s.jsonCap - s.jsonUsed
