@@ -274,14 +274,15 @@ func (a *streamAnswer) add(chunk *genai.GenerateContentResponse, w *wire, draft 
 
 // trimArena copies out the images of a chunk decoded into an arena sized
 // by a guess (sseReducer.hint) much larger than they turned out to be, so
-// that a small final image does not keep a draft-sized array alive.
+// that a small image (final or draft) does not keep a draft-sized array
+// alive.
 func trimArena(chunk *genai.GenerateContentResponse, arena int64) {
 	for _, c := range chunk.Candidates {
 		if c == nil || c.Content == nil {
 			continue
 		}
 		for _, p := range c.Content.Parts {
-			if p != nil && p.InlineData != nil && !p.Thought && int64(len(p.InlineData.Data)) < arena*3/4/2 {
+			if p != nil && p.InlineData != nil && int64(len(p.InlineData.Data)) < arena*3/4/2 {
 				p.InlineData.Data = bytes.Clone(p.InlineData.Data)
 			}
 		}
