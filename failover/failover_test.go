@@ -14,12 +14,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/failover"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 	"github.com/imagegen-go/imagegen/provider/retry"
 )
 
 func TestMain(m *testing.M) {
+	testutil.HideProviderEnv() // the parallel end-to-end tests build real adapters
 	goleak.VerifyTestMain(m)
 }
 
