@@ -138,6 +138,7 @@ type imageStream struct {
 	length int64 // Content-Length, -1 when unknown
 
 	partials  int // partial events received: each is billed
+	imageSize int64 // body bytes of the last event that carried an image, the size guess for the next
 	delivered int // previews handed to On
 	out       imagesOutcome
 	usages    []*usageJSON
@@ -203,16 +204,29 @@ func (s *imageStream) event(r *sse.Reader) (ev streamEvent, res *jsonimg.Result,
 	if string(bytes.TrimSpace(head[:n])) == "[DONE]" && err != nil {
 		return ev, nil, true, nil
 	}
-	hint := int64(-1)
+	start := s.body.n - int64(r.Buffered())
+	in := io.MultiReader(strings.NewReader(eventPrefix), bytes.NewReader(head[:n]), data, strings.NewReader(eventSuffix))
 	if s.length > 0 && strings.HasSuffix(r.Event(), ".completed") {
 		// The final image is (nearly) all that is left of the body: decode
 		// it into one allocation of its size.
-		hint = s.length - s.body.n + int64(r.Buffered()+len(eventPrefix)+n)
+		hint := s.length - s.body.n + int64(r.Buffered()+len(eventPrefix)+n)
+		res, err = jsonimg.RewriteLimit(in, hint, jsonimg.OpenAI, answer.JSONCap(s.g.maxResponse))
+	} else {
+		// A stream has no length. Partial images are renders of the final
+		// one at its size, so the last one's size is the guess for the
+		// next image: it decodes into one allocation when the guess holds,
+		// instead of chunks copied once into their exact size (2×).
+		guess := int64(0)
+		if s.imageSize > 0 {
+			guess = s.imageSize + 4<<10
+		}
+		res, err = jsonimg.RewriteGuess(in, guess, jsonimg.OpenAI, answer.JSONCap(s.g.maxResponse))
 	}
-	in := io.MultiReader(strings.NewReader(eventPrefix), bytes.NewReader(head[:n]), data, strings.NewReader(eventSuffix))
-	res, err = jsonimg.RewriteLimit(in, hint, jsonimg.OpenAI, answer.JSONCap(s.g.maxResponse))
 	if err != nil {
 		return ev, nil, false, err
+	}
+	if len(res.Payloads) > 0 {
+		s.imageSize = s.body.n - int64(r.Buffered()) - start + int64(n)
 	}
 	j := bytes.TrimSpace(res.JSON)
 	if !bytes.HasPrefix(j, []byte(eventPrefix)) || !bytes.HasSuffix(j, []byte(eventSuffix)) {

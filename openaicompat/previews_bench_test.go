@@ -3,6 +3,7 @@ package openaicompat_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,8 +16,10 @@ import (
 )
 
 // largeStream is an event stream whose completed event holds the
-// emulator's 16 MiB noisy PNG, after two small partial images.
-func largeStream(b *testing.B) []byte {
+// emulator's 16 MiB noisy PNG, after two small partial images, or after
+// two partials as large as the final image (sized: OpenAI's partials are
+// renders at the final size, so their bytes are of the final's order).
+func largeStream(b *testing.B, sized bool) []byte {
 	b.Helper()
 	raw, _ := largeAnswer(b, "generations")
 	var ans struct {
@@ -28,8 +31,13 @@ func largeStream(b *testing.B) []byte {
 		b.Fatalf("emulator answer: %v", err)
 	}
 	var sb strings.Builder
-	sb.WriteString(partialEvent("image_generation", 0, pngBytes(b, 64, 64)))
-	sb.WriteString(partialEvent("image_generation", 1, pngBytes(b, 64, 64)))
+	for i := range 2 {
+		if sized {
+			fmt.Fprintf(&sb, "event: image_generation.partial_image\ndata: {\"type\":\"image_generation.partial_image\",\"b64_json\":\"%s\",\"partial_image_index\":%d,\"output_format\":\"png\"}\n\n", ans.Data[0].B64JSON, i)
+			continue
+		}
+		sb.WriteString(partialEvent("image_generation", i, pngBytes(b, 64, 64)))
+	}
 	sb.WriteString("event: image_generation.completed\ndata: {\"type\":\"image_generation.completed\",\"b64_json\":\"")
 	sb.WriteString(ans.Data[0].B64JSON)
 	sb.WriteString("\",\"created_at\":2,\"size\":\"auto\",\"quality\":\"high\",\"background\":\"opaque\",\"output_format\":\"png\",\"usage\":" + streamUsage + "}\n\n")
@@ -61,15 +69,17 @@ func emulatorStream(b *testing.B) []byte {
 
 // BenchmarkLargeImageSSE measures what a 16 MiB final image costs when it
 // arrives in an event stream (two small partials first), replayed from
-// memory with and without a Content-Length (a real stream has none), and
-// the emulator's own stream, replayed the same way:
+// memory with and without a Content-Length (a real stream has none), the
+// same after two partials as large as the final image (the adapter sizes
+// the final image by the last partial), and the emulator's own stream,
+// replayed the same way:
 // x-image is bytes allocated per call and peak-x-image the heap
 // high-water mark of a call, both over the image size (memtest).
 //
 //	go test -run '^$' -bench LargeImageSSE -benchtime 10x ./openaicompat/
 func BenchmarkLargeImageSSE(b *testing.B) {
-	bodies := map[string][]byte{"replay": largeStream(b), "emulator": emulatorStream(b)}
-	for _, run := range []struct{ source, framing string }{{"replay", "chunked"}, {"replay", "content-length"}, {"emulator", "chunked"}} {
+	bodies := map[string][]byte{"replay": largeStream(b, false), "sized-partials": largeStream(b, true), "emulator": emulatorStream(b)}
+	for _, run := range []struct{ source, framing string }{{"replay", "chunked"}, {"replay", "content-length"}, {"sized-partials", "chunked"}, {"emulator", "chunked"}} {
 		body, framing := bodies[run.source], run.framing
 		b.Run(run.source+"/"+framing, func(b *testing.B) {
 			g, err := openaicompat.New(openaicompat.Config{APIKey: testKey, BaseURL: "http://memory.invalid/v1",
