@@ -2,9 +2,7 @@ package openaicompat
 
 import (
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/imagegen-go/imagegen/catalog"
@@ -98,9 +96,11 @@ func (g *Generator) prepare(req *provider.Request) (*plan, error) {
 	}
 	check := req
 	if mode == ModeImages {
-		// Tiers and aspect ratios become a WIDTHxHEIGHT first; the catalog
-		// then checks the size that will be sent.
-		s, err := imagesSize(p.cat, sz, req.AspectRatio)
+		// Tiers and aspect ratios become a WIDTHxHEIGHT first (the catalog's
+		// mapping, which the budget estimates from); the catalog then checks
+		// the size that will be sent. A nil p.cat (unknown model) takes free
+		// sizes.
+		s, err := p.cat.ImagesSize(req.Size, req.AspectRatio)
 		if err != nil {
 			return nil, g.invalid(id, "Size", "Size: %v", err)
 		}
@@ -313,82 +313,3 @@ func openRouterTier(tier string) string {
 	}
 	return tier
 }
-
-// tierPixels is the pixel budget of a size tier on the Images API: the
-// square of its edge, except 4K, which is the 3840x2160 area (the largest
-// a 2.x model accepts).
-var tierPixels = map[string]int{"512": 512 * 512, "1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 3840 * 2160}
-
-// imagesSize turns Request.Size and AspectRatio into the Images API's size:
-// "auto", a fixed size the model lists whose ratio matches (1K 3:2 is
-// 1536x1024), or, for models that take free sizes (and unknown models), a
-// WIDTHxHEIGHT in multiples of 16 with the tier's pixel budget, checked
-// against the model's free-size rule.
-func imagesSize(m *catalog.Model, sz provider.Size, aspect string) (string, error) {
-	if sz.Auto {
-		return "auto", nil
-	}
-	if sz.Width > 0 {
-		return sz.String(), nil // the catalog has checked it against the model's rules
-	}
-	rw, rh := 1, 1
-	if aspect != "" && !strings.EqualFold(aspect, "auto") {
-		rw, rh, _ = provider.ParseAspectRatio(aspect)
-	}
-	tier := sz.Tier
-	if tier == "" {
-		if aspect == "" || strings.EqualFold(aspect, "auto") {
-			return "", nil
-		}
-		tier = "1K"
-	}
-	// A listed fixed size of this tier and ratio first.
-	if m != nil {
-		for _, s := range m.Sizes {
-			fs, err := provider.ParseSize(s)
-			if err != nil || fs.Width == 0 || fs.Width*rh != fs.Height*rw {
-				continue
-			}
-			if sizeTier(fs.Width, fs.Height) == tier {
-				return s, nil
-			}
-		}
-		if m.FreeSize == nil {
-			return "", fmt.Errorf("%s at %d:%d is not one of %s's sizes (%s)", tier, rw, rh, m.ID, strings.Join(m.Sizes, ", "))
-		}
-	}
-	budget := float64(tierPixels[tier])
-	w := round16(math.Sqrt(budget * float64(rw) / float64(rh)))
-	h := round16(math.Sqrt(budget * float64(rh) / float64(rw)))
-	if long := max(w, h); long > 3840 {
-		w, h = round16(float64(w)*3840/float64(long)), round16(float64(h)*3840/float64(long))
-	}
-	if m != nil && m.FreeSize != nil {
-		r := *m.FreeSize
-		if r.MaxPixels > 0 && w*h > r.MaxPixels {
-			scale := math.Sqrt(float64(r.MaxPixels) / float64(w*h))
-			w, h = floor16(float64(w)*scale), floor16(float64(h)*scale)
-		}
-		if why := r.Check(w, h); why != "" {
-			return "", fmt.Errorf("%s at %d:%d would be %dx%d, which %s refuses: %s", tier, rw, rh, w, h, m.ID, why)
-		}
-	}
-	return strconv.Itoa(w) + "x" + strconv.Itoa(h), nil
-}
-
-// sizeTier names the tier a fixed size belongs to by its pixel count.
-func sizeTier(w, h int) string {
-	px := w * h
-	switch {
-	case px <= 512*512*2:
-		return "512"
-	case px <= 1792*1024:
-		return "1K"
-	case px <= 2048*2048*3/2:
-		return "2K"
-	}
-	return "4K"
-}
-
-func round16(v float64) int { return max(16, int(math.Round(v/16))*16) }
-func floor16(v float64) int { return max(16, int(math.Floor(v/16))*16) }
