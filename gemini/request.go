@@ -2,13 +2,13 @@ package gemini
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"strings"
 
 	"google.golang.org/genai"
 
 	"github.com/imagegen-go/imagegen/catalog"
+	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -128,12 +128,7 @@ func (g *Generator) String() string {
 // Format prints String under every verb; %#v adds the field names. No
 // verb reaches the key through reflection.
 func (g *Generator) Format(f fmt.State, verb rune) {
-	switch {
-	case g == nil:
-		_, _ = io.WriteString(f, "<nil>")
-	case verb == 'v' && f.Flag('#'):
-		fmt.Fprintf(f, "&gemini.Generator{Provider:%q, Model:%q}", g.name, g.model)
-	default:
-		_, _ = io.WriteString(f, g.String())
-	}
+	secret.FormatGenerator(f, verb, g == nil, g.String, func() string {
+		return fmt.Sprintf("&gemini.Generator{Provider:%q, Model:%q}", g.name, g.model)
+	})
 }

@@ -3,7 +3,6 @@ package imagen
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -322,14 +321,9 @@ func (g *Generator) String() string {
 // Format prints String under every verb; %#v adds the field names. No
 // verb reaches the key through reflection.
 func (g *Generator) Format(f fmt.State, verb rune) {
-	switch {
-	case g == nil:
-		_, _ = io.WriteString(f, "<nil>")
-	case verb == 'v' && f.Flag('#'):
-		fmt.Fprintf(f, "&imagen.Generator{Provider:%q, Model:%q}", g.name, g.model)
-	default:
-		_, _ = io.WriteString(f, g.String())
-	}
+	secret.FormatGenerator(f, verb, g == nil, g.String, func() string {
+		return fmt.Sprintf("&imagen.Generator{Provider:%q, Model:%q}", g.name, g.model)
+	})
 }
 
 // describe computes what Describe reports.

@@ -3,7 +3,6 @@ package openaicompat
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -388,14 +387,9 @@ func (g *Generator) String() string {
 // Format prints String under every verb; %#v adds the field names. No
 // verb reaches the key through reflection.
 func (g *Generator) Format(f fmt.State, verb rune) {
-	switch {
-	case g == nil:
-		_, _ = io.WriteString(f, "<nil>")
-	case verb == 'v' && f.Flag('#'):
-		fmt.Fprintf(f, "&openaicompat.Generator{Provider:%q, Model:%q, Mode:%q}", g.name, g.model, g.cfg.Mode)
-	default:
-		_, _ = io.WriteString(f, g.String())
-	}
+	secret.FormatGenerator(f, verb, g == nil, g.String, func() string {
+		return fmt.Sprintf("&openaicompat.Generator{Provider:%q, Model:%q, Mode:%q}", g.name, g.model, g.cfg.Mode)
+	})
 }
 
 // catalogID strips a vendor prefix ("openai/gpt-image-2" → "gpt-image-2")

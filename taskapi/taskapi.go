@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -430,14 +429,9 @@ func (g *Generator) String() string {
 // Format prints String under every verb; %#v adds the field names. No
 // verb reaches the key through reflection.
 func (g *Generator) Format(f fmt.State, verb rune) {
-	switch {
-	case g == nil:
-		_, _ = io.WriteString(f, "<nil>")
-	case verb == 'v' && f.Flag('#'):
-		fmt.Fprintf(f, "&taskapi.Generator{Provider:%q, Service:%q, Model:%q}", g.name, g.svc, g.model)
-	default:
-		_, _ = io.WriteString(f, g.String())
-	}
+	secret.FormatGenerator(f, verb, g == nil, g.String, func() string {
+		return fmt.Sprintf("&taskapi.Generator{Provider:%q, Service:%q, Model:%q}", g.name, g.svc, g.model)
+	})
 }
 
 // Describe reports the provider name, default model and its

@@ -260,6 +260,20 @@ func Format(f fmt.State, verb rune, v any, local, public string) {
 	_, _ = io.WriteString(f, s)
 }
 
+// FormatGenerator is an adapter Generator's Format: "<nil>" for a nil
+// one, goSyntax() under %#v and str() under every other verb, so that no
+// verb reaches the generator's key through reflection.
+func FormatGenerator(f fmt.State, verb rune, isNil bool, str, goSyntax func() string) {
+	switch {
+	case isNil:
+		_, _ = io.WriteString(f, "<nil>")
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, goSyntax())
+	default:
+		_, _ = io.WriteString(f, str())
+	}
+}
+
 // URL returns raw for printing with any user information and the values
 // of its query replaced by Mask: a base URL may carry credentials
 // ("https://user:pass@relay", "?key=..."). Text that does not parse is
