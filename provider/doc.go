@@ -47,6 +47,15 @@
 // into OpenTelemetry spans, metrics and slog lines; nothing here depends
 // on it. With no handler, a decision costs one context lookup.
 //
+// # Previews
+//
+// A request that carries the Previews control asks for partial images
+// (drafts) while the final image is generated; Stream turns a call into an
+// iterator of them followed by the final response. Streaming is optional
+// for adapters: one that cannot ignores the option. Decorators that repeat
+// or reroute a call stop doing so once a draft has reached the caller
+// (Track, ErrStreamInterrupted).
+//
 // # Seeing through decorators
 //
 // Failover and pricing need to know who serves a request (provider, model,
