@@ -31,9 +31,7 @@ const CodeFreeTierNoQuota = googleerr.CodeFreeTierNoQuota
 // text taken from the answer is redacted, then cut.
 func (g *Generator) mapError(ctx context.Context, model string, err error, rec *capture.Record) error {
 	status, header := rec.Last()
-	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
-		e := answer.Error(code, g.redact.Clean(msg, textutil.MaxMessage), status)
-		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+	if e, ok := answer.Classified(ctx, err, rec, g.redact.Clean, g.name, model); ok {
 		return e
 	}
 	if re := (*relayError)(nil); errors.As(err, &re) || errors.As(rec.Err(), &re) {

@@ -112,9 +112,7 @@ func (g *Generator) mapGenaiError(ctx context.Context, model string, err error, 
 // answer over its cap, a malformed one, a panic in genai, the network.
 func (g *Generator) transportError(ctx context.Context, model string, err error, rec *capture.Record) error {
 	status, _ := rec.Last()
-	if code, msg, ok := answer.Classify(err, rec); ok && ctx.Err() == nil {
-		e := answer.Error(code, g.secrets.Clean(msg, textutil.MaxMessage), status)
-		e.Provider, e.Model, e.Err = g.name, model, secret.Quiet(err)
+	if e, ok := answer.Classified(ctx, err, rec, g.secrets.Clean, g.name, model); ok {
 		return e
 	}
 	e := &provider.Error{Provider: g.name, Model: model}

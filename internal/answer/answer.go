@@ -11,6 +11,7 @@ package answer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/internal/capture"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/secret"
 	"github.com/imagegen-go/imagegen/internal/textutil"
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -165,6 +167,25 @@ func Classify(err error, rec *capture.Record) (code, msg string, ok bool) {
 // Error returns the *provider.Error of a failure Classify recognised.
 func Error(code, msg string, status int) *provider.Error {
 	return &provider.Error{Kind: provider.KindUnavailable, StatusCode: status, Code: code, Message: msg}
+}
+
+// Classified returns the typed error of a failure Classify recognises in
+// err or rec, with its message cleaned by clean (the adapter's redactor)
+// and err kept out of sight (secret.Quiet), and ok true; ok is false for
+// any other error, or once ctx has ended (the caller's cancellation
+// explains the failure better).
+func Classified(ctx context.Context, err error, rec *capture.Record, clean func(string, int) string, prov, model string) (*provider.Error, bool) {
+	code, msg, ok := Classify(err, rec)
+	if !ok || ctx.Err() != nil {
+		return nil, false
+	}
+	status := 0
+	if rec != nil {
+		status, _ = rec.Last()
+	}
+	e := Error(code, clean(msg, textutil.MaxMessage), status)
+	e.Provider, e.Model, e.Err = prov, model, secret.Quiet(err)
+	return e, true
 }
 
 // Count reads a usage count from a decoded JSON number (json.Number or
