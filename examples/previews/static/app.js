@@ -76,7 +76,7 @@
       thumb.className = "draft";
       drafts.appendChild(thumb);
       status.textContent = "Draft " + (p.index + 1) + " received, still working…";
-      record("preview", "draft " + (p.index + 1) + " (" + p.bytes + " bytes, server " + p.elapsedMs + " ms)", { index: p.index });
+      record("preview", "draft " + (p.index + 1) + " (" + p.bytes + " bytes, server " + p.elapsedMs + " ms)", { index: p.index, serverMs: p.elapsedMs });
     });
     source.addEventListener("final", function (ev) {
       const f = parse(ev);
@@ -87,7 +87,7 @@
       show(current, f.images[0], "final image");
       current.dataset.final = "true";
       record("final", "final image (" + f.images[0].bytes + " bytes, server " + f.elapsedMs + " ms) by " +
-        f.provider + " " + f.model + (f.cached ? ", from the cache" : ", cost " + f.cost));
+        f.provider + " " + f.model + (f.cached ? ", from the cache" : ", cost " + f.cost), { serverMs: f.elapsedMs });
       finish("done", "Done: " + f.previews + " draft(s), then the final image.");
     });
     // A server "error" event carries JSON; the browser's own error event
