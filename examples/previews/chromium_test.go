@@ -21,7 +21,6 @@ func TestPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Skip("chromium is not installed (apt-get install -y chromium)")
 	}
-	srv := newTestServer(t, &drafter{drafts: 3, every: 300 * time.Millisecond}, config{Previews: 3})
 	// The test page is the real page plus a script that submits a prompt
 	// on load; the production page never starts a (billed) call by itself.
 	page, err := static.ReadFile("static/index.html")
@@ -29,19 +28,22 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	autorun := strings.Replace(string(page), "</head>", `<script src="/autorun.js" defer></script></head>`, 1)
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.Config.Handler)
-	mux.HandleFunc("GET /autorun", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", pageCSP)
-		_, _ = w.Write([]byte(autorun))
-	})
-	mux.HandleFunc("GET /autorun.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		_, _ = w.Write([]byte(`document.getElementById("prompt").value = "a lighthouse, in the browser";
+	withAutorun := func(h http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.HandleFunc("GET /autorun", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", pageCSP)
+			_, _ = w.Write([]byte(autorun))
+		})
+		mux.HandleFunc("GET /autorun.js", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript")
+			_, _ = w.Write([]byte(`document.getElementById("prompt").value = "a lighthouse, in the browser";
 document.getElementById("form").requestSubmit();`))
-	})
-	srv.Config.Handler = mux
+		})
+		return mux
+	}
+	srv := newTestServer(t, &drafter{drafts: 3, every: 300 * time.Millisecond}, config{Previews: 3}, withAutorun)
 
 	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--no-proxy-server",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + t.TempDir(),

@@ -49,6 +49,8 @@ type drafter struct {
 	// final image.
 	fail      error
 	failAfter int
+	// hang makes the call wait for its context after the drafts.
+	hang bool
 	// ended receives the context's error when a call ends (buffered).
 	ended chan error
 }
@@ -83,6 +85,10 @@ func (d *drafter) Generate(ctx context.Context, req *provider.Request) (resp *pr
 	}
 	if d.fail != nil {
 		return nil, d.fail
+	}
+	if d.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	if err := pause(ctx, d.every); err != nil {
 		return nil, err
@@ -180,12 +186,18 @@ func open(t testing.TB, ctx context.Context, srv *httptest.Server, prompt string
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
 		t.Fatalf("GET /generate: %s %q: %s", resp.Status, resp.Header.Get("Content-Type"), b)
 	}
-	return resp, readSSE(resp.Body, start)
+	events := readSSE(resp.Body, start)
+	t.Cleanup(func() {
+		resp.Body.Close()
+		for range events { // ends the reader, whatever the test left unread
+		}
+	})
+	return resp, events
 }
 
 // decodeDataURL returns the image a data: URL holds, checking it decodes.
@@ -206,13 +218,19 @@ func decodeDataURL(t testing.TB, u string) (image.Config, string) {
 	return cfg, mime
 }
 
-func newTestServer(t testing.TB, g provider.Generator, cfg config) *httptest.Server {
+// newTestServer serves g through the example's stack; wrap, when given,
+// wraps the handler.
+func newTestServer(t testing.TB, g provider.Generator, cfg config, wrap ...func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
 	gen, err := buildStack(g, 5*provider.Dollar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(newServer(gen, cfg).handler())
+	h := newServer(gen, cfg).handler()
+	for _, w := range wrap {
+		h = w(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -355,7 +373,7 @@ func TestErrorEvents(t *testing.T) {
 
 // TestTimeout: a call longer than CallTimeout ends with a timeout event.
 func TestTimeout(t *testing.T) {
-	srv := newTestServer(t, &drafter{drafts: 1, gate: make(chan struct{})}, config{CallTimeout: 50 * time.Millisecond})
+	srv := newTestServer(t, &drafter{hang: true}, config{CallTimeout: 50 * time.Millisecond})
 	_, events := open(t, t.Context(), srv, "a slow one")
 	var got []string
 	for ev := range events {
@@ -366,7 +384,7 @@ func TestTimeout(t *testing.T) {
 			}
 		}
 	}
-	if strings.Join(got, " ") != "preview error" {
+	if strings.Join(got, " ") != "error" {
 		t.Errorf("events %q", got)
 	}
 }
