@@ -533,3 +533,33 @@ func flagSet() *flag.FlagSet {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestHeartbeat: while the provider works, SSE comments keep the stream
+// alive through proxies; the browser ignores them.
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	g := &drafter{hang: true, ended: make(chan error, 1)}
+	srv := newTestServer(t, g, config{Heartbeat: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/generate?prompt=hold", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	beats := 0
+	for beats < 2 && sc.Scan() {
+		if sc.Text() == ": still working" {
+			beats++
+		}
+	}
+	if beats < 2 {
+		t.Fatalf("%d heartbeats before the stream ended: %v", beats, sc.Err())
+	}
+	cancel()
+	if err := <-g.ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("call ended with %v", err)
+	}
+}
