@@ -18,7 +18,8 @@
 //
 // Guards: prompts of at most 2000 characters, at most 4 generations in
 // flight (503 beyond), 3 minutes per generation, 30 s per event write, a
-// daily budget (-budget), header and idle timeouts, a strict
+// daily budget (-budget), header and idle timeouts, GET only (not HEAD),
+// cross-site requests refused (Sec-Fetch-Site), a strict
 // Content-Security-Policy, and no key or provider message in what the
 // browser receives.
 //

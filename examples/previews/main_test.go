@@ -404,23 +404,32 @@ func TestRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		method, query string
 		code          int
+		site          string // Sec-Fetch-Site
 	}{
-		{"GET", "", http.StatusBadRequest},
-		{"GET", "prompt=++", http.StatusBadRequest},
-		{"GET", "prompt=" + strings.Repeat("é", 21), http.StatusBadRequest},
-		{"GET", "prompt=a%00b", http.StatusBadRequest},
-		{"GET", "prompt=%ff%fe", http.StatusBadRequest},
-		{"POST", "prompt=fine", http.StatusMethodNotAllowed},
-		{"GET", "prompt=" + strings.Repeat("é", 20), http.StatusServiceUnavailable},
+		{"HEAD", "prompt=fine", http.StatusMethodNotAllowed, ""},
+		{"GET", "prompt=fine", http.StatusForbidden, "cross-site"},
+		{"GET", "prompt=fine", http.StatusForbidden, "same-site"},
+		{"GET", "", http.StatusBadRequest, ""},
+		{"GET", "prompt=++", http.StatusBadRequest, ""},
+		{"GET", "prompt=" + strings.Repeat("é", 21), http.StatusBadRequest, ""},
+		{"GET", "prompt=a%00b", http.StatusBadRequest, ""},
+		{"GET", "prompt=%ff%fe", http.StatusBadRequest, ""},
+		{"POST", "prompt=fine", http.StatusMethodNotAllowed, ""},
+		// Allowed, but the only slot is taken.
+		{"GET", "prompt=" + strings.Repeat("é", 20), http.StatusServiceUnavailable, ""},
+		{"GET", "prompt=fine", http.StatusServiceUnavailable, "same-origin"},
 	} {
 		req, _ := http.NewRequestWithContext(t.Context(), tc.method, srv.URL+"/generate?"+tc.query, nil)
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != tc.code {
-			t.Errorf("%s ?%s: %s, want %d", tc.method, tc.query, resp.Status, tc.code)
+			t.Errorf("%s ?%s (Sec-Fetch-Site %q): %s, want %d", tc.method, tc.query, tc.site, resp.Status, tc.code)
 		}
 	}
 }

@@ -163,6 +163,19 @@ type (
 // context, so a browser that goes away cancels it.
 func (s *server) generate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.Method != http.MethodGet { // the GET pattern also matches HEAD, which must not start a billed call
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	// Another site's page could make a visitor's browser start (and this
+	// server pay for) generations with an <img> or EventSource; browsers
+	// say where a request comes from. Clients that are not browsers send
+	// no Sec-Fetch-Site and are let through.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		http.Error(w, "cross-site requests are refused", http.StatusForbidden)
+		return
+	}
 	prompt, err := s.prompt(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
