@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -59,3 +62,25 @@ func BenchmarkTimeToFirstPreview(b *testing.B) {
 }
 
 var _ provider.Generator = (*drafter)(nil)
+
+// BenchmarkPreviewEvent is the server's cost for one preview event of a
+// 256 KiB PNG: sniffing, base64 into a data: URL, JSON, SSE framing and
+// the write (to a discarding writer, so no network).
+//
+//	go test -run '^$' -bench PreviewEvent -benchmem ./examples/previews
+func BenchmarkPreviewEvent(b *testing.B) {
+	img := provider.Image{Data: append(testPNG(8, 1), make([]byte, 256<<10)...), MIMEType: "image/png"}
+	rec := httptest.NewRecorder()
+	out := &sseWriter{w: io.Discard, rc: http.NewResponseController(rec), timeout: time.Second}
+	b.SetBytes(int64(len(img.Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		shown, ok := displayable(img)
+		if !ok {
+			b.Fatal("not an image")
+		}
+		if err := out.event("preview", previewEvent{Index: 0, ElapsedMS: 1}, shown); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

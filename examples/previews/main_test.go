@@ -235,6 +235,23 @@ func newTestServer(t testing.TB, g provider.Generator, cfg config, wrap ...func(
 	return srv
 }
 
+// What the browser reads: the events' fields and their images.
+type (
+	imageJSON struct {
+		MIME    string `json:"mime"`
+		Bytes   int    `json:"bytes"`
+		DataURL string `json:"dataURL"`
+	}
+	gotPreview struct {
+		previewEvent
+		Images []imageJSON `json:"images"`
+	}
+	gotFinal struct {
+		finalEvent
+		Images []imageJSON `json:"images"`
+	}
+)
+
 func unmarshal[T any](t testing.TB, ev sseEvent) T {
 	t.Helper()
 	var v T
@@ -259,18 +276,18 @@ func TestPreviewsBeforeFinal(t *testing.T) {
 		got = append(got, ev.name)
 		switch ev.name {
 		case "preview":
-			p := unmarshal[previewEvent](t, ev)
+			p := unmarshal[gotPreview](t, ev)
 			if p.Index != len(got)-1 {
 				t.Errorf("preview %d has index %d", len(got)-1, p.Index)
 			}
-			if c, _ := decodeDataURL(t, p.DataURL); c.Width != 16 {
+			if c, _ := decodeDataURL(t, p.Images[0].DataURL); c.Width != 16 {
 				t.Errorf("preview is %dpx wide", c.Width)
 			}
 			if p.Index == 0 {
 				close(gate)
 			}
 		case "final":
-			f := unmarshal[finalEvent](t, ev)
+			f := unmarshal[gotFinal](t, ev)
 			if len(f.Images) != 1 || f.Previews != 3 || f.Cached || f.Provider != "fake" {
 				t.Errorf("final: %d images, %d previews, cached %v, provider %q", len(f.Images), f.Previews, f.Cached, f.Provider)
 			}
@@ -289,7 +306,7 @@ func TestPreviewsBeforeFinal(t *testing.T) {
 	got = got[:0]
 	for ev := range events {
 		got = append(got, ev.name)
-		if ev.name == "final" && !unmarshal[finalEvent](t, ev).Cached {
+		if ev.name == "final" && !unmarshal[gotFinal](t, ev).Cached {
 			t.Error("repeat not served by the cache")
 		}
 	}
@@ -498,7 +515,7 @@ func TestRunOffline(t *testing.T) {
 	if last.name != "final" {
 		t.Errorf("last event %s: %.200s", last.name, last.data)
 	} else {
-		f := unmarshal[finalEvent](t, last)
+		f := unmarshal[gotFinal](t, last)
 		decodeDataURL(t, f.Images[0].DataURL)
 	}
 	cancel()

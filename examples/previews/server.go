@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -129,27 +130,23 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// Events sent on /generate. Images travel inline as data: URLs, so the
-// server keeps nothing once a stream ends.
+// Events sent on /generate: each event's data is one line of JSON, the
+// fields below plus, on previews and the final event, "images": a list of
+// {"mime", "bytes", "dataURL"}. Images travel inline as data: URLs,
+// base64-encoded straight into the response (see sseWriter.event), so the
+// server keeps nothing once a stream ends and copies no image whole.
 type (
-	imageJSON struct {
-		MIME    string `json:"mime"`
-		Bytes   int    `json:"bytes"`
-		DataURL string `json:"dataURL"`
-	}
 	previewEvent struct {
 		Index     int   `json:"index"`
 		ElapsedMS int64 `json:"elapsedMs"` // since the request reached the server
-		imageJSON
 	}
 	finalEvent struct {
-		Images    []imageJSON `json:"images"`
-		Provider  string      `json:"provider"`
-		Model     string      `json:"model"`
-		Cost      string      `json:"cost"`
-		Cached    bool        `json:"cached"`
-		Previews  int         `json:"previews"` // previews sent before this event
-		ElapsedMS int64       `json:"elapsedMs"`
+		Provider  string `json:"provider"`
+		Model     string `json:"model"`
+		Cost      string `json:"cost"`
+		Cached    bool   `json:"cached"`
+		Previews  int    `json:"previews"` // previews sent before this event
+		ElapsedMS int64  `json:"elapsedMs"`
 	}
 	errorEvent struct {
 		Kind      string `json:"kind"`
@@ -272,28 +269,29 @@ func (s *server) generate(w http.ResponseWriter, r *http.Request) {
 			return
 		case it.ev.Preview != nil:
 			pv := it.ev.Preview
-			img, ok := inline(pv.Image)
+			img, ok := displayable(pv.Image)
 			if !ok {
 				log.Warn("preview skipped: not a raster image", "index", pv.Index)
 				continue
 			}
-			werr = out.event("preview", previewEvent{Index: pv.Index, ElapsedMS: time.Since(start).Milliseconds(), imageJSON: img})
+			werr = out.event("preview", previewEvent{Index: pv.Index, ElapsedMS: time.Since(start).Milliseconds()}, img)
 			previews++
 		default:
 			resp := it.ev.Response
 			fin := finalEvent{Provider: resp.Provider, Model: resp.Model, Cost: resp.Cost.String(), Cached: resp.Cached,
 				Previews: previews, ElapsedMS: time.Since(start).Milliseconds()}
+			var images []shownImage
 			for _, im := range resp.Images {
-				if img, ok := inline(im); ok {
-					fin.Images = append(fin.Images, img)
+				if img, ok := displayable(im); ok {
+					images = append(images, img)
 				}
 			}
-			if len(fin.Images) == 0 {
+			if len(images) == 0 {
 				log.Warn("no displayable image", "provider", resp.Provider, "model", resp.Model)
 				_ = out.event("error", errorEvent{Kind: provider.KindNoImage.String(), Message: "the provider returned no image this page can show", RequestID: id})
 				return
 			}
-			werr = out.event("final", fin)
+			werr = out.event("final", fin, images...)
 			log.Info("generated", "provider", resp.Provider, "model", resp.Model, "previews", previews,
 				"cached", resp.Cached, "cost", resp.Cost.String(), "elapsed", time.Since(start), "delivered", werr == nil)
 			return
@@ -345,17 +343,21 @@ func publicError(err error, id string) errorEvent {
 	return errorEvent{Kind: kind.String(), Message: msg, RequestID: id}
 }
 
-// inline returns img as a data: URL, when its bytes are a raster format a
-// browser shows. The MIME type is sniffed, not trusted.
-func inline(img provider.Image) (imageJSON, bool) {
+// shownImage is an image the page can show, with its sniffed MIME type.
+type shownImage struct {
+	mime string
+	data []byte
+}
+
+// displayable returns img when its bytes are a raster format a browser
+// shows. The MIME type is sniffed, not trusted.
+func displayable(img provider.Image) (shownImage, bool) {
 	mime := provider.SniffMIME(img.Data)
 	switch mime {
 	case "image/png", "image/jpeg", "image/webp", "image/gif":
-	default:
-		return imageJSON{}, false
+		return shownImage{mime: mime, data: img.Data}, true
 	}
-	return imageJSON{MIME: mime, Bytes: len(img.Data),
-		DataURL: "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(img.Data)}, true
+	return shownImage{}, false
 }
 
 func requestID() string {
@@ -370,10 +372,19 @@ type sseWriter struct {
 	w       io.Writer
 	rc      *http.ResponseController
 	timeout time.Duration
+	bw      *bufio.Writer // over w; created on first use
 }
 
-func (s *sseWriter) raw(text string) error {
+func (s *sseWriter) deadline() error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// raw writes text as it is: comments, the retry field.
+func (s *sseWriter) raw(text string) error {
+	if err := s.deadline(); err != nil {
 		return err
 	}
 	if _, err := io.WriteString(s.w, text); err != nil {
@@ -382,12 +393,51 @@ func (s *sseWriter) raw(text string) error {
 	return s.rc.Flush()
 }
 
-// event writes one event; v is encoded as a single line of JSON, which
-// never holds a raw newline, so it fits one data: field.
-func (s *sseWriter) event(name string, v any) error {
-	b, err := json.Marshal(v)
+// event writes one event whose data is meta's JSON object, with images,
+// when given, added as "images": [{"mime", "bytes", "dataURL"}]. The JSON
+// is one line (encoding/json writes no raw newline, base64 has none), so
+// it fits one data: field. The base64 goes straight to the connection:
+// a 16 MiB image costs no 21 MiB string, let alone several.
+func (s *sseWriter) event(name string, meta any, images ...shownImage) error {
+	b, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
-	return s.raw("event: " + name + "\ndata: " + string(b) + "\n\n")
+	if len(b) < 2 || b[0] != '{' {
+		return fmt.Errorf("event %s: data is not a JSON object", name)
+	}
+	if err := s.deadline(); err != nil {
+		return err
+	}
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(s.w, 32<<10)
+	}
+	bw := s.bw
+	bw.WriteString("event: " + name + "\ndata: ")
+	if len(images) == 0 {
+		bw.Write(b)
+	} else {
+		bw.Write(b[:len(b)-1]) // the object, still open
+		if len(b) > 2 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString(`"images":[`)
+		for i, img := range images {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			// img.mime is one of displayable's constants: nothing to escape.
+			fmt.Fprintf(bw, `{"mime":"%s","bytes":%d,"dataURL":"data:%s;base64,`, img.mime, len(img.data), img.mime)
+			enc := base64.NewEncoder(base64.StdEncoding, bw)
+			enc.Write(img.data)
+			enc.Close()
+			bw.WriteString(`"}`)
+		}
+		bw.WriteString("]}")
+	}
+	bw.WriteString("\n\n")
+	if err := bw.Flush(); err != nil { // bufio keeps the first write error
+		return err
+	}
+	return s.rc.Flush()
 }

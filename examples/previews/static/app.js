@@ -69,14 +69,15 @@
     source = new EventSource("/generate?prompt=" + encodeURIComponent(text));
     source.addEventListener("preview", function (ev) {
       const p = parse(ev);
-      if (!p) return;
-      show(current, p, "draft " + (p.index + 1));
+      if (!p || !p.images || !p.images.length) return;
+      const image = p.images[0];
+      show(current, image, "draft " + (p.index + 1));
       const thumb = document.createElement("img");
-      show(thumb, p, "draft " + (p.index + 1));
+      show(thumb, image, "draft " + (p.index + 1));
       thumb.className = "draft";
       drafts.appendChild(thumb);
       status.textContent = "Draft " + (p.index + 1) + " received, still working…";
-      record("preview", "draft " + (p.index + 1) + " (" + p.bytes + " bytes, server " + p.elapsedMs + " ms)", { index: p.index, serverMs: p.elapsedMs });
+      record("preview", "draft " + (p.index + 1) + " (" + image.bytes + " bytes, server " + p.elapsedMs + " ms)", { index: p.index, serverMs: p.elapsedMs });
     });
     source.addEventListener("final", function (ev) {
       const f = parse(ev);
