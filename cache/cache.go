@@ -175,6 +175,11 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 			return e.response(), nil
 		}
 	}
+	// A flight may outlive its leader (a leader whose context ends while
+	// others wait returns at once): its previews stop reaching the
+	// leader's On when the leader returns.
+	req, g := gatePreviews(req)
+	defer g.close()
 	// Refreshes and plain misses de-duplicate separately: a refresh must
 	// not be answered by a call that started before it.
 	sfKey := k
@@ -371,13 +376,20 @@ func (c *cacher) leave(sfKey string, f *flight) (last bool) {
 // which failed with err, should go upstream itself: its own context is
 // live and the failure came from f's shorter deadline (f's context
 // expired, or the provider asked for a wait that did not fit in what f had
-// left but fits in what the caller has), or f was cancelled under it.
+// left but fits in what the caller has), or f was cancelled under it, or
+// f was not retried because its leader had seen a preview
+// (provider.ErrStreamInterrupted).
 func (c *cacher) rerun(ctx context.Context, f *flight, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	if errors.Is(f.ctxErr, context.Canceled) {
 		return true // abandoned by its waiters while this caller joined
+	}
+	if errors.Is(err, provider.ErrStreamInterrupted) {
+		// Not retried because the leader had shown a draft; this caller
+		// has shown none, so its own call may retry and fail over.
+		return true
 	}
 	if !shorter(f.deadline, ctx) {
 		return false
@@ -471,4 +483,53 @@ func storable(resp *provider.Response) bool {
 		}
 	}
 	return true
+}
+
+// previewGate passes a caller's previews on until the caller returns, and
+// drops them after: Previews.On is never called after Generate returns,
+// but a flight the caller led may go on for those who joined it.
+type previewGate struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// gatePreviews returns req with its Previews' On behind a gate, and the
+// gate; a request without previews is returned as is, with a nil gate.
+func gatePreviews(req *provider.Request) (*provider.Request, *previewGate) {
+	p, ok := provider.PreviewsOf(req)
+	if !ok {
+		return req, nil
+	}
+	g := &previewGate{}
+	on := p.On
+	p.On = func(pv provider.Preview) {
+		// Holding the lock while On runs makes close wait for a call in
+		// progress, so none ends after the caller has returned.
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if !g.closed {
+			on(pv)
+		}
+	}
+	out := *req
+	out.Options = make(provider.Options, len(req.Options))
+	for i, o := range req.Options {
+		switch o.(type) {
+		case provider.Previews, *provider.Previews:
+			out.Options[i] = p
+		default:
+			out.Options[i] = o
+		}
+	}
+	return &out, g
+}
+
+// close drops every later preview; it waits for one being delivered.
+func (g *previewGate) close() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }

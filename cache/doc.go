@@ -34,6 +34,20 @@
 // the last caller to give up cancels the shared call and returns once it
 // has unwound, so that no budget reservation outlives it (see New).
 //
+// # Previews
+//
+// A hit is replayed as the final response alone: a request with
+// provider.Previews gets no drafts from the cache (provider.Stream yields
+// only the final event), and Previews.On is not called. Only finished
+// responses are stored, never a draft, and Previews is a Control, so a
+// request with and without it share one entry. In a shared call only the
+// caller that started it gets drafts (possibly from the call's goroutine,
+// never after its Generate has returned: a caller that gives up while
+// others wait hears no more of them); the others get the final response,
+// or, when the shared call failed after the leader's drafts
+// (provider.ErrStreamInterrupted), make a call of their own, which may
+// retry and fail over since they have shown no draft.
+//
 // # Events
 //
 // Each decision is a provider.Event to the handlers of the request's

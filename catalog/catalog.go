@@ -126,6 +126,11 @@ type Model struct {
 	// ReferenceTokens, when set, gives the input tokens one reference
 	// image (or mask) is billed; budgets estimate references with it.
 	ReferenceTokens *ReferenceTokens `json:"reference_tokens,omitempty"`
+	// PreviewOutputTokens is the image output tokens each partial image
+	// (a draft sent for provider.Previews, counted in Usage.Previews) is
+	// billed on top of the final image's; 0 means drafts cost nothing
+	// extra, or the model sends none. OpenAI: 100 on the GPT image models.
+	PreviewOutputTokens int `json:"preview_output_tokens,omitempty"`
 
 	cat *Catalog // the catalog the model came from, for Warnings
 }
@@ -246,6 +251,10 @@ const (
 	// counted: ImageTokenFormula and ReferenceTokens.
 	FactImageTokenFormula = "image_token_formula"
 	FactReferenceTokens   = "reference_tokens"
+
+	// FactPreviewOutputTokens sources PreviewOutputTokens. A model whose
+	// drafts are not billed may still cite one, saying so.
+	FactPreviewOutputTokens = "preview_output_tokens"
 )
 
 // FactGroups returns the names of m's non-empty fact groups, each of which
@@ -270,6 +279,7 @@ func (m *Model) FactGroups() []string {
 	add(m.MaxReferenceBytes > 0 || m.MaxMaskBytes > 0 || m.MaxRequestBytes > 0, FactInputLimits)
 	add(m.ImageTokenFormula != nil, FactImageTokenFormula)
 	add(m.ReferenceTokens != nil, FactReferenceTokens)
+	add(m.PreviewOutputTokens > 0, FactPreviewOutputTokens)
 	for _, t := range slices.Sorted(maps.Keys(m.Prices)) {
 		add(!m.Prices[t].IsZero(), "prices."+string(t))
 	}
@@ -492,6 +502,9 @@ func validateModel(c *Catalog, m *Model) []error {
 			}
 		}
 	}
+	if m.PreviewOutputTokens < 0 {
+		fail("preview_output_tokens: negative")
+	}
 	if r := m.ReferenceTokens; r != nil {
 		for _, e := range r.check() {
 			fail("reference_tokens: %s", e)
@@ -521,7 +534,7 @@ func isFactName(k string) bool {
 	switch k {
 	case FactLifecycle, FactAliases, FactSizes, FactAspectRatios, FactMaxReferences, FactImagesPerCall,
 		FactThinkingLevels, FactQualities, FactOutputFormats, FactEdit, FactInputLimits,
-		FactImageTokenFormula, FactReferenceTokens:
+		FactImageTokenFormula, FactReferenceTokens, FactPreviewOutputTokens:
 		return true
 	}
 	return k == "prices."+string(TierStandard) || k == "prices."+string(TierBatch)

@@ -48,7 +48,16 @@ type Cost struct {
 // 128 bits and divided by 1e6 once, rounding half up (half a micro-dollar
 // or more rounds up). Negative counts count as zero; a result beyond the
 // range of USD saturates.
+//
+// It does not price Usage.Previews, which depends on the model (see
+// Catalog.UsageCostOf).
 func (p Price) UsageCost(u provider.Usage) provider.USD {
+	acc := p.usageAcc(u)
+	return acc.micro()
+}
+
+// usageAcc is UsageCost before the division.
+func (p Price) usageAcc(u provider.Usage) acc128 {
 	imgIn := p.ImageInputPerMTok
 	if imgIn == 0 {
 		imgIn = p.TextInputPerMTok
@@ -59,7 +68,20 @@ func (p Price) UsageCost(u provider.Usage) provider.USD {
 	acc.add(u.OutputImageTokens, p.ImageOutputPerMTok)
 	acc.add(u.OutputTokens-u.OutputImageTokens, p.TextOutputPerMTok)
 	acc.add(u.ThoughtTokens, p.TextOutputPerMTok)
-	return acc.micro()
+	return acc
+}
+
+// previewTokens is the image output tokens that previews drafts are
+// billed on m: previews × PreviewOutputTokens, saturating.
+func (m *Model) previewTokens(previews int) int {
+	if previews <= 0 || m.PreviewOutputTokens <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(previews), uint64(m.PreviewOutputTokens))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int(lo)
 }
 
 // unpricedTokens names the token kinds of u that p has no rate for.
@@ -205,8 +227,13 @@ func (m *Model) imagePrice(p Price, size, aspectRatio, quality string) (provider
 // MethodReported. Otherwise reported token usage is priced with
 // Price.UsageCost; without token usage, the published per-image price of
 // the requested size and quality is multiplied by the images billed
-// (Usage.Images, else the images returned). An unknown model costs 0 with
-// the warning "no price for model X": the catalog never guesses.
+// (Usage.Images, else the images returned). Either way, each partial image
+// billed (Usage.Previews) adds the model's PreviewOutputTokens at the
+// image-output rate: OpenAI bills 100 image output tokens per partial
+// image, taken to be on top of the completed event's usage (whether
+// usage.output_tokens already counts them is unverified). An unknown model
+// costs 0 with the warning "no price for model X": the catalog never
+// guesses.
 func (c *Catalog) CostOf(model string, tier Tier, req *provider.Request, resp *provider.Response) Cost {
 	if resp == nil {
 		return Cost{Method: MethodUnpriced, Tier: tier, Model: model}
@@ -246,21 +273,30 @@ func (c *Catalog) UsageCostOf(model string, tier Tier, req *provider.Request, u 
 		out.Warnings = append(out.Warnings, "no price for model "+m.ID)
 		return out
 	}
+	drafts := m.previewTokens(u.Previews)
+	if drafts > 0 && p.ImageOutputPerMTok <= 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("model %s has no rate for %d preview image output tokens", m.ID, drafts))
+	}
 	if hasTokens(u) {
 		out.Method = MethodUsage
-		out.Amount = p.UsageCost(u)
+		acc := p.usageAcc(u)
+		acc.add(drafts, p.ImageOutputPerMTok)
+		out.Amount = acc.micro()
 		if miss := p.unpricedTokens(u); len(miss) > 0 {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("model %s has no rate for %s", m.ID, strings.Join(miss, ", ")))
 		}
 		return out
 	}
+	var draftAcc acc128
+	draftAcc.add(drafts, p.ImageOutputPerMTok)
 	n := u.Images
 	if n <= 0 {
 		n = images
 	}
 	if n <= 0 {
-		// Nothing billed that we can see.
+		// Nothing billed that we can see, but the drafts.
 		out.Method = MethodUsage
+		out.Amount = draftAcc.micro()
 		return out
 	}
 	var size, aspect, quality string
@@ -275,7 +311,7 @@ func (c *Catalog) UsageCostOf(model string, tier Tier, req *provider.Request, u 
 		return out
 	}
 	out.Method = MethodPerImage
-	out.Amount = each * provider.USD(n)
+	out.Amount = addSat(mulSat(each, n), draftAcc.micro())
 	return out
 }
 
@@ -330,6 +366,10 @@ func (e EstimateConfig) withDefaults() EstimateConfig {
 //     ReferenceTokens rule from the image's own size (EstimateConfig
 //     .ReferenceTokens without a rule); and ThinkingTokens at the
 //     text-output rate.
+//   - per image, when req asks for provider.Previews: Previews.Want()
+//     drafts of PreviewOutputTokens each at the image-output rate (per
+//     image rather than per call, an upper bound: whether a call for N
+//     images streams Want drafts of each is not documented).
 //
 // A model with no usable price is estimated at UnknownPerImage per image
 // (default: Catalog.DearestImage); known reports whether the catalog
@@ -379,6 +419,9 @@ func (c *Catalog) Estimate(model string, tier Tier, req *provider.Request, cfg E
 	a.add(calls*(len(req.Prompt)+len(req.NegativePrompt)+16), p.TextInputPerMTok)
 	a.add(calls*refs, imgIn)
 	a.add(calls*cfg.ThinkingTokens, p.TextOutputPerMTok)
+	if pv, ok := provider.PreviewsOf(req); ok {
+		a.add(m.previewTokens(n*pv.Want()), p.ImageOutputPerMTok)
+	}
 	return addSat(mulSat(each, n), a.ceil()), true
 }
 

@@ -22,7 +22,8 @@
 // protocol ("gemini", "imagen" or "openai"), aliases, lifecycle, sizes,
 // limits and prices, plus a "sources" entry for each fact group it fills
 // ("lifecycle", "sizes", "aspect_ratios", "max_references",
-// "images_per_call", "prices.standard", ...): {"url", "checked", "note"}.
+// "images_per_call", "preview_output_tokens", "prices.standard", ...):
+// {"url", "checked", "note"}.
 // A source is a public page anyone can open, an http(s) URL with the
 // date it was checked: the provider's own page where one states the fact,
 // otherwise a gateway's documentation, an SDK's source or an issue thread,
@@ -64,6 +65,15 @@
 // area-and-quality token formula (Model.ImageTokenFormula; a size tier is
 // the WIDTHxHEIGHT the Images API is sent, Model.ImagesSize), Gemini with
 // its tokens per size tier.
+//
+// Partial images (provider.Previews) are priced as billed: each one the
+// provider reports (Usage.Previews) costs the model's PreviewOutputTokens
+// at the image-output rate, 100 tokens on OpenAI's GPT image models,
+// taken to be on top of the final image's usage (unverified: OpenAI does
+// not say whether usage.output_tokens counts them). Gemini's thought
+// images have no such fact: they are taken to cost nothing beyond the
+// thinking tokens reported (unverified, see the model's source). Estimate
+// reserves Previews.Want() drafts per image.
 //
 // The catalog imports only package provider, so adapters validate
 // requests against it without importing the meter, budgets and ledgers of

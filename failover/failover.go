@@ -38,6 +38,17 @@
 // and provider.RetryAfter report it: the last route tried, or, when none was
 // tried, an open breaker (KindUnavailable) before a capability mismatch
 // (KindInvalidRequest).
+//
+// # Previews
+//
+// A request with provider.Previews goes to one route at a time, as any
+// other: routes are tried one after another, never in parallel, so only
+// the route being called can send drafts, and no two routes ever both
+// deliver previews to the caller. Once a draft has reached the caller, a
+// failure of that route ends the call (no further route, no
+// ContentPolicyFallback): the *Error then also matches
+// provider.ErrStreamInterrupted. The route's breaker counts such a
+// failure as it counts any other.
 package failover
 
 import (
@@ -385,6 +396,7 @@ func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provid
 	if req == nil {
 		return nil, errNilRequest()
 	}
+	req, tr := provider.Track(req)
 	var errs []RouteError
 	for _, r := range f.order() {
 		resp, re, served := f.try(ctx, r, req)
@@ -395,7 +407,9 @@ func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provid
 		if re.Skipped {
 			continue
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || tr.Delivered() > 0 {
+			// The caller has shown a draft from this route: another
+			// route would make a different image.
 			break
 		}
 		if !f.failoverOn(re.Err) {
@@ -409,7 +423,7 @@ func (f *Failover) Generate(ctx context.Context, req *provider.Request) (*provid
 			break
 		}
 	}
-	return nil, &Error{Routes: errs}
+	return nil, tr.Settle(&Error{Routes: errs})
 }
 
 // errNilRequest is the answer to a nil *provider.Request: a typed request

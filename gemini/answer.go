@@ -36,6 +36,8 @@ type wire struct {
 	blockReasonMessage string
 	nullCandidate      int // 1 + the index of a null candidate, 0 when none
 	usage              provider.Usage
+	hasUsage           bool  // the answer had a usageMetadata
+	arena              int64 // the size hint a stream's event was decoded with, or 0
 	warnings           []string
 }
 
@@ -190,6 +192,7 @@ func (w *wire) read(data []byte) []byte {
 	if a.PromptFeedback != nil {
 		w.blockReasonMessage = a.PromptFeedback.BlockReasonMessage
 	}
+	w.hasUsage = len(a.UsageMetadata) > 0
 	var bad []string
 	md := make(map[string]any, len(a.UsageMetadata))
 	for k, raw := range a.UsageMetadata {

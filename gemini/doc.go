@@ -22,7 +22,9 @@
 //     Images that succeeded are returned even when a sibling call failed;
 //     the failures are listed in Response.Warnings.
 //   - Only final images are returned: parts marked thought (interim drafts)
-//     are dropped, and each image's bytes are checked against its mimeType.
+//     are dropped, or passed to provider.Previews.On when the request asks
+//     for previews (see Previews), and each image's bytes are checked
+//     against its mimeType.
 //     Images that relays flatten into text as markdown data URIs are found.
 //   - HTTP 200 answers without an image are typed errors, never empty
 //     successes: promptFeedback.blockReason and the SAFETY / PROHIBITED /
@@ -88,6 +90,54 @@
 // Back-off hints from every source are clamped to a day, never dropped.
 // Configuration mistakes are *provider.ConfigError from New; Config and
 // Generator print without the key under every fmt verb.
+//
+// # Previews
+//
+// A request with provider.Previews (or a call through provider.Stream) is
+// sent to streamGenerateContent?alt=sse instead of generateContent. Gemini
+// 3 image models think, and draw up to two interim images while they do;
+// the adapter asks for its thoughts (thinkingConfig.includeThoughts, which
+// models that do not think never get), and passes each draft image (a part
+// marked thought with inlineData) to Previews.On, in order, on the
+// goroutine that called Generate, as soon as its event has arrived. The
+// drafts are as the model sent them: PNG or JPEG, not converted to
+// OutputFormat, their bytes sniffed. Previews.Count does not change how
+// many a model draws. 2.5 Flash Image does not think and sends no drafts:
+// On is not called, and the call returns its final image as usual.
+//
+// The final response is the stream's chunks merged, and judged exactly as a
+// generateContent answer: the non-thought image parts, text deltas joined,
+// the last finishReason, finishMessage and promptFeedback, and the last
+// usageMetadata (each chunk's is the running total). A thought image's
+// tokens are in thoughtsTokenCount (Usage.ThoughtTokens); Usage.Previews
+// stays 0. With N images, N streams run at once and their drafts reach On
+// one at a time, Index counting across all of them.
+//
+// Failures are typed as for generateContent: an error envelope sent in the
+// stream (`data: {"error":{...}}` after HTTP 200) is classified by its own
+// code (a 429 RESOURCE_EXHAUSTED is provider.ErrRateLimited with
+// RetryInfo's delay, a 503 provider.ErrUnavailable); a stream that ends
+// before a finishReason, or is cut inside an event, is ErrUnavailable with
+// Code "MALFORMED"; a reset connection is ErrUnavailable. Drafts already
+// delivered stay delivered; the retry and failover decorators see them
+// (provider.Track) and do not start over. AutomaticContinuation stays off,
+// as genai would otherwise re-request (and be billed for) a stream that
+// stopped with a continuation token.
+//
+// Each event's images are decoded as they arrive, as for generateContent
+// (the stream's total counts against MaxResponseBytes, its JSON against
+// the 32 MiB cap), and genai parses only the small JSON left. An SSE
+// answer has no length, so the first image of a stream is decoded into
+// chunks and copied once into its own slice (about 2x its size at the
+// peak, as a chunked generateContent answer); an image after a draft is
+// decoded into one slice sized by that draft (about 1x), since the final
+// image is the last draft rendered, or, when it proves larger, goes on in
+// chunks and costs about 2x again.
+// The stream parser is more lenient than genai's: keep-alive comments,
+// event and id fields, multi-line data and LF or CRLF framing are
+// accepted, and a relay that answers one plain JSON object is read as a
+// one-event stream. Vertex AI streams the same way. Sessions and Batch
+// Mode ignore Previews.
 //
 // # Sessions
 //

@@ -78,3 +78,30 @@ func ExampleGenerator_NewSession() {
 	fmt.Println(resumed.Turns(), "turns;", len(resp.Images), "image")
 	// Output: 3 turns; 1 image
 }
+
+// Previews: Gemini 3 models draw drafts while they think; provider.Stream
+// yields each as it arrives (through streamGenerateContent), then the
+// final response.
+func ExampleGenerator_Generate_previews() {
+	srv := providertest.NewServer(providertest.Options{APIKey: "my-key"})
+	defer srv.Close()
+	g, err := gemini.New(context.Background(), gemini.Config{APIKey: "my-key", BaseURL: srv.URL(), HTTPClient: srv.Client()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	req := &provider.Request{Prompt: "a lighthouse at dusk", Model: "gemini-3-pro-image"}
+	for ev, err := range provider.Stream(context.Background(), g, req) {
+		switch {
+		case err != nil:
+			log.Fatal(err)
+		case ev.Preview != nil:
+			fmt.Println("draft", ev.Preview.Index, ev.Preview.Image.MIMEType)
+		default:
+			fmt.Println("final", ev.Response.Images[0].MIMEType)
+		}
+	}
+	// Output:
+	// draft 0 image/jpeg
+	// draft 1 image/jpeg
+	// final image/jpeg
+}

@@ -103,7 +103,8 @@ type Config struct {
 	// instead of 1×). 0 means DefaultStreamThreshold; -1 turns streaming
 	// off: the answer is then read whole and decoded by genai, which holds
 	// several copies of it at once. Requests and error answers are genai's
-	// in either case.
+	// in either case. Streams (provider.Previews) always decode their
+	// images per event, whatever this says.
 	StreamThreshold int64
 	// MaxResponseBytes caps a successful answer's body, counted after
 	// decompression; 0 means DefaultMaxResponseBytes. A larger answer
@@ -400,13 +401,18 @@ func requestBytes(req *provider.Request) int {
 }
 
 // Generate makes one generateContent call per image wanted, at most
-// MaxConcurrency at once. Images that succeeded are returned even when a
+// MaxConcurrency at once; with provider.Previews, one
+// streamGenerateContent call per image, whose drafts reach Previews.On
+// (see the package doc). Images that succeeded are returned even when a
 // sibling call failed; the failures are listed in Warnings. When every call
 // fails, the first error is returned, carrying the usage billed by all.
 func (g *Generator) Generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	p, err := g.prepare(req) // a nil req is an ErrInvalidRequest
 	if err != nil {
 		return nil, err
+	}
+	if pv, ok := provider.PreviewsOf(req); ok {
+		return g.generateStreaming(ctx, p, req, pv)
 	}
 	results := fanin.Repeat(ctx, req.Count(), g.parallel, func(ctx context.Context) (*provider.Response, error) {
 		r := g.call(ctx, p, nil, req)

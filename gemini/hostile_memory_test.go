@@ -36,7 +36,7 @@ var hugeCases = map[string]struct {
 		Filler: "AAAA", Suffix: `"}}]}}]}`, Gzip: true}, "RESPONSE_TOO_LARGE", 200},
 }
 
-// hugeCap is the cap case name runs under: 64 MiB, so that each case
+// hugeCap is the cap case name runs under (streams' too): 64 MiB, so that each case
 // decodes little (what the test bounds, the heap against the cap + 64 MiB,
 // holds whatever the cap; the text cases stay under the 32 MiB JSON cap
 // either way); for defaultCapCase, the default cap, so that the default
@@ -45,6 +45,10 @@ var hugeCases = map[string]struct {
 // times slower, every case runs at 32 MiB.
 func hugeCap(name string) int64 {
 	switch {
+	case name == "SSE endless events":
+		// genai parses each small event (about 7 MiB/s): 8 MiB is enough
+		// to show that the cap holds across events.
+		return 8 << 20
 	case hostiletest.Race:
 		return 32 << 20
 	case name == defaultCapCase:
@@ -133,4 +137,77 @@ func sortedKeys[V any](m map[string]V) []string {
 		}
 	}
 	return keys
+}
+
+// hugeStreamCases are 2 GiB streamGenerateContent answers (previews), in
+// every shape a stream can grow in: one endless image, endless small
+// events, an endless text, keep-alives that never end.
+var hugeStreamCases = map[string]hostiletest.Body{
+	"SSE inlineData": {Prefix: `data: {"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"`,
+		Filler: "iVBORw0KGgoAAAAN", Suffix: `"}}]}}]}` + "\n\n"},
+	"SSE endless events": {Filler: `data: {"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("thinking ", 2000) + `","thought":true}]}}]}` + "\r\n\r\n"},
+	"SSE text part":      {Prefix: `data: {"candidates":[{"content":{"parts":[{"text":"`, Filler: "All work and no play makes Jack a dull boy. "},
+	"SSE keep-alives":    {Filler: ": keep-alive\n\n"},
+}
+
+// TestHugeStreams is TestHugeAnswers for streams: each case ends with
+// RESPONSE_TOO_LARGE, the connection closed, the heap bounded by the cap
+// + 64 MiB.
+func TestHugeStreams(t *testing.T) {
+	if hostiletest.Case() != "" {
+		t.Skip("child process")
+	}
+	t.Parallel()
+	for _, name := range sortedKeys(hugeStreamCases) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			limit := uint64(hugeCap(name)) + 64<<20
+			p, detail := hostiletest.Child(t, "TestHugeStreamChild", name)
+			t.Logf("%s: peak %s sampled, %s bound (limit %s); %s", name, hostiletest.MiB(p.Sampled), hostiletest.MiB(p.Bound), hostiletest.MiB(limit), detail)
+			if p.Bound >= limit {
+				t.Errorf("heap bound %s, want under %s", hostiletest.MiB(p.Bound), hostiletest.MiB(limit))
+			}
+			if !strings.HasPrefix(detail, "ok") {
+				t.Errorf("child: %s", detail)
+			}
+		})
+	}
+}
+
+// TestHugeStreamChild runs one case of TestHugeStreams, in the child.
+func TestHugeStreamChild(t *testing.T) {
+	name := hostiletest.Case()
+	body, ok := hugeStreamCases[name]
+	if !ok {
+		t.Skip("run by TestHugeStreams")
+	}
+	clearEnv(t)
+	body.Size = hostiletest.Huge
+	srv, stats := hostiletest.Serve(t, body)
+	g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(),
+		MaxResponseBytes: hugeCap(name), Clock: providertest.NewClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var genErr error
+	previews := 0
+	start := time.Now()
+	peak := hostiletest.Measure(func() {
+		_, genErr = g.Generate(context.Background(), &provider.Request{Prompt: "p", Model: "gemini-3-pro-image",
+			Options: provider.Options{provider.Previews{On: func(provider.Preview) { previews++ }}}})
+	})
+	elapsed := time.Since(start)
+	written, wire, closed := stats().Wait(10 * time.Second)
+	var pe *provider.Error
+	detail := "ok"
+	switch {
+	case !errors.As(genErr, &pe):
+		detail = fmt.Sprintf("untyped error %v", genErr)
+	case pe.Code != "RESPONSE_TOO_LARGE" || pe.Kind != provider.KindUnavailable:
+		detail = fmt.Sprintf("got %v (code %q status %d), want RESPONSE_TOO_LARGE", pe, pe.Code, pe.StatusCode)
+	case written >= hostiletest.Huge || !closed:
+		detail = fmt.Sprintf("the connection was drained: server wrote %d bytes, closed early %v", written, closed)
+	}
+	hostiletest.Report(peak, fmt.Sprintf("%s; %v in %v after %d previews; server wrote %s (%s on the wire)", detail, genErr, elapsed.Round(time.Millisecond),
+		previews, hostiletest.MiB(uint64(written)), hostiletest.MiB(uint64(wire))))
 }

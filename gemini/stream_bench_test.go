@@ -2,6 +2,7 @@ package gemini_test
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,5 +118,51 @@ func BenchmarkDecodeLarge(b *testing.B) {
 				runLarge(b, g, m.model)
 			})
 		}
+	}
+}
+
+// BenchmarkLargeImageSSE is BenchmarkLargeImageStream for previews: a
+// streamGenerateContent answer whose final image is a 16 MiB noisy PNG,
+// replayed from memory (SSE has no Content-Length), alone ("final-only")
+// or after a thought draft as large ("with-draft") or of 0.75 MiB
+// ("with-small-draft"). On keeps nothing.
+//
+//	go test -run '^$' -bench LargeImageSSE -benchtime 10x ./gemini/
+func BenchmarkLargeImageSSE(b *testing.B) {
+	clearEnv(b)
+	img := make([]byte, largeSize)
+	for i := range img {
+		img[i] = byte(i*7919 + i>>9) // noise enough: no structure jsonimg could exploit
+	}
+	copy(img, "\x89PNG\r\n\x1a\n")
+	enc := base64.StdEncoding.EncodeToString(img)
+	final := `data: {"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + enc +
+		`"}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1120,"totalTokenCount":1132}}` + "\r\n\r\n"
+	draft := `data: {"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + enc +
+		`"},"thought":true}]},"index":0}]}` + "\r\n\r\n"
+	small := `data: {"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + enc[:1<<20] +
+		`"},"thought":true}]},"index":0}]}` + "\r\n\r\n"
+	enc = ""
+	for _, tc := range []struct{ name, body string }{{"final-only", final}, {"with-draft", draft + final}, {"with-small-draft", small + final}} {
+		b.Run(tc.name, func(b *testing.B) {
+			g, err := gemini.New(context.Background(), gemini.Config{APIKey: testKey, BaseURL: "http://memory.invalid",
+				HTTPClient: &http.Client{Transport: memtest.Transport{Body: []byte(tc.body), ContentType: "text/event-stream"}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			drafts := 0
+			req := &provider.Request{Prompt: "a large noisy image", Model: "gemini-3-pro-image",
+				Options: provider.Options{provider.Previews{On: func(p provider.Preview) { drafts += len(p.Image.Data) }}}}
+			got := memtest.ImageMultiples(b, func() int {
+				resp, err := g.Generate(context.Background(), req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return len(resp.Images[0].Data)
+			})
+			if got != largeSize {
+				b.Fatalf("image is %d bytes, want %d", got, largeSize)
+			}
+		})
 	}
 }

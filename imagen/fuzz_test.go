@@ -33,22 +33,33 @@ func FuzzDecodePredict(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, err := g.DecodePredict(body)
-		if err != nil {
-			var pe *provider.Error
-			if !errors.As(err, &pe) || pe.Kind == provider.KindUnknown || resp != nil {
-				t.Fatalf("untyped failure %T %v (resp %v)", err, err, resp)
-			}
-			return
-		}
-		if resp == nil || len(resp.Images) == 0 || resp.Usage.Images != len(resp.Images) {
-			t.Fatalf("success without images: %+v", resp)
-		}
-		for _, img := range resp.Images {
-			if mt := provider.SniffMIME(img.Data); mt == "" || mt != img.MIMEType {
-				t.Fatalf("image labelled %q sniffs as %q", img.MIMEType, mt)
-			}
-		}
+		checkResult(t, resp, err, "")
 	})
+}
+
+// checkResult is the invariant of every answer: a response with real
+// images, each counted in Usage.Images, or a typed error that does not
+// show key (when key is not "").
+func checkResult(t *testing.T, resp *provider.Response, err error, key string) {
+	t.Helper()
+	if err != nil {
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind == provider.KindUnknown || resp != nil {
+			t.Fatalf("untyped failure %T %v (resp %v)", err, err, resp)
+		}
+		if key != "" && strings.Contains(err.Error(), key) {
+			t.Fatalf("the key shows: %v", err)
+		}
+		return
+	}
+	if resp == nil || len(resp.Images) == 0 || resp.Usage.Images != len(resp.Images) {
+		t.Fatalf("success without images: %+v", resp)
+	}
+	for _, img := range resp.Images {
+		if mt := provider.SniffMIME(img.Data); mt == "" || mt != img.MIMEType {
+			t.Fatalf("image labelled %q sniffs as %q", img.MIMEType, mt)
+		}
+	}
 }
 
 // Only a real "all filtered" answer is a content block: a corrupt or
@@ -112,23 +123,6 @@ func FuzzGenerateAnswer(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		resp, err := g.Generate(ctx, &provider.Request{Prompt: "p"})
-		if err != nil {
-			var pe *provider.Error
-			if !errors.As(err, &pe) || pe.Kind == provider.KindUnknown || resp != nil {
-				t.Fatalf("untyped failure %T %v (resp %v)", err, err, resp)
-			}
-			if strings.Contains(err.Error(), "fuzz-key-AIza") {
-				t.Fatalf("the key shows: %v", err)
-			}
-			return
-		}
-		if resp == nil || len(resp.Images) == 0 || resp.Usage.Images != len(resp.Images) {
-			t.Fatalf("success without images: %+v", resp)
-		}
-		for _, img := range resp.Images {
-			if mt := provider.SniffMIME(img.Data); mt == "" || mt != img.MIMEType {
-				t.Fatalf("image labelled %q sniffs as %q", img.MIMEType, mt)
-			}
-		}
+		checkResult(t, resp, err, "fuzz-key-AIza")
 	})
 }

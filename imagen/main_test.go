@@ -13,17 +13,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/imagegen-go/imagegen/imagen"
+	"github.com/imagegen-go/imagegen/internal/testutil"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 func TestMain(m *testing.M) {
-	// The provider variables the SDKs read are cleared once for the whole
-	// process (as providertest.ClearEnv does for one test), so that tests
-	// need not clear them with t.Setenv and can run in parallel.
-	for _, k := range providertest.EnvVars() {
-		os.Setenv(k, "")
-	}
+	testutil.HideProviderEnv()
 	goleak.VerifyTestMain(m)
 }
 

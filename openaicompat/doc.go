@@ -99,6 +99,43 @@
 // one request). The pricing meter keeps a Response.Cost that the relay has
 // already set instead of computing one from usage.
 //
+// # Previews (partial images)
+//
+// A request with a provider.Previews option (or a call through
+// provider.Stream) on the Images API (ModeImages), generations or edits,
+// for a GPT image model, sends stream: true and partial_images:
+// Previews.Want() (stream=true, partial_images=N in the edits form) and
+// reads the text/event-stream answer: each image_generation.partial_image
+// (image_edit.partial_image) event is handed to On as a provider.Preview,
+// MIME type sniffed from the bytes, in order, on the calling goroutine,
+// before Generate returns; each *.completed event is the next final image,
+// and the Response is what the same call without previews returns, with
+// Usage.Previews counting the partial images received (OpenAI bills each
+// as 100 more image output tokens). The events' base64 is decoded as it
+// streams in, as for JSON answers. A partial that is no image is skipped
+// with a warning; partials beyond the count asked for are billed but not
+// shown. The call ends at the last completed event (data: [DONE] is
+// accepted, not needed).
+//
+// Mid-stream failures are typed errors carrying the partial images already
+// billed (provider.Error.Usage): an error event (event: error, or any
+// event with an "error" member) is classified by its code like an error
+// answer (rate_limit_exceeded → ErrRateLimited, moderation_blocked →
+// ErrContentBlocked, server_error → ErrUnavailable, ...) with StatusCode
+// 200; malformed event JSON is ErrUnavailable, Code "MALFORMED"; a stream
+// that ends before its completed event is ErrUnavailable, Code
+// CodeStreamTruncated; a reset or a hang is ErrUnavailable or the
+// caller's deadline. The retry and failover decorators do not repeat a
+// call once a preview has reached the caller.
+//
+// Previews degrade to the final image alone, without an error, where they
+// cannot be had: chat modes and OpenRouter's /images (no stream is asked
+// for), the dall-e models, models the catalog does not list as OpenAI GPT
+// image models (a relay's own names), gif and svg output (which the API
+// cannot stream); a relay that answers the stream request with JSON (any
+// Content-Type but text/event-stream) is read as the usual answer; a 400
+// refusing "stream" is followed by the same call without it.
+//
 // # Image links and the fetch policy
 //
 // Images returned as links (dall-e URLs, which expire after an hour; hosted

@@ -37,40 +37,58 @@ import (
 // decoded payloads (nil otherwise). An empty, truncated or non-object
 // body is answer.CodeMalformed.
 func (g *Generator) post(ctx context.Context, p *plan, path, contentType string, body []byte, out any) (int, *jsonimg.Result, error) {
+	resp, rec, calls, err := g.send(ctx, p, path, contentType, "application/json", body)
+	if err != nil {
+		return calls, nil, err
+	}
+	defer resp.Body.Close()
+	streamed, err := g.decodeAnswer(ctx, p, resp, rec, out)
+	return calls, streamed, err
+}
+
+// send makes one call and returns its 2xx answer, whose body the caller
+// closes; any other status is read (at most 1 MiB) and returned as a
+// *provider.Error. It returns the upstream calls made.
+func (g *Generator) send(ctx context.Context, p *plan, path, contentType, accept string, body []byte) (*http.Response, *capture.Record, int, error) {
 	ctx, rec := capture.WithRecord(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, g.invalid(p.id, "", "building the request: %v", g.secrets.Redact(err.Error()))
+		return nil, rec, 0, g.invalid(p.id, "", "building the request: %v", g.secrets.Redact(err.Error()))
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	resp, err := g.http.Do(req)
 	calls := max(rec.Calls(), 1)
 	if err != nil {
-		return calls, nil, g.transportError(ctx, p.id, err, rec)
+		return nil, rec, calls, g.transportError(ctx, p.id, err, rec)
 	}
-	defer resp.Body.Close()
 	// Headers as the transport saw them (Retry-After, x-ratelimit-*).
 	status, header := rec.Last()
 	if status == 0 {
 		status, header = resp.StatusCode, resp.Header
 	}
 	if status < 200 || status > 299 {
+		defer resp.Body.Close()
 		raw, _ := io.ReadAll(resp.Body) // the transport stops it at 1 MiB
 		err := g.httpError(ctx, p.id, status, header, raw, calls)
 		if pe, ok := err.(*provider.Error); ok && rec.Cut() {
 			pe.Message += " (error body cut at 1 MiB)"
 		}
-		return calls, nil, err
+		return nil, rec, calls, err
 	}
+	return resp, rec, calls, nil
+}
+
+// decodeAnswer decodes a 2xx JSON answer into out (see post).
+func (g *Generator) decodeAnswer(ctx context.Context, p *plan, resp *http.Response, rec *capture.Record, out any) (*jsonimg.Result, error) {
 	data, streamed, err := jsonimg.Read(resp.Body, resp.ContentLength, g.streamThreshold(), jsonimg.OpenAI, answer.JSONCap(g.maxResponse))
 	if err == nil {
 		err = decodeObject(data, out)
 	}
 	if err != nil {
-		return calls, nil, g.transportError(ctx, p.id, err, rec)
+		return nil, g.transportError(ctx, p.id, err, rec)
 	}
-	return calls, streamed, nil
+	return streamed, nil
 }
 
 // decodeObject decodes data, a whole successful answer, into out, with

@@ -45,6 +45,8 @@ type imagesRequest struct {
 	User              string       `json:"user,omitempty"`
 	SafetyIdentifier  string       `json:"safety_identifier,omitempty"`
 	ImageConfig       *imageConfig `json:"image_config,omitempty"`
+	Stream            bool         `json:"stream,omitempty"`
+	PartialImages     *int         `json:"partial_images,omitempty"`
 }
 
 // imageConfig is OpenRouter's image_config.
@@ -223,31 +225,69 @@ func (u *usageJSON) usage(images int, imageOnly bool) (out provider.Usage, warni
 }
 
 func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Response, error) {
-	var (
-		path        string
-		contentType string
-		body        []byte
-		err         error
-	)
-	if len(p.req.References) > 0 {
-		path = "/images/edits"
-		body, contentType, err = editsBody(p)
-	} else {
-		path = "/images/generations"
-		if g.cfg.Mode == ModeOpenRouterImages {
-			path = "/images"
+	pv, stream := g.previews(p)
+	if stream {
+		path, contentType, body, err := g.imagesRequest(p, true, pv.Want())
+		if err != nil {
+			return nil, err
 		}
-		contentType = "application/json"
-		body, err = json.Marshal(g.generationsBody(p))
+		resp, err := g.streamImages(ctx, p, path, contentType, body, pv)
+		if !refusedStream(err) {
+			return resp, err
+		}
+		// A relay (or a model) that refuses "stream" is asked again
+		// without it: a refused request is not billed, and the caller
+		// asked for an image, previews only if they can be had.
+		resp, err = g.generateOnce(ctx, p)
+		if resp != nil {
+			resp.Attempts++
+		}
+		return resp, err
 	}
+	return g.generateOnce(ctx, p)
+}
+
+// generateOnce makes one call without a stream.
+func (g *Generator) generateOnce(ctx context.Context, p *plan) (*provider.Response, error) {
+	path, contentType, body, err := g.imagesRequest(p, false, 0)
 	if err != nil {
-		return nil, g.invalid(p.id, "", "encoding the request: %v", err)
+		return nil, err
 	}
 	var ans imagesResponse
 	calls, streamed, err := g.post(ctx, p, path, contentType, body, &ans)
 	if err != nil {
 		return nil, err
 	}
+	return g.imagesAnswer(ctx, p, &ans, calls, streamed)
+}
+
+// imagesRequest builds the call: generations (JSON) or, with
+// references, edits (multipart); with stream, one that asks for an event
+// stream with partials partial images.
+func (g *Generator) imagesRequest(p *plan, stream bool, partials int) (path, contentType string, body []byte, err error) {
+	if len(p.req.References) > 0 {
+		path = "/images/edits"
+		body, contentType, err = editsBody(p, stream, partials)
+	} else {
+		path = "/images/generations"
+		if g.cfg.Mode == ModeOpenRouterImages {
+			path = "/images"
+		}
+		contentType = "application/json"
+		r := g.generationsBody(p)
+		if stream {
+			r.Stream, r.PartialImages = true, new(partials)
+		}
+		body, err = json.Marshal(r)
+	}
+	if err != nil {
+		return "", "", nil, g.invalid(p.id, "", "encoding the request: %v", err)
+	}
+	return path, contentType, body, nil
+}
+
+// imagesAnswer turns a decoded Images API answer into the Response.
+func (g *Generator) imagesAnswer(ctx context.Context, p *plan, ans *imagesResponse, calls int, streamed *jsonimg.Result) (*provider.Response, error) {
 	if ans.Error.e != nil && len(ans.Data) == 0 {
 		return nil, g.apiError(ctx, p.id, statusOf(ans.Error.e), nil, ans.Error.e, calls)
 	}
@@ -255,43 +295,64 @@ func (g *Generator) generateImages(ctx context.Context, p *plan) (*provider.Resp
 	if ans.Model != "" {
 		served = g.secrets.Clean(catalogID(ans.Model), 200)
 	}
-	out := &provider.Response{Provider: g.name, Model: served, Attempts: calls, Warnings: append([]string(nil), p.warnings...)}
-	imageOnly := !p.dallE()
-	if ans.Usage != nil {
-		if c, ok, w := parseCost(ans.Usage.Cost); ok {
-			out.Cost = c
-		} else if w != "" {
-			out.Warnings = append(out.Warnings, w)
-		}
-	}
 	srcs := make([]imageSource, len(ans.Data))
 	for i, d := range ans.Data {
 		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: g.secrets.Clean(d.RevisedPrompt, textutil.MaxKept), label: ans.OutputFormat, streamed: streamed}
 	}
 	images, warnings, firstErr := g.resolve(ctx, srcs)
-	out.Warnings = append(out.Warnings, warnings...)
+	return g.finishImages(p, imagesOutcome{served: served, calls: calls, usage: ans.Usage, images: images,
+		warnings: warnings, firstErr: firstErr, entries: len(ans.Data)})
+}
+
+// imagesOutcome is what an Images API call gave, a JSON answer or a
+// stream, before it becomes a Response.
+type imagesOutcome struct {
+	served   string
+	calls    int
+	usage    *usageJSON
+	images   []provider.Image
+	warnings []string // about the images
+	firstErr error    // the first image that could not be used
+	entries  int      // images in the answer, used or not
+	previews int      // partial images received (billed)
+}
+
+// finishImages makes the Response of an Images API call, or its error
+// when no image could be used.
+func (g *Generator) finishImages(p *plan, o imagesOutcome) (*provider.Response, error) {
+	out := &provider.Response{Provider: g.name, Model: o.served, Attempts: o.calls, Warnings: append([]string(nil), p.warnings...)}
+	imageOnly := !p.dallE()
+	if o.usage != nil {
+		if c, ok, w := parseCost(o.usage.Cost); ok {
+			out.Cost = c
+		} else if w != "" {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	out.Warnings = append(out.Warnings, o.warnings...)
 	var uw string
-	if out.Usage, uw = ans.Usage.usage(len(images), imageOnly); uw != "" {
+	if out.Usage, uw = o.usage.usage(len(o.images), imageOnly); uw != "" {
 		out.Warnings = append(out.Warnings, uw)
 	}
-	if len(images) == 0 {
+	out.Usage.Previews = o.previews
+	if len(o.images) == 0 {
 		u := out.Usage
 		u.Images = 0
-		if firstErr != nil {
-			return nil, g.withUsage(firstErr, p.id, u, calls)
+		if o.firstErr != nil {
+			return nil, g.withUsage(o.firstErr, p.id, u, o.calls)
 		}
 		msg := "the answer holds no image"
-		if len(warnings) > 0 {
-			msg = g.secrets.Clean(msg+": "+strings.Join(warnings, "; "), textutil.MaxMessage)
+		if len(o.warnings) > 0 {
+			msg = g.secrets.Clean(msg+": "+strings.Join(o.warnings, "; "), textutil.MaxMessage)
 		}
-		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
+		return nil, &provider.Error{Kind: provider.KindNoImage, Provider: g.name, Model: o.served, StatusCode: 200, Code: "no_image", Message: msg, Usage: &u}
 	}
-	out.Images = images
+	out.Images = o.images
 	out.Warnings = append(out.Warnings, ensureFormat(out.Images, p.format)...)
-	if len(images) < p.n && len(ans.Data) >= p.n {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(images), p.n))
-	} else if len(images) < p.n {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %d images, got %d", p.n, len(images)))
+	if len(o.images) < p.n && o.entries >= p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d of %d images could not be used", p.n-len(o.images), p.n))
+	} else if len(o.images) < p.n {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("asked for %d images, got %d", p.n, len(o.images)))
 	}
 	return out, nil
 }
@@ -337,7 +398,9 @@ func ensureFormat(images []provider.Image, format string) []string {
 // editsBody writes /images/edits by hand: go-openai sends one image only,
 // and always sends n, size and response_format, empty or not
 // (PROVIDERS.md §5). One reference goes as "image", several as "image[]".
-func editsBody(p *plan) ([]byte, string, error) {
+//
+// With stream, it asks for an event stream with partials partial images.
+func editsBody(p *plan, stream bool, partials int) ([]byte, string, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	field := func(k, v string) {
@@ -360,6 +423,10 @@ func editsBody(p *plan) ([]byte, string, error) {
 	field("response_format", p.responseFormat)
 	field("user", p.user)
 	field("safety_identifier", p.safetyID)
+	if stream {
+		field("stream", "true")
+		field("partial_images", strconv.Itoa(partials))
+	}
 	name := "image"
 	if len(p.req.References) > 1 {
 		name = "image[]"

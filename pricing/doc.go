@@ -51,4 +51,15 @@
 // leaves room: by default such a request is refused at once (refusals are
 // never delayed); with BudgetConfig.WaitForRoom it waits for them to
 // settle, so concurrent callers do not strand the cap.
+//
+// # Previews
+//
+// Partial images are priced as billed: each draft a response reports
+// (provider.Usage.Previews) costs the model's catalog fact
+// PreviewOutputTokens at the image-output rate (100 tokens on OpenAI's
+// GPT image models, counted on top of the final image's usage; Gemini's
+// thought images cost nothing beyond their thinking tokens). A request
+// with provider.Previews reserves Previews.Want() drafts per image on
+// the dearest route; an unknown model's Ceiling is per image, drafts
+// included. A cached replay has no drafts and costs nothing.
 package pricing

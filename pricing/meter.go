@@ -273,7 +273,7 @@ func (m *Meter) price(prov, model string, tier catalog.Tier, req *provider.Reque
 
 // nonNegative returns u with every negative count set to zero.
 func nonNegative(u provider.Usage) provider.Usage {
-	for _, p := range []*int{&u.InputTokens, &u.InputImageTokens, &u.OutputTokens, &u.OutputImageTokens, &u.ThoughtTokens, &u.Images} {
+	for _, p := range []*int{&u.InputTokens, &u.InputImageTokens, &u.OutputTokens, &u.OutputImageTokens, &u.ThoughtTokens, &u.Images, &u.Previews} {
 		*p = max(*p, 0)
 	}
 	return u

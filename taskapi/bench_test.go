@@ -27,6 +27,45 @@ type pollStats struct {
 	meanAdded, p95Added time.Duration
 }
 
+// add counts task ti, whose Generate returned at done.
+func (s *pollStats) add(ti providertest.TaskInfo, done time.Time) {
+	s.tasks++
+	s.reads += ti.Polls
+	s.taskTime += ti.Ends.Sub(ti.Created)
+	s.added = append(s.added, done.Sub(ti.Ends))
+}
+
+// addReturned counts the tasks whose prompt is in returned (prompt: when
+// its Generate returned); others, a warm-up's, are left out.
+func (s *pollStats) addReturned(tasks []providertest.TaskInfo, returned map[string]time.Time) {
+	for _, ti := range tasks {
+		if at, ok := returned[ti.Prompt]; ok {
+			s.add(ti, at)
+		}
+	}
+}
+
+// generateAtOnce sends n requests at once to g, prompts prefix0 to
+// prefix<n-1>, and returns when each one's Generate returned.
+func generateAtOnce(b *testing.B, g provider.Generator, prefix string, n int) map[string]time.Time {
+	var mu sync.Mutex
+	returned := map[string]time.Time{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			prompt := fmt.Sprint(prefix, i)
+			if _, err := g.Generate(context.Background(), &provider.Request{Prompt: prompt}); err != nil {
+				b.Error(err)
+			}
+			mu.Lock()
+			returned[prompt] = time.Now()
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return returned
+}
+
 func (s *pollStats) finish() {
 	slices.Sort(s.added)
 	var sum time.Duration
@@ -84,13 +123,8 @@ func pollVirtual(b *testing.B, svc string, duration time.Duration, jitter float6
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"}); err != nil {
 			b.Fatal(err)
 		}
-		done := clk.Now()
 		tasks := srv.Tasks()
-		ti := tasks[len(tasks)-1]
-		st.tasks++
-		st.reads += ti.Polls
-		st.taskTime += ti.Ends.Sub(ti.Created)
-		st.added = append(st.added, done.Sub(ti.Ends))
+		st.add(tasks[len(tasks)-1], clk.Now())
 	}
 	st.finish()
 	return st
@@ -111,39 +145,10 @@ func BenchmarkPollRealClock(b *testing.B) {
 					Tasks: providertest.TaskOptions{Duration: 8 * time.Second, Jitter: 0.25}})
 				cfg := map[string]taskapi.Config{"kie": taskapi.Kie(""), "apimart": taskapi.APIMart(""), "replicate-sync": taskapi.Replicate("")}[svc]
 				g := generator(b, srv, cfg, nil)
-				round := func(prefix string, n int) map[string]time.Time {
-					var mu sync.Mutex
-					returned := map[string]time.Time{}
-					var wg sync.WaitGroup
-					for i := range n {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							prompt := fmt.Sprint(prefix, i)
-							if _, err := g.Generate(context.Background(), &provider.Request{Prompt: prompt}); err != nil {
-								b.Error(err)
-							}
-							mu.Lock()
-							returned[prompt] = time.Now()
-							mu.Unlock()
-						}()
-					}
-					wg.Wait()
-					return returned
-				}
-				round("warm-up ", 8)
-				returned := round("measured ", 40)
+				generateAtOnce(b, g, "warm-up ", 8)
+				returned := generateAtOnce(b, g, "measured ", 40)
 				st := &pollStats{}
-				for _, ti := range srv.Tasks() {
-					at, ok := returned[ti.Prompt]
-					if !ok {
-						continue
-					}
-					st.tasks++
-					st.reads += ti.Polls
-					st.taskTime += ti.Ends.Sub(ti.Created)
-					st.added = append(st.added, at.Sub(ti.Ends))
-				}
+				st.addReturned(srv.Tasks(), returned)
 				srv.Close()
 				st.finish()
 				st.reads = max(st.reads, 1) // sync mode reads nothing
@@ -205,30 +210,9 @@ func BenchmarkWebhookRealClock(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var mu sync.Mutex
-				returned := map[string]time.Time{}
-				var wg sync.WaitGroup
-				for i := range 20 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						prompt := fmt.Sprint("p", i)
-						if _, err := g.Generate(context.Background(), &provider.Request{Prompt: prompt}); err != nil {
-							b.Error(err)
-						}
-						mu.Lock()
-						returned[prompt] = time.Now()
-						mu.Unlock()
-					}()
-				}
-				wg.Wait()
+				returned := generateAtOnce(b, g, "p", 20)
 				st := &pollStats{}
-				for _, ti := range srv.Tasks() {
-					st.tasks++
-					st.reads += ti.Polls
-					st.taskTime += ti.Ends.Sub(ti.Created)
-					st.added = append(st.added, returned[ti.Prompt].Sub(ti.Ends))
-				}
+				st.addReturned(srv.Tasks(), returned)
 				hs.Close()
 				srv.Close()
 				st.finish()

@@ -13,18 +13,9 @@ import (
 type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if json.Unmarshal(b, &s) != nil {
-			return nil
-		}
-		b = []byte(strings.TrimSpace(s))
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < math.MinInt64/2 || v > math.MaxInt64/2 {
-		*f = 0
-		return nil
+	v, ok := flexNumber(b)
+	if !ok || v < math.MinInt64/2 || v > math.MaxInt64/2 {
+		v = 0
 	}
 	*f = flexInt(v)
 	return nil
@@ -35,21 +26,27 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 type flexFloat float64
 
 func (f *flexFloat) UnmarshalJSON(b []byte) error {
+	v, _ := flexNumber(b)
+	*f = flexFloat(v)
+	return nil
+}
+
+// flexNumber reads b, a JSON number or a numeric string, as a finite
+// number; anything else is 0, false.
+func flexNumber(b []byte) (float64, bool) {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if json.Unmarshal(b, &s) != nil {
-			return nil
+			return 0, false
 		}
 		b = []byte(strings.TrimSpace(s))
 	}
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		*f = 0
-		return nil
+		return 0, false
 	}
-	*f = flexFloat(v)
-	return nil
+	return v, true
 }
 
 // flexString reads a JSON string, or a number as its text; null and

@@ -1,6 +1,7 @@
 package taskapi
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -149,19 +150,22 @@ func (f *inflight) put(req *provider.Request, p *pending, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.m) >= inflightMax {
-		for k, v := range f.m {
-			if !v.expires.After(now) {
-				delete(f.m, k)
-			}
-		}
-		for k := range f.m {
-			if len(f.m) < inflightMax {
-				break
-			}
-			delete(f.m, k)
-		}
+		evict(f.m, inflightMax, func(p *pending) bool { return !p.expires.After(now) })
 	}
 	f.m[req] = p
+}
+
+// evict makes room in m, a memory bounded to limit entries: it forgets
+// the entries that are over, then arbitrary ones until fewer than limit
+// remain.
+func evict[K comparable, V any](m map[K]V, limit int, over func(V) bool) {
+	maps.DeleteFunc(m, func(_ K, v V) bool { return over(v) })
+	for k := range m {
+		if len(m) < limit {
+			break
+		}
+		delete(m, k)
+	}
 }
 
 func (f *inflight) take(req *provider.Request, now time.Time) *pending {

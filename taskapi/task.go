@@ -568,14 +568,13 @@ func (t *Task) set(i int, rec *record) {
 	t.recs[i] = rec
 }
 
+// unfinished returns the IDs of the tasks that have not ended.
 func (t *Task) unfinished() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var ids []string
-	for i, r := range t.recs {
-		if r == nil || !r.state.Done() {
-			ids = append(ids, t.h.IDs[i])
-		}
+	for _, i := range t.pendingLocked() {
+		ids = append(ids, t.h.IDs[i])
 	}
 	return ids
 }
@@ -740,9 +739,16 @@ func indexOf(ids []string, id string) int {
 	return -1
 }
 
+// pendingIndexes returns the indexes of the tasks that have not ended.
 func (t *Task) pendingIndexes() []int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.pendingLocked()
+}
+
+// pendingLocked is pendingIndexes with t.mu held: a task not read yet or
+// not in a final state.
+func (t *Task) pendingLocked() []int {
 	var out []int
 	for i, r := range t.recs {
 		if r == nil || !r.state.Done() {

@@ -396,17 +396,7 @@ func (w *Webhooks) first(key string) bool {
 		return false
 	}
 	if len(w.seen) >= seenMax/2 {
-		for k, at := range w.seen {
-			if now.Sub(at) > 2*w.tolerance {
-				delete(w.seen, k)
-			}
-		}
-		for k := range w.seen {
-			if len(w.seen) < seenMax {
-				break
-			}
-			delete(w.seen, k)
-		}
+		evict(w.seen, seenMax, func(at time.Time) bool { return now.Sub(at) > 2*w.tolerance })
 	}
 	w.seen[key] = now
 	return true

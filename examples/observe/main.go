@@ -203,6 +203,27 @@ func stack(ctx context.Context, key string, google, relay *providertest.Server, 
 // printTrees prints each request's span, its attempts under it, and its
 // span events, in the order the requests started.
 func printTrees(w io.Writer, spans []sdktrace.ReadOnlySpan) {
+	for _, tr := range requestTrees(spans) {
+		root := tr.request
+		fmt.Fprintf(w, "%s %s\n", root.Name(), summary(root, "imagegen.route", "imagegen.attempts", "imagegen.cached", "imagegen.cost", "error.type"))
+		for _, e := range root.Events() {
+			fmt.Fprintf(w, "  · %s\n", e.Name)
+		}
+		for _, k := range tr.attempts {
+			fmt.Fprintf(w, "  └ %s %s\n", k.Name(), summary(k, "imagegen.route", "imagegen.attempt", "error.type", "imagegen.reason", "imagegen.retry.wait"))
+		}
+	}
+}
+
+// requestTree is a request's span and its attempts' spans under it.
+type requestTree struct {
+	request  sdktrace.ReadOnlySpan
+	attempts []sdktrace.ReadOnlySpan
+}
+
+// requestTrees groups spans by request: requests and each one's attempts
+// in the order they started.
+func requestTrees(spans []sdktrace.ReadOnlySpan) []requestTree {
 	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
 	var roots []sdktrace.ReadOnlySpan
 	for _, s := range spans {
@@ -214,17 +235,13 @@ func printTrees(w io.Writer, spans []sdktrace.ReadOnlySpan) {
 	}
 	byStart := func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) }
 	slices.SortFunc(roots, byStart)
-	for _, root := range roots {
-		fmt.Fprintf(w, "%s %s\n", root.Name(), summary(root, "imagegen.route", "imagegen.attempts", "imagegen.cached", "imagegen.cost", "error.type"))
-		for _, e := range root.Events() {
-			fmt.Fprintf(w, "  · %s\n", e.Name)
-		}
+	trees := make([]requestTree, len(roots))
+	for i, root := range roots {
 		kids := children[root.SpanContext().SpanID()]
 		slices.SortFunc(kids, byStart)
-		for _, k := range kids {
-			fmt.Fprintf(w, "  └ %s %s\n", k.Name(), summary(k, "imagegen.route", "imagegen.attempt", "error.type", "imagegen.reason", "imagegen.retry.wait"))
-		}
+		trees[i] = requestTree{request: root, attempts: kids}
 	}
+	return trees
 }
 
 // summary renders the named attributes of s that are set.

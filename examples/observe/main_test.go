@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"slices"
 	"strings"
 	"testing"
 
@@ -29,19 +28,9 @@ func TestSpanTree(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 
-	var roots []sdktrace.ReadOnlySpan
-	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
-	for _, s := range spans {
-		if s.Parent().IsValid() {
-			children[s.Parent().SpanID()] = append(children[s.Parent().SpanID()], s)
-		} else {
-			roots = append(roots, s)
-		}
-	}
-	byStart := func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) }
-	slices.SortFunc(roots, byStart)
-	if len(roots) != 4 {
-		t.Fatalf("%d request spans, want 4", len(roots))
+	trees := requestTrees(spans)
+	if len(trees) != 4 {
+		t.Fatalf("%d request spans, want 4", len(trees))
 	}
 
 	type attempt struct {
@@ -84,7 +73,7 @@ func TestSpanTree(t *testing.T) {
 		},
 	}
 	for i, tt := range tests {
-		root := roots[i]
+		root := trees[i].request
 		if root.Name() != "generate_content gemini-2.5-flash-image" || root.SpanKind() != trace.SpanKindInternal {
 			t.Errorf("request %d: span %q (%v)", i+1, root.Name(), root.SpanKind())
 		}
@@ -96,8 +85,7 @@ func TestSpanTree(t *testing.T) {
 		if !inOrder(events, tt.events) {
 			t.Errorf("request %d: events %q, want %q in order", i+1, events, tt.events)
 		}
-		kids := children[root.SpanContext().SpanID()]
-		slices.SortFunc(kids, byStart)
+		kids := trees[i].attempts
 		if len(kids) != len(tt.attempts) {
 			t.Errorf("request %d: %d attempt spans, want %d", i+1, len(kids), len(tt.attempts))
 			continue

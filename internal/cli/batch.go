@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/imagegen-go/imagegen/catalog"
 	"github.com/imagegen-go/imagegen/gemini"
+	"github.com/imagegen-go/imagegen/internal/atomicfile"
 	"github.com/imagegen-go/imagegen/internal/cli/batchstate"
 	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/pricing"
@@ -314,7 +316,7 @@ func (r *batchRun) save(key string, imgs []provider.Image) ([]string, error) {
 	var files []string
 	for i, img := range imgs {
 		p := filepath.Join(r.out, fmt.Sprintf("%s-%d%s", fileBase(key), i+1, img.Extension()))
-		if err := writeAtomic(p, img.Data); err != nil {
+		if err := atomicfile.Write(p, img.Data, 0o644); err != nil {
 			return files, err
 		}
 		files = append(files, p)
@@ -355,58 +357,85 @@ func (r *batchRun) finish(it *batchItem, resp *provider.Response, cost provider.
 // item goes to the provider of its own model (or --provider, or the
 // config's routes when neither names one).
 func (r *batchRun) runLive(ctx context.Context, pending []*batchItem, prov string) error {
-	var mu sync.Mutex
-	routes := map[string]*route{}
-	routeFor := func(model string) (*route, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if rt, ok := routes[model]; ok {
-			return rt, nil
-		}
+	routeFor := perModel(func(model string) (*route, error) {
 		rt, err := r.s.resolve(ctx, prov, model)
 		if err != nil {
 			return nil, err
 		}
 		rt.gen = r.s.wrap(rt.gen)
-		routes[model] = rt
 		return rt, nil
-	}
+	})
 	// A mistake in the flags or config shows before anything is sent.
 	if _, err := routeFor(r.model); err != nil {
 		return err
 	}
-	work := make(chan *batchItem)
+	pool(ctx, r, pending, func(it *batchItem) {
+		if rt, ok := itemRoute(r, it, routeFor); ok {
+			r.sendLive(ctx, rt.gen, rt.model, it)
+		}
+	})
+	return nil
+}
+
+// perModel returns resolve memoised per model, safe for the workers to
+// share: each model's route is built once however many items name it (a
+// failure is not kept, so the next item of that model tries again).
+func perModel[T any](resolve func(model string) (T, error)) func(model string) (T, error) {
+	var mu sync.Mutex
+	routes := map[string]T{}
+	return func(model string) (T, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if rt, ok := routes[model]; ok {
+			return rt, nil
+		}
+		rt, err := resolve(model)
+		if err != nil {
+			var none T
+			return none, err
+		}
+		routes[model] = rt
+		return rt, nil
+	}
+}
+
+// itemRoute returns the route of it's model (the run's when it names
+// none); when there is none, it finishes the item with the reason.
+func itemRoute[T any](r *batchRun, it *batchItem, routeFor func(model string) (T, error)) (T, bool) {
+	rt, err := routeFor(cmp.Or(it.Model, r.model))
+	if err != nil {
+		r.finish(it, nil, 0, err)
+		return rt, false
+	}
+	return rt, true
+}
+
+// pool runs do on each job, r.conc at once, and returns when every job
+// started has ended. It stops handing out jobs once the run is stopped
+// (the journal failed) or ctx ends; the jobs not handed out stay pending.
+func pool[T any](ctx context.Context, r *batchRun, jobs []T, do func(T)) {
+	work := make(chan T)
 	var wg sync.WaitGroup
 	for range r.conc {
 		wg.Go(func() {
-			for it := range work {
-				model := it.Model
-				if model == "" {
-					model = r.model
-				}
-				rt, err := routeFor(model)
-				if err != nil {
-					r.finish(it, nil, 0, err)
-					continue
-				}
-				r.sendLive(ctx, rt.gen, rt.model, it)
+			for job := range work {
+				do(job)
 			}
 		})
 	}
 feed:
-	for _, it := range pending {
+	for _, job := range jobs {
 		if r.stopped.Load() {
 			break
 		}
 		select {
-		case work <- it:
+		case work <- job:
 		case <-ctx.Done():
 			break feed
 		}
 	}
 	close(work)
 	wg.Wait()
-	return nil
 }
 
 func (r *batchRun) sendLive(ctx context.Context, gen provider.Generator, model string, it *batchItem) {

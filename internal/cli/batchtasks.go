@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -207,21 +206,9 @@ func (r *batchRun) runTaskPool(ctx context.Context, saved []batchstate.Item, pen
 		}
 	}
 
-	var mu sync.Mutex
-	routes := map[string]*taskRoute{}
-	routeFor := func(model string) (*taskRoute, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if rt, ok := routes[model]; ok {
-			return rt, nil
-		}
-		rt, err := r.s.taskRoute(ctx, prov, model)
-		if err != nil {
-			return nil, err
-		}
-		routes[model] = rt
-		return rt, nil
-	}
+	routeFor := perModel(func(model string) (*taskRoute, error) {
+		return r.s.taskRoute(ctx, prov, model)
+	})
 	if len(pending) > 0 {
 		if _, err := routeFor(r.model); err != nil {
 			return err
@@ -232,34 +219,15 @@ func (r *batchRun) runTaskPool(ctx context.Context, saved []batchstate.Item, pen
 	}
 
 	var running atomic.Int64
-	work := make(chan taskJob)
-	var wg sync.WaitGroup
-	for range r.conc {
-		wg.Go(func() {
-			for job := range work {
-				running.Add(1)
-				if job.resumed != nil {
-					r.await(ctx, job.it, job.resumed, nil, &running)
-				} else {
-					r.submitTask(ctx, job.it, routeFor, &running)
-				}
-				running.Add(-1)
-			}
-		})
-	}
-feed:
-	for _, job := range jobs {
-		if r.stopped.Load() {
-			break
+	pool(ctx, r, jobs, func(job taskJob) {
+		running.Add(1)
+		if job.resumed != nil {
+			r.await(ctx, job.it, job.resumed, nil, &running)
+		} else {
+			r.submitTask(ctx, job.it, routeFor, &running)
 		}
-		select {
-		case work <- job:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
+		running.Add(-1)
+	})
 	return nil
 }
 
@@ -298,13 +266,8 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 	if ctx.Err() != nil || r.stopped.Load() {
 		return
 	}
-	model := it.Model
-	if model == "" {
-		model = r.model
-	}
-	rt, err := routeFor(model)
-	if err != nil {
-		r.finish(it, nil, 0, err)
+	rt, ok := itemRoute(r, it, routeFor)
+	if !ok {
 		return
 	}
 	req, err := it.request(rt.model, r.labels(it))

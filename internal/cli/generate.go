@@ -336,32 +336,6 @@ func writeNew(dir, base string, img provider.Image) (string, error) {
 	}
 }
 
-// writeAtomic writes img to path through a temporary file and a rename, so
-// that the path holds a whole image or nothing.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".imagegen-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
 // IsUsageError reports whether err is the user's mistake found before any
 // provider call: a bad flag or config value (provider.ErrInvalidConfig) or
 // a request the catalog refused (provider.ErrInvalidRequest with no HTTP

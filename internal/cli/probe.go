@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/atomicfile"
 	"github.com/imagegen-go/imagegen/internal/cli/probereport"
 	"github.com/imagegen-go/imagegen/internal/progress"
 	"github.com/imagegen-go/imagegen/provider"
@@ -243,5 +244,5 @@ func writeReport(path string, write func(io.Writer) error) error {
 	if err := write(&b); err != nil {
 		return err
 	}
-	return writeAtomic(path, []byte(b.String()))
+	return atomicfile.Write(path, []byte(b.String()), 0o644)
 }

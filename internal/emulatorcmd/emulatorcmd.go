@@ -24,6 +24,8 @@
 //	  "apiKey": "test-key",
 //	  "requestsPerMinute": 10, "requestsPerDay": 250,
 //	  "latency": "200ms", "batchDuration": "1m",
+//	  "streamInterval": "300ms",       // pause before each streamed event (previews)
+//	  "streamMode": "events",          // events | final-only | ignored | refused
 //	  "chatShape": "images",           // images | markdown | content-array | hosted-url
 //	  "geminiAuth": "api-key",         // api-key | bearer
 //	  "relayImageInText": false,
@@ -110,6 +112,8 @@ type Config struct {
 	RequestsPerDay    int                      `json:"requestsPerDay,omitempty"`
 	Latency           Duration                 `json:"latency,omitempty"`
 	BatchDuration     Duration                 `json:"batchDuration,omitempty"`
+	StreamInterval    Duration                 `json:"streamInterval,omitempty"`
+	StreamMode        string                   `json:"streamMode,omitempty"` // providertest.StreamMode names
 	ChatShape         string                   `json:"chatShape,omitempty"`
 	GeminiAuth        string                   `json:"geminiAuth,omitempty"`
 	RelayImageInText  bool                     `json:"relayImageInText,omitempty"`
@@ -343,6 +347,8 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 		rpd        = fs.Int("rpd", 0, "generation requests allowed per day, Pacific time (0 = unlimited)")
 		latency    = fs.Duration("latency", 0, "delay added before every answer")
 		batch      = fs.Duration("batch-duration", time.Minute, "time a batch job takes to succeed, on the emulator's clock")
+		streamIvl  = fs.Duration("stream-interval", 0, "real-time pause before each event of a streamed answer (previews)")
+		streamMode = fs.String("stream-mode", "events", "how stream requests are answered: events, final-only (a relay that drops drafts), ignored (plain JSON), refused")
 		chat       = fs.String("chat-shape", "images", "chat completion image shape: images, markdown, content-array, hosted-url")
 		gauth      = fs.String("gemini-auth", "api-key", "how Gemini endpoints take the key: api-key (x-goog-api-key) or bearer (a relay)")
 		inText     = fs.Bool("relay-image-in-text", false, "with --gemini-auth bearer, return Gemini images as markdown data: URIs in text parts")
@@ -411,6 +417,12 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	}
 	if set["latency"] {
 		cfg.Latency = Duration(*latency)
+	}
+	if set["stream-interval"] {
+		cfg.StreamInterval = Duration(*streamIvl)
+	}
+	if pick("stream-mode", cfg.StreamMode != "") {
+		cfg.StreamMode = *streamMode
 	}
 	if pick("batch-duration", cfg.BatchDuration != 0) {
 		cfg.BatchDuration = Duration(*batch)
@@ -508,8 +520,16 @@ func options(cfg Config) (providertest.Options, bool, error) {
 	if cfg.RequestsPerDay < 0 {
 		return opts, false, provider.InvalidConfig("emulator --rpd", cfg.RequestsPerDay, "0 (unlimited) or more")
 	}
-	if cfg.Latency < 0 || cfg.BatchDuration < 0 {
-		return opts, false, provider.InvalidConfig("emulator --latency / --batch-duration", "a negative duration", "0 or more")
+	if cfg.Latency < 0 || cfg.BatchDuration < 0 || cfg.StreamInterval < 0 {
+		return opts, false, provider.InvalidConfig("emulator --latency / --batch-duration / --stream-interval", "a negative duration", "0 or more")
+	}
+	opts.StreamInterval = time.Duration(cfg.StreamInterval)
+	if cfg.StreamMode != "" {
+		mode, err := providertest.ParseStreamMode(cfg.StreamMode)
+		if err != nil {
+			return opts, false, provider.InvalidConfig("emulator --stream-mode", cfg.StreamMode, "events, final-only, ignored or refused")
+		}
+		opts.StreamMode = mode
 	}
 	if cfg.TaskDuration < 0 || cfg.ResultTTL < 0 || cfg.CallbackTimeout < 0 {
 		return opts, false, provider.InvalidConfig("emulator --task-duration / --result-ttl / --callback-timeout", "a negative duration", "0 (the default) or more")

@@ -112,6 +112,20 @@ func TestServesUntilCancelled(t *testing.T) {
 	}
 }
 
+// TestStreamSettings: the stream flags reach the server, and the config
+// file's stream mode gives way to the flag.
+func TestStreamSettings(t *testing.T) {
+	providertest.ClearEnv(t)
+	cfgPath := filepath.Join(t.TempDir(), "emulator.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"streamMode": "ignored", "streamInterval": "5ms"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := start(t, "--addr", "127.0.0.1:0", "--config", cfgPath, "--stream-mode", "final-only")
+	if _, m := get(t, url+"/_emulator/settings", nil); m["streamMode"] != "final-only" || m["streamInterval"] != "5ms" {
+		t.Errorf("stream settings: %v", m)
+	}
+}
+
 // TestTaskSettings drives the task APIs' settings through the flags: a
 // scripted outcome, callbacks signed with the Kie.ai key (the first one
 // spoiled on purpose), Replicate's webhook secret, and results that
@@ -228,6 +242,7 @@ func TestMistakes(t *testing.T) {
 	_ = os.WriteFile(badFault, []byte(`{"faults": [{"endpoint": "nowhere", "faults": [{"kind": "Hang"}]}]}`), 0o600)
 	for _, args := range [][]string{
 		{"--rpm", "-1"}, {"--chat-shape", "sideways"}, {"--gemini-auth", "cookie"}, {"--latency", "-1s"},
+		{"--stream-interval", "-1s"}, {"--stream-mode", "sideways"},
 		{"--config", filepath.Join(dir, "missing.json")}, {"--config", bad}, {"--nope"}, {"extra"},
 		{"--fault", "{"}, {"--addr", "127.0.0.1:0", "--config", badFault},
 		{"--task-duration", "-1s"}, {"--task-jitter", "2"}, {"--webhook-fault", "Sideways"},

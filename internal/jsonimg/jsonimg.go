@@ -234,6 +234,29 @@ func Rewrite(body io.Reader, sizeHint int64, schema Schema) (*Result, error) {
 	return RewriteLimit(body, sizeHint, schema, 0)
 }
 
+// RewriteGuess is RewriteLimit for a body whose length is not known but
+// guessed (e.g. the size of the previous event of a stream): the payloads
+// are decoded into one allocation sized from guess as with a size hint,
+// and when the guess proves short, the payload being decoded goes on in
+// chunks (the arena's part kept as the first, without a copy) and is
+// copied once into a slice of its exact size, as without a hint. A short
+// guess then costs about what no guess costs, instead of the arena's
+// repeated growth. guess <= 0 is RewriteLimit without a hint.
+func RewriteGuess(body io.Reader, guess int64, schema Schema, maxJSON int64) (*Result, error) {
+	if guess <= 0 {
+		return RewriteLimit(body, -1, schema, maxJSON)
+	}
+	p := newParser(body, guess, schema)
+	p.guess = true
+	p.maxJSON = max(maxJSON, 0)
+	defer p.release()
+	if err := p.run(); err != nil {
+		return nil, err
+	}
+	p.res.JSON = p.out
+	return p.res, nil
+}
+
 // RewriteLimit is Rewrite with a cap on Result.JSON: the answer without
 // its payloads. Text that is not a canonical base64 image (a 2 GB
 // revised_prompt, a message of junk) stays in the JSON, so the cap is what

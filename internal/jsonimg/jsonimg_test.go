@@ -66,7 +66,7 @@ func decodeAny(t testing.TB, b []byte) any {
 func check(t *testing.T, schema Schema, body string, want ...[]byte) *Result {
 	t.Helper()
 	var first *Result
-	for _, mode := range []string{"hint", "nohint", "onebyte", "smallhint"} {
+	for _, mode := range []string{"hint", "nohint", "onebyte", "smallhint", "guess", "shortguess", "tinyguess", "longguess"} {
 		var r io.Reader = strings.NewReader(body)
 		hint := int64(len(body))
 		switch mode {
@@ -76,8 +76,20 @@ func check(t *testing.T, schema Schema, body string, want ...[]byte) *Result {
 			r = iotest.OneByteReader(r)
 		case "smallhint":
 			hint = 10
+		case "shortguess":
+			hint = int64(len(body)) / 3
+		case "tinyguess":
+			hint = 10
+		case "longguess":
+			hint = 2 * int64(len(body))
 		}
-		res, err := Rewrite(r, hint, schema)
+		var res *Result
+		var err error
+		if strings.HasSuffix(mode, "guess") {
+			res, err = RewriteGuess(iotest.OneByteReader(r), hint, schema, 0)
+		} else {
+			res, err = Rewrite(r, hint, schema)
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
@@ -252,6 +264,22 @@ func TestAllocationWithHint(t *testing.T) {
 	}
 }
 
+// A guess that proves short costs what no guess costs: the payload is
+// copied once from the arena and chunks into a slice of its own.
+func TestGuessSpills(t *testing.T) {
+	img := randBytes(4<<20, 11)
+	body := []byte(`{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + b64(img) + `"}}]}}]}`)
+	for _, guess := range []int64{int64(len(body)), int64(len(body)) / 2, 1 << 10} {
+		res, err := RewriteGuess(bytes.NewReader(body), guess, Gemini, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := res.Payloads[0].Data; !bytes.Equal(d, img) || cap(d) != len(d) {
+			t.Fatalf("guess %d: payload of %d bytes, cap %d", guess, len(d), cap(d))
+		}
+	}
+}
+
 func FuzzRewrite(f *testing.F) {
 	img := b64(randBytes(100, 10))
 	for _, s := range []string{
@@ -270,6 +298,7 @@ func FuzzRewrite(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 		f.Add([]byte(s), uint8(8))
 		f.Add([]byte(s), uint8(9))
+		f.Add([]byte(s), uint8(16))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
 		schema := []Schema{Gemini, OpenAI, Imagen, GeminiBatch}[(mode&1)|(mode>>2&2)]
@@ -279,7 +308,13 @@ func FuzzRewrite(f *testing.F) {
 		}
 		var v any
 		origErr := json.Unmarshal(body, &v)
-		res, err := Rewrite(bytes.NewReader(body), hint, schema)
+		rewrite := Rewrite
+		if mode&16 != 0 { // a guess of half the body: payloads spill to chunks
+			rewrite = func(r io.Reader, _ int64, s Schema) (*Result, error) {
+				return RewriteGuess(r, int64(len(body))/2+1, s, 0)
+			}
+		}
+		res, err := rewrite(bytes.NewReader(body), hint, schema)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("untyped error %v", err)

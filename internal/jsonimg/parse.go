@@ -130,6 +130,7 @@ type parser struct {
 
 	// payload under construction: an arena (with a size hint) or chunks
 	useArena bool
+	guess    bool // the hint is a guess: spill to chunks when it proves short
 	arena    []byte
 	mark     int
 	arenaGen int
@@ -1067,6 +1068,22 @@ func (p *parser) pbegin() {
 }
 
 func (p *parser) avail(n int) []byte {
+	if p.useArena && p.guess && cap(p.arena)-len(p.arena) < n {
+		// The guess was short: what the arena holds of this payload
+		// becomes its first chunk (no copy), the rest goes to chunks.
+		cur := p.arena[p.mark:len(p.arena):len(p.arena)]
+		p.arena = p.arena[:p.mark]
+		p.useArena = false
+		p.nchunk = 0
+		if len(cur) > 0 {
+			if len(p.chunks) == 0 {
+				p.chunks = append(p.chunks, cur)
+			} else {
+				p.chunks[0] = cur
+			}
+			p.nchunk = 1
+		}
+	}
 	if p.useArena {
 		if cap(p.arena)-len(p.arena) < n {
 			cur := len(p.arena) - p.mark
@@ -1087,7 +1104,7 @@ func (p *parser) avail(n int) []byte {
 	} else {
 		size := minChunk
 		if p.nchunk > 0 {
-			size = min(2*cap(p.chunks[p.nchunk-1]), maxChunk)
+			size = min(max(2*cap(p.chunks[p.nchunk-1]), minChunk), maxChunk)
 		}
 		c := make([]byte, 0, max(size, n))
 		if p.nchunk < len(p.chunks) {

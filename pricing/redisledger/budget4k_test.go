@@ -2,7 +2,6 @@ package redisledger
 
 import (
 	"context"
-	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -27,11 +26,6 @@ const (
 // spend on, whatever the wall clock says.
 var fourKDay = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 
-type fourKResult struct {
-	OK, Refused, Other int
-	Errors             []string
-}
-
 // TestReplicas4KHighBudget: four processes sharing one Redis ledger send
 // 50 concurrent gpt-image-2 3840x2160 high requests each, all at the same
 // moment, through the openaicompat adapter against the emulator and a $10
@@ -42,7 +36,7 @@ func TestReplicas4KHighBudget(t *testing.T) {
 	t.Parallel()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	results := make([]fourKResult, fourKReplicas)
+	results := make([]budgetOutcomes, fourKReplicas)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	redistest.RunChildrenTogether(ctx, t, fourKReplicas, "TestHelperProcess4K", "budget4k", []string{"IMAGEGEN_PREFIX=" + prefix},
@@ -92,27 +86,12 @@ func TestHelperProcess4K(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var res fourKResult
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range fourKPerReplica {
-		wg.Go(func() {
-			<-start
-			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "a harbour city at night, rain", Size: "3840x2160", Quality: "high"})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				res.OK++
-			case errors.Is(err, provider.ErrBudgetExceeded):
-				res.Refused++
-			default:
-				res.Other++
-				res.Errors = append(res.Errors, err.Error())
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	var res budgetOutcomes
+	callTogether(fourKPerReplica, func() {
+		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "a harbour city at night, rain", Size: "3840x2160", Quality: "high"})
+		mu.Lock()
+		defer mu.Unlock()
+		res.add(err)
+	})
 	redistest.Report(res)
 }

@@ -316,10 +316,45 @@ const (
 )
 
 type budgetResult struct {
-	OK       int `json:"ok"`
-	Refused  int `json:"refused"`
-	Other    int `json:"other"`
+	budgetOutcomes
 	MaxSpent int64
+}
+
+// budgetOutcomes counts a replica's calls by how the shared budget
+// answered them.
+type budgetOutcomes struct {
+	OK      int      `json:"ok"`
+	Refused int      `json:"refused"`
+	Other   int      `json:"other"`
+	Errors  []string `json:"errors,omitempty"` // the other errors
+}
+
+// add counts one call's outcome; the caller serializes calls.
+func (o *budgetOutcomes) add(err error) {
+	switch {
+	case err == nil:
+		o.OK++
+	case errors.Is(err, provider.ErrBudgetExceeded):
+		o.Refused++
+	default:
+		o.Other++
+		o.Errors = append(o.Errors, err.Error())
+	}
+}
+
+// callTogether runs call n times at once, all released at the same
+// moment, and waits for them.
+func callTogether(n int, call func()) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			call()
+		})
+	}
+	close(start)
+	wg.Wait()
 }
 
 // TestReplicasShareBudget: four processes each send 250 concurrent
@@ -348,7 +383,7 @@ func TestReplicasShareBudget(t *testing.T) {
 		refused += r.Refused
 		maxSeen = max(maxSeen, provider.USD(r.MaxSpent))
 		if r.Other > 0 {
-			t.Errorf("replica %d: %d errors other than ErrBudgetExceeded", i, r.Other)
+			t.Errorf("replica %d: %d errors other than ErrBudgetExceeded: %q", i, r.Other, r.Errors)
 		}
 	}
 	t.Logf("$1.00 budget, %d requests from %d processes: %d served, %d refused; ledger spent %v (highest seen %v), reserved %v",
@@ -383,33 +418,16 @@ func TestHelperProcess(t *testing.T) {
 	key := pricing.StoreKey(pricing.ScopeOverall, pricing.PeriodDaily, time.Now().UTC().Format(time.DateOnly))
 	var mu sync.Mutex
 	var res budgetResult
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range perReplica {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := gen.Generate(ctx, &provider.Request{Prompt: "x", Model: "fake-image-model"})
-			sp, _, serr := s.Spent(ctx, key)
-			mu.Lock()
-			defer mu.Unlock()
-			if serr == nil {
-				res.MaxSpent = max(res.MaxSpent, int64(sp))
-			}
-			switch {
-			case err == nil:
-				res.OK++
-			case errors.Is(err, provider.ErrBudgetExceeded):
-				res.Refused++
-			default:
-				res.Other++
-				t.Logf("error: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	callTogether(perReplica, func() {
+		_, err := gen.Generate(ctx, &provider.Request{Prompt: "x", Model: "fake-image-model"})
+		sp, _, serr := s.Spent(ctx, key)
+		mu.Lock()
+		defer mu.Unlock()
+		if serr == nil {
+			res.MaxSpent = max(res.MaxSpent, int64(sp))
+		}
+		res.add(err)
+	})
 	redistest.Report(res)
 }
 

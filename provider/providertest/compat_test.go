@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"image"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -440,12 +441,48 @@ func TestCompatGenai(t *testing.T) {
 				t.Error(ae.Status)
 			}
 		}},
-		{"generateContentStream is refused: 404 not supported for streamGenerateContent", func(t *testing.T) {
-			for _, err := range gc.Models.GenerateContentStream(ctx, model, genai.Text("x"), &genai.GenerateContentConfig{AutomaticContinuation: genai.Ptr(false)}) {
-				if ae := wantAPIError(t, err, 404); !strings.Contains(ae.Message, "not supported for streamGenerateContent") {
-					t.Error(ae.Message)
+		{"generateContentStream: StreamError mid-stream is ApiError 503 after the first draft", func(t *testing.T) {
+			srv.Inject(providertest.EndpointStreamGenerateContent, providertest.StreamError())
+			var kinds []string
+			var got error
+			for resp, err := range gc.Models.GenerateContentStream(ctx, model, genai.Text("x"), &genai.GenerateContentConfig{
+				AutomaticContinuation: genai.Ptr(false), ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: true}}) {
+				if err != nil {
+					got = err
+					break
 				}
-				break
+				for _, p := range resp.Candidates[0].Content.Parts {
+					if p.InlineData != nil && p.Thought {
+						kinds = append(kinds, "draft")
+					} else if p.Thought {
+						kinds = append(kinds, "thought")
+					}
+				}
+			}
+			if ae := wantAPIError(t, got, 503); ae.Status != "UNAVAILABLE" || strings.Join(kinds, ",") != "thought,draft" {
+				t.Errorf("%v %v", ae, kinds)
+			}
+		}},
+		{"generateContentStream: a thought, two drafts, then the final image", func(t *testing.T) {
+			var kinds []string
+			for resp, err := range gc.Models.GenerateContentStream(ctx, model, genai.Text("x"), &genai.GenerateContentConfig{
+				AutomaticContinuation: genai.Ptr(false), ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: true}}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range resp.Candidates[0].Content.Parts {
+					switch {
+					case p.InlineData != nil && p.Thought:
+						kinds = append(kinds, "draft")
+					case p.InlineData != nil:
+						kinds = append(kinds, "final")
+					default:
+						kinds = append(kinds, "thought")
+					}
+				}
+			}
+			if strings.Join(kinds, ",") != "thought,draft,draft,final" {
+				t.Error(kinds)
 			}
 		}},
 	}
@@ -550,13 +587,49 @@ func TestCompatOpenAI(t *testing.T) {
 				t.Fatalf("%v", err)
 			}
 		}},
-		{"images.generate", noGo("ImageRequest has no stream field (raw requests: TestStreamRequestsAreRefused)")},
-		{"images.edit", noGo("ImageEditRequest has no stream field (raw requests: TestStreamRequestsAreRefused)")},
-		{"chat.completions", func(t *testing.T) {
+		{"images.generate: partial_images 2, then the completed image with usage", noGo("ImageRequest has no stream field (raw: TestStreamOpenAIImages)")},
+		{"images.edit: stream with partial_images 1 as multipart fields", noGo("ImageEditRequest has no stream field (raw: TestStreamOpenAIImages)")},
+		{"chat.completions: chunks, the image in delta.images, [DONE]", func(t *testing.T) {
+			// go-openai's delta has no images field: the markdown shape
+			// carries the images in delta.content instead.
+			srv.SetChatShape(providertest.ChatMarkdown)
+			st, err := oc.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{Model: "gemini-3-pro-image",
+				Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var content strings.Builder
+			finish := openai.FinishReason("")
+			for {
+				chunk, err := st.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				content.WriteString(chunk.Choices[0].Delta.Content)
+				if chunk.Choices[0].FinishReason != "" {
+					finish = chunk.Choices[0].FinishReason
+				}
+			}
+			if n := strings.Count(content.String(), "![image](data:image/png;base64,"); n != 2 || finish != openai.FinishReasonStop {
+				t.Errorf("%d images in the streamed content (draft and final), finish %q", n, finish)
+			}
+		}},
+		{"StreamError mid-stream: APIError (no status) after the first partial", noGo("ImageRequest has no stream field (raw: TestStreamFaults)")},
+		{"StreamIncomplete: the stream ends silently, without image_generation.completed", noGo("ImageRequest has no stream field (raw: TestStreamFaults)")},
+		{"StreamMalformed: SyntaxError on the cut-off event", noGo("ImageRequest has no stream field (raw: TestStreamFaults)")},
+		{"streamMode refused (settings): 400 on stream, never an empty stream", func(t *testing.T) {
+			srv.SetStreamMode(providertest.StreamRefused)
 			_, err := oc.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{Model: "m",
 				Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}})
 			if ae := apiErr(t, err, 400, "unsupported_value"); ae.Param == nil || *ae.Param != "stream" {
 				t.Errorf("%+v", ae)
+			}
+			if n := srv.Stats().Streams; n != 0 {
+				t.Errorf("%d streams", n)
 			}
 		}},
 		{"RateLimited", fault(providertest.RateLimited(7*time.Second), func(t *testing.T, _ openai.ImageResponse, err error) {

@@ -27,11 +27,12 @@ import (
 //	                               {"requests": [...]}: recorded requests, secrets
 //	                               redacted; body=1 adds each raw body in base64
 //	DELETE requests                forget the recorded requests
-//	GET    stats                   {"total", "perEndpoint", "rateLimited", "faulted"}
+//	GET    stats                   {"total", "perEndpoint", "rateLimited", "faulted", "streams"}
 //	POST   reset                   back to the state when started (Server.Reset)
 //	GET    clock                   {"now": RFC 3339}
 //	POST   clock                   {"advance": "1h"} or {"now": RFC 3339}: move the clock
-//	GET    settings                {"latency", "chatShape", "requestsPerMinute", "requestsPerDay"}
+//	GET    settings                {"latency", "chatShape", "requestsPerMinute", "requestsPerDay",
+//	                               "streamInterval", "streamMode"}
 //	POST   settings                the same fields, each optional: change them
 //	POST   batches/{id}:expire     force a batch job into BATCH_STATE_EXPIRED
 //	GET    files/{id}              a Files API file's bytes
@@ -101,7 +102,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		if method(http.MethodGet) {
 			st := s.Stats()
 			writeJSON(w, http.StatusOK, map[string]any{"total": st.Total, "perEndpoint": st.PerEndpoint,
-				"rateLimited": st.RateLimited, "faulted": st.Faulted})
+				"rateLimited": st.RateLimited, "faulted": st.Faulted, "streams": st.Streams})
 		}
 	case path == "reset":
 		if method(http.MethodPost) {
@@ -142,11 +143,12 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		shape, rpm, rpd := s.chatShape, s.rpm, s.rpd
+		shape, rpm, rpd, mode := s.chatShape, s.rpm, s.rpd, s.streamMode
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{
 			"latency":   time.Duration(s.latency.Load()).String(),
 			"chatShape": shape.String(), "requestsPerMinute": rpm, "requestsPerDay": rpd,
+			"streamInterval": time.Duration(s.streamInterval.Load()).String(), "streamMode": mode.String(),
 		})
 	case strings.HasPrefix(path, "batches/") && strings.HasSuffix(path, ":expire"):
 		if method(http.MethodPost) {
@@ -211,6 +213,8 @@ func (s *Server) controlSettings(w http.ResponseWriter, r *http.Request) bool {
 		ChatShape         *string       `json:"chatShape"`
 		RequestsPerMinute *int          `json:"requestsPerMinute"`
 		RequestsPerDay    *int          `json:"requestsPerDay"`
+		StreamInterval    *jsonDuration `json:"streamInterval"`
+		StreamMode        *string       `json:"streamMode"`
 	}
 	if !decodeControl(w, r, &req) {
 		return false
@@ -223,10 +227,24 @@ func (s *Server) controlSettings(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
+	var mode StreamMode
+	if req.StreamMode != nil {
+		var err error
+		if mode, err = ParseStreamMode(*req.StreamMode); err != nil {
+			controlError(w, http.StatusBadRequest, err.Error())
+			return false
+		}
+	}
 	if (req.RequestsPerMinute != nil && *req.RequestsPerMinute < 0) || (req.RequestsPerDay != nil && *req.RequestsPerDay < 0) ||
-		(req.Latency != nil && *req.Latency < 0) {
-		controlError(w, http.StatusBadRequest, "latency and limits must not be negative")
+		(req.Latency != nil && *req.Latency < 0) || (req.StreamInterval != nil && *req.StreamInterval < 0) {
+		controlError(w, http.StatusBadRequest, "latency, stream interval and limits must not be negative")
 		return false
+	}
+	if req.StreamInterval != nil {
+		s.SetStreamInterval(time.Duration(*req.StreamInterval))
+	}
+	if req.StreamMode != nil {
+		s.SetStreamMode(mode)
 	}
 	if req.Latency != nil {
 		s.SetLatency(time.Duration(*req.Latency))

@@ -52,6 +52,8 @@ func TestFaultJSONRoundTrip(t *testing.T) {
 		providertest.SafetyBlock("IMAGE_SAFETY"), providertest.PromptBlocked("OTHER"), providertest.NoImage(),
 		providertest.PartialFilter(2), providertest.Latency(250 * time.Millisecond), providertest.Hang(),
 		providertest.Truncated(), providertest.Malformed(), providertest.Reset(),
+		providertest.StreamReset(), providertest.StreamHang(), providertest.StreamMalformed(),
+		providertest.StreamError(), providertest.StreamIncomplete(),
 	}
 	if len(all) != len(providertest.FaultKinds()) {
 		t.Fatalf("%d faults tested, %d kinds", len(all), len(providertest.FaultKinds()))

@@ -29,16 +29,6 @@
 //     results that expire, and call back signed (InjectWebhook spoils
 //     deliveries; LoseAnswers loses create answers after the task exists).
 //
-// Streams are refused, not emulated: "stream": true (stream=true in a
-// multipart form) on the OpenAI-style endpoints answers 400
-// invalid_request_error, param "stream", code "unsupported_value", as
-// OpenAI answers for a model that cannot stream; Gemini's
-// streamGenerateContent answers 404 NOT_FOUND "... is not supported for
-// streamGenerateContent", as Google does for a model without the method.
-// A JSON answer to a stream request would be worse: openai-node reads it
-// as an empty stream and raises nothing. Faults and rate limits still
-// answer first.
-//
 // An unknown path answers in the envelope of the family it looks like:
 // Google's NOT_FOUND for /v1beta, /v1alpha, /upload/, /download/, a
 // ":method" or a Vertex path, and under /v1/ (which OpenAI shares) when the
@@ -46,6 +36,68 @@
 // OpenAI's invalid_request_error otherwise. Every OpenAI-style answer,
 // errors included, carries x-request-id ("req_" and 32 hex digits), which
 // Request.RequestID records.
+//
+// # Streams
+//
+// A stream request gets a real stream; authentication, faults and rate
+// limits still answer first, with an ordinary error body, as they do
+// before a real stream starts.
+//
+//   - Images API ("stream": true on /v1/images/generations, stream=true on
+//     the multipart /v1/images/edits; OpenRouter's /api/v1/images alike):
+//     text/event-stream of named events, "event:" equal to the JSON "type":
+//     partial_images (0 to 3, absent is 0) events image_generation.partial_image
+//     (image_edit.partial_image) with b64_json, created_at, size, quality,
+//     background, output_format and partial_image_index, each image distinct
+//     from the others and from the final one; then one
+//     image_generation.completed (image_edit.completed) per image, the same
+//     fields without the index and with usage {input_tokens,
+//     input_tokens_details{image_tokens, text_tokens}, output_tokens,
+//     total_tokens}. Every completed event carries the request's usage,
+//     equal to the JSON answer's (the 100 output tokens OpenAI bills per
+//     partial image are not added: whether OpenAI's own usage includes
+//     them is unverified). No "data: [DONE]". DALL·E models refuse
+//     "stream" (400 unsupported_value, OpenAI's answer for a model without
+//     streaming); gif and svg are refused as any output_format but png,
+//     jpeg and webp; partial_images outside 0..3 gets OpenAI's
+//     integer_below_min_value / integer_above_max_value. SafetyBlock and
+//     PromptBlocked answer their 400 before the stream; NoImage streams no
+//     event at all.
+//   - Chat completions: chat.completion.chunk objects (the role, the text,
+//     each image in its own delta: delta.images in the OpenRouter shape,
+//     markdown in delta.content otherwise, a Gemini 3 draft before the
+//     final image), a last chunk with finish_reason and usage, then
+//     "data: [DONE]".
+//   - Gemini streamGenerateContent?alt=sse: one "data: {GenerateContentResponse}"
+//     line per event, events separated by "\r\n\r\n", no event: or
+//     comment lines (genai Go rejects them). On Gemini 3 image models, and
+//     only when generationConfig.thinkingConfig.includeThoughts is true (the
+//     real models may send drafts without it: unverified, so adapters must
+//     ask), a thought text, then two draft images ("thought": true with
+//     inlineData, 256² and 512², distinct from the final); then the text
+//     part if TEXT was asked for; the final image part (thoughtSignature,
+//     never "thought") comes last with finishReason STOP and the whole
+//     usageMetadata. The first chunk's usageMetadata counts the prompt
+//     only, so a client must take the last one, not add them up. Without
+//     alt=sse the same chunks form a JSON array, as Google answers. A
+//     content fault (SafetyBlock, PromptBlocked, NoImage) streams
+//     generateContent's answer as one chunk.
+//
+// Options.StreamInterval pauses (in real time) before each event, so a
+// client can measure the time to the first draft against the time to the
+// final image; Options.Latency still delays the headers. Options.StreamMode
+// emulates relays: StreamFinalOnly drops the drafts (partial images,
+// Gemini's thought parts), StreamIgnored answers the JSON body (the
+// client must read the Content-Type: openai-node would read it as an
+// empty stream), StreamRefused answers 400 unsupported_value (Gemini: 404
+// "not supported for streamGenerateContent"). Stats.Streams counts the
+// answers sent as streams; streamed calls are recorded and counted per
+// endpoint like any other.
+//
+// The stream faults (StreamReset, StreamHang, StreamMalformed,
+// StreamError, StreamIncomplete) fire after the first draft, or, when a
+// stream has none, just before its first final image. See their
+// constructors.
 //
 // # Use with genai
 //
@@ -99,7 +151,11 @@
 //     ProxyHTML502 (HTML body), Status (anything);
 //   - SafetyBlock, PromptBlocked, NoImage, PartialFilter: the providers'
 //     block shapes, mostly HTTP 200;
-//   - Latency, Hang, Truncated, Malformed, Reset: transport trouble.
+//   - Latency, Hang, Truncated, Malformed, Reset: transport trouble;
+//   - StreamReset, StreamHang, StreamMalformed, StreamError,
+//     StreamIncomplete: trouble in the middle of a stream (see Streams);
+//     on a call that does not stream they are used up and the call is
+//     served normally.
 //
 // Options.RequestsPerMinute and RequestsPerDay make the server enforce its
 // own limits on the injected clock (Options.Clock), answering 429 in each
@@ -127,21 +183,22 @@
 // control endpoint under ControlPrefix ("/_emulator/", which no provider
 // path can be) injects faults (FaultRule, Fault's JSON form), clears them,
 // lists recorded requests, reads statistics, moves the clock, changes
-// latency, limits and chat shape, expires batch jobs and resets the server;
+// latency, stream interval and mode, limits and chat shape, expires batch
+// jobs and resets the server;
 // ControlPrefix's doc lists the routes. Options.ControlToken makes every
 // control call need "Authorization: Bearer <token>".
 //
 // # Compatibility with the official SDKs
 //
 // compat/js runs the official @google/genai 3.3.0 and openai 7.60.0 npm
-// SDKs against `imagegen emulator` in CI (.ci/compat-js): 74 checks of
+// SDKs against `imagegen emulator` in CI (.ci/compat-js): 79 checks of
 // generate, edit, sessions with thought signatures, Files, batches, every
 // fault through the control endpoint, the error classes each SDK raises,
-// x-request-id and the stream refusal; all 74 pass (40 genai, 34 openai).
-// TestCompatGenai and TestCompatOpenAI make the same checks with genai Go
-// and go-openai: 40 of 40 and 29 of 34, the other 5 being requests
-// go-openai v1.43 cannot make (several edit images, message.images,
-// stream on images, retries). compat/README.md has the table, check by
+// x-request-id, streams and stream faults; all 79 pass (41 genai, 38
+// openai). TestCompatGenai and TestCompatOpenAI make the same checks with
+// genai Go and go-openai: 41 of 41 and 31 of 38, the other 7 being
+// requests go-openai v1.43 cannot make (several edit images,
+// message.images, stream on images, retries). compat/README.md has the table, check by
 // check, and what each SDK raises for each fault.
 //
 // # Differences from the real services
@@ -156,10 +213,19 @@
 //   - Images are two blocks of colour derived from a hash of the prompt and
 //     size, at the pixel size the request implies (Gemini: 1:1 is 512², 1024²,
 //     2048², 4096²; other ratios keep the area and round to multiples of 16,
-//     so 16:9 at 1K is 1360x768, not Google's 1344x768). Gemini 3 answers
-//     always hold one text thought and one 256² draft image before the
-//     final image; the real models send up to two drafts, and (unverified)
-//     perhaps none without thinkingConfig.includeThoughts.
+//     so 16:9 at 1K is 1360x768, not Google's 1344x768). Gemini 3
+//     generateContent answers always hold one text thought and one 256²
+//     draft image before the final image; the real models send up to two
+//     drafts, and (unverified) perhaps none without
+//     thinkingConfig.includeThoughts. Streams send two drafts, and only
+//     with includeThoughts. The real final image may be byte-identical to
+//     the last draft ("the last image within Thinking is also the final
+//     rendered image"); the emulator's never is, so a client can tell them
+//     apart.
+//   - Partial images are the final image's size in other colours, not a
+//     blurred version of it; LargeImageBytes makes only the final images
+//     large. Every stream sends all the partials asked for (OpenAI may
+//     send fewer).
 //   - output_format "webp" returns PNG bytes labelled output_format "png": the
 //     standard library cannot encode WebP.
 //   - Text token counts are approximations (len/4) and chat "cost" is a rough
@@ -176,7 +242,14 @@
 //
 // Paths and methods:
 //
-//   - No streaming (refused as above), no Interactions API, no countTokens,
+//   - Streams: the Images API's mid-stream error event and "data: [DONE]"
+//     are unverified (the emulator sends "event: error" with
+//     {"type":"error","error":{...}}, which openai-node, Bifrost and new-api
+//     all read as an error, and no [DONE]); n > 1 sends the partials once,
+//     then one completed event per image (unverified); OpenRouter's
+//     /api/v1/images stream format is unverified and copies OpenAI's;
+//     chat streams send each image whole in one delta.
+//   - No Interactions API, no countTokens,
 //     no models listing (GET …/models is a NOT_FOUND), no OpenAI Files,
 //     Batch or Responses APIs, no /v1/images/variations.
 //   - Vertex AI: generateContent and :predict only; batchPredictionJobs

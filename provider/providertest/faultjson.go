@@ -43,7 +43,7 @@ func knownEndpoint(ep Endpoint) bool {
 }
 
 // faultKinds names each FaultKind by its constructor.
-func faultKinds() [KindReset + 1]string {
+func faultKinds() [KindStreamIncomplete + 1]string {
 	return [...]string{
 		KindNone: "None", KindRateLimited: "RateLimited", KindRateLimitedUntil: "RateLimitedUntil",
 		KindDailyQuotaExhausted: "DailyQuotaExhausted", KindQuotaZero: "QuotaZero",
@@ -51,7 +51,8 @@ func faultKinds() [KindReset + 1]string {
 		KindProxyHTML502: "ProxyHTML502", KindStatus: "Status", KindSafetyBlock: "SafetyBlock",
 		KindPromptBlocked: "PromptBlocked", KindNoImage: "NoImage", KindPartialFilter: "PartialFilter",
 		KindLatency: "Latency", KindHang: "Hang", KindTruncated: "Truncated", KindMalformed: "Malformed",
-		KindReset: "Reset",
+		KindReset: "Reset", KindStreamReset: "StreamReset", KindStreamHang: "StreamHang",
+		KindStreamMalformed: "StreamMalformed", KindStreamError: "StreamError", KindStreamIncomplete: "StreamIncomplete",
 	}
 }
 
@@ -182,6 +183,16 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		*f = Malformed()
 	case KindReset:
 		*f = Reset()
+	case KindStreamReset:
+		*f = StreamReset()
+	case KindStreamHang:
+		*f = StreamHang()
+	case KindStreamMalformed:
+		*f = StreamMalformed()
+	case KindStreamError:
+		*f = StreamError()
+	case KindStreamIncomplete:
+		*f = StreamIncomplete()
 	default:
 		return fmt.Errorf("providertest: unknown fault kind %q; want one of %s", j.Kind, strings.Join(kinds[:], ", "))
 	}

@@ -37,6 +37,11 @@ const (
 	KindTruncated
 	KindMalformed
 	KindReset
+	KindStreamReset
+	KindStreamHang
+	KindStreamMalformed
+	KindStreamError
+	KindStreamIncomplete
 )
 
 // Fault is an injected failure. Build one with a constructor; the
@@ -158,6 +163,41 @@ func Malformed() Fault { return Fault{Name: "Malformed", Kind: KindMalformed} }
 // peer) before any response.
 func Reset() Fault { return Fault{Name: "Reset", Kind: KindReset} }
 
+// The stream faults fire in the middle of a streamed answer (Gemini's
+// streamGenerateContent, "stream": true on the OpenAI-style endpoints),
+// after the first draft has been sent, or, when the stream has no draft
+// (partial_images 0, a model without thoughts), just before the first
+// final image. The headers (200, text/event-stream) and the events before
+// that point have reached the client. On a call that does not stream, a
+// stream fault is used up and the call is served normally, as a content
+// fault is on an endpoint without that shape.
+
+// StreamReset closes the connection mid-stream, without ending the
+// chunked body: the client reads an unexpected EOF.
+func StreamReset() Fault { return Fault{Name: "StreamReset", Kind: KindStreamReset} }
+
+// StreamHang stops sending mid-stream and keeps the connection open until
+// the client gives up or the server closes.
+func StreamHang() Fault { return Fault{Name: "StreamHang", Kind: KindStreamHang} }
+
+// StreamMalformed sends, mid-stream, an event whose data is cut-off JSON,
+// then the rest of the stream: a client must fail, not skip it.
+func StreamMalformed() Fault { return Fault{Name: "StreamMalformed", Kind: KindStreamMalformed} }
+
+// StreamError sends an error event mid-stream and ends the stream: OpenAI
+// images "event: error" with {"type":"error","error":{"type":"server_error",
+// "code":"server_error","message":...,"param":null}}; chat completions a
+// chunk with "error" and finish_reason "error" (OpenRouter's shape);
+// Gemini a chunk {"error":{"code":503,"message":...,"status":"UNAVAILABLE"}}.
+func StreamError() Fault { return Fault{Name: "StreamError", Kind: KindStreamError} }
+
+// StreamIncomplete ends the stream cleanly mid-way, without the final
+// image (no *.completed event, no finishReason; chat: no [DONE]).
+func StreamIncomplete() Fault { return Fault{Name: "StreamIncomplete", Kind: KindStreamIncomplete} }
+
+// isStreamFault reports whether k fires mid-stream.
+func isStreamFault(k FaultKind) bool { return k >= KindStreamReset && k <= KindStreamIncomplete }
+
 // applyFault serves f; it returns false when the request should go on to
 // be served normally (Latency, content faults, or a content fault on an
 // endpoint that has no such shape).
@@ -242,6 +282,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt 
 		w.WriteHeader(f.Code)
 		_, _ = w.Write([]byte(f.Body))
 		return true
+	case KindStreamReset, KindStreamHang, KindStreamMalformed, KindStreamError, KindStreamIncomplete:
+		// Fired by sendStream; a call that does not stream is served normally.
+		return false
 	case KindSafetyBlock, KindPromptBlocked, KindNoImage, KindPartialFilter:
 		// Served by the endpoint handlers; OpenAI images render errors there.
 		return false

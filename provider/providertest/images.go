@@ -39,12 +39,19 @@ func (c *imageCache) init(seed int64) {
 	c.m = map[imgKey][]byte{}
 }
 
-// get returns the encoded image and its MIME type. format is "png" or
-// "jpeg"; seed text picks the colours.
+// makeImage returns the encoded image and its MIME type. format is "png"
+// or "jpeg"; seed text picks the colours. Options.LargeImageBytes replaces
+// it with the large noisy PNG.
 func (s *Server) makeImage(format string, w, h int, seedText string) ([]byte, string) {
 	if s.opts.LargeImageBytes > 0 {
 		return s.imgs.largePNG(s.opts.LargeImageBytes), "image/png"
 	}
+	return s.blockImage(format, w, h, seedText)
+}
+
+// blockImage is makeImage without LargeImageBytes: streamed drafts stay
+// small and distinct from the final image even in benchmarks.
+func (s *Server) blockImage(format string, w, h int, seedText string) ([]byte, string) {
 	if format != "jpeg" {
 		format = "png"
 	}

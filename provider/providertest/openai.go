@@ -18,6 +18,8 @@ type imageParams struct {
 	n                                                                int
 	inputImages                                                      int
 	inputTokens                                                      int // image input tokens of the edit sources
+	partials                                                         int // partial_images, for streams
+	partialsBad                                                      string
 }
 
 func str(m map[string]any, k string) string {
@@ -178,7 +180,9 @@ func (s *Server) invalid(w http.ResponseWriter, msg, param, code string) {
 	writeOpenAIError(w, http.StatusBadRequest, msg, "invalid_request_error", param, code, nil)
 }
 
-func (s *Server) handleImagesGenerations(w http.ResponseWriter, rt route, rec Request, f Fault) {
+// handleImagesGenerations serves generations and OpenRouter's images; st
+// is nil unless the answer is a stream.
+func (s *Server) handleImagesGenerations(w http.ResponseWriter, rt route, rec Request, f Fault, st *streamReq) {
 	if rec.JSON == nil {
 		s.invalid(w, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)", "", "")
 		return
@@ -187,6 +191,13 @@ func (s *Server) handleImagesGenerations(w http.ResponseWriter, rt route, rec Re
 		model: str(rec.JSON, "model"), prompt: str(rec.JSON, "prompt"), size: str(rec.JSON, "size"),
 		quality: str(rec.JSON, "quality"), format: str(rec.JSON, "output_format"),
 		background: str(rec.JSON, "background"), responseFormat: str(rec.JSON, "response_format"),
+	}
+	if v, present := rec.JSON["partial_images"]; present {
+		if n, ok := v.(float64); ok && n == float64(int(n)) {
+			p.partials = int(n)
+		} else {
+			p.partialsBad = "Invalid type for 'partial_images': expected an integer, but got " + jsonTypeName(v) + " instead."
+		}
 	}
 	if n, ok := num(rec.JSON, "n"); ok {
 		p.n = n
@@ -206,7 +217,24 @@ func (s *Server) handleImagesGenerations(w http.ResponseWriter, rt route, rec Re
 	} else if p.model == "" {
 		p.model = "dall-e-2"
 	}
-	s.serveImages(w, rt.ep, p, f)
+	s.serveImages(w, rt.ep, p, f, st)
+}
+
+// jsonTypeName names a decoded JSON value's type as OpenAI's messages do.
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "a decimal"
 }
 
 // orSize maps OpenRouter's image_config to WxH.
@@ -240,7 +268,7 @@ func chatBase(sz string) int {
 	return 1024
 }
 
-func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault) {
+func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault, st *streamReq) {
 	if rec.Form == nil {
 		s.invalid(w, "Invalid Content-Type header (expected multipart/form-data).", "", "")
 		return
@@ -270,6 +298,13 @@ func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault) 
 			p.n = 1 // go-openai always sends n, "0" when unset
 		}
 	}
+	if v := get("partial_images"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			p.partialsBad = "Invalid type for 'partial_images': expected an integer, but got a string instead."
+		}
+		p.partials = n
+	}
 	p.inputImages = len(rec.Files["image"]) + len(rec.Files["image[]"])
 	p.inputTokens = editInputTokens(rec)
 	if p.inputImages == 0 {
@@ -280,10 +315,12 @@ func (s *Server) handleImagesEdits(w http.ResponseWriter, rec Request, f Fault) 
 		s.invalid(w, fmt.Sprintf("Invalid 'image': array too long. Expected an array with maximum length 16, but got an array with length %d instead.", p.inputImages), "image", "array_above_max_length")
 		return
 	}
-	s.serveImages(w, EndpointImagesEdits, p, f)
+	s.serveImages(w, EndpointImagesEdits, p, f, st)
 }
 
-func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, f Fault) {
+// serveImages answers an Images API request, as JSON or, when st is not
+// nil, as a stream (imagesStream).
+func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, f Fault, st *streamReq) {
 	if p.prompt == "" {
 		s.invalid(w, "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
 		return
@@ -300,6 +337,23 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 	if bad != "" {
 		s.invalid(w, bad, "size", "invalid_value")
 		return
+	}
+	if st != nil {
+		if isDallE(p.model) {
+			refuseStream(w)
+			return
+		}
+		switch {
+		case p.partialsBad != "":
+			s.invalid(w, p.partialsBad, "partial_images", "invalid_type")
+			return
+		case p.partials < 0:
+			s.invalid(w, fmt.Sprintf("Invalid 'partial_images': integer below minimum value. Expected a value >= 0, but got %d instead.", p.partials), "partial_images", "integer_below_min_value")
+			return
+		case p.partials > 3:
+			s.invalid(w, fmt.Sprintf("Invalid 'partial_images': integer above maximum value. Expected a value <= 3, but got %d instead.", p.partials), "partial_images", "integer_above_max_value")
+			return
+		}
 	}
 	switch f.Kind {
 	case KindSafetyBlock:
@@ -328,9 +382,11 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 		format = "png"
 	}
 	data := []any{}
+	var images [][]byte
 	if f.Kind != KindNoImage {
 		for i := 0; i < p.n; i++ {
 			img, _ := s.makeImage(format, wd, ht, p.prompt+"|"+strconv.Itoa(i)+"|"+p.model)
+			images = append(images, img)
 			item := map[string]any{}
 			if dalle && p.responseFormat == "url" {
 				item["url"] = s.storeFile(img)
@@ -354,6 +410,10 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 			"prompt_tokens": textTok, "completion_tokens": 1290 * len(data),
 			"total_tokens": textTok + 1290*len(data), "cost": 0.039 * float64(len(data)),
 		}
+		if st != nil {
+			s.imagesStream(w, st, ep, p, format, wd, ht, images, resp["usage"].(map[string]any))
+			return
+		}
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
@@ -375,13 +435,21 @@ func (s *Server) serveImages(w http.ResponseWriter, ep Endpoint, p imageParams, 
 		resp["quality"] = q
 		resp["size"] = strconv.Itoa(wd) + "x" + strconv.Itoa(ht)
 		resp["background"] = bg
+		if st != nil {
+			usage := resp["usage"].(map[string]any)
+			delete(usage, "output_tokens_details") // the stream events have none (§A.3 of the research)
+			s.imagesStream(w, st, ep, p, format, wd, ht, images, usage)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 // --- chat completions ---
 
-func (s *Server) handleChat(w http.ResponseWriter, rec Request, f Fault) {
+// handleChat serves chat completions; st is nil unless the answer is a
+// stream (chatStream).
+func (s *Server) handleChat(w http.ResponseWriter, rec Request, f Fault, st *streamReq) {
 	m := rec.JSON
 	if m == nil {
 		s.invalid(w, "We could not parse the JSON body of your request.", "", "")
@@ -499,6 +567,10 @@ func (s *Server) handleChat(w http.ResponseWriter, rec Request, f Fault) {
 			"prompt_tokens": promptTok, "completion_tokens": completion, "total_tokens": promptTok + completion,
 			"cost": math.Round((float64(promptTok)*0.3e-6+float64(completion)*30e-6)*1e6) / 1e6,
 		},
+	}
+	if st != nil {
+		s.chatStream(w, st, resp, model)
+		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

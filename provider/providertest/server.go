@@ -90,8 +90,8 @@ const (
 	// EndpointGenerateContent is Gemini's models/{model}:generateContent.
 	EndpointGenerateContent Endpoint = "generateContent"
 	// EndpointStreamGenerateContent is Gemini's
-	// models/{model}:streamGenerateContent, which the emulator refuses
-	// (see serveStream).
+	// models/{model}:streamGenerateContent: SSE chunks with ?alt=sse, a
+	// JSON array without (see handleStreamGenerateContent).
 	EndpointStreamGenerateContent Endpoint = "streamGenerateContent"
 	// EndpointBatchCreate is Gemini's models/{model}:batchGenerateContent.
 	EndpointBatchCreate Endpoint = "batchGenerateContent"
@@ -201,6 +201,16 @@ type Options struct {
 	// Latency is added (in real time) before every response; it ends early
 	// when the client goes away or the server closes.
 	Latency time.Duration
+	// StreamInterval is the pause (in real time) before each event of a
+	// streamed answer, after the headers have been sent, so that a client
+	// can measure the time to the first draft against the time to the
+	// final image; 0 sends the events back to back. It ends early, like
+	// Latency.
+	StreamInterval time.Duration
+	// StreamMode selects how stream requests are answered: StreamEvents
+	// (the zero value) streams, the other modes emulate relays that drop
+	// the drafts, ignore the stream request or refuse it.
+	StreamMode StreamMode
 	// BatchDuration is how long, on Now, a batch job takes from PENDING to
 	// SUCCEEDED (RUNNING from half of it); 0 means one minute.
 	BatchDuration time.Duration
@@ -262,6 +272,7 @@ type Stats struct {
 	PerEndpoint map[Endpoint]int // requests per endpoint
 	RateLimited int              // 429s given by the emulator's own limiter
 	Faulted     int              // requests answered by an injected fault
+	Streams     int              // answers sent as a stream (SSE, or Gemini's JSON array)
 }
 
 type randomRule struct {
@@ -280,28 +291,30 @@ type Server struct {
 	closing chan struct{}
 	once    sync.Once
 
-	mu        sync.Mutex
-	chatShape ChatShape
-	requests  []Request
-	scripted  map[Endpoint][]Fault
-	random    map[Endpoint]randomRule
-	rng       *rand.Rand
-	stats     Stats
-	accepted  []time.Time
-	dayKey    string
-	dayCount  int
-	batches   map[string]*batchJob
-	batchIDs  []string
-	files     map[string][]byte
-	fileIDs   []string
-	gfiles    map[string]*gFile   // Files API, by id
-	uploads   map[string]*gUpload // resumable uploads in progress, by upload id
-	seq       int64
-	rpm, rpd  int // Options.RequestsPerMinute and RequestsPerDay; the control endpoint changes them
+	mu         sync.Mutex
+	chatShape  ChatShape
+	requests   []Request
+	scripted   map[Endpoint][]Fault
+	random     map[Endpoint]randomRule
+	rng        *rand.Rand
+	stats      Stats
+	accepted   []time.Time
+	dayKey     string
+	dayCount   int
+	batches    map[string]*batchJob
+	batchIDs   []string
+	files      map[string][]byte
+	fileIDs    []string
+	gfiles     map[string]*gFile   // Files API, by id
+	uploads    map[string]*gUpload // resumable uploads in progress, by upload id
+	seq        int64
+	rpm, rpd   int        // Options.RequestsPerMinute and RequestsPerDay; the control endpoint changes them
+	streamMode StreamMode // Options.StreamMode; SetStreamMode changes it
 
-	latency     atomic.Int64 // Options.Latency in ns; the control endpoint changes it
-	clockOffset atomic.Int64 // ns added to the clock by the control endpoint
-	url         string       // PublicURL, or the listener's
+	latency        atomic.Int64 // Options.Latency in ns; the control endpoint changes it
+	streamInterval atomic.Int64 // Options.StreamInterval in ns
+	clockOffset    atomic.Int64 // ns added to the clock by the control endpoint
+	url            string       // PublicURL, or the listener's
 
 	imgs  imageCache
 	tasks taskEmulator // the task APIs' state (tasks.go)
@@ -340,6 +353,8 @@ func NewServer(opts Options) *Server {
 	}
 	s.rpm, s.rpd = opts.RequestsPerMinute, opts.RequestsPerDay
 	s.latency.Store(int64(opts.Latency))
+	s.streamInterval.Store(int64(opts.StreamInterval))
+	s.streamMode = opts.StreamMode
 	s.imgs.init(opts.Seed)
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if opts.Listener != nil {
@@ -470,7 +485,8 @@ func (s *Server) SetLimits(perMinute, perDay int) {
 
 // Reset returns the server to its state when new: no recorded requests,
 // statistics, faults, batch jobs, files, uploads or rate-limit counts; the
-// clock, latency, limits and chat shape as Options set them.
+// clock, latency, stream interval and mode, limits and chat shape as
+// Options set them.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.requests = nil
@@ -484,10 +500,12 @@ func (s *Server) Reset() {
 	s.gfiles, s.uploads = map[string]*gFile{}, map[string]*gUpload{}
 	s.chatShape = s.opts.ChatShape
 	s.rpm, s.rpd = s.opts.RequestsPerMinute, s.opts.RequestsPerDay
+	s.streamMode = s.opts.StreamMode
 	s.mu.Unlock()
 	s.tasks.reset()
 	s.clockOffset.Store(0)
 	s.latency.Store(int64(s.opts.Latency))
+	s.streamInterval.Store(int64(s.opts.StreamInterval))
 }
 
 func (s *Server) nextSeq() int64 {
@@ -777,11 +795,11 @@ func (s *Server) dispatch(w http.ResponseWriter, c *call) {
 	case EndpointPredict:
 		s.handlePredict(w, rt, body, f)
 	case EndpointImagesGenerations, EndpointOpenRouterImages:
-		s.handleImagesGenerations(w, rt, rec, f)
+		s.handleImagesGenerations(w, rt, rec, f, nil)
 	case EndpointImagesEdits:
-		s.handleImagesEdits(w, rec, f)
+		s.handleImagesEdits(w, rec, f, nil)
 	case EndpointChatCompletions:
-		s.handleChat(w, rec, f)
+		s.handleChat(w, rec, f, nil)
 	default:
 		if !s.dispatchTask(w, c) {
 			s.notFound(w, r, rt)

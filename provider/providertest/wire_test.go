@@ -135,7 +135,8 @@ func TestRequestIDOnEveryOpenAIAnswer(t *testing.T) {
 		{"rate limited", providertest.RateLimited(time.Second), "/v1/images/generations", bearer, gen, 429},
 		{"unavailable", providertest.Unavailable(), "/v1/images/generations", bearer, gen, 503},
 		{"proxy 502", providertest.ProxyHTML502(), "/v1/images/generations", bearer, gen, 502},
-		{"stream refused", providertest.Fault{}, "/v1/images/generations", bearer, []byte(`{"model":"gpt-image-2","prompt":"x","stream":true}`), 400},
+		{"stream", providertest.Fault{}, "/v1/images/generations", bearer, []byte(`{"model":"gpt-image-2","prompt":"x","stream":true}`), 200},
+		{"stream refused (dall-e)", providertest.Fault{}, "/v1/images/generations", bearer, []byte(`{"model":"dall-e-3","prompt":"x","stream":true}`), 400},
 	} {
 		srv.ResetRequests()
 		if tc.fault.Kind != providertest.KindNone {
@@ -183,11 +184,12 @@ func TestRequestIDOnEveryOpenAIAnswer(t *testing.T) {
 	}
 }
 
-// A request for a stream is refused in the provider's own words, never
-// answered with JSON an SSE parser would read as an empty stream.
+// With StreamMode StreamRefused a request for a stream is refused in the
+// provider's own words, never answered with JSON an SSE parser would read
+// as an empty stream; faults answer before any stream, whatever the mode.
 func TestStreamRequestsAreRefused(t *testing.T) {
 	clearEnv(t)
-	srv := newServer(t, providertest.Options{})
+	srv := newServer(t, providertest.Options{StreamMode: providertest.StreamRefused})
 	bearer := http.Header{"Authorization": {"Bearer test-key"}, "Content-Type": {"application/json"}}
 
 	var form bytes.Buffer
@@ -213,6 +215,7 @@ func TestStreamRequestsAreRefused(t *testing.T) {
 		h := bearer.Clone()
 		h.Set("Content-Type", tc.contentType)
 		h.Set("Accept", "application/json") // openai-node sends it for streams too
+		srv.SetStreamMode(providertest.StreamRefused)
 		resp, m := rawDo(t, srv, http.MethodPost, tc.path, h, tc.body)
 		e, _ := m["error"].(map[string]any)
 		if resp.StatusCode != 400 || e["type"] != "invalid_request_error" || e["param"] != "stream" || e["code"] != "unsupported_value" ||
@@ -220,8 +223,9 @@ func TestStreamRequestsAreRefused(t *testing.T) {
 			t.Errorf("%s: %d %v", tc.name, resp.StatusCode, m)
 		}
 		// Faults still come first, as before a real stream starts.
+		srv.SetStreamMode(providertest.StreamEvents)
 		srv.Inject(tc.ep, providertest.RateLimited(time.Second))
-		if resp, _ := rawDo(t, srv, http.MethodPost, tc.path, h, tc.body); resp.StatusCode != 429 {
+		if resp, _ := rawDo(t, srv, http.MethodPost, tc.path, h, tc.body); resp.StatusCode != 429 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s with a fault: %d", tc.name, resp.StatusCode)
 		}
 	}
@@ -230,13 +234,13 @@ func TestStreamRequestsAreRefused(t *testing.T) {
 		t.Errorf("stream false: %d", resp.StatusCode)
 	}
 
-	// Gemini: streamGenerateContent is a method the emulated models lack.
-	for _, version := range []string{"v1beta", "v1"} {
-		c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: "test-key", Backend: genai.BackendGeminiAPI,
-			HTTPClient: srv.Client(), HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL(), APIVersion: version}})
-		if err != nil {
-			t.Fatal(err)
+	// Gemini: a fault or a rate limit answers before the stream.
+	srv.SetLimits(1, 0)
+	for i, want := range []int{503, 200, 429} {
+		if i == 0 {
+			srv.Inject(providertest.EndpointStreamGenerateContent, providertest.Unavailable())
 		}
+		c := geminiClientVersion(t, srv, "v1beta")
 		var got error
 		for _, err := range c.Models.GenerateContentStream(context.Background(), "gemini-3-pro-image", genai.Text("x"),
 			&genai.GenerateContentConfig{AutomaticContinuation: genai.Ptr(false)}) {
@@ -246,13 +250,15 @@ func TestStreamRequestsAreRefused(t *testing.T) {
 			}
 		}
 		var ae genai.APIError
-		if !errors.As(got, &ae) || ae.Code != 404 || ae.Status != "NOT_FOUND" ||
-			!strings.Contains(ae.Message, "API version "+version+", or is not supported for streamGenerateContent") {
-			t.Errorf("%s stream: %v", version, got)
+		switch {
+		case want == 200 && got != nil:
+			t.Errorf("call %d: %v", i, got)
+		case want != 200 && (!errors.As(got, &ae) || ae.Code != want):
+			t.Errorf("call %d: %v, want %d", i, got, want)
 		}
 	}
-	if n := srv.Stats().PerEndpoint[providertest.EndpointStreamGenerateContent]; n != 2 {
-		t.Errorf("%d streamGenerateContent calls recorded, want 2", n)
+	if n := srv.Stats().PerEndpoint[providertest.EndpointStreamGenerateContent]; n != 3 {
+		t.Errorf("%d streamGenerateContent calls recorded, want 3", n)
 	}
 }
 

@@ -41,6 +41,10 @@
 // (provider.WithEventHandler), with the reason: "window", "pause",
 // "concurrency", "day", "context", "store" or "images".
 //
+// A streamed call (provider.Previews, provider.Stream) is one request of
+// Request.Count images, however many drafts it sends, and holds its
+// concurrency slot until the stream ends.
+//
 // State lives behind Store, keyed by Config.Key, so that replicas sharing an
 // API key can share limits through a shared Store; NewMemoryStore is the
 // default, and provider/ratelimit/redisstore shares them through Redis.

@@ -31,6 +31,14 @@
 // the try's number, its upstream calls, how long it took, its error, and
 // the wait before the next try with its reason ("backoff" or "hint"), or
 // why retrying stops.
+//
+// # Previews
+//
+// A request with provider.Previews is retried only while none of its
+// drafts has reached the caller: once one has, a failure ends the call at
+// once (Error.Reason StopInterrupted), and the error also matches
+// provider.ErrStreamInterrupted, since a new try would show the caller
+// drafts of another image.
 package retry
 
 import (
@@ -90,6 +98,9 @@ const (
 	StopHintTooLong  = "hint exceeds MaxWait"
 	StopDeadline     = "wait exceeds the context deadline"
 	StopContext      = "context done"
+	// StopInterrupted: a preview had reached the caller (see the package
+	// doc); the error also matches provider.ErrStreamInterrupted.
+	StopInterrupted = "previews delivered"
 )
 
 // Error is the failure of a request after one or more tries. It unwraps to
@@ -111,6 +122,9 @@ func (e *Error) Error() string {
 			return msg
 		}
 		return fmt.Sprintf("%s (not retryable, after %d attempts)", msg, e.Attempts)
+	case StopInterrupted:
+		// provider.Interrupted, around this error, says why it stopped.
+		return fmt.Sprintf("%s (retry: after %d attempts)", msg, e.Attempts)
 	case StopHintTooLong, StopDeadline:
 		return fmt.Sprintf("%s (retry: %s: would wait %s, after %d attempts)", msg, e.Reason, e.Wait, e.Attempts)
 	}
@@ -210,6 +224,7 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 	if req == nil {
 		return nil, provider.Errorf(provider.KindInvalidRequest, "retry: Request: nil request")
 	}
+	req, tr := provider.Track(req)
 	var (
 		b     *backoff.ExponentialBackOff
 		calls int
@@ -250,11 +265,15 @@ func (r *retrier) generate(ctx context.Context, req *provider.Request) (*provide
 		hint, _ := provider.RetryAfter(err)
 		fail := func(reason string, wait time.Duration) error {
 			report(0, reason)
-			return &Error{Attempts: calls, Tries: try, Reason: reason, Wait: wait, Err: err}
+			return tr.Settle(&Error{Attempts: calls, Tries: try, Reason: reason, Wait: wait, Err: err})
 		}
 		switch {
 		case ctx.Err() != nil || errors.Is(err, context.Canceled):
 			return nil, fail(StopContext, 0)
+		case tr.Delivered() > 0:
+			// The caller has shown a draft of this try's image: another
+			// try would make a different one.
+			return nil, fail(StopInterrupted, 0)
 		case !r.p.Retryable(err):
 			return nil, fail(StopNotRetryable, 0)
 		case try >= r.p.MaxAttempts:

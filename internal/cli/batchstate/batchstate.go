@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/atomicfile"
 	"github.com/imagegen-go/imagegen/provider"
 )
 
@@ -432,42 +433,10 @@ func (j *Journal) compact() error {
 			return fmt.Errorf("batch state: %w", err)
 		}
 	}
-	if err := WriteFileAtomic(j.path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(j.path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("batch state: %w", err)
 	}
 	j.lines = len(evs)
-	return nil
-}
-
-// WriteFileAtomic writes data to path so that path holds the old or the
-// new content, never a mix, after a crash at any instant.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }
 

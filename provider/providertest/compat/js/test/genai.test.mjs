@@ -392,14 +392,37 @@ describe('genai: errors', () => {
     assert.equal(googleError(err).status, 'NOT_FOUND');
   });
 
-  test('generateContentStream is refused: 404 not supported for streamGenerateContent', async () => {
+  test('generateContentStream: StreamError mid-stream is ApiError 503 after the first draft', async () => {
+    await emulator.inject('streamGenerateContent', [{ kind: 'StreamError' }]);
+    const kinds = [];
     const err = await rejects(async () => {
-      for await (const chunk of await genai().models.generateContentStream({ model: MODEL, contents: 'x' })) {
-        assert.fail(`got a chunk ${JSON.stringify(chunk).slice(0, 80)}`);
+      for await (const chunk of await genai().models.generateContentStream({
+        model: MODEL, contents: 'x', config: { thinkingConfig: { includeThoughts: true } },
+      })) {
+        for (const p of chunk.candidates[0].content.parts) kinds.push(p.inlineData ? (p.thought ? 'draft' : 'final') : 'thought');
       }
     });
-    assert.equal(err.status, 404);
-    assert.match(googleError(err).message, /not supported for streamGenerateContent/);
+    assert.deepEqual(kinds, ['thought', 'draft']);
+    assert.ok(err instanceof ApiError, `${err?.name}: ${err?.message}`);
+    assert.equal(err.status, 503);
+    assert.match(err.message, /UNAVAILABLE/);
+  });
+
+  test('generateContentStream: a thought, two drafts, then the final image', async () => {
+    const kinds = [];
+    let last;
+    for await (const chunk of await genai().models.generateContentStream({
+      model: MODEL, contents: 'x', config: { thinkingConfig: { includeThoughts: true } },
+    })) {
+      for (const p of chunk.candidates[0].content.parts) {
+        kinds.push(p.inlineData ? (p.thought ? 'draft' : 'final') : 'thought');
+      }
+      last = chunk;
+    }
+    assert.deepEqual(kinds, ['thought', 'draft', 'draft', 'final']);
+    assert.equal(last.candidates[0].finishReason, 'STOP');
+    assert.ok(last.candidates[0].content.parts[0].thoughtSignature);
+    assert.equal(last.usageMetadata.candidatesTokenCount, 1120);
     const [req] = await emulator.requests('streamGenerateContent');
     assert.equal(req.rawQuery, 'alt=sse');
   });

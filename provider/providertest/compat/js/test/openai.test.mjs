@@ -87,35 +87,75 @@ describe('openai: images and chat', () => {
   });
 });
 
-describe('openai: stream: true is refused, never an empty stream', () => {
-  const refused = (err) => {
+describe('openai: streams (stream: true)', () => {
+  const collect = async (stream) => {
+    const events = [];
+    for await (const ev of stream) events.push(ev);
+    return events;
+  };
+  test('images.generate: partial_images 2, then the completed image with usage', async () => {
+    const events = await collect(await openai().images.generate(gen({ stream: true, partial_images: 2, size: '1024x1024' })));
+    assert.deepEqual(events.map((e) => e.type),
+      ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
+    assert.deepEqual(events.slice(0, 2).map((e) => e.partial_image_index), [0, 1]);
+    assert.equal(new Set(events.map((e) => e.b64_json)).size, 3, 'each image differs');
+    for (const e of events) {
+      assert.deepEqual(imageSize(Buffer.from(e.b64_json, 'base64')), { format: 'png', width: 1024, height: 1024 });
+    }
+    assert.equal(events[2].usage.output_tokens, 7024);
+    assert.equal(events[2].usage.input_tokens_details.image_tokens, 0);
+  });
+  test('images.edit: stream with partial_images 1 as multipart fields', async () => {
+    const events = await collect(await openai().images.edit({
+      model: 'gpt-image-2', prompt: 'x', image: await toFile(PNG, 'a.png', { type: 'image/png' }), stream: true, partial_images: 1,
+    }));
+    assert.deepEqual(events.map((e) => e.type), ['image_edit.partial_image', 'image_edit.completed']);
+    const [req] = await emulator.requests('images.edits');
+    assert.equal(req.form.stream[0], 'true');
+    assert.equal(req.form.partial_images[0], '1');
+  });
+  test('chat.completions: chunks, the image in delta.images, [DONE]', async () => {
+    const chunks = await collect(await openai().chat.completions.create({
+      model: 'google/gemini-3-pro-image', messages: [{ role: 'user', content: 'x' }], stream: true,
+    }));
+    const images = chunks.flatMap((c) => c.choices[0]?.delta?.images ?? []);
+    assert.equal(images.length, 1);
+    assert.match(images[0].image_url.url, /^data:image\/png;base64,/);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+  });
+  test('StreamError mid-stream: APIError (no status) after the first partial', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamError' }]);
+    const types = [];
+    const err = await rejects(async () => {
+      for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 2 }))) types.push(ev.type);
+    });
+    assert.deepEqual(types, ['image_generation.partial_image']);
+    assert.ok(err instanceof APIError, `${err?.name}: ${err?.message}`);
+    assert.equal(err.status, undefined);
+    assert.equal(err.error?.type, 'server_error');
+  });
+  test('StreamIncomplete: the stream ends silently, without image_generation.completed', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamIncomplete' }]);
+    const events = await collect(await openai().images.generate(gen({ stream: true, partial_images: 2 })));
+    assert.deepEqual(events.map((e) => e.type), ['image_generation.partial_image']);
+  });
+  test('StreamMalformed: SyntaxError on the cut-off event', async () => {
+    await emulator.inject('images.generations', [{ kind: 'StreamMalformed' }]);
+    const err = await rejects(async () => {
+      for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 1 }))) assert.ok(ev.type);
+    });
+    assert.ok(err instanceof SyntaxError, `${err?.name}: ${err?.message}`);
+  });
+  test('streamMode refused (settings): 400 on stream, never an empty stream', async () => {
+    await emulator.settings({ streamMode: 'refused' });
+    const err = await rejects(async () => {
+      for await (const ev of await openai().images.generate(gen({ stream: true, partial_images: 2 }))) assert.fail(`event ${ev.type}`);
+    });
     assert.ok(err instanceof BadRequestError, `${err?.name}: ${err?.message}`);
-    assert.equal(err.status, 400);
     assert.equal(err.param, 'stream');
     assert.equal(err.code, 'unsupported_value');
     assert.match(err.requestID, REQ_ID);
-  };
-  test('images.generate', async () => {
-    refused(await rejects(async () => {
-      const stream = await openai().images.generate(gen({ stream: true, partial_images: 2 }));
-      for await (const ev of stream) assert.fail(`event ${ev.type}`);
-    }));
-  });
-  test('images.edit', async () => {
-    refused(await rejects(async () => {
-      const stream = await openai().images.edit({
-        model: 'gpt-image-2', prompt: 'x', image: await toFile(PNG, 'a.png', { type: 'image/png' }), stream: true,
-      });
-      for await (const ev of stream) assert.fail(`event ${ev.type}`);
-    }));
-    const [req] = await emulator.requests('images.edits');
-    assert.equal(req.form.stream[0], 'true');
-  });
-  test('chat.completions', async () => {
-    refused(await rejects(async () => {
-      const stream = await openai().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true });
-      for await (const chunk of stream) assert.fail(`chunk ${JSON.stringify(chunk)}`);
-    }));
+    assert.equal((await emulator.stats()).streams, 0);
   });
 });
 

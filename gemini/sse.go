@@ -1,0 +1,326 @@
+package gemini
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+
+	"github.com/imagegen-go/imagegen/internal/answer"
+	"github.com/imagegen-go/imagegen/internal/jsonimg"
+)
+
+// sseBufferSize is the read buffer of a stream: a line longer than it (an
+// image's base64) flows through it to the decoder, never whole.
+const sseBufferSize = 64 << 10
+
+// sseReducer turns a streamGenerateContent body (server-sent events, one
+// GenerateContentResponse per event) into the same stream with every
+// image payload taken out as it arrives (internal/jsonimg): genai parses
+// only the small JSON left, one compact `data:` line per event, while the
+// images go straight into their byte slices. Events are read one at a
+// time, when genai asks for more bytes, so a draft reaches the caller
+// before the next event is read.
+//
+// Whatever ends the stream early (an error envelope, malformed JSON, a
+// read error, the caps) is kept in err and genai sees a clean end: genai
+// logs stream errors with the standard logger, and its words are not
+// ours to print.
+type sseReducer struct {
+	src      *bufio.Reader
+	body     io.Closer
+	jsonCap  int64 // the JSON left around the payloads, over the whole stream
+	jsonUsed int64
+
+	out    []byte  // the reduced event not yet read by genai
+	events []*wire // events handed to genai, in order, not yet taken
+	err    error   // why the stream ended early, or nil
+	done   bool    // the body ended or failed
+	begun  bool    // the body's first byte was looked at
+	// hint is the size of the last event that held an image: the next
+	// one's is likely the same (Google: "the last image within Thinking
+	// is also the final rendered image"), so its payload is decoded into
+	// one slice of about that size instead of chunks copied at the end.
+	hint int64
+}
+
+func newSSEReducer(body io.ReadCloser, jsonCap int64) *sseReducer {
+	return &sseReducer{src: bufio.NewReaderSize(body, sseBufferSize), body: body, jsonCap: jsonCap}
+}
+
+// Read implements io.Reader for genai.
+func (s *sseReducer) Read(p []byte) (int, error) {
+	for len(s.out) == 0 {
+		if s.done {
+			return 0, io.EOF
+		}
+		s.next()
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// Close closes the body.
+func (s *sseReducer) Close() error { return s.body.Close() }
+
+// take returns what was read beside genai of the oldest event handed to
+// genai and not yet taken: the one genai's latest chunk was decoded from.
+func (s *sseReducer) take() *wire {
+	if len(s.events) == 0 {
+		return nil
+	}
+	ev := s.events[0]
+	s.events[0] = nil // the payloads belong to the caller now
+	s.events = s.events[1:]
+	return ev
+}
+
+// fail ends the stream with err.
+func (s *sseReducer) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.done = true
+	_ = s.body.Close()
+}
+
+// next reads the next event into s.out, or ends the stream.
+func (s *sseReducer) next() {
+	var src io.Reader
+	if !s.begun {
+		s.begun = true
+		switch s.firstByte() {
+		case '{':
+			// A relay that ignored alt=sse and answered one JSON object:
+			// the whole body is the one event.
+			src = s.src
+			s.done = true
+		case '[':
+			s.fail(answer.Malformed("a JSON array (a stream without alt=sse), not server-sent events"))
+			return
+		}
+	}
+	if src == nil {
+		er := &eventReader{src: s.src}
+		if !er.start() {
+			if er.err != nil {
+				s.fail(er.err)
+			}
+			s.done = true
+			return
+		}
+		if b, _ := s.src.Peek(7); bytes.HasPrefix(b, []byte("[DONE]")) && (len(b) == 6 || b[6] == '\r' || b[6] == '\n') {
+			// A relay's OpenAI-style end marker: Google sends none.
+			s.done = true
+			return
+		}
+		src = er
+	}
+	left := s.jsonCap - s.jsonUsed
+	if s.jsonCap <= 0 {
+		left = 0
+	} else if left <= 0 {
+		left = 1 // any JSON at all is over the cap
+	}
+	hint := int64(0)
+	if s.hint > 0 {
+		hint = s.hint + 4<<10 // the JSON around the image may grow a little
+	}
+	res, err := jsonimg.RewriteGuess(src, hint, jsonimg.Gemini, left)
+	er, _ := src.(*eventReader)
+	if er != nil && er.err != nil {
+		err = er.err // the read error, not the JSON it cut short
+	}
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	s.jsonUsed += int64(len(res.JSON))
+	if err := answer.CheckObject(res.JSON); err != nil {
+		s.fail(err)
+		return
+	}
+	if err := errorIn200(res.JSON); err != nil {
+		s.fail(err)
+		return
+	}
+	if er != nil && len(res.Payloads) > 0 {
+		s.hint = er.n
+	}
+	w := &wire{seen: true, streamed: res, arena: hint}
+	data := w.read(res.JSON)
+	if w.nullCandidate > 0 {
+		s.fail(answer.Malformed("candidates[%d] is null", w.nullCandidate-1))
+		return
+	}
+	// One line per event, whatever whitespace the JSON had: genai's
+	// scanner cuts events at a blank line and takes one `data:` field.
+	var buf bytes.Buffer
+	buf.Grow(len(data) + 8)
+	buf.WriteString("data: ")
+	if err := json.Compact(&buf, data); err != nil {
+		s.fail(&answer.MalformedError{Why: "invalid JSON", Err: err})
+		return
+	}
+	buf.WriteString("\n\n")
+	s.out = buf.Bytes()
+	s.events = append(s.events, w)
+}
+
+// firstByte returns the body's first byte that is not JSON whitespace,
+// without consuming it, or 0.
+func (s *sseReducer) firstByte() byte {
+	for {
+		b, _ := s.src.Peek(1)
+		if len(b) == 0 {
+			return 0
+		}
+		if !isJSONSpace(b[0]) {
+			return b[0]
+		}
+		_, _ = s.src.Discard(1)
+	}
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// eventReader reads the data of one server-sent event: the values of its
+// `data:` lines, joined by newlines, up to the blank line that ends it (or
+// the end of the body). Other fields (event, id, retry) and comment lines
+// (keep-alives) are skipped. A line is never held whole: the value of a
+// long data line streams through.
+type eventReader struct {
+	src     *bufio.Reader
+	inData  bool // inside the value of a data line
+	lines   int  // data lines started
+	ended   bool // the blank line (or the body's end) was reached
+	sawData bool
+	n       int64 // bytes of data read
+	err     error // a read error other than EOF
+}
+
+// start skips blank lines and fields up to the first data line of the
+// next event and reports whether there is one.
+func (e *eventReader) start() bool {
+	e.advance()
+	return e.inData
+}
+
+// advance reads line starts until it is inside a data value or the event
+// has ended.
+func (e *eventReader) advance() {
+	for !e.inData && !e.ended {
+		b, err := e.src.Peek(1)
+		if len(b) == 0 {
+			if err != nil && err != io.EOF {
+				e.err = err
+			}
+			e.ended = true
+			return
+		}
+		switch b[0] {
+		case '\n':
+			_, _ = e.src.Discard(1)
+			if e.sawData {
+				e.ended = true
+			}
+			continue
+		case '\r':
+			_, _ = e.src.Discard(1)
+			if n, _ := e.src.Peek(1); len(n) == 1 && n[0] == '\n' {
+				_, _ = e.src.Discard(1)
+			}
+			if e.sawData {
+				e.ended = true
+			}
+			continue
+		}
+		// A field: its name runs to ':' or the end of the line.
+		if e.fieldIs("data") {
+			e.inData, e.sawData = true, true
+			e.lines++
+			if b, _ := e.src.Peek(1); len(b) == 1 && b[0] == ' ' {
+				_, _ = e.src.Discard(1)
+			}
+			return
+		}
+		if !e.skipLine() {
+			e.ended = true
+			return
+		}
+	}
+}
+
+// fieldIs reports whether the line starting here is field name, and
+// consumes "name:" when it is.
+func (e *eventReader) fieldIs(name string) bool {
+	b, _ := e.src.Peek(len(name) + 1)
+	if len(b) == len(name)+1 && string(b[:len(name)]) == name && b[len(name)] == ':' {
+		_, _ = e.src.Discard(len(name) + 1)
+		return true
+	}
+	return false
+}
+
+// skipLine discards up to and including the next newline; false at the
+// end of the body.
+func (e *eventReader) skipLine() bool {
+	for {
+		_, err := e.src.ReadSlice('\n')
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != io.EOF:
+			e.err = err
+		}
+		return false
+	}
+}
+
+// Read implements io.Reader: the event's data, then io.EOF.
+func (e *eventReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if e.ended {
+			return 0, io.EOF
+		}
+		if !e.inData {
+			prev := e.lines
+			e.advance()
+			if e.inData && e.lines > prev && prev > 0 {
+				p[0] = '\n' // data lines join with a newline
+				return 1, nil
+			}
+			continue
+		}
+		b, err := e.src.Peek(1)
+		if len(b) == 0 {
+			if err != nil && err != io.EOF {
+				e.err = err
+				return 0, err
+			}
+			e.ended = true
+			return 0, io.EOF
+		}
+		b, _ = e.src.Peek(e.src.Buffered())
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[:i]
+			if len(b) == 0 {
+				_, _ = e.src.Discard(1)
+				e.inData = false
+				continue
+			}
+		}
+		// A '\r' before the newline is JSON whitespace: it passes through.
+		n := copy(p, b)
+		_, _ = e.src.Discard(n)
+		e.n += int64(n)
+		return n, nil
+	}
+}
