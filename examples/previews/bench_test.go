@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imagegen-go/imagegen/provider"
+	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
 // BenchmarkTimeToFirstPreview measures, as the browser's EventSource sees
@@ -18,19 +19,32 @@ import (
 //
 //	go test -run '^$' -bench TimeToFirstPreview -benchtime 10x ./examples/previews
 //
-// "paced" is a provider that sends 3 drafts 300 ms apart, then the final
-// image 300 ms later; "instant" sends them with no pause, so its times are
-// the server's own cost for a stream of 4 events.
+// The emulator cases run the real adapters against providertest with
+// 300 ms before each event of a stream. Gemini streams five events: a
+// thought, two draft images, the answer's text and the final image, so
+// its first preview is the second event (600 ms) and its final image the
+// fifth (1500 ms). OpenAI's Images API streams three partial images and
+// the completed image: first preview at 300 ms, final at 1200 ms. What is
+// above those figures is the whole path's cost. "instant" is a fake
+// provider that sends 3 drafts and the final image with no pause: its
+// times are the server's own cost for a 4-event stream.
 func BenchmarkTimeToFirstPreview(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		every time.Duration
+		name string
+		gen  func(b *testing.B) provider.Generator
 	}{
-		{"paced", 300 * time.Millisecond},
-		{"instant", 0},
+		{"emulator-gemini", func(b *testing.B) provider.Generator {
+			g, _, _ := onEmulator(b, "gemini", providertest.Options{StreamInterval: 300 * time.Millisecond})
+			return g
+		}},
+		{"emulator-openai", func(b *testing.B) provider.Generator {
+			g, _, _ := onEmulator(b, "openai", providertest.Options{StreamInterval: 300 * time.Millisecond})
+			return g
+		}},
+		{"instant", func(*testing.B) provider.Generator { return &drafter{drafts: 3} }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := newTestServer(b, &drafter{drafts: 3, every: bc.every}, config{Previews: 3})
+			srv := newTestServer(b, bc.gen(b), config{Previews: 3})
 			var first, final time.Duration
 			i := 0
 			for b.Loop() {
@@ -60,8 +74,6 @@ func BenchmarkTimeToFirstPreview(b *testing.B) {
 		})
 	}
 }
-
-var _ provider.Generator = (*drafter)(nil)
 
 // BenchmarkPreviewEvent is the server's cost for one preview event of a
 // 256 KiB PNG: sniffing, base64 into a data: URL, JSON, SSE framing and

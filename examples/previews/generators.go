@@ -26,11 +26,14 @@ func pickGenerator(ctx context.Context) (provider.Generator, string, func(), err
 		g, err := openaicompat.New(openaicompat.OpenAI(key))
 		return g, "the OpenAI Images API (OPENAI_API_KEY is set)", func() {}, err
 	}
-	return emulated(ctx, providertest.Options{Latency: 300 * time.Millisecond})
+	// Half a second before each event of a stream: slow enough to watch
+	// the drafts arrive (a real model takes 10 to 60 s).
+	return emulated(ctx, providertest.Options{StreamInterval: 500 * time.Millisecond})
 }
 
 // emulated starts the providertest emulator with opts and returns
-// Gemini's adapter on it.
+// Gemini's adapter on it: its streamGenerateContent sends five events, a
+// thought, two draft images, the answer's text and the final image.
 func emulated(ctx context.Context, opts providertest.Options) (provider.Generator, string, func(), error) {
 	const key = "emulator-key"
 	opts.APIKey = key

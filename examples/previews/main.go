@@ -5,9 +5,12 @@
 //	go run ./examples/previews [-addr 127.0.0.1:8080]
 //
 // then open http://127.0.0.1:8080. With no provider key in the environment
-// it runs offline on the providertest emulator; with GEMINI_API_KEY set it
-// uses Google's Gemini API (thought images as drafts), with OPENAI_API_KEY
-// set OpenAI's Images API (partial images, each billed).
+// it runs offline: Gemini's adapter on the providertest emulator, which
+// streams a thought, two draft images, the answer's text and the final
+// image, half a second apart. With GEMINI_API_KEY set it uses Google's
+// Gemini API (thought images as drafts, on Gemini 3 image models), with
+// OPENAI_API_KEY set OpenAI's Images API (partial images, each billed).
+// A provider or model that does not stream sends the final image alone.
 //
 // The page opens an EventSource on GET /generate?prompt=...; the server
 // runs provider.Stream through cache → meter/budget → retry → adapter and

@@ -479,8 +479,8 @@ func TestPage(t *testing.T) {
 	}
 }
 
-// TestRunOffline starts the command on the emulator on a free port, asks
-// for an image, and shuts it down.
+// TestRunOffline starts the command as `go run` does without keys (on the
+// emulator, on a free port), asks for an image, and shuts it down.
 func TestRunOffline(t *testing.T) {
 	providertest.ClearEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -508,10 +508,16 @@ func TestRunOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last sseEvent
+	var names []string
 	for ev := range readSSE(resp.Body, time.Now()) {
 		last = ev
+		names = append(names, ev.name)
 	}
 	resp.Body.Close()
+	// Offline, Gemini's adapter streams the emulator's two drafts.
+	if got := strings.Join(names, " "); got != "preview preview final" {
+		t.Errorf("events %q, want two previews and the final image", got)
+	}
 	if last.name != "final" {
 		t.Errorf("last event %s: %.200s", last.name, last.data)
 	} else {
