@@ -137,9 +137,9 @@ type imageStream struct {
 	body   *countingReader
 	length int64 // Content-Length, -1 when unknown
 
-	partials  int // partial events received: each is billed
+	partials  int   // partial events received: each is billed
 	imageSize int64 // body bytes of the last event that carried an image, the size guess for the next
-	delivered int // previews handed to On
+	delivered int   // previews handed to On
 	out       imagesOutcome
 	usages    []*usageJSON
 }
