@@ -642,6 +642,10 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 	start := g.clock.Now()
 	failures := 0
 	var hintWait time.Duration
+	// A callback that came sooner than MinInterval after the task's last
+	// read is not dropped: the read it asks for is made once the floor
+	// allows (else a fast task waited for the fallback poll, seconds).
+	var callbackDue time.Time
 	for {
 		todo := t.pendingIndexes()
 		if len(todo) == 0 {
@@ -658,7 +662,13 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 			d = min(d, g.scheduleFor(h.Model, r.estimate).next(now.Sub(h.Created)))
 		}
 		if notices != nil && d > 0 {
-			d = max(d, g.poll.WebhookFallback)
+			// The callback ends the wait; the schedule's polls would only
+			// cost reads. A poll every WebhookFallback covers a lost one,
+			// so that it costs at most that (as documented).
+			d = g.poll.WebhookFallback
+		}
+		if !callbackDue.IsZero() {
+			d = min(d, max(callbackDue.Sub(now), 0))
 		}
 		if failures > 0 {
 			d = max(d, min(g.poll.MinInterval<<min(failures, 6), g.poll.MaxInterval))
@@ -688,7 +698,8 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 					continue
 				}
 				if last := t.lastRead(i); !last.IsZero() && g.clock.Now().Sub(last) < g.poll.MinInterval {
-					continue // callbacks never read faster than the floor
+					callbackDue = last.Add(g.poll.MinInterval) // callbacks never read faster than the floor
+					continue
 				}
 				only = i
 			}
@@ -696,7 +707,7 @@ func (t *Task) wait(ctx context.Context, generate bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hintWait = 0
+		hintWait, callbackDue = 0, time.Time{}
 		for _, i := range todo {
 			if only >= 0 && i != only {
 				continue

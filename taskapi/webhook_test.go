@@ -266,6 +266,39 @@ func TestKieForgedCallback(t *testing.T) {
 	}
 }
 
+// TestCallbackWithinReadFloor: a callback that arrives sooner than
+// Poll.MinInterval after the task's last read is not dropped: the task is
+// read once the floor allows, not at the fallback poll 30 s later.
+func TestCallbackWithinReadFloor(t *testing.T) {
+	t.Parallel()
+	srv, g, clk, hooks := hooked(t, taskapi.Kie(""), providertest.TaskOptions{}, nil)
+	done := generateAsync(g, &provider.Request{Prompt: "p"})
+	eventually(t, "the wait", func() bool { return clk.Afters() > 0 })
+	id := srv.Tasks()[0].ID
+	// A (forged) callback 9.8 s in makes the generator read the task,
+	// which is still running; it ends at 10 s and Kie calls back at once,
+	// within the 500 ms floor of that read.
+	clk.Advance(9800 * time.Millisecond)
+	ts := clk.Now().Unix()
+	req := httptest.NewRequest(http.MethodPost, hooks.URL(), strings.NewReader(`{"code":200,"data":{"taskId":"`+id+`","state":"success"}}`))
+	req.Header.Set("X-Webhook-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("X-Webhook-Signature", taskapi.SignKie([]byte(kieKey), id, ts))
+	hooks.ServeHTTP(httptest.NewRecorder(), req)
+	eventually(t, "the read back", func() bool { return srv.Tasks()[0].Polls == 1 })
+	clk.Advance(300 * time.Millisecond)
+	eventually(t, "the real callback", func() bool { return len(srv.Deliveries()) == 1 })
+	eventually(t, "the wait for the floor", func() bool { return clk.Afters() > 0 })
+	clk.Advance(200 * time.Millisecond)
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.resp.Images) != 1 || srv.Tasks()[0].Polls != 2 {
+			t.Fatalf("%v %v, %d reads", r.resp, r.err, srv.Tasks()[0].Polls)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callback within the read floor was dropped: the wait went on to the fallback poll")
+	}
+}
+
 // TestWebhookEarlyArrival: a callback that arrives before anyone waits
 // for its task is kept and ends the wait of a Task resumed later.
 func TestWebhookEarlyArrival(t *testing.T) {

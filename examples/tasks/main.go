@@ -41,6 +41,7 @@ import (
 type options struct {
 	out, state string
 	services   []taskapi.Service
+	taskTime   time.Duration // how long an offline task takes (the test shortens it)
 }
 
 func main() {
@@ -59,7 +60,7 @@ func main() {
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
-	var o options
+	o := options{taskTime: 1500 * time.Millisecond}
 	fs.StringVar(&o.out, "out", "out", "directory for the images")
 	fs.StringVar(&o.state, "state", "", "state file of the detached tasks (default: tasks.jsonl in -out)")
 	service := fs.String("service", "", "only this service: kie, replicate or apimart (default: all that can run)")
@@ -104,7 +105,7 @@ func services(o options) ([]taskapi.Config, string, func(), error) {
 	// Offline: tasks of about a second and a half, on the real clock.
 	const key = "emulator-key"
 	srv := providertest.NewServer(providertest.Options{APIKey: key, Seed: 1,
-		Tasks: providertest.TaskOptions{Duration: 1500 * time.Millisecond, Jitter: 0.3}})
+		Tasks: providertest.TaskOptions{Duration: o.taskTime, Jitter: 0.3}})
 	var cfgs []taskapi.Config
 	for _, s := range o.services {
 		cfg := preset(s, key)
@@ -112,7 +113,7 @@ func services(o options) ([]taskapi.Config, string, func(), error) {
 			taskapi.ServiceAPIMart: srv.APIMartURL()}[s]
 		cfg.UploadURL, cfg.HTTPClient = srv.KieURL(), srv.Client()
 		cfg.Fetch = taskapi.FetchPolicy{AllowHTTP: true, AllowPrivate: true} // the emulator's files are on loopback
-		cfg.Poll.Expected = 1500 * time.Millisecond
+		cfg.Poll.Expected = o.taskTime
 		cfgs = append(cfgs, cfg)
 	}
 	return cfgs, "the emulator (offline; set KIE_API_KEY, REPLICATE_API_TOKEN or APIMART_API_KEY for the real services)", srv.Close, nil

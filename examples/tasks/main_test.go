@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
@@ -22,6 +23,7 @@ func TestTasksOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.taskTime = 150 * time.Millisecond // what the user sees waited for is not what the test checks
 	if err := run(context.Background(), &out, opts); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}

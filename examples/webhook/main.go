@@ -39,7 +39,11 @@ import (
 	"github.com/imagegen-go/imagegen/taskapi"
 )
 
-type options struct{ listen, publicURL string }
+type options struct {
+	listen, publicURL string
+	taskTime          time.Duration // how long an offline task takes (the test shortens it)
+	fallback          time.Duration // the poll that covers a lost callback, offline
+}
 
 func main() {
 	o, err := parseFlags(flag.CommandLine, os.Args[1:])
@@ -57,7 +61,7 @@ func main() {
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
-	var o options
+	o := options{taskTime: time.Second, fallback: 3 * time.Second}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address the webhook handler listens on")
 	fs.StringVar(&o.publicURL, "public-url", "", "URL the real services reach the handler at (needed with real keys)")
 	fs.Usage = func() {
@@ -122,7 +126,7 @@ func run(ctx context.Context, w io.Writer, o options) error {
 	if !real {
 		kieHMAC = "example-kie-hmac-key"
 		emu = providertest.NewServer(providertest.Options{APIKey: "emulator-key",
-			Tasks: providertest.TaskOptions{Duration: time.Second, KieHMACKey: kieHMAC}})
+			Tasks: providertest.TaskOptions{Duration: o.taskTime, KieHMACKey: kieHMAC}})
 		defer emu.Close()
 		repSecret, kieKey, repKey = emu.ReplicateWebhookSecret(), "emulator-key", "emulator-key"
 	}
@@ -160,7 +164,7 @@ func run(ctx context.Context, w io.Writer, o options) error {
 			cfg.BaseURL = map[taskapi.Service]string{taskapi.ServiceKie: emu.KieURL(), taskapi.ServiceReplicate: emu.ReplicateURL()}[cfg.Service]
 			cfg.UploadURL, cfg.HTTPClient = emu.KieURL(), emu.Client()
 			cfg.Fetch = taskapi.FetchPolicy{AllowHTTP: true, AllowPrivate: true}
-			cfg.Poll.WebhookFallback = 3 * time.Second // a lost callback costs at most this
+			cfg.Poll.WebhookFallback = o.fallback // a lost callback costs at most this
 		}
 		g, err := taskapi.New(cfg)
 		if err != nil {

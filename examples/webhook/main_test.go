@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
@@ -21,6 +22,8 @@ func TestWebhookOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.taskTime, opts.fallback = 200*time.Millisecond, 600*time.Millisecond // the user's pacing, not what is checked
+	defer func() { t.Log(out.String()) }()
 	if err := run(context.Background(), &out, opts); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
