@@ -146,7 +146,7 @@ func (c *cacher) event(ctx context.Context, kind provider.EventKind, key string,
 	provider.Emit(ctx, provider.Event{Kind: kind, Key: key, Err: err})
 }
 
-func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+func (c *cacher) generate(ctx context.Context, req *provider.Request) (_ *provider.Response, err error) {
 	if req == nil {
 		return nil, provider.Errorf(provider.KindInvalidRequest, "cache: Request: nil request")
 	}
@@ -179,7 +179,14 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (*provider
 	// others wait returns at once): its previews stop reaching the
 	// leader's On when the leader returns.
 	req, g := gatePreviews(req)
-	defer g.close()
+	defer func() {
+		g.close()
+		if n := g.passed(); n > 0 && err != nil {
+			// The caller has shown a draft: a failure now (its context
+			// ended while it waited, say) says so, as retry's would.
+			err = provider.Interrupted(err, n)
+		}
+	}()
 	// Refreshes and plain misses de-duplicate separately: a refresh must
 	// not be answered by a call that started before it.
 	sfKey := k
@@ -491,6 +498,7 @@ func storable(resp *provider.Response) bool {
 type previewGate struct {
 	mu     sync.Mutex
 	closed bool
+	n      int // previews passed on
 }
 
 // gatePreviews returns req with its Previews' On behind a gate, and the
@@ -508,6 +516,7 @@ func gatePreviews(req *provider.Request) (*provider.Request, *previewGate) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if !g.closed {
+			g.n++
 			on(pv)
 		}
 	}
@@ -522,6 +531,16 @@ func gatePreviews(req *provider.Request) (*provider.Request, *previewGate) {
 		}
 	}
 	return &out, g
+}
+
+// passed returns the previews passed on to the caller.
+func (g *previewGate) passed() int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
 }
 
 // close drops every later preview; it waits for one being delivered.

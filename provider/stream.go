@@ -94,7 +94,9 @@ func PreviewsOf(req *Request) (Previews, bool) {
 // one preview had reached the caller: the call was not retried or sent to
 // another route, since the caller has already shown a draft from this
 // one. The error also matches what ended the stream (ErrUnavailable,
-// ErrRateLimited, context.Canceled, ...).
+// ErrRateLimited, context.Canceled, ...). Stream marks every failure that
+// follows a preview it yielded; under Generate with Previews, retry and
+// failover mark the failures they stop on (PreviewTracker.Settle).
 var ErrStreamInterrupted = errors.New("stream interrupted after a preview")
 
 // Interrupted marks err as ending a call after previews had reached the
@@ -198,13 +200,13 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 			return
 		}
 		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-
 		previews := make(chan Preview)
 		var (
-			wg   sync.WaitGroup
-			resp *Response
-			err  error
+			wg       sync.WaitGroup
+			resp     *Response
+			err      error
+			panicked any
+			failed   bool // the call panicked (with panicked, which may be nil)
 		)
 		p, _ := OptionOf[Previews](req)
 		own := p.On
@@ -222,19 +224,46 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 		go func() {
 			defer wg.Done()
 			defer close(previews)
+			// A panic in the adapter or in the request's own On is raised
+			// again on the caller's goroutine, as Generate would raise it,
+			// instead of ending the process.
+			failed = true
+			defer func() {
+				if failed {
+					panicked = recover()
+				}
+			}()
 			resp, err = g.Generate(ctx, sreq)
+			failed = false
 		}()
-		defer wg.Wait()
+		// Cancel before waiting: a loop body that panics (or calls
+		// t.Fatal) leaves the call blocked in On until ctx ends.
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+		yielded := 0
 		for pv := range previews {
 			if !yield(StreamEvent{Preview: &pv}, nil) {
 				cancel()
 				for range previews { // let the call unwind
 				}
+				wg.Wait()
+				if failed {
+					panic(panicked)
+				}
 				return
 			}
+			yielded++
 		}
 		wg.Wait()
+		if failed {
+			panic(panicked)
+		}
 		if err != nil {
+			if yielded > 0 {
+				err = Interrupted(err, yielded)
+			}
 			yield(StreamEvent{}, err)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imagegen-go/imagegen/provider"
 )
@@ -36,7 +37,7 @@ func TestStream(t *testing.T) {
 	}{
 		{"previews then final", drafter(3, nil), 3, true, nil},
 		{"no previews (a relay that does not stream)", drafter(0, nil), 0, true, nil},
-		{"failure after previews", drafter(1, boom), 1, false, provider.ErrUnavailable},
+		{"failure after previews", drafter(1, boom), 1, false, provider.ErrStreamInterrupted},
 		{"nil generator", nil, 0, false, provider.ErrInvalidRequest},
 	}
 	for _, tt := range tests {
@@ -137,5 +138,58 @@ func TestTracker(t *testing.T) {
 	}
 	if _, isPrev := provider.PreviewsOf(req); !isPrev || tr.Delivered() != 1 {
 		t.Error("Track changed the caller's request or did not count")
+	}
+}
+
+func TestStreamMarksAFailureAfterAPreview(t *testing.T) {
+	t.Parallel()
+	var last error
+	for _, err := range provider.Stream(context.Background(), drafter(1, provider.Errorf(provider.KindUnavailable, "reset")), &provider.Request{Prompt: "p"}) {
+		last = err
+	}
+	if !errors.Is(last, provider.ErrStreamInterrupted) || !errors.Is(last, provider.ErrUnavailable) {
+		t.Errorf("err = %v; want ErrStreamInterrupted and ErrUnavailable", last)
+	}
+	for _, err := range provider.Stream(context.Background(), drafter(0, provider.Errorf(provider.KindUnavailable, "503")), &provider.Request{Prompt: "p"}) {
+		last = err
+	}
+	if errors.Is(last, provider.ErrStreamInterrupted) {
+		t.Errorf("a failure before any preview is marked interrupted: %v", last)
+	}
+}
+
+// TestStreamPanics: a panic in the generator reaches the caller, who can
+// recover it as from Generate; a panic in the loop body (t.Fatal ends the
+// goroutine the same way) does not leave Stream waiting for the call.
+func TestStreamPanics(t *testing.T) {
+	t.Parallel()
+	bug := provider.GeneratorFunc(func(ctx context.Context, req *provider.Request) (*provider.Response, error) {
+		p, _ := provider.PreviewsOf(req)
+		p.On(provider.Preview{})
+		panic("adapter bug")
+	})
+	got := func() (v any) {
+		defer func() { v = recover() }()
+		for range provider.Stream(context.Background(), bug, &provider.Request{Prompt: "p"}) {
+		}
+		return nil
+	}()
+	if got != "adapter bug" {
+		t.Errorf("recovered %v, want the generator's panic", got)
+	}
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		for range provider.Stream(context.Background(), drafter(3, nil), &provider.Request{Prompt: "p"}) {
+			panic("loop body")
+		}
+	}()
+	select {
+	case v := <-done:
+		if v != "loop body" {
+			t.Errorf("recovered %v", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stream waited for a call whose consumer panicked")
 	}
 }
