@@ -34,25 +34,15 @@ var hugeCases = map[string]struct {
 		Filler: "AAAA", Suffix: `"}}]}}]}`, Gzip: true}, "RESPONSE_TOO_LARGE", 200},
 }
 
-// hugeCap is the cap case name runs under (streams' too): 64 MiB, so that each case
-// decodes little (what the test bounds, the heap against the cap + 64 MiB,
-// holds whatever the cap; the text cases stay under the 32 MiB JSON cap
-// either way); for defaultCapCase, the default cap, so that the default
-// configuration is bounded too. Every case at the default cap took
-// seconds of decoding. Under the race detector, which makes decoding ten
-// times slower, every case runs at 32 MiB.
+// hugeCap is the cap case name runs under (hostiletest.Cap), streams'
+// too.
 func hugeCap(name string) int64 {
-	switch {
-	case name == "SSE endless events":
+	if name == "SSE endless events" {
 		// genai parses each small event (about 7 MiB/s): 8 MiB is enough
 		// to show that the cap holds across events.
 		return 8 << 20
-	case hostiletest.Race:
-		return 32 << 20
-	case name == defaultCapCase:
-		return gemini.DefaultMaxResponseBytes
 	}
-	return 64 << 20
+	return hostiletest.Cap(name, defaultCapCase, gemini.DefaultMaxResponseBytes)
 }
 
 const defaultCapCase = "inlineData chunked"

@@ -37,21 +37,9 @@ var hugeCases = map[string]struct {
 		Filler: "overloaded ", Suffix: `"}}`}, "", 503},
 }
 
-// hugeCap is the cap case name runs under: 64 MiB, so that each case
-// decodes little (what the test bounds, the heap against the cap + 64 MiB,
-// holds whatever the cap; the text cases stay under the 32 MiB JSON cap
-// either way); for defaultCapCase, the default cap, so that the default
-// configuration is bounded too. Every case at the default cap took
-// seconds of decoding. Under the race detector, which makes decoding ten
-// times slower, every case runs at 32 MiB.
+// hugeCap is the cap case name runs under (hostiletest.Cap).
 func hugeCap(name string) int64 {
-	switch {
-	case hostiletest.Race:
-		return 32 << 20
-	case name == defaultCapCase:
-		return imagen.DefaultMaxResponseBytes
-	}
-	return 64 << 20
+	return hostiletest.Cap(name, defaultCapCase, imagen.DefaultMaxResponseBytes)
 }
 
 const defaultCapCase = "bytesBase64Encoded chunked"

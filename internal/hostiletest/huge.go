@@ -17,6 +17,24 @@ import (
 // is the cap + Slack.
 const Slack = 64 << 20
 
+// Cap is the cap a huge case runs under: 64 MiB, so that each case
+// decodes little (what RunHuge bounds, the heap against the cap + Slack,
+// holds whatever the cap; the text cases stay under the adapters' 32 MiB
+// JSON cap either way); for the case named defaultCase, defaultCap (the
+// adapter's default), so that the default configuration is bounded too.
+// Every case at the default cap took seconds of decoding. Under the race
+// detector, which makes decoding ten times slower, every case runs at
+// 32 MiB.
+func Cap(name, defaultCase string, defaultCap int64) int64 {
+	switch {
+	case Race:
+		return 32 << 20
+	case name == defaultCase:
+		return defaultCap
+	}
+	return 64 << 20
+}
+
 // RunHuge is the parent's side of a huge-answer test: it runs each case of
 // cases, in name order and in parallel, in a fresh process of its own
 // (Child of the test named child), so that each heap bound is the case's
