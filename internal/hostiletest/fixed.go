@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,4 +71,15 @@ func AsError(t testing.TB, err error) *provider.Error {
 		t.Fatalf("err = %v (%T), want *provider.Error", err, err)
 	}
 	return pe
+}
+
+// Leaks reports whether s shows key: any 8 bytes of it, or the first
+// escaped bytes of it query-escaped.
+func Leaks(s, key string, escaped int) bool {
+	for i := 0; i+8 <= len(key); i++ {
+		if strings.Contains(s, key[i:i+8]) {
+			return true
+		}
+	}
+	return strings.Contains(s, url.QueryEscape(key)[:escaped])
 }
