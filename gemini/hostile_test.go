@@ -9,64 +9,24 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/imagegen-go/imagegen/gemini"
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-// hostile is a server that answers every request with what its answer
-// field says; it counts the requests.
-type hostile struct {
-	mu     sync.Mutex
-	status int
-	body   string
-	header http.Header
-	calls  int
-}
-
-func (h *hostile) set(status int, body string, header http.Header) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status, h.body, h.header = status, body, header
-}
-
-func (h *hostile) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.calls
-}
-
-func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	status, body, header := h.status, h.body, h.header
-	h.calls++
-	h.mu.Unlock()
-	for k, vs := range header {
-		w.Header()[k] = vs
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 // hostileGen starts a hostile server and a generator pointed at it.
-func hostileGen(t testing.TB, cfg gemini.Config) (*hostile, *gemini.Generator) {
+func hostileGen(t testing.TB, cfg gemini.Config) (*hostiletest.Fixed, *gemini.Generator) {
 	t.Helper()
 	clearEnv(t)
-	h := &hostile{status: 200}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, srv := hostiletest.NewFixed(t)
 	if cfg.APIKey == "" {
 		cfg.APIKey = testKey
 	}
@@ -98,15 +58,6 @@ func pngData(t testing.TB) []byte {
 func imageAnswer(t testing.TB, usage string) string {
 	b64 := base64.StdEncoding.EncodeToString(pngData(t))
 	return `{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"` + b64 + `"}}]},"finishReason":"STOP"}]` + usage + `}`
-}
-
-func asError(t *testing.T, err error) *provider.Error {
-	t.Helper()
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("err = %v (%T), want *provider.Error", err, err)
-	}
-	return pe
 }
 
 // A nil request is an ErrInvalidRequest at every entry point, never a
@@ -152,9 +103,9 @@ func TestMalformedAnswers(t *testing.T) {
 	for _, backend := range []gemini.Backend{gemini.BackendGeminiAPI, gemini.BackendVertex} {
 		h, g := hostileGen(t, gemini.Config{Backend: backend})
 		for _, body := range []string{"", " ", "null", "[]", `"x"`, "42", `{"candidates":[{"content":`, `{"candidates":[{"content":{"parts":[{"inlineData":{"data":"AAAA`, "<html>oops</html>", `{"candidates":[null]}`} {
-			h.set(200, body, nil)
+			h.Set(200, body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-			pe := asError(t, err)
+			pe := hostiletest.AsError(t, err)
 			if pe.Kind != provider.KindUnavailable || pe.Code != "MALFORMED" || pe.StatusCode != 200 {
 				t.Errorf("backend %d, body %q: %v (code %q status %d)", backend, body, err, pe.Code, pe.StatusCode)
 			}
@@ -189,9 +140,9 @@ func TestProviderWordsReachTheError(t *testing.T) {
 	for _, backend := range []gemini.Backend{gemini.BackendGeminiAPI, gemini.BackendVertex} {
 		h, g := hostileGen(t, gemini.Config{Backend: backend})
 		for _, tt := range tests {
-			h.set(200, tt.body, nil)
+			h.Set(200, tt.body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-			pe := asError(t, err)
+			pe := hostiletest.AsError(t, err)
 			if pe.Kind != tt.kind || pe.Code != tt.code || !strings.Contains(pe.Message, tt.want) {
 				t.Errorf("backend %d, %s: %v (kind %v, code %q)", backend, tt.name, err, pe.Kind, pe.Code)
 			}
@@ -231,7 +182,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 			{400, `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"API key ` + echo + ` not valid"}}`},
 			{502, `<html><body>bad gateway for ` + echo + `</body></html>`},
 		} {
-			h.set(ans.status, ans.body, nil)
+			h.Set(ans.status, ans.body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 			if err == nil {
 				t.Fatalf("%s: no error", name)
@@ -266,7 +217,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 		"message":                      {`{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Please retry in 99999999 hours."}}`, nil},
 	}
 	for name, tt := range tests {
-		h.set(429, tt.body, tt.header)
+		h.Set(429, tt.body, tt.header)
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if d, ok := provider.RetryAfter(err); !ok || d != hint.Max {
 			t.Errorf("%s: RetryAfter = %v, %v; want %v (%v)", name, d, ok, hint.Max, err)
@@ -284,7 +235,7 @@ func TestUsageOutOfRange(t *testing.T) {
 		`,"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1e30,"totalTokenCount":99999999999}`,
 		`,"usageMetadata":{"promptTokenCount":12.5,"thoughtsTokenCount":"many"}`,
 	} {
-		h.set(200, imageAnswer(t, usage), nil)
+		h.Set(200, imageAnswer(t, usage), nil)
 		resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if err != nil {
 			t.Fatalf("%s: %v", usage, err)
@@ -298,7 +249,7 @@ func TestUsageOutOfRange(t *testing.T) {
 		}
 	}
 	// Good counts are kept as they are.
-	h.set(200, imageAnswer(t, `,"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1300,"thoughtsTokenCount":40,"candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1290}]}`), nil)
+	h.Set(200, imageAnswer(t, `,"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1300,"thoughtsTokenCount":40,"candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1290}]}`), nil)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil || resp.Usage != (provider.Usage{InputTokens: 12, OutputTokens: 1300, OutputImageTokens: 1290, ThoughtTokens: 40, Images: 1}) {
 		t.Errorf("usage %+v, %v", resp.Usage, err)
@@ -314,7 +265,7 @@ var heicData = append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
 func TestReferencesCheckedBeforeTheCall(t *testing.T) {
 	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{Model: "gemini-3-pro-image"})
-	h.set(200, imageAnswer(t, ""), nil)
+	h.Set(200, imageAnswer(t, ""), nil)
 	pngB := pngData(t)
 	gif := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
 	big := append(append([]byte(nil), pngB...), make([]byte, 8<<20)...)
@@ -336,7 +287,7 @@ func TestReferencesCheckedBeforeTheCall(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalidRequest naming %s", name, err, tt.field)
 		}
 	}
-	if n := h.count(); n != 0 {
+	if n := h.Calls(); n != 0 {
 		t.Fatalf("%d calls sent", n)
 	}
 	for name, ref := range map[string]provider.Image{
@@ -358,7 +309,7 @@ func TestReferencesCheckedBeforeTheCall(t *testing.T) {
 func TestOutputFormat(t *testing.T) {
 	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
-	h.set(200, imageAnswer(t, ""), nil)
+	h.Set(200, imageAnswer(t, ""), nil)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", OutputFormat: "jpeg"})
 	if err != nil {
 		t.Fatal(err)
@@ -371,13 +322,13 @@ func TestOutputFormat(t *testing.T) {
 	if err != nil || resp.Images[0].MIMEType != "image/png" || len(resp.Warnings) != 0 {
 		t.Errorf("png: %v %v", err, resp)
 	}
-	before := h.count()
+	before := h.Calls()
 	for _, f := range []string{"webp", "gif", "svg"} {
 		if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", OutputFormat: f}); !errors.Is(err, provider.ErrInvalidRequest) || !strings.Contains(err.Error(), "OutputFormat") {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	if h.count() != before {
+	if h.Calls() != before {
 		t.Error("a refused OutputFormat reached the network")
 	}
 }
@@ -393,7 +344,7 @@ func TestOptionValues(t *testing.T) {
 			t.Errorf("%+v: %v", opts, err)
 		}
 	}
-	if h.count() != 0 {
+	if h.Calls() != 0 {
 		t.Error("a bad option reached the network")
 	}
 }
@@ -428,12 +379,12 @@ func TestConfigErrors(t *testing.T) {
 func TestTextCutOnCharacterBoundary(t *testing.T) {
 	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
-	h.set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("日本語", 400)+`"}]},"finishReason":"STOP"}]}`, nil)
+	h.Set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("日本語", 400)+`"}]},"finishReason":"STOP"}]}`, nil)
 	_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err == nil || !utf8.ValidString(err.Error()) || !strings.Contains(err.Error(), "…") {
 		t.Errorf("%q", err)
 	}
-	h.set(400, `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"`+strings.Repeat("é", 600)+`"}}`, nil)
+	h.Set(400, `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"`+strings.Repeat("é", 600)+`"}}`, nil)
 	_, err = g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err == nil || !utf8.ValidString(err.Error()) {
 		t.Errorf("%q", err)
@@ -445,7 +396,7 @@ func TestKeptTextIsCapped(t *testing.T) {
 	t.Parallel()
 	h, g := hostileGen(t, gemini.Config{})
 	b64 := base64.StdEncoding.EncodeToString(pngData(t))
-	h.set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("word ", 100_000)+`"},{"inlineData":{"mimeType":"image/png","data":"`+b64+`"}}]},"finishReason":"STOP"}]}`, nil)
+	h.Set(200, `{"candidates":[{"content":{"parts":[{"text":"`+strings.Repeat("word ", 100_000)+`"},{"inlineData":{"mimeType":"image/png","data":"`+b64+`"}}]},"finishReason":"STOP"}]}`, nil)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +415,7 @@ func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
 	items := `{"inlinedResponses":{"inlinedResponses":[` +
 		`{"response":{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + b64 + `"}}]},"finishReason":"STOP"}]},"metadata":{"key":"ok"}},` +
 		`{"response":{"candidates":[{"content":{},"finishReason":"IMAGE_SAFETY","finishMessage":"Support code: 42876398"}]},"metadata":{"key":"blocked"}}]}}`
-	h.set(200, `{"name":"batches/b1","metadata":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch","model":"models/gemini-nano-banana-2.1","state":"BATCH_STATE_SUCCEEDED","output":`+items+`},"done":true,"response":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",`+items[1:len(items)-1]+`}}`, nil)
+	h.Set(200, `{"name":"batches/b1","metadata":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch","model":"models/gemini-nano-banana-2.1","state":"BATCH_STATE_SUCCEEDED","output":`+items+`},"done":true,"response":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",`+items[1:len(items)-1]+`}}`, nil)
 	job, err := g.Batch(context.Background(), "batches/b1")
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +431,7 @@ func TestBatchInlineResultsKeepProviderWords(t *testing.T) {
 		t.Errorf("blocked item: %v", r.Err)
 	}
 	for _, body := range []string{"", "null", `{"name":`} {
-		h.set(200, body, nil)
+		h.Set(200, body, nil)
 		if _, err := g.Batch(context.Background(), "batches/b1"); err == nil || !strings.Contains(err.Error(), "MALFORMED") {
 			t.Errorf("%q: %v", body, err)
 		}
@@ -498,9 +449,9 @@ func TestRelayErrorEnvelopeIn200(t *testing.T) {
 		`{"error":"upstream overloaded"}`:                                             provider.KindUnavailable,
 		`{"error":{"code":401,"message":"invalid token","status":"UNAUTHENTICATED"}}`: provider.KindAuth,
 	} {
-		h.set(200, body, nil)
+		h.Set(200, body, nil)
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-		if pe := asError(t, err); pe.Kind != want {
+		if pe := hostiletest.AsError(t, err); pe.Kind != want {
 			t.Errorf("%s: %v, want %v", body, err, want)
 		}
 	}
@@ -525,9 +476,9 @@ func TestErrorEnvelopeShapes(t *testing.T) {
 		{500, `{"error":{"message":"An internal error has occurred."}}`, provider.KindUnavailable, "", 0},
 	}
 	for _, tt := range tests {
-		h.set(tt.status, tt.body, nil)
+		h.Set(tt.status, tt.body, nil)
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-		pe := asError(t, err)
+		pe := hostiletest.AsError(t, err)
 		if pe.Kind != tt.kind || pe.Code != tt.code || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry {
 			t.Errorf("%s: %v (code %q, status %d, retry %v)", tt.body, err, pe.Code, pe.StatusCode, pe.RetryAfter)
 		}

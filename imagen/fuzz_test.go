@@ -118,7 +118,7 @@ func FuzzGenerateAnswer(f *testing.F) {
 	}
 	h, gens := hostileGens(f, "fuzz-key-AIzaSy0123456789")
 	f.Fuzz(func(t *testing.T, body []byte, pick uint8) {
-		h.set(fuzzStatuses[int(pick)%len(fuzzStatuses)], string(body), nil)
+		h.Set(fuzzStatuses[int(pick)%len(fuzzStatuses)], string(body), nil)
 		g := gens[int(pick/16)%len(gens)]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

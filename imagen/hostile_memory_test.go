@@ -2,11 +2,7 @@ package imagen_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/imagegen-go/imagegen/imagen"
 	"github.com/imagegen-go/imagegen/internal/hostiletest"
@@ -41,21 +37,9 @@ var hugeCases = map[string]struct {
 		Filler: "overloaded ", Suffix: `"}}`}, "", 503},
 }
 
-// hugeCap is the cap case name runs under: 64 MiB, so that each case
-// decodes little (what the test bounds, the heap against the cap + 64 MiB,
-// holds whatever the cap; the text cases stay under the 32 MiB JSON cap
-// either way); for defaultCapCase, the default cap, so that the default
-// configuration is bounded too. Every case at the default cap took
-// seconds of decoding. Under the race detector, which makes decoding ten
-// times slower, every case runs at 32 MiB.
+// hugeCap is the cap case name runs under (hostiletest.Cap).
 func hugeCap(name string) int64 {
-	switch {
-	case hostiletest.Race:
-		return 32 << 20
-	case name == defaultCapCase:
-		return imagen.DefaultMaxResponseBytes
-	}
-	return 64 << 20
+	return hostiletest.Cap(name, defaultCapCase, imagen.DefaultMaxResponseBytes)
 }
 
 const defaultCapCase = "bytesBase64Encoded chunked"
@@ -66,36 +50,14 @@ const defaultCapCase = "bytesBase64Encoded chunked"
 // high-water mark in a fresh process (hostiletest.Peak), which no
 // sampling can miss.
 func TestHugeAnswers(t *testing.T) {
-	if hostiletest.Case() != "" {
-		t.Skip("child process")
-	}
-	t.Parallel() // each case is a process of its own
-	for _, name := range sortedKeys(hugeCases) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			limit := uint64(hugeCap(name)) + 64<<20
-			p, detail := hostiletest.Child(t, "TestHugeAnswerChild", name)
-			t.Logf("%s: peak %s sampled, %s bound (limit %s); %s", name, hostiletest.MiB(p.Sampled), hostiletest.MiB(p.Bound), hostiletest.MiB(limit), detail)
-			if p.Bound >= limit {
-				t.Errorf("heap bound %s, want under %s", hostiletest.MiB(p.Bound), hostiletest.MiB(limit))
-			}
-			if !strings.HasPrefix(detail, "ok") {
-				t.Errorf("child: %s", detail)
-			}
-		})
-	}
+	hostiletest.RunHuge(t, "TestHugeAnswerChild", hugeCases, hugeCap)
 }
 
 // TestHugeAnswerChild runs one case of TestHugeAnswers, in the child.
 func TestHugeAnswerChild(t *testing.T) {
-	name := hostiletest.Case()
-	tc, ok := hugeCases[name]
-	if !ok {
-		t.Skip("run by TestHugeAnswers")
-	}
+	name, tc := hostiletest.ChildCase(t, hugeCases, "TestHugeAnswers")
 	clearEnv(t)
-	tc.body.Size = hostiletest.Huge
-	srv, stats := hostiletest.Serve(t, tc.body)
+	srv, answer := hostiletest.ServeHuge(t, tc.body)
 	cfg := imagen.Config{APIKey: testKey, BaseURL: srv.URL, HTTPClient: srv.Client(), MaxResponseBytes: hugeCap(name), Clock: providertest.NewClock(live)}
 	if tc.vertex {
 		cfg.Backend, cfg.Project, cfg.Location, cfg.BearerAuth = imagen.BackendVertex, "p", "us-central1", true
@@ -104,42 +66,8 @@ func TestHugeAnswerChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var genErr error
-	start := time.Now()
-	peak := hostiletest.Measure(func() {
-		_, genErr = g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+	answer.Check(hostiletest.Want{Code: tc.wantCode, Status: tc.status, ErrorMessage: "cut at 1 MiB"}, func() (string, error) {
+		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
+		return "", err
 	})
-	elapsed := time.Since(start)
-	written, wire, closed := stats().Wait(10 * time.Second)
-	var pe *provider.Error
-	detail := "ok"
-	switch {
-	case !errors.As(genErr, &pe):
-		detail = fmt.Sprintf("untyped error %v", genErr)
-	case pe.Code != tc.wantCode || pe.StatusCode != tc.status || pe.Kind != provider.KindUnavailable ||
-		(tc.status != 200 && !strings.Contains(pe.Message, "cut at 1 MiB")):
-		detail = fmt.Sprintf("got %v (code %q status %d), want code %q status %d", pe, pe.Code, pe.StatusCode, tc.wantCode, tc.status)
-	case !tc.body.Gzip && (written >= hostiletest.Huge || !closed):
-		// (A gzip bomb is 2 MiB on the wire: it fits in the sockets'
-		// buffers, so the server cannot see the client close; capture's
-		// tests check that with a larger one.)
-		detail = fmt.Sprintf("the connection was drained: server wrote %d bytes, closed early %v", written, closed)
-	}
-	hostiletest.Report(peak, fmt.Sprintf("%s; %v in %v; server wrote %s (%s on the wire)", detail, genErr, elapsed.Round(time.Millisecond),
-		hostiletest.MiB(uint64(written)), hostiletest.MiB(uint64(wire))))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if keys[j] < keys[i] {
-				keys[i], keys[j] = keys[j], keys[i]
-			}
-		}
-	}
-	return keys
 }

@@ -5,55 +5,23 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/imagegen-go/imagegen/imagen"
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-// hostile is a server that answers every request with its current
-// answer, and counts requests.
-type hostile struct {
-	mu     sync.Mutex
-	status int
-	body   string
-	header http.Header
-	calls  int
-}
-
-func (h *hostile) set(status int, body string, header http.Header) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status, h.body, h.header = status, body, header
-}
-
-func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	status, body, header := h.status, h.body, h.header
-	h.calls++
-	h.mu.Unlock()
-	for k, vs := range header {
-		w.Header()[k] = vs
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 // hostileGens starts a hostile server and a generator on each backend
 // pointed at it.
-func hostileGens(t testing.TB, key string) (*hostile, []*imagen.Generator) {
+func hostileGens(t testing.TB, key string) (*hostiletest.Fixed, []*imagen.Generator) {
 	t.Helper()
 	clearEnv(t)
-	h := &hostile{status: 200}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, srv := hostiletest.NewFixed(t)
 	var gens []*imagen.Generator
 	for _, cfg := range []imagen.Config{{}, {Backend: imagen.BackendVertex, Project: "p", Location: "us-central1", BearerAuth: true}} {
 		cfg.APIKey, cfg.BaseURL, cfg.HTTPClient, cfg.Clock = key, srv.URL, srv.Client(), providertest.NewClock(live)
@@ -94,7 +62,7 @@ func TestMalformedAnswers(t *testing.T) {
 	h, gens := hostileGens(t, testKey)
 	for i, g := range gens {
 		for _, body := range []string{"", "null", "[]", `"x"`, `{"predictions":[{"bytesBase64Encoded":"iVBOR`, "<html>502</html>"} {
-			h.set(200, body, nil)
+			h.Set(200, body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 			var pe *provider.Error
 			if !errors.As(err, &pe) || pe.Kind != provider.KindUnavailable || pe.Code != "MALFORMED" || pe.StatusCode != 200 {
@@ -108,14 +76,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 	t.Parallel()
 	const key = "AIzaSy/k3y+Zr_Q2u-TfW8xv=9"
 	h, gens := hostileGens(t, key)
-	leaks := func(s string) bool {
-		for i := 0; i+8 <= len(key); i++ {
-			if strings.Contains(s, key[i:i+8]) {
-				return true
-			}
-		}
-		return strings.Contains(s, url.QueryEscape(key)[:12])
-	}
+	leaks := func(s string) bool { return hostiletest.Leaks(s, key, 12) }
 	for i, g := range gens {
 		for _, echo := range []string{key, key[:len(key)-3], url.QueryEscape(key)} {
 			for _, ans := range []struct {
@@ -126,7 +87,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 				{200, `{"predictions":[{"raiFilteredReason":"blocked for ` + echo + `"}]}`},
 				{200, `{"error":{"code":503,"status":"UNAVAILABLE","message":"relay ` + echo + `"}}`},
 			} {
-				h.set(ans.status, ans.body, nil)
+				h.Set(ans.status, ans.body, nil)
 				_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 				if err == nil || leaks(err.Error()) {
 					t.Errorf("backend %d, %q (%d): %v", i, echo, ans.status, err)
@@ -148,7 +109,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 			"Retry-After 315360000": {quota + `}}`, http.Header{"Retry-After": {"315360000"}}},
 			"RetryInfo ten years":   {quota + `,"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"315360000s"}]}}`, nil},
 		} {
-			h.set(429, tt.body, tt.header)
+			h.Set(429, tt.body, tt.header)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 			if d, ok := provider.RetryAfter(err); !ok || d != hint.Max {
 				t.Errorf("backend %d, %s: %v %v (%v)", i, name, d, ok, err)
@@ -162,7 +123,7 @@ func TestRevisedPromptIsCapped(t *testing.T) {
 	t.Parallel()
 	h, gens := hostileGens(t, testKey)
 	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
-	h.set(200, `{"predictions":[{"mimeType":"image/png","bytesBase64Encoded":"`+png+`","prompt":"`+strings.Repeat("lighthouse ", 20_000)+testKey+`"}]}`, nil)
+	h.Set(200, `{"predictions":[{"mimeType":"image/png","bytesBase64Encoded":"`+png+`","prompt":"`+strings.Repeat("lighthouse ", 20_000)+testKey+`"}]}`, nil)
 	for i, g := range gens {
 		resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if err != nil {

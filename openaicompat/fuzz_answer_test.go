@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
@@ -47,9 +47,7 @@ func FuzzGenerateAnswer(f *testing.F) {
 	for i, s := range seeds {
 		f.Add([]byte(s), uint8(i))
 	}
-	h := &hostile{status: 200}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	h, srv := hostiletest.NewFixed(f)
 	clearEnv(f)
 	const key = "sk-fuzz-key-0123456789abcdef"
 	var gens []*openaicompat.Generator
@@ -62,7 +60,7 @@ func FuzzGenerateAnswer(f *testing.F) {
 		gens = append(gens, g)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, pick uint8) {
-		h.set(fuzzStatuses[int(pick)%len(fuzzStatuses)], string(body), nil)
+		h.Set(fuzzStatuses[int(pick)%len(fuzzStatuses)], string(body), nil)
 		g := gens[int(pick/16)%len(gens)]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -5,59 +5,21 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/imagegen-go/imagegen/internal/hint"
+	"github.com/imagegen-go/imagegen/internal/hostiletest"
 	"github.com/imagegen-go/imagegen/openaicompat"
 	"github.com/imagegen-go/imagegen/provider"
 	"github.com/imagegen-go/imagegen/provider/providertest"
 )
 
-// hostile is a server that answers every request with its current
-// answer, and counts requests.
-type hostile struct {
-	mu     sync.Mutex
-	status int
-	body   string
-	header http.Header
-	calls  int
-}
-
-func (h *hostile) set(status int, body string, header http.Header) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status, h.body, h.header = status, body, header
-}
-
-func (h *hostile) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.calls
-}
-
-func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	status, body, header := h.status, h.body, h.header
-	h.calls++
-	h.mu.Unlock()
-	for k, vs := range header {
-		w.Header()[k] = vs
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
-func hostileGen(t testing.TB, cfg openaicompat.Config) (*hostile, *openaicompat.Generator) {
+func hostileGen(t testing.TB, cfg openaicompat.Config) (*hostiletest.Fixed, *openaicompat.Generator) {
 	t.Helper()
 	clearEnv(t)
-	h := &hostile{status: 200}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, srv := hostiletest.NewFixed(t)
 	if cfg.APIKey == "" {
 		cfg.APIKey = testKey
 	}
@@ -70,15 +32,6 @@ func hostileGen(t testing.TB, cfg openaicompat.Config) (*hostile, *openaicompat.
 		t.Fatal(err)
 	}
 	return h, g
-}
-
-func asError(t *testing.T, err error) *provider.Error {
-	t.Helper()
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("err = %v (%T), want *provider.Error", err, err)
-	}
-	return pe
 }
 
 func imagesAnswer(t testing.TB, extra string) string {
@@ -119,9 +72,9 @@ func TestMalformedAnswers(t *testing.T) {
 	for _, mode := range allModes {
 		h, g := hostileGen(t, openaicompat.Config{Mode: mode})
 		for _, body := range []string{"", "null", "[]", `"ok"`, `{"data":[{"b64_json":"iVBOR`, "<html>502</html>"} {
-			h.set(200, body, nil)
+			h.Set(200, body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-			pe := asError(t, err)
+			pe := hostiletest.AsError(t, err)
 			if pe.Kind != provider.KindUnavailable || pe.Code != "MALFORMED" || pe.StatusCode != 200 {
 				t.Errorf("%s, %q: %v (code %q, status %d)", mode, body, err, pe.Code, pe.StatusCode)
 			}
@@ -141,9 +94,9 @@ func TestRelayErrorsIn200(t *testing.T) {
 			`{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"{\"error\":{}}","provider_name":"Google"}}}`:       provider.KindUnavailable,
 			`{"error":{"message":["bad","worse"],"type":"invalid_request_error","code":"x"}}`:                                               provider.KindUnavailable,
 		} {
-			h.set(200, body, nil)
+			h.Set(200, body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
-			if pe := asError(t, err); pe.Kind != want {
+			if pe := hostiletest.AsError(t, err); pe.Kind != want {
 				t.Errorf("%s, %s: %v, want %v", mode, body, err, want)
 			}
 		}
@@ -156,14 +109,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 	t.Parallel()
 	const key = "sk-proj-Ab/cD+eF_gH-iJ=kL0123456789"
 	echoes := []string{key, key[:len(key)-3], key[5:13], url.QueryEscape(key), url.PathEscape(key)}
-	leaks := func(s string) bool {
-		for i := 0; i+8 <= len(key); i++ {
-			if strings.Contains(s, key[i:i+8]) {
-				return true
-			}
-		}
-		return strings.Contains(s, url.QueryEscape(key)[:14])
-	}
+	leaks := func(s string) bool { return hostiletest.Leaks(s, key, 14) }
 	h, g := hostileGen(t, openaicompat.LaoZhang(key))
 	for _, echo := range echoes {
 		for _, ans := range []struct {
@@ -175,7 +121,7 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 			{401, `{"error":{"message":"Incorrect API key provided: ` + echo + `. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`},
 			{502, `<html><title>bad gateway ` + echo + `</title></html>`},
 		} {
-			h.set(ans.status, ans.body, nil)
+			h.Set(ans.status, ans.body, nil)
 			_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 			if err == nil || leaks(err.Error()) {
 				t.Errorf("echo %q (%d): %v", echo, ans.status, err)
@@ -183,14 +129,14 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 		}
 		// Text kept in a successful response is redacted too.
 		b64 := base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))
-		h.set(200, chatAnswer(t, `"Here you go (key `+echo+`) ![image](data:image/png;base64,`+b64+`)"`, ""), nil)
+		h.Set(200, chatAnswer(t, `"Here you go (key `+echo+`) ![image](data:image/png;base64,`+b64+`)"`, ""), nil)
 		resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if err != nil || leaks(resp.Text) || len(resp.Images) != 1 {
 			t.Errorf("echo %q in text: %v %+v", echo, err, resp)
 		}
 	}
 	hi, gi := hostileGen(t, openaicompat.Config{APIKey: key})
-	hi.set(200, `{"created":1,"data":[{"b64_json":"`+base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))+`","revised_prompt":"a cat, key `+key+`"}]}`, nil)
+	hi.Set(200, `{"created":1,"data":[{"b64_json":"`+base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))+`","revised_prompt":"a cat, key `+key+`"}]}`, nil)
 	resp, err := gi.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil || leaks(resp.Images[0].RevisedPrompt) {
 		t.Errorf("revised prompt: %v %q", err, resp.Images[0].RevisedPrompt)
@@ -218,7 +164,7 @@ func TestHugeHintsAreKeptClamped(t *testing.T) {
 		if strings.HasPrefix(name, "a 503") {
 			status = 503
 		}
-		h.set(status, tt.body, tt.header)
+		h.Set(status, tt.body, tt.header)
 		_, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if d, ok := provider.RetryAfter(err); !ok || d != hint.Max {
 			t.Errorf("%s: RetryAfter = %v %v, want %v (%v)", name, d, ok, hint.Max, err)
@@ -235,7 +181,7 @@ func TestUsageOutOfRange(t *testing.T) {
 		`,"usage":{"input_tokens":-5,"output_tokens":1e30}`,
 		`,"usage":{"input_tokens":12,"output_tokens":4160,"input_tokens_details":{"image_tokens":-1,"text_tokens":"12"}}`,
 	} {
-		h.set(200, imagesAnswer(t, usage), nil)
+		h.Set(200, imagesAnswer(t, usage), nil)
 		resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p"})
 		if err != nil {
 			t.Fatalf("%s: %v", usage, err)
@@ -250,7 +196,7 @@ func TestUsageOutOfRange(t *testing.T) {
 	}
 	hc, gc := hostileGen(t, openaicompat.Config{Mode: openaicompat.ModeChatImages, Model: "gemini-3-pro-image"})
 	b64 := base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))
-	hc.set(200, `{"choices":[{"message":{"role":"assistant","content":"","images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,`+b64+`"}}]}}],"usage":{"prompt_tokens":-10,"completion_tokens":99999999999,"cost":0.134}}`, nil)
+	hc.Set(200, `{"choices":[{"message":{"role":"assistant","content":"","images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,`+b64+`"}}]}}],"usage":{"prompt_tokens":-10,"completion_tokens":99999999999,"cost":0.134}}`, nil)
 	resp, err := gc.Generate(context.Background(), &provider.Request{Prompt: "p"})
 	if err != nil || len(resp.Images) != 1 || resp.Usage.InputTokens < 0 || resp.Usage.OutputTokens < 0 || resp.Cost != 134000 {
 		t.Errorf("chat usage: %v %+v", err, resp)
@@ -290,14 +236,14 @@ func TestInputsCheckedBeforeTheCall(t *testing.T) {
 		if !errors.Is(err, provider.ErrInvalidRequest) || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: %v, want ErrInvalidRequest naming %s", tt.name, err, tt.field)
 		}
-		if h.count() != 0 {
+		if h.Calls() != 0 {
 			t.Errorf("%s: sent upstream", tt.name)
 		}
 	}
 	// GIF references are fine in chat completions.
 	h, g := hostileGen(t, openaicompat.OpenRouter("k"))
 	b64 := base64.StdEncoding.EncodeToString(pngB)
-	h.set(200, `{"choices":[{"message":{"role":"assistant","images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,`+b64+`"}}]}}]}`, nil)
+	h.Set(200, `{"choices":[{"message":{"role":"assistant","images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,`+b64+`"}}]}}]}`, nil)
 	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", References: []provider.Image{{Data: gif}}}); err != nil {
 		t.Errorf("GIF to chat: %v", err)
 	}
@@ -309,17 +255,17 @@ func TestOutputFormatInChatModes(t *testing.T) {
 	t.Parallel()
 	h, g := hostileGen(t, openaicompat.LaoZhang("k"))
 	b64 := base64.StdEncoding.EncodeToString(pngBytes(t, 4, 4))
-	h.set(200, chatAnswer(t, `"![image](data:image/png;base64,`+b64+`)"`, ""), nil)
+	h.Set(200, chatAnswer(t, `"![image](data:image/png;base64,`+b64+`)"`, ""), nil)
 	resp, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", OutputFormat: "jpeg"})
 	if err != nil || resp.Images[0].MIMEType != "image/jpeg" || provider.SniffMIME(resp.Images[0].Data) != "image/jpeg" ||
 		!strings.Contains(strings.Join(resp.Warnings, " "), "converted to jpeg") {
 		t.Errorf("jpeg: %v %+v", err, resp)
 	}
-	calls := h.count()
+	calls := h.Calls()
 	if _, err := g.Generate(context.Background(), &provider.Request{Prompt: "p", OutputFormat: "webp"}); !errors.Is(err, provider.ErrInvalidRequest) {
 		t.Errorf("webp: %v", err)
 	}
-	if h.count() != calls {
+	if h.Calls() != calls {
 		t.Error("refused OutputFormat reached the network")
 	}
 }

@@ -1,8 +1,10 @@
 // Package hostiletest serves the answers of a hostile or broken provider
 // to the adapters' tests: bodies of any size (2 GB and more) that the
 // server streams without holding them, gzip bombs, and arbitrary bodies
-// under any status; and it measures what an answer costs in heap, in a
-// fresh process, with a bound that no sampling can miss.
+// under any status (Fixed); and it measures what an answer costs in heap,
+// in a fresh process, with a bound that no sampling can miss (RunHuge
+// runs each case in its child; ChildCase, ServeHuge and Answer.Check are
+// the child's side).
 package hostiletest
 
 import (
