@@ -287,15 +287,22 @@ func TestCallbackWithinReadFloor(t *testing.T) {
 	eventually(t, "the read back", func() bool { return srv.Tasks()[0].Polls == 1 })
 	clk.Advance(300 * time.Millisecond)
 	eventually(t, "the real callback", func() bool { return len(srv.Deliveries()) == 1 })
-	eventually(t, "the wait for the floor", func() bool { return clk.Afters() > 0 })
-	clk.Advance(200 * time.Millisecond)
-	select {
-	case r := <-done:
-		if r.err != nil || len(r.resp.Images) != 1 || srv.Tasks()[0].Polls != 2 {
-			t.Fatalf("%v %v, %d reads", r.resp, r.err, srv.Tasks()[0].Polls)
+	// Move the clock on in small steps (the generator's timer may be set
+	// after any one of them) for at most 5 s: far short of the 30 s
+	// fallback poll that a dropped callback would wait for.
+	for step := 0; ; step++ {
+		select {
+		case r := <-done:
+			if r.err != nil || len(r.resp.Images) != 1 || srv.Tasks()[0].Polls != 2 {
+				t.Fatalf("%v %v, %d reads", r.resp, r.err, srv.Tasks()[0].Polls)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the callback within the read floor was dropped: the wait went on to the fallback poll")
+		if step == 50 {
+			t.Fatal("the callback within the read floor was dropped: the wait went on to the fallback poll")
+		}
+		clk.Advance(100 * time.Millisecond)
 	}
 }
 
