@@ -520,17 +520,7 @@ func gatePreviews(req *provider.Request) (*provider.Request, *previewGate) {
 			on(pv)
 		}
 	}
-	out := *req
-	out.Options = make(provider.Options, len(req.Options))
-	for i, o := range req.Options {
-		switch o.(type) {
-		case provider.Previews, *provider.Previews:
-			out.Options[i] = p
-		default:
-			out.Options[i] = o
-		}
-	}
-	return &out, g
+	return provider.WithPreviews(req, p), g
 }
 
 // passed returns the previews passed on to the caller.

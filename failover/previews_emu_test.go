@@ -3,6 +3,7 @@ package failover_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func TestPreviewsEndToEnd(t *testing.T) {
 			store := testutil.Must(cache.NewMemory(0, clk))
 			stack := provider.Chain(f, meter.Middleware(), testutil.Must(cache.New(cache.Config{Store: store, Clock: clk})))
 
-			req := &provider.Request{Prompt: "a paper boat", Model: "", Size: "1024x1024", Quality: "low",
+			req := &provider.Request{Prompt: "a paper boat", Size: "1024x1024", Quality: "low",
 				Options: provider.Options{provider.Previews{Count: 2}}}
 			var got []string
 			var last error
@@ -89,7 +90,7 @@ func TestPreviewsEndToEnd(t *testing.T) {
 					got = append(got, ev.Response.Provider)
 				}
 			}
-			if !equal(got, tt.want) {
+			if !slices.Equal(got, tt.want) {
 				t.Fatalf("events %v, want %v (err %v)", got, tt.want, last)
 			}
 			if tt.interrupted != errors.Is(last, provider.ErrStreamInterrupted) || (tt.interrupted && !errors.Is(last, provider.ErrUnavailable)) {
@@ -119,21 +120,9 @@ func TestPreviewsEndToEnd(t *testing.T) {
 					got = append(got, "cached")
 				}
 			}
-			if !equal(got, []string{"cached"}) {
+			if !slices.Equal(got, []string{"cached"}) {
 				t.Errorf("replay: %v, want one cached final event", got)
 			}
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

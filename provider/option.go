@@ -84,7 +84,9 @@ func previewsAt(o Option) (Previews, bool) {
 	case Previews:
 		return p, true
 	case *Previews:
-		return *p, true
+		if p != nil {
+			return *p, true
+		}
 	}
 	return Previews{}, false
 }

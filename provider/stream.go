@@ -141,17 +141,7 @@ func Track(req *Request) (*Request, *PreviewTracker) {
 		t.n.Add(1)
 		on(pv)
 	}
-	out := *req
-	out.Options = make(Options, len(req.Options))
-	for i, o := range req.Options {
-		switch o.(type) {
-		case Previews, *Previews:
-			out.Options[i] = p
-		default:
-			out.Options[i] = o
-		}
-	}
-	return &out, t
+	return WithPreviews(req, p), t
 }
 
 // Delivered returns how many drafts have reached the caller.
@@ -205,8 +195,7 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 			wg       sync.WaitGroup
 			resp     *Response
 			err      error
-			panicked any
-			failed   bool // the call panicked (with panicked, which may be nil)
+			panicked any // recover()'s value: never nil for a panic since Go 1.21
 		)
 		p, _ := OptionOf[Previews](req)
 		own := p.On
@@ -219,7 +208,7 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 			case <-ctx.Done():
 			}
 		}
-		sreq := withPreviews(req, p)
+		sreq := WithPreviews(req, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -227,14 +216,8 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 			// A panic in the adapter or in the request's own On is raised
 			// again on the caller's goroutine, as Generate would raise it,
 			// instead of ending the process.
-			failed = true
-			defer func() {
-				if failed {
-					panicked = recover()
-				}
-			}()
+			defer func() { panicked = recover() }()
 			resp, err = g.Generate(ctx, sreq)
-			failed = false
 		}()
 		// Cancel before waiting: a loop body that panics (or calls
 		// t.Fatal) leaves the call blocked in On until ctx ends.
@@ -249,7 +232,7 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 				for range previews { // let the call unwind
 				}
 				wg.Wait()
-				if failed {
+				if panicked != nil {
 					panic(panicked)
 				}
 				return
@@ -257,7 +240,7 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 			yielded++
 		}
 		wg.Wait()
-		if failed {
+		if panicked != nil {
 			panic(panicked)
 		}
 		if err != nil {
@@ -275,17 +258,21 @@ func Stream(ctx context.Context, g Generator, req *Request) iter.Seq2[StreamEven
 	}
 }
 
-// withPreviews returns a shallow copy of req whose Previews option is p.
-func withPreviews(req *Request, p Previews) *Request {
+// WithPreviews returns a shallow copy of req whose Previews option is p,
+// in place of the one req carries (value or pointer) or added: how a
+// decorator wraps a request's On without touching the caller's request.
+func WithPreviews(req *Request, p Previews) *Request {
 	out := *req
-	out.Options = make(Options, 0, len(req.Options)+1)
-	for _, o := range req.Options {
-		switch o.(type) {
-		case Previews, *Previews:
-			continue
+	out.Options = make(Options, len(req.Options), len(req.Options)+1)
+	replaced := false
+	for i, o := range req.Options {
+		if _, ok := previewsAt(o); ok {
+			o, replaced = p, true
 		}
-		out.Options = append(out.Options, o)
+		out.Options[i] = o
 	}
-	out.Options = append(out.Options, p)
+	if !replaced {
+		out.Options = append(out.Options, p)
+	}
 	return &out
 }

@@ -193,3 +193,23 @@ func TestStreamPanics(t *testing.T) {
 		t.Fatal("Stream waited for a call whose consumer panicked")
 	}
 }
+
+func TestWithPreviews(t *testing.T) {
+	t.Parallel()
+	on := func(provider.Preview) {}
+	p := provider.Previews{Count: 3, On: on}
+	for _, opts := range []provider.Options{nil, {provider.Previews{Count: 1, On: on}}, {&provider.Previews{Count: 1}}, {testOption{N: 1}}} {
+		req := &provider.Request{Prompt: "p", Options: opts}
+		out := provider.WithPreviews(req, p)
+		got, ok := provider.PreviewsOf(out)
+		n := 0
+		for _, o := range out.Options {
+			if _, isTest := o.(testOption); !isTest {
+				n++
+			}
+		}
+		if !ok || got.Count != 3 || n != 1 || len(req.Options) != len(opts) {
+			t.Errorf("%v: %+v %v, %d Previews options", opts, got, ok, n)
+		}
+	}
+}
