@@ -179,14 +179,16 @@ func (c *cacher) generate(ctx context.Context, req *provider.Request) (_ *provid
 	// others wait returns at once): its previews stop reaching the
 	// leader's On when the leader returns.
 	req, g := gatePreviews(req)
-	defer func() {
-		g.close()
-		if n := g.passed(); n > 0 && err != nil {
-			// The caller has shown a draft: a failure now (its context
-			// ended while it waited, say) says so, as retry's would.
-			err = provider.Interrupted(err, n)
-		}
-	}()
+	if g != nil {
+		defer func() {
+			g.close()
+			if n := g.passed(); n > 0 && err != nil {
+				// The caller has shown a draft: a failure now (its context
+				// ended while it waited, say) says so, as retry's would.
+				err = provider.Interrupted(err, n)
+			}
+		}()
+	}
 	// Refreshes and plain misses de-duplicate separately: a refresh must
 	// not be answered by a call that started before it.
 	sfKey := k
