@@ -232,12 +232,8 @@ func (s *imageStream) event(r *sse.Reader) (ev streamEvent, res *jsonimg.Result,
 	if !bytes.HasPrefix(j, []byte(eventPrefix)) || !bytes.HasSuffix(j, []byte(eventSuffix)) {
 		return ev, nil, false, answer.Malformed("an event that is not one JSON object")
 	}
-	inner := bytes.TrimSpace(j[len(eventPrefix) : len(j)-len(eventSuffix)])
-	if len(inner) == 0 || inner[0] != '{' {
-		return ev, nil, false, answer.Malformed("an event that is not a JSON object")
-	}
-	if _, err := answer.Guard(func() (struct{}, error) { return struct{}{}, json.Unmarshal(inner, &ev) }); err != nil {
-		return ev, nil, false, answer.Malformed("an event that is not one JSON object: %v", err)
+	if err := decodeObject(j[len(eventPrefix):len(j)-len(eventSuffix)], &ev); err != nil {
+		return ev, nil, false, err
 	}
 	return ev, res, false, nil
 }

@@ -350,11 +350,14 @@ func (m *Meter) add(r *Record) {
 	bump(t.byTier, r.Tier, r)
 	for k, v := range r.Labels {
 		scope := append(append(append(buf[:0], k...), '='), v...)
-		if l := t.byLabel[string(scope)]; l != nil {
-			l.add(r)
-			continue
+		// Looked up by the buffer (no allocation); the key string is
+		// made only for a new line.
+		l := t.byLabel[string(scope)]
+		if l == nil {
+			l = &Line{}
+			t.byLabel[string(scope)] = l
 		}
-		bump(t.byLabel, string(scope), r)
+		l.add(r)
 	}
 }
 

@@ -3,6 +3,7 @@ package providertest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -211,24 +212,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt 
 	case KindLatency:
 		return !s.wait(r.Context(), f.Delay)
 	case KindHang:
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
+		s.hang(r.Context())
 		return true
 	case KindReset:
-		hj, ok := w.(http.Hijacker)
-		if !ok {
-			return true
-		}
-		conn, _, err := hj.Hijack()
-		if err != nil {
-			return true
-		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = conn.Close()
+		s.hijackClose(w, true)
 		return true
 	case KindTruncated:
 		body := `{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/jpeg","data":"/9j/4AAQSkZJRgABAQ`
@@ -486,4 +473,35 @@ func writeOpenAIRateLimit(w http.ResponseWriter, model string, limit int, per st
 	msg := fmt.Sprintf("Rate limit reached for %s in organization org-emulator on requests per %s: Limit %d, Used %d, Requested 1. Please try again in %s. Visit https://platform.openai.com/account/rate-limits to learn more.",
 		model, per, limit, limit, formatSeconds(retry.Round(time.Millisecond)))
 	writeOpenAIError(w, http.StatusTooManyRequests, msg, "requests", "", "rate_limit_exceeded", h)
+}
+
+// hang holds a request until its client gives up or the server closes.
+func (s *Server) hang(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+}
+
+// hijackClose takes the connection from the HTTP server and closes it:
+// what was written reaches the client, which then reads an unexpected
+// EOF; with reset, the close is an RST (no linger), as a dropped
+// connection looks before any answer.
+func (s *Server) hijackClose(w http.ResponseWriter, reset bool) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if reset {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+	} else {
+		_ = buf.Flush()
+	}
+	_ = conn.Close()
 }

@@ -202,13 +202,10 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 		if i == cut && fault != KindNone {
 			switch fault {
 			case KindStreamReset:
-				s.hijackClose(w)
+				s.hijackClose(w, false)
 				return
 			case KindStreamHang:
-				select {
-				case <-ctx.Done():
-				case <-s.closing:
-				}
+				s.hang(ctx)
 				return
 			case KindStreamIncomplete:
 				return
@@ -219,9 +216,7 @@ func (s *Server) sendStream(w http.ResponseWriter, c *call, p streamPlan) {
 				}
 				return
 			case KindStreamMalformed:
-				_, _ = w.Write(frame(p.framing, p.malformed, written == 0))
-				flush(w)
-				written++
+				emit(p.malformed)
 			}
 		}
 		if i == len(p.events) {
@@ -293,22 +288,6 @@ func flush(w http.ResponseWriter) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-}
-
-// hijackClose ends the connection in the middle of the body: the headers
-// and the events so far are flushed, then the socket closes without the
-// chunked terminator, so the client reads an unexpected EOF.
-func (s *Server) hijackClose(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return
-	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	_ = buf.Flush()
-	_ = conn.Close()
 }
 
 // --- OpenAI Images API ---

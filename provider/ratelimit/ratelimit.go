@@ -326,10 +326,9 @@ func (l *limiter) quotaDay(now time.Time) Day {
 	if c := l.today.Load(); c != nil && c.year == y && c.month == m && c.day == d {
 		return Day{Name: c.name, Left: c.midnight.Sub(now)}
 	}
-	c := &cachedDay{year: y, month: m, day: d, name: now.In(l.cfg.DayZone).Format(time.DateOnly),
-		midnight: time.Date(y, m, d+1, 0, 0, 0, 0, l.cfg.DayZone)} // as dayOf
-	l.today.Store(c)
-	return Day{Name: c.name, Left: c.midnight.Sub(now)}
+	day := l.dayOf(now)
+	l.today.Store(&cachedDay{year: y, month: m, day: d, name: day.Name, midnight: now.Add(day.Left)})
+	return day
 }
 
 type cachedDay struct {
