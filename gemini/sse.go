@@ -138,8 +138,8 @@ func (s *sseReducer) next() {
 		return
 	}
 	s.jsonUsed += int64(len(res.JSON))
-	if err := answer.CheckObject(res.JSON); err != nil {
-		s.fail(err)
+	if t := bytes.TrimSpace(res.JSON); len(t) == 0 || t[0] != '{' {
+		s.fail(answer.CheckObject(res.JSON)) // not an object: say what it is
 		return
 	}
 	if err := errorIn200(res.JSON); err != nil {
@@ -160,8 +160,14 @@ func (s *sseReducer) next() {
 	var buf bytes.Buffer
 	buf.Grow(len(data) + 8)
 	buf.WriteString("data: ")
+	// Compact validates the event; CheckObject's second pass is made only
+	// when it fails, for its wording.
 	if err := json.Compact(&buf, data); err != nil {
-		s.fail(&answer.MalformedError{Why: "invalid JSON", Err: err})
+		if cerr := answer.CheckObject(res.JSON); cerr != nil {
+			s.fail(cerr)
+		} else {
+			s.fail(&answer.MalformedError{Why: "invalid JSON", Err: err})
+		}
 		return
 	}
 	buf.WriteString("\n\n")
