@@ -141,7 +141,8 @@ func (g *Generator) chatCall(ctx context.Context, p *plan, body []byte) chatResu
 	for i, r := range refs {
 		srcs[i] = imageSource{url: r.URL, streamed: streamed}
 	}
-	images, iw, firstErr := g.resolve(ctx, srcs)
+	k := g.resolve(ctx, srcs)
+	images, iw, firstErr := k.images, k.warnings, k.firstErr
 	warnings = append(warnings, iw...)
 	usage.Images = len(images)
 	if len(images) == 0 {

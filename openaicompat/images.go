@@ -299,22 +299,45 @@ func (g *Generator) imagesAnswer(ctx context.Context, p *plan, ans *imagesRespon
 	for i, d := range ans.Data {
 		srcs[i] = imageSource{b64: d.B64JSON, url: d.URL, revised: g.secrets.Clean(d.RevisedPrompt, textutil.MaxKept), label: ans.OutputFormat, streamed: streamed}
 	}
-	images, warnings, firstErr := g.resolve(ctx, srcs)
-	return g.finishImages(p, imagesOutcome{served: served, calls: calls, usage: ans.Usage, images: images,
-		warnings: warnings, firstErr: firstErr, entries: len(ans.Data)})
+	k := g.resolve(ctx, srcs)
+	return g.finishImages(p, imagesOutcome{served: served, calls: calls, usage: ans.Usage, kept: k, entries: len(ans.Data)})
 }
 
 // imagesOutcome is what an Images API call gave, a JSON answer or a
 // stream, before it becomes a Response.
 type imagesOutcome struct {
-	served   string
-	calls    int
-	usage    *usageJSON
+	served string
+	calls  int
+	usage  *usageJSON
+	kept
+	entries  int // images in the answer, used or not
+	previews int // partial images received (billed)
+}
+
+// kept is the images of an answer that could be used, with warnings
+// about them and the first error of one that could not.
+type kept struct {
 	images   []provider.Image
-	warnings []string // about the images
-	firstErr error    // the first image that could not be used
-	entries  int      // images in the answer, used or not
-	previews int      // partial images received (billed)
+	warnings []string
+	firstErr error
+}
+
+// add keeps image i (1-based) of n, or its reason for being dropped;
+// clean redacts what reaches a warning.
+func (k *kept) add(clean func(string, int) string, i, n int, img *provider.Image, warn string, err error) {
+	if warn != "" {
+		k.warnings = append(k.warnings, clean(warn, textutil.MaxMessage))
+	}
+	if err != nil {
+		if k.firstErr == nil {
+			k.firstErr = err
+		}
+		k.warnings = append(k.warnings, clean(fmt.Sprintf("image %d of %d dropped: %v", i, n, err), textutil.MaxMessage))
+		return
+	}
+	if img != nil {
+		k.images = append(k.images, *img)
+	}
 }
 
 // finishImages makes the Response of an Images API call, or its error
@@ -478,27 +501,13 @@ type imageSource struct {
 // images of one answer, at most MaxConcurrency downloads at once. Images
 // that fail are dropped with a warning; firstErr is the first failure, for
 // answers where nothing survives.
-func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []provider.Image, warnings []string, firstErr error) {
+func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (k kept) {
 	type result struct {
 		img  *provider.Image
 		warn string
 		err  error
 	}
-	add := func(i int, r result) {
-		if r.warn != "" {
-			warnings = append(warnings, g.secrets.Clean(r.warn, textutil.MaxMessage))
-		}
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			warnings = append(warnings, g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i+1, len(srcs), r.err), textutil.MaxMessage))
-			return
-		}
-		if r.img != nil {
-			images = append(images, *r.img)
-		}
-	}
+	add := func(i int, r result) { k.add(g.secrets.Clean, i+1, len(srcs), r.img, r.warn, r.err) }
 	local := func(s imageSource) bool {
 		return s.b64 != "" || s.url == "" || isDataURI(s.url) || g.cfg.Fetch.NoDownload
 	}
@@ -508,7 +517,7 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 			img, warn, err := g.decodeSource(ctx, s)
 			add(i, result{img, warn, err})
 		}
-		return images, warnings, firstErr
+		return k
 	}
 	results := make([]result, len(srcs))
 	var (
@@ -542,7 +551,7 @@ func (g *Generator) resolve(ctx context.Context, srcs []imageSource) (images []p
 	for i, r := range results {
 		add(i, r)
 	}
-	return images, warnings, firstErr
+	return k
 }
 
 func isDataURI(s string) bool { return len(s) >= 5 && strings.EqualFold(s[:5], "data:") }

@@ -263,17 +263,7 @@ func (s *imageStream) completed(ctx context.Context, ev streamEvent, res *jsonim
 	s.out.entries++
 	i := s.out.entries
 	img, warn, err := s.g.decodeSource(ctx, imageSource{b64: ev.B64JSON, label: ev.OutputFormat, streamed: res})
-	if warn != "" {
-		s.out.warnings = append(s.out.warnings, s.g.secrets.Clean(warn, textutil.MaxMessage))
-	}
-	if err != nil {
-		if s.out.firstErr == nil {
-			s.out.firstErr = err
-		}
-		s.out.warnings = append(s.out.warnings, s.g.secrets.Clean(fmt.Sprintf("image %d of %d dropped: %v", i, s.p.n, err), textutil.MaxMessage))
-		return
-	}
-	s.out.images = append(s.out.images, *img)
+	s.out.add(s.g.secrets.Clean, i, s.p.n, img, warn, err)
 }
 
 // mergeUsage adds the usage of several completed events (n > 1). Whether
