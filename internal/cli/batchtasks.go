@@ -285,11 +285,7 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 			return
 		}
 	}
-	settle := func(actual provider.USD) {
-		if res != nil {
-			_ = r.s.budget.Settle(context.WithoutCancel(ctx), res, actual)
-		}
-	}
+	settle, settleFull := r.settler(ctx, res)
 	if !r.journal(r.j.Start(it.Key, it.fingerprint())) {
 		settle(0)
 		return
@@ -301,9 +297,7 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 		if submitMayHaveCreated(err) {
 			// Journaled as started, not failed: a rerun does not send it
 			// again unless --retry-interrupted.
-			if res != nil {
-				settle(res.Amount)
-			}
+			settleFull()
 			r.done.Add(1)
 			r.failed.Add(1)
 			fmt.Fprintf(r.stderr, "batch: %s: the submit may have created a task (%v); not sent again unless --retry-interrupted\n", it.Key, err)
@@ -319,9 +313,7 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 		err = r.j.Task(it.Key, it.fingerprint(), h)
 	}
 	if !r.journal(err) {
-		if res != nil {
-			settle(res.Amount)
-		}
+		settleFull()
 		return
 	}
 	r.await(ctx, it, task, res, running)
@@ -332,11 +324,7 @@ func (r *batchRun) submitTask(ctx context.Context, it *batchItem, routeFor func(
 // --item-timeout) or whose result could not be downloaded yet keeps its
 // saved handle: a rerun resumes it.
 func (r *batchRun) await(ctx context.Context, it *batchItem, task *taskapi.Task, res *pricing.Reservation, running *atomic.Int64) {
-	settle := func(actual provider.USD) {
-		if res != nil {
-			_ = r.s.budget.Settle(context.WithoutCancel(ctx), res, actual)
-		}
-	}
+	settle, settleFull := r.settler(ctx, res)
 	r.update(fmt.Sprintf("%d tasks running", running.Load()))
 	waitCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -355,9 +343,7 @@ func (r *batchRun) await(ctx context.Context, it *batchItem, task *taskapi.Task,
 		}
 	}
 	// Still running, or paid for and not downloaded: the handle stays.
-	if res != nil {
-		settle(res.Amount)
-	}
+	settleFull()
 	switch {
 	case ctx.Err() != nil: // Ctrl-C: the summary lists what waits
 	case waitCtx.Err() != nil:
@@ -388,4 +374,21 @@ func (r *batchRun) record(it *batchItem, h taskapi.Handle, resp *provider.Respon
 	r.finish(it, resp, cost, err)
 	settle(cost)
 	_, _ = r.s.meter.Observe(h.Provider, h.Model, catalog.TierStandard, req, resp, err)
+}
+
+// settler returns the functions that settle an item's reservation res
+// at an actual cost, or in full (a task that may have been billed); both
+// do nothing without a budget (res nil).
+func (r *batchRun) settler(ctx context.Context, res *pricing.Reservation) (settle func(actual provider.USD), settleFull func()) {
+	settle = func(actual provider.USD) {
+		if res != nil {
+			_ = r.s.budget.Settle(context.WithoutCancel(ctx), res, actual)
+		}
+	}
+	settleFull = func() {
+		if res != nil {
+			settle(res.Amount)
+		}
+	}
+	return settle, settleFull
 }
