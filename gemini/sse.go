@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 
 	"github.com/imagegen-go/imagegen/internal/answer"
 	"github.com/imagegen-go/imagegen/internal/jsonimg"
+	"github.com/imagegen-go/imagegen/internal/sse"
 )
 
 // sseBufferSize is the read buffer of a stream: a line longer than it (an
@@ -38,6 +38,7 @@ type sseReducer struct {
 	err    error   // why the stream ended early, or nil
 	done   bool    // the body ended or failed
 	begun  bool    // the body's first byte was looked at
+	sr     *sse.Reader
 	// hint is the size of the last event that held an image: the next
 	// one's is likely the same (Google: "the last image within Thinking
 	// is also the final rendered image"), so its payload is decoded into
@@ -102,21 +103,31 @@ func (s *sseReducer) next() {
 			return
 		}
 	}
+	var event *countingReader
 	if src == nil {
-		er := &eventReader{src: s.src}
-		if !er.start() {
-			if er.err != nil {
-				s.fail(er.err)
+		if s.sr == nil {
+			s.sr = sse.NewReader(s.src) // shares s.src's buffer (same size)
+		}
+		if err := s.sr.Next(); err != nil {
+			if err != io.EOF {
+				s.fail(err)
 			}
 			s.done = true
 			return
 		}
-		if b, _ := s.src.Peek(7); bytes.HasPrefix(b, []byte("[DONE]")) && (len(b) == 6 || b[6] == '\r' || b[6] == '\n') {
+		event = &countingReader{r: s.sr.Data()}
+		var head [8]byte
+		n, err := io.ReadFull(event, head[:])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			s.fail(err)
+			return
+		}
+		if err != nil && string(bytes.TrimSpace(head[:n])) == "[DONE]" {
 			// A relay's OpenAI-style end marker: Google sends none.
 			s.done = true
 			return
 		}
-		src = er
+		src = io.MultiReader(bytes.NewReader(head[:n]), event)
 	}
 	left := s.jsonCap - s.jsonUsed
 	if s.jsonCap <= 0 {
@@ -129,9 +140,8 @@ func (s *sseReducer) next() {
 		hint = s.hint + 4<<10 // the JSON around the image may grow a little
 	}
 	res, err := jsonimg.RewriteGuess(src, hint, jsonimg.Gemini, left)
-	er, _ := src.(*eventReader)
-	if er != nil && er.err != nil {
-		err = er.err // the read error, not the JSON it cut short
+	if event != nil && event.err != nil {
+		err = event.err // the read error, not the JSON it cut short
 	}
 	if err != nil {
 		s.fail(err)
@@ -146,8 +156,8 @@ func (s *sseReducer) next() {
 		s.fail(err)
 		return
 	}
-	if er != nil && len(res.Payloads) > 0 {
-		s.hint = er.n
+	if event != nil && len(res.Payloads) > 0 {
+		s.hint = event.n
 	}
 	w := &wire{seen: true, streamed: res, arena: hint}
 	data := w.read(res.JSON)
@@ -192,141 +202,19 @@ func (s *sseReducer) firstByte() byte {
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// eventReader reads the data of one server-sent event: the values of its
-// `data:` lines, joined by newlines, up to the blank line that ends it (or
-// the end of the body). Other fields (event, id, retry) and comment lines
-// (keep-alives) are skipped. A line is never held whole: the value of a
-// long data line streams through.
-type eventReader struct {
-	src     *bufio.Reader
-	inData  bool // inside the value of a data line
-	lines   int  // data lines started
-	ended   bool // the blank line (or the body's end) was reached
-	sawData bool
-	n       int64 // bytes of data read
-	err     error // a read error other than EOF
+// countingReader counts the bytes of an event's data and keeps a read
+// error other than EOF.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
 }
 
-// start skips blank lines and fields up to the first data line of the
-// next event and reports whether there is one.
-func (e *eventReader) start() bool {
-	e.advance()
-	return e.inData
-}
-
-// advance reads line starts until it is inside a data value or the event
-// has ended.
-func (e *eventReader) advance() {
-	for !e.inData && !e.ended {
-		b, err := e.src.Peek(1)
-		if len(b) == 0 {
-			if err != nil && err != io.EOF {
-				e.err = err
-			}
-			e.ended = true
-			return
-		}
-		switch b[0] {
-		case '\n':
-			_, _ = e.src.Discard(1)
-			if e.sawData {
-				e.ended = true
-			}
-			continue
-		case '\r':
-			_, _ = e.src.Discard(1)
-			if n, _ := e.src.Peek(1); len(n) == 1 && n[0] == '\n' {
-				_, _ = e.src.Discard(1)
-			}
-			if e.sawData {
-				e.ended = true
-			}
-			continue
-		}
-		// A field: its name runs to ':' or the end of the line.
-		if e.fieldIs("data") {
-			e.inData, e.sawData = true, true
-			e.lines++
-			if b, _ := e.src.Peek(1); len(b) == 1 && b[0] == ' ' {
-				_, _ = e.src.Discard(1)
-			}
-			return
-		}
-		if !e.skipLine() {
-			e.ended = true
-			return
-		}
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
 	}
-}
-
-// fieldIs reports whether the line starting here is field name, and
-// consumes "name:" when it is.
-func (e *eventReader) fieldIs(name string) bool {
-	b, _ := e.src.Peek(len(name) + 1)
-	if len(b) == len(name)+1 && string(b[:len(name)]) == name && b[len(name)] == ':' {
-		_, _ = e.src.Discard(len(name) + 1)
-		return true
-	}
-	return false
-}
-
-// skipLine discards up to and including the next newline; false at the
-// end of the body.
-func (e *eventReader) skipLine() bool {
-	for {
-		_, err := e.src.ReadSlice('\n')
-		switch {
-		case err == nil:
-			return true
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != io.EOF:
-			e.err = err
-		}
-		return false
-	}
-}
-
-// Read implements io.Reader: the event's data, then io.EOF.
-func (e *eventReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		if e.ended {
-			return 0, io.EOF
-		}
-		if !e.inData {
-			prev := e.lines
-			e.advance()
-			if e.inData && e.lines > prev && prev > 0 {
-				p[0] = '\n' // data lines join with a newline
-				return 1, nil
-			}
-			continue
-		}
-		b, err := e.src.Peek(1)
-		if len(b) == 0 {
-			if err != nil && err != io.EOF {
-				e.err = err
-				return 0, err
-			}
-			e.ended = true
-			return 0, io.EOF
-		}
-		b, _ = e.src.Peek(e.src.Buffered())
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[:i]
-			if len(b) == 0 {
-				_, _ = e.src.Discard(1)
-				e.inData = false
-				continue
-			}
-		}
-		// A '\r' before the newline is JSON whitespace: it passes through.
-		n := copy(p, b)
-		_, _ = e.src.Discard(n)
-		e.n += int64(n)
-		return n, nil
-	}
+	return n, err
 }
